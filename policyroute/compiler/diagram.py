@@ -1,0 +1,428 @@
+"""The decision diagram: inner nodes test one feature, leaves are decisions.
+
+Built from the rules bottom-up: the diagram for rules i.. is `cond_i ? leaf_i : diagram(i+1)`,
+each condition expanded over its features cheapest first (an interval split for a number, a
+dispatch for a string, one node per phrase test), with identical nodes shared. A run of rules
+that each need a phrase from one text becomes one `PhraseIndex` node, which jumps straight to
+the rules whose phrases were found, so a thousand keyword rules cost what the matches cost.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .atoms import (
+    DISCRETE,
+    MATCH,
+    NUM,
+    Atom,
+    Expr,
+    Feature,
+    InAtom,
+    KwAtom,
+    NumAtom,
+    atoms_of,
+    make_and,
+    restrict,
+)
+
+_UNSET: Any = object()
+# A run of at least this many phrase-led rules is indexed rather than chained.
+INDEX_MIN_RUN = 3
+
+
+class Context:
+    """Per-request state of one walk: features computed at most once, on demand."""
+
+    __slots__ = ("classifications", "classifier", "getters", "request", "trace", "vals")
+
+    def __init__(
+        self,
+        request: Any,
+        getters: Sequence[Callable[[Context], Any]],
+        classifier: Any,
+        trace: list[tuple[str, Any, str]] | None,
+    ) -> None:
+        self.request = request
+        self.getters = getters
+        self.vals = [_UNSET] * len(getters)
+        self.classifier = classifier
+        self.classifications: dict[str, Any] = {}
+        self.trace = trace
+
+    def get(self, fid: int) -> Any:
+        v = self.vals[fid]
+        if v is _UNSET:
+            v = self.vals[fid] = self.getters[fid](self)
+        return v
+
+
+class PhraseIds(list[int]):
+    """Phrase ids in a trace; `decide(explain=True)` shows them as the phrases."""
+
+
+class Node:
+    __slots__ = ("feature", "label")
+
+    def step(self, ctx: Context) -> Node:  # pragma: no cover - every node overrides it
+        raise AssertionError("abstract")
+
+    def children(self) -> tuple[Node, ...]:
+        return ()
+
+
+class Leaf(Node):
+    """A decision (index into the policy's decisions), or -1: go on with the next rule."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.feature = -1
+        self.label = "leaf"
+
+    def step(self, ctx: Context) -> Node:
+        return self
+
+
+CONTINUE = Leaf(-1)
+
+
+class NumNode(Node):
+    """Interval split: cell 2i is below thresholds[i], 2i+1 equals it, the last is above all."""
+
+    __slots__ = ("cells", "missing", "thresholds")
+
+    def __init__(
+        self, feature: int, label: str, thresholds: list[Any], cells: list[Node], missing: Node
+    ) -> None:
+        self.feature, self.label = feature, label
+        self.thresholds, self.cells, self.missing = thresholds, cells, missing
+
+    def step(self, ctx: Context) -> Node:
+        v = ctx.vals[self.feature]
+        if v is _UNSET:
+            v = ctx.get(self.feature)
+        if v is None:
+            nxt = self.missing
+        else:
+            ts = self.thresholds
+            i = bisect_left(ts, v)
+            nxt = self.cells[2 * i + 1 if i < len(ts) and ts[i] == v else 2 * i]
+        if ctx.trace is not None:
+            ctx.trace.append((self.label, v, "tested"))
+        return nxt
+
+    def children(self) -> tuple[Node, ...]:
+        return (*self.cells, self.missing)
+
+
+class DispatchNode(Node):
+    """Dispatch on a discrete value; anything not in the table (or missing) goes to `other`."""
+
+    __slots__ = ("other", "table")
+
+    def __init__(self, feature: int, label: str, table: dict[Any, Node], other: Node) -> None:
+        self.feature, self.label = feature, label
+        self.table, self.other = table, other
+
+    def step(self, ctx: Context) -> Node:
+        v = ctx.vals[self.feature]
+        if v is _UNSET:
+            v = ctx.get(self.feature)
+        if ctx.trace is not None:
+            ctx.trace.append((self.label, v, "tested"))
+        # bool values must not meet 1/0 keys, and unhashable metadata reads as other.
+        try:
+            return self.table.get(v, self.other) if v is not None else self.other
+        except TypeError:
+            return self.other
+
+    def children(self) -> tuple[Node, ...]:
+        return (*self.table.values(), self.other)
+
+
+class PhraseNode(Node):
+    """One phrase test on the set of phrases the automaton found in a text."""
+
+    __slots__ = ("atom", "hi", "lo")
+
+    def __init__(self, feature: int, label: str, atom: KwAtom, hi: Node, lo: Node) -> None:
+        self.feature, self.label = feature, label
+        self.atom, self.hi, self.lo = atom, hi, lo
+
+    def step(self, ctx: Context) -> Node:
+        found = ctx.vals[self.feature]
+        if found is _UNSET:
+            found = ctx.get(self.feature)
+        a = self.atom
+        if not found:
+            ok = False
+        elif a.mode == "any":
+            ok = not a.phrases.isdisjoint(found)
+        else:
+            ok = a.phrases <= found
+        if ctx.trace is not None:
+            ctx.trace.append(
+                (self.label, PhraseIds(sorted(found & a.phrases) if found else []), str(ok).lower())
+            )
+        return self.hi if ok else self.lo
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.hi, self.lo)
+
+
+class PhraseIndex(Node):
+    """First match over a run of rules, each led by an `any` phrase test on one text.
+
+    Entry k is tried only if one of its phrases was found; its sub-diagram answers a leaf or
+    CONTINUE (the rest of that rule's condition failed). No entry answering: `rest`.
+    """
+
+    __slots__ = ("by_phrase", "entries", "rest")
+
+    def __init__(
+        self,
+        feature: int,
+        label: str,
+        entries: list[tuple[KwAtom, Node]],
+        rest: Node,
+    ) -> None:
+        self.feature, self.label = feature, label
+        self.entries, self.rest = entries, rest
+        multi: dict[int, list[int]] = {}
+        for k, (atom, _) in enumerate(entries):
+            for pid in atom.phrases:
+                multi.setdefault(pid, []).append(k)
+        self.by_phrase: dict[int, tuple[int, ...]] = {p: tuple(ks) for p, ks in multi.items()}
+
+    def step(self, ctx: Context) -> Node:
+        found = ctx.vals[self.feature]
+        if found is _UNSET:
+            found = ctx.get(self.feature)
+        if found:
+            hits: set[int] = set()
+            by_phrase = self.by_phrase
+            for pid in found:
+                ks = by_phrase.get(pid)
+                if ks is not None:
+                    hits.update(ks)
+            for k in sorted(hits):
+                atom, sub = self.entries[k]
+                if ctx.trace is not None:
+                    ctx.trace.append(
+                        (atom.describe_label, PhraseIds(sorted(found & atom.phrases)), "true")  # type: ignore[attr-defined]
+                    )
+                node = sub
+                while not isinstance(node, Leaf):
+                    node = node.step(ctx)
+                if node is not CONTINUE:
+                    return node
+        if ctx.trace is not None:
+            ctx.trace.append((self.label, PhraseIds(sorted(found) if found else []), "no rule of the run"))
+        return self.rest
+
+    def children(self) -> tuple[Node, ...]:
+        return (*(sub for _, sub in self.entries), self.rest)
+
+
+def walk(root: Node, ctx: Context) -> Leaf:
+    node = root
+    while not isinstance(node, Leaf):
+        node = node.step(ctx)
+    return node
+
+
+class DiagramBuilder:
+    """Builds a shared (hash-consed) diagram from rule conditions over interned atoms."""
+
+    def __init__(self, features: list[Feature], atoms: list[Atom], phrases: list[str]) -> None:
+        self.features = features
+        self.atoms = atoms
+        self.phrases = phrases
+        self._unique: dict[Any, Node] = {}
+        self._memo: dict[tuple[Expr, int, int], Node] = {}
+        self.leaves: dict[int, Leaf] = {-1: CONTINUE}
+
+    def leaf(self, index: int) -> Leaf:
+        leaf = self.leaves.get(index)
+        if leaf is None:
+            leaf = self.leaves[index] = Leaf(index)
+        return leaf
+
+    def _intern(self, key: Any, make: Callable[[], Node]) -> Node:
+        node = self._unique.get(key)
+        if node is None:
+            node = self._unique[key] = make()
+        return node
+
+    def _label(self, fid: int) -> str:
+        return self.features[fid].label
+
+    def build(self, e: Expr, hi: Node, lo: Node) -> Node:
+        """The diagram of `e ? hi : lo`."""
+        if e is True:
+            return hi
+        if e is False:
+            return lo
+        key = (e, id(hi), id(lo))
+        node = self._memo.get(key)
+        if node is None:
+            node = self._memo[key] = self._expand(e, hi, lo)
+        return node
+
+    def _expand(self, e: Expr, hi: Node, lo: Node) -> Node:
+        ids = atoms_of(e)
+        fid = min(
+            (self.atoms[a].feature for a in ids),
+            key=lambda f: (self.features[f].cost, f),
+        )
+        feature = self.features[fid]
+        mine = sorted(a for a in ids if self.atoms[a].feature == fid)
+        if feature.kind == MATCH:
+            aid = mine[0]
+            atom = self.atoms[aid]
+            assert isinstance(atom, KwAtom)
+            yes = self.build(restrict(e, {aid: True}), hi, lo)
+            no = self.build(restrict(e, {aid: False}), hi, lo)
+            if yes is no:
+                return yes
+            label = atom.describe(self.features)
+            return self._intern(
+                ("phrase", aid, id(yes), id(no)), lambda: PhraseNode(fid, label, atom, yes, no)
+            )
+        if feature.kind == NUM:
+            num_atoms = [(a, self.atoms[a]) for a in mine]
+            ts = sorted({at.value for _, at in num_atoms})  # type: ignore[union-attr]
+            reps = _cell_representatives(ts)
+            cells = [
+                self.build(restrict(e, {a: at.holds(r) for a, at in num_atoms}), hi, lo)
+                for r in reps
+            ]
+            missing = self.build(restrict(e, dict.fromkeys(mine, False)), hi, lo)
+            if all(c is missing for c in cells):
+                return missing
+            return self._intern(
+                ("num", fid, tuple(ts), tuple(map(id, cells)), id(missing)),
+                lambda: NumNode(fid, self._label(fid), ts, cells, missing),
+            )
+        assert feature.kind == DISCRETE
+        in_atoms = [(a, self.atoms[a]) for a in mine]
+        values: set[Any] = set()
+        for _, at in in_atoms:
+            assert isinstance(at, InAtom)
+            values |= at.values
+        other = self.build(restrict(e, dict.fromkeys(mine, False)), hi, lo)
+        table: dict[Any, Node] = {}
+        for v in sorted(values, key=lambda x: (str(type(x)), str(x))):
+            child = self.build(restrict(e, {a: at.holds(v) for a, at in in_atoms}), hi, lo)
+            if child is not other:
+                table[v] = child
+        if not table:
+            return other
+        return self._intern(
+            ("dispatch", fid, tuple((v, id(c)) for v, c in table.items()), id(other)),
+            lambda: DispatchNode(fid, self._label(fid), table, other),
+        )
+
+    def chain(self, conditions: Sequence[Expr], default_index: int) -> Node:
+        """The first-match diagram of rules 0..n-1 (rule i decides leaf i) and the default."""
+        current: Node = self.leaf(default_index)
+        i = len(conditions) - 1
+        while i >= 0:
+            led = self._phrase_led(conditions[i])
+            if led is not None:
+                fid = self.atoms[led[0]].feature
+                j = i
+                while j - 1 >= 0:
+                    prev = self._phrase_led(conditions[j - 1])
+                    if prev is None or self.atoms[prev[0]].feature != fid:
+                        break
+                    j -= 1
+                if i - j + 1 >= INDEX_MIN_RUN:
+                    entries: list[tuple[KwAtom, Node]] = []
+                    for k in range(j, i + 1):
+                        aid, rest = self._phrase_led(conditions[k])  # type: ignore[misc]
+                        atom = self.atoms[aid]
+                        assert isinstance(atom, KwAtom)
+                        entries.append((atom, self.build(rest, self.leaf(k), CONTINUE)))
+                    label = f"phrase index over {self.features[fid].key[1]} (rules {j + 1}-{i + 1})"
+                    current = PhraseIndex(fid, label, entries, current)
+                    _annotate(current, self.features)
+                    i = j - 1
+                    continue
+            current = self.build(conditions[i], self.leaf(i), current)
+            i -= 1
+        return current
+
+    def _phrase_led(self, e: Expr) -> tuple[int, Expr] | None:
+        """(atom, rest) when `e` is `any-phrase-atom and rest`."""
+        if not isinstance(e, tuple):
+            return None
+        conjuncts = e[1] if e[0] == "and" else (e,)
+        for k, c in enumerate(conjuncts):
+            if isinstance(c, tuple) and c[0] == "a":
+                atom = self.atoms[c[1]]
+                if isinstance(atom, KwAtom) and atom.mode == "any":
+                    rest = make_and(tuple(conjuncts[:k]) + tuple(conjuncts[k + 1 :]))
+                    return c[1], rest
+        return None
+
+
+def _annotate(index: PhraseIndex, features: list[Feature]) -> None:
+    # Labels for --explain, computed once at build time rather than on the hot path.
+    labelled: list[tuple[KwAtom, Node]] = []
+    for atom, sub in index.entries:
+        labelled.append((_LabelledAtom(atom, atom.describe(features)), sub))  # type: ignore[arg-type]
+    index.entries = labelled
+
+
+class _LabelledAtom:
+    __slots__ = ("atom", "describe_label", "phrases")
+
+    def __init__(self, atom: KwAtom, label: str) -> None:
+        self.atom = atom
+        self.phrases = atom.phrases
+        self.describe_label = label
+
+
+def _cell_representatives(ts: list[Any]) -> list[Any]:
+    """A value inside each cell of the split at `ts` (see NumNode)."""
+    if not ts:
+        return [0]
+    reps: list[Any] = []
+    for i, t in enumerate(ts):
+        below = t - 1 if i == 0 else (ts[i - 1] + t) / 2
+        reps.extend((below, t))
+    reps.append(ts[-1] + 1)
+    return reps
+
+
+def count_nodes(root: Node) -> int:
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        stack.extend(n.children())
+    return len(seen)
+
+
+__all__ = [
+    "CONTINUE",
+    "Context",
+    "DiagramBuilder",
+    "DispatchNode",
+    "Leaf",
+    "Node",
+    "NumAtom",
+    "NumNode",
+    "PhraseIndex",
+    "PhraseNode",
+    "count_nodes",
+    "walk",
+]

@@ -1,0 +1,123 @@
+"""What a decision is: the tier chosen, why, and where escalation may go next."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Anthropic's published multipliers on the input price for prompt caching.
+DEFAULT_CACHE_WRITE_MULTIPLIER = 1.25
+DEFAULT_CACHE_READ_MULTIPLIER = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """A model tier. Prices are USD per million tokens."""
+
+    name: str
+    model: str
+    input_price: float
+    output_price: float
+    max_tokens: int | None = None
+    cache_write_multiplier: float = DEFAULT_CACHE_WRITE_MULTIPLIER
+    cache_read_multiplier: float = DEFAULT_CACHE_READ_MULTIPLIER
+
+    def cost(
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        cache_creation_tokens: int = 0,
+        cache_read_tokens: int = 0,
+    ) -> float:
+        """USD for one call's usage at this tier's prices."""
+        per_token_in = self.input_price / 1_000_000
+        return (
+            input_tokens * per_token_in
+            + cache_creation_tokens * per_token_in * self.cache_write_multiplier
+            + cache_read_tokens * per_token_in * self.cache_read_multiplier
+            + output_tokens * self.output_price / 1_000_000
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifierSpec:
+    """A declared classifier: which tier to ask, which labels it may answer, with what prompt."""
+
+    name: str
+    tier: Tier
+    labels: tuple[str, ...]
+    prompt: str
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """A classifier's answer. A failed classifier has label None and confidence 0."""
+
+    label: str | None
+    confidence: float = 0.0
+
+
+FAILED_CLASSIFICATION = Classification(None, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """When to climb the ladder. `confidence_below` is the X of `confidence < X`."""
+
+    triggers: frozenset[str] = frozenset()
+    confidence_below: float | None = None
+    max_steps: int | None = None
+
+    def fires(self, trigger: str) -> bool:
+        return trigger in self.triggers
+
+
+NO_ESCALATION = Escalation(frozenset(), None, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One test the evaluator made on the way to a decision."""
+
+    test: str
+    value: Any
+    outcome: str
+
+    def __str__(self) -> str:
+        return f"{self.test}: {self.value!r} -> {self.outcome}"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer for one request: exactly one tier, the rule that chose it, and the ladder above.
+
+    `ladder` holds the tiers escalation may climb to, in order, already cut to the effective
+    `max`; it is empty when the rule says `escalate never` or the policy declares no escalation.
+    """
+
+    tier: str
+    model: str
+    rule: str
+    max_tokens: int | None
+    ladder: tuple[Tier, ...]
+    escalation: Escalation
+    tier_spec: Tier
+    policy: str | None = None
+    revision: str = ""
+    explanation: tuple[Step, ...] | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "tier": self.tier,
+            "model": self.model,
+            "rule": self.rule,
+            "max_tokens": self.max_tokens,
+            "ladder": [t.name for t in self.ladder],
+            "policy": self.policy,
+            "revision": self.revision,
+        }
+        if self.explanation is not None:
+            out["explanation"] = [
+                {"test": s.test, "value": s.value, "outcome": s.outcome} for s in self.explanation
+            ]
+        return out

@@ -1,0 +1,202 @@
+"""What a request is made of: attributes, their types, and the keyword automaton.
+
+The attribute table is shared by the checker (types) and the evaluator (extraction), so the
+two can never disagree about what `length` or `user.tier` means.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import ahocorasick
+import re2
+
+from .request import Request
+
+# Attribute types as the checker sees them.
+TEXT = "text"
+INT = "int"
+STRING = "string"
+BOOL = "bool"
+NUMBER = "number"
+LABEL = "label"
+DYNAMIC = "dynamic"  # metadata.KEY: typed by how a rule uses it
+
+
+def _metadata_value(key: str) -> Callable[[Request], Any]:
+    def get(r: Request) -> Any:
+        return r.metadata.get(key)
+
+    return get
+
+
+@dataclass(frozen=True, slots=True)
+class AttrInfo:
+    name: str
+    type: str
+    get: Callable[[Request], Any]
+    doc: str
+
+
+ATTRIBUTES: dict[str, AttrInfo] = {
+    a.name: a
+    for a in (
+        AttrInfo("prompt", TEXT, lambda r: r.prompt, "text of the last user message"),
+        AttrInfo("system", TEXT, lambda r: r.system, "the system prompt's text"),
+        AttrInfo("text", TEXT, lambda r: r.text, "all text: system and every message"),
+        AttrInfo("length", INT, lambda r: r.length, "characters in prompt"),
+        AttrInfo(
+            "context_tokens",
+            INT,
+            lambda r: r.estimated_context_tokens(),
+            "tokens of the whole request (caller's count, else an estimate)",
+        ),
+        AttrInfo("output_tokens", INT, lambda r: r.output_tokens, "max_tokens the caller asked for"),
+        AttrInfo("turns", INT, lambda r: r.turns, "number of messages"),
+        AttrInfo("files", INT, lambda r: r.files, "files involved, as the caller says"),
+        AttrInfo("task", STRING, lambda r: r.task, "task, as the caller says"),
+        AttrInfo("domain", STRING, lambda r: r.domain, "domain, as the caller says"),
+        AttrInfo("user.tier", STRING, lambda r: r.user_tier, "the user's plan"),
+        AttrInfo("user.id", STRING, lambda r: r.user_id, "the user's id"),
+        AttrInfo("has_tools", BOOL, lambda r: r.has_tools, "the request carries tools"),
+        AttrInfo("has_images", BOOL, lambda r: r.has_images, "the request carries images"),
+    )
+}
+
+
+def attribute(dotted: str) -> AttrInfo | None:
+    """The attribute a dotted name reads, or None. Classifier attributes are the checker's."""
+    info = ATTRIBUTES.get(dotted)
+    if info is not None:
+        return info
+    if dotted.startswith("metadata.") and dotted.count(".") == 1 and len(dotted) > 9:
+        key = dotted[9:]
+        return AttrInfo(dotted, DYNAMIC, _metadata_value(key), f"metadata key {key!r}")
+    return None
+
+
+# -- values by kind -------------------------------------------------------------------------
+# A comparison on a value of the wrong kind reads as missing, the same as an absent attribute.
+
+
+def as_number(v: Any) -> int | float | None:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return v
+    return None
+
+
+def as_string(v: Any) -> str | None:
+    return v if isinstance(v, str) else None
+
+
+def as_bool(v: Any) -> bool | None:
+    return v if isinstance(v, bool) else None
+
+
+# -- phrases ------------------------------------------------------------------------------
+
+_WS = re.compile(r"\s+")
+
+
+def normalize_text(text: str) -> str:
+    """Case-fold and fold each run of white space to one space: the form phrases match in."""
+    return _WS.sub(" ", text.casefold())
+
+
+def normalize_phrase(phrase: str) -> str:
+    return normalize_text(phrase).strip()
+
+
+def _is_word(c: str) -> bool:
+    return c.isalnum() or c == "_"
+
+
+class PhraseMatcher:
+    """Every phrase of a policy in one Aho-Corasick automaton; one pass finds them all.
+
+    `find(text)` returns the ids of the phrases that stand in `text` between word
+    boundaries (start or end of text, or a character that is not a letter, digit or `_`).
+    """
+
+    __slots__ = ("_automaton", "_empty", "phrases")
+
+    def __init__(self, phrases: Iterable[str]) -> None:
+        self.phrases: list[str] = []
+        ids: dict[str, int] = {}
+        automaton = ahocorasick.Automaton()
+        for phrase in phrases:
+            norm = normalize_phrase(phrase)
+            if not norm or norm in ids:
+                continue
+            ids[norm] = len(self.phrases)
+            self.phrases.append(norm)
+            automaton.add_word(norm, (ids[norm], len(norm)))
+        self._empty = not self.phrases
+        if not self._empty:
+            automaton.make_automaton()
+        self._automaton = automaton
+
+    def id_of(self, phrase: str) -> int:
+        return self.phrases.index(normalize_phrase(phrase))
+
+    def find(self, text: str) -> frozenset[int]:
+        if self._empty or not text:
+            return frozenset()
+        norm = _WS.sub(" ", text.casefold())
+        last = len(norm) - 1
+        found: set[int] = set()
+        add = found.add
+        for end, (pid, size) in self._automaton.iter(norm):
+            if pid in found:
+                continue
+            start = end - size + 1
+            if start > 0:
+                c = norm[start - 1]
+                if c.isalnum() or c == "_":
+                    continue
+            if end < last:
+                c = norm[end + 1]
+                if c.isalnum() or c == "_":
+                    continue
+            add(pid)
+        return frozenset(found)
+
+
+# -- regexes ------------------------------------------------------------------------------
+
+REGEX_FLAGS = {"i": "i", "m": "m", "s": "s"}
+
+
+class RegexError(ValueError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+_BACKTRACKING = re.compile(r"\\[1-9]|\(\?(?:[=!]|<[=!])|\\k<|\(\?P=")
+
+
+def compile_regex(pattern: str, flags: str) -> Any:
+    """Compile on RE2, whose matching time is linear in the text; refuse what would backtrack."""
+    bad = [f for f in flags if f not in REGEX_FLAGS]
+    if bad:
+        raise RegexError("E303", f"unknown regex flag '{bad[0]}'; the flags are i, m and s")
+    if _BACKTRACKING.search(pattern):
+        raise RegexError(
+            "E302",
+            "backreferences and lookaround need a backtracking engine, which can take "
+            "exponential time on a crafted prompt",
+        )
+    inline = "".join(sorted(set(flags)))
+    options = re2.Options()
+    options.log_errors = False
+    try:
+        return re2.compile(f"(?{inline}){pattern}" if inline else pattern, options)
+    except Exception as e:  # re2 raises its own error type with a bytes message
+        msg = e.args[0] if e.args else str(e)
+        if isinstance(msg, bytes):
+            msg = msg.decode("utf-8", "replace")
+        raise RegexError("E301", f"invalid regular expression: {msg}") from None

@@ -1,0 +1,279 @@
+"""What a request is made of, as far as routing is concerned.
+
+A `Request` is built once per call, from keyword attributes or from real Messages API
+parameters; the evaluator reads its fields lazily, so nothing here is computed that a policy
+does not ask for except the few joins below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+# Rough token estimate when the caller gives no count: ~4 characters a token for text and the
+# published upper bound for one image.
+CHARS_PER_TOKEN = 4
+TOKENS_PER_IMAGE = 1600
+
+
+class RequestError(ValueError):
+    """A request (JSON, parameters or attributes) that cannot be read; says where and why."""
+
+
+class UserAttrs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tier: str | None = None
+    id: str | None = None
+
+
+class RouteAttrs(BaseModel):
+    """The `route` object: routing attributes the caller states about a request."""
+
+    model_config = ConfigDict(extra="forbid")
+    task: str | None = None
+    domain: str | None = None
+    user: UserAttrs | None = None
+    files: int | None = Field(default=None, ge=0)
+    context_tokens: int | None = Field(default=None, ge=0)
+    metadata: dict[str, str | int | float | bool] | None = None
+
+    @field_validator("files", "context_tokens", mode="before")
+    @classmethod
+    def _no_bool(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            raise ValueError("must be a whole number, not a boolean")
+        return v
+
+
+ROUTE_KEYS = frozenset(RouteAttrs.model_fields) | {"user_tier", "user_id"}
+
+
+def _block_text(content: Any) -> tuple[str, int]:
+    """Text of a message content (string or blocks) and how many images it carries."""
+    if isinstance(content, str):
+        return content, 0
+    if not isinstance(content, Iterable) or isinstance(content, (bytes, Mapping)):
+        raise RequestError("message content must be a string or a list of content blocks")
+    texts: list[str] = []
+    images = 0
+    for block in content:
+        if isinstance(block, Mapping):
+            kind = block.get("type")
+            if kind == "text":
+                text = block.get("text")
+                if not isinstance(text, str):
+                    raise RequestError("a text block's 'text' must be a string")
+                texts.append(text)
+            elif kind in ("image", "document"):
+                images += 1
+            elif kind == "tool_result":
+                inner = block.get("content")
+                if inner is not None:
+                    t, n = _block_text(inner)
+                    if t:
+                        texts.append(t)
+                    images += n
+        else:  # SDK objects (TextBlock, ...) carry attributes instead of keys.
+            kind = getattr(block, "type", None)
+            if kind == "text":
+                texts.append(str(getattr(block, "text", "")))
+            elif kind in ("image", "document"):
+                images += 1
+    return "\n".join(texts), images
+
+
+class Request:
+    """Routing attributes of one request. Missing attributes are None."""
+
+    __slots__ = (
+        "context_tokens",
+        "domain",
+        "files",
+        "has_images",
+        "has_tools",
+        "metadata",
+        "output_tokens",
+        "prompt",
+        "system",
+        "task",
+        "text",
+        "turns",
+        "user_id",
+        "user_tier",
+    )
+
+    def __init__(
+        self,
+        prompt: str | None = None,
+        *,
+        system: str | None = None,
+        text: str | None = None,
+        task: str | None = None,
+        domain: str | None = None,
+        user_tier: str | None = None,
+        user_id: str | None = None,
+        files: int | None = None,
+        context_tokens: int | None = None,
+        output_tokens: int | None = None,
+        turns: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        has_tools: bool = False,
+        has_images: bool = False,
+    ) -> None:
+        self.prompt = prompt
+        self.system = system
+        if text is None:
+            parts = [p for p in (system, prompt) if p]
+            text = "\n".join(parts) if parts else ("" if prompt is not None else None)
+        self.text = text
+        self.task = task
+        self.domain = domain
+        self.user_tier = user_tier
+        self.user_id = user_id
+        self.files = files
+        self.context_tokens = context_tokens
+        self.output_tokens = output_tokens
+        if turns is None and prompt is not None:
+            turns = 1
+        self.turns = turns
+        self.metadata: Mapping[str, Any] = metadata if metadata is not None else {}
+        self.has_tools = has_tools
+        self.has_images = has_images
+
+    @property
+    def length(self) -> int | None:
+        return len(self.prompt) if self.prompt is not None else None
+
+    def estimated_context_tokens(self) -> int | None:
+        if self.context_tokens is not None:
+            return self.context_tokens
+        if self.text is None:
+            return None
+        images = 1 if self.has_images else 0
+        return -(-len(self.text) // CHARS_PER_TOKEN) + images * TOKENS_PER_IMAGE
+
+    def __repr__(self) -> str:
+        shown = {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) not in (None, {})}
+        if "prompt" in shown and len(shown["prompt"]) > 60:
+            shown["prompt"] = shown["prompt"][:57] + "..."
+        shown.pop("text", None)
+        return "Request(" + ", ".join(f"{k}={v!r}" for k, v in sorted(shown.items())) + ")"
+
+    # -- construction from the outside world ---------------------------------------------
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any]) -> Request:
+        """From keyword attributes as `Policy.decide(**attrs)` takes them."""
+        unknown = set(attrs) - _ATTR_KEYS
+        if unknown:
+            raise RequestError(
+                f"unknown request attribute(s): {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(sorted(_ATTR_KEYS))}"
+            )
+        return cls(**attrs)
+
+    @classmethod
+    def from_anthropic(cls, params: Mapping[str, Any], **attrs: Any) -> Request:
+        """From Messages API parameters (`system`, `messages`, `tools`, `max_tokens`, ...).
+
+        `attrs` are routing attributes in the keyword form (`task=`, `user_tier=`, ...) or
+        the `route` object form (`user={"tier": ...}`).
+        """
+        messages = params.get("messages")
+        if messages is None:
+            messages = []
+        if not isinstance(messages, (list, tuple)):
+            raise RequestError("'messages' must be a list")
+        system_param = params.get("system")
+        system: str | None
+        images = 0
+        if system_param is None:
+            system = None
+        else:
+            system, _ = _block_text(system_param)
+        texts: list[str] = [system] if system else []
+        prompt: str | None = None
+        for i, message in enumerate(messages):
+            if not isinstance(message, Mapping):
+                raise RequestError(f"messages[{i}] must be an object with 'role' and 'content'")
+            role = message.get("role")
+            if role not in ("user", "assistant"):
+                raise RequestError(f"messages[{i}].role must be 'user' or 'assistant'")
+            try:
+                text, n = _block_text(message.get("content", ""))
+            except RequestError as e:
+                raise RequestError(f"messages[{i}]: {e}") from None
+            images += n
+            texts.append(text)
+            if role == "user":
+                prompt = text
+        max_tokens = params.get("max_tokens")
+        if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)):
+            raise RequestError("'max_tokens' must be a whole number")
+        route = normalize_route(attrs)
+        api_meta = params.get("metadata")
+        if isinstance(api_meta, Mapping) and route.get("user_id") is None:
+            uid = api_meta.get("user_id")
+            if isinstance(uid, str):
+                route["user_id"] = uid
+        return cls(
+            prompt,
+            system=system,
+            text="\n".join(texts),
+            turns=len(messages),
+            output_tokens=max_tokens,
+            has_tools=bool(params.get("tools")),
+            has_images=images > 0,
+            **route,
+        )
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Request:
+        """From one JSON object: Messages API parameters plus a `route` object."""
+        if not isinstance(obj, Mapping):
+            raise RequestError("a request must be a JSON object")
+        route = obj.get("route", {})
+        if not isinstance(route, Mapping):
+            raise RequestError("'route' must be an object")
+        params = {k: v for k, v in obj.items() if k != "route"}
+        return cls.from_anthropic(params, **route)
+
+
+_ATTR_KEYS = frozenset(Request.__slots__)
+
+
+def normalize_route(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate routing attributes given in either form and return Request keyword arguments."""
+    attrs = dict(attrs)
+    flat: dict[str, Any] = {}
+    for key in ("user_tier", "user_id"):
+        if key in attrs:
+            value = attrs.pop(key)
+            if value is not None and not isinstance(value, str):
+                raise RequestError(f"'{key}' must be a string")
+            flat[key] = value
+    unknown = set(attrs) - set(RouteAttrs.model_fields)
+    if unknown:
+        raise RequestError(
+            f"unknown routing attribute(s): {', '.join(sorted(unknown))}; known: "
+            + ", ".join(sorted(ROUTE_KEYS))
+        )
+    try:
+        route = RouteAttrs.model_validate(attrs)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise RequestError(f"route.{where}: {first['msg']}") from None
+    out: dict[str, Any] = {k: v for k, v in flat.items() if v is not None}
+    for key in ("task", "domain", "files", "context_tokens", "metadata"):
+        value = getattr(route, key)
+        if value is not None:
+            out[key] = value
+    if route.user is not None:
+        if route.user.tier is not None:
+            out.setdefault("user_tier", route.user.tier)
+        if route.user.id is not None:
+            out.setdefault("user_id", route.user.id)
+    return out

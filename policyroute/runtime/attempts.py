@@ -1,0 +1,108 @@
+"""What one routed request did: its attempts, its result, and the error when every tier failed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from anthropic.types import Message
+
+from policyroute.decision import Decision
+
+AttemptKind = Literal["classify", "generate"]
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One call to the API: a classification or one rung of the ladder.
+
+    `trigger` is the escalation trigger that ended this attempt (None when it succeeded);
+    `status` the HTTP status when there was a response, `error` the exception otherwise.
+    """
+
+    kind: AttemptKind
+    tier: str
+    model: str
+    status: int | None = None
+    error: str | None = None
+    trigger: str | None = None
+    stop_reason: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_read_tokens: int = 0
+    cost: float = 0.0
+    latency_ms: float = 0.0
+    upstream_request_id: str | None = None
+    classifier: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+@dataclass(slots=True)
+class RoutedResult:
+    """The outcome of one routed request.
+
+    `message` is the final answer; `parsed` the validated object when the caller asked for
+    JSON; `final_trigger` names a trigger that fired on the final answer without escalation
+    (only possible when streaming, where an answer already sent is never retried).
+    """
+
+    message: Message
+    decision: Decision
+    attempts: tuple[Attempt, ...]
+    request_id: str
+    latency_ms: float
+    parsed: Any = None
+    final_trigger: str | None = None
+    total_cost: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.total_cost = sum(a.cost for a in self.attempts)
+
+    @property
+    def tier(self) -> str:
+        """The tier whose answer this is."""
+        return self.generations[-1].tier
+
+    @property
+    def generations(self) -> tuple[Attempt, ...]:
+        return tuple(a for a in self.attempts if a.kind == "generate")
+
+    @property
+    def text(self) -> str:
+        return "".join(getattr(b, "text", "") for b in self.message.content)
+
+
+class EscalationError(Exception):
+    """Every attempt failed: a trigger fired on each and no tier was left to climb to.
+
+    Carries every attempt, the decision, the last upstream exception (None when the last
+    attempt answered but a trigger such as `refusal` fired on it) and that last answer.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        decision: Decision,
+        attempts: tuple[Attempt, ...],
+        last_error: BaseException | None,
+        last_message: Message | None = None,
+        request_id: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.decision = decision
+        self.attempts = attempts
+        self.last_error = last_error
+        self.last_message = last_message
+        self.request_id = request_id
+
+    @property
+    def total_cost(self) -> float:
+        return sum(a.cost for a in self.attempts)
+
+
+class StreamInterruptedError(EscalationError):
+    """A stream failed after content was sent; it is reported, never silently retried."""

@@ -1,0 +1,223 @@
+"""Escalation as LANGUAGE.md states it: which tiers to try, and which trigger an answer fires.
+
+Pure functions over a `Decision` and an SDK `Message` or exception, shared by the sync and
+async routers, the stream and the middleware so all four climb the ladder the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anthropic
+from anthropic.types import Message
+from pydantic import BaseModel, ValidationError
+
+from policyroute.decision import Decision, Escalation, Tier
+
+# When neither the caller, the rule nor the tier names a max_tokens the API still needs one.
+FALLBACK_MAX_TOKENS = 4096
+
+ConfidenceFn = Callable[[Message], "float | None"]
+
+
+def tiers_of(decision: Decision) -> tuple[Tier, ...]:
+    """The tiers to try in order: the decided one, then the ladder one step at a time.
+
+    The ladder is already cut to the effective `max`; cutting again costs nothing and keeps a
+    hand-built or older Decision from climbing further than its escalation allows.
+    """
+    ladder = decision.ladder
+    steps = decision.escalation.max_steps
+    if steps is not None:
+        ladder = ladder[: max(steps, 0)]
+    if not decision.escalation.triggers:
+        ladder = ()
+    return (decision.tier_spec, *ladder)
+
+
+def max_tokens_for(decision: Decision, index: int, tier: Tier, requested: int | None) -> int:
+    """The caller's max_tokens wins; else the rule's for the decided tier, the tier's own above.
+
+    A tier above gets its own limit so a `max_tokens` escalation can actually say more.
+    """
+    if requested is not None:
+        return requested
+    if index == 0:
+        return decision.max_tokens or tier.max_tokens or FALLBACK_MAX_TOKENS
+    return tier.max_tokens or decision.max_tokens or FALLBACK_MAX_TOKENS
+
+
+def retryable_status(status: int) -> bool:
+    """Statuses where another tier may fare better: the SDK's own retryable set."""
+    return status in (408, 409, 429) or status >= 500
+
+
+def error_trigger(exc: BaseException) -> str | None:
+    """The trigger an exception fires, or None when no tier would fare better (400, 401, ...)."""
+    if isinstance(exc, anthropic.APITimeoutError):
+        return "timeout"
+    if isinstance(exc, anthropic.APIStatusError):
+        return "error" if retryable_status(exc.status_code) else None
+    if isinstance(exc, anthropic.APIConnectionError):
+        return "error"
+    return None
+
+
+def status_of(exc: BaseException) -> int | None:
+    return exc.status_code if isinstance(exc, anthropic.APIStatusError) else None
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, anthropic.APIStatusError):
+        return f"{type(exc).__name__}: {exc.status_code} {_error_message(exc)}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _error_message(exc: anthropic.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, Mapping):
+        err = body.get("error")
+        if isinstance(err, Mapping) and isinstance(err.get("message"), str):
+            return str(err["message"])
+    return str(exc.message)
+
+
+# -- the answer ---------------------------------------------------------------------------
+
+_FENCE = re.compile(r"^\s*```(?:json)?\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
+
+
+def message_text(message: Message) -> str:
+    return "".join(getattr(b, "text", "") for b in message.content if b.type == "text")
+
+
+def extract_json(text: str) -> Any:
+    """The JSON value in an answer: bare, fenced in ``` or embedded in prose. Raises ValueError."""
+    m = _FENCE.match(text)
+    if m:
+        text = m.group(1)
+    try:
+        return json.loads(text)
+    except ValueError:
+        start, end = text.find("{"), text.rfind("}")
+        if start == -1 or end <= start:
+            raise
+        return json.loads(text[start : end + 1])
+
+
+class JsonExpectation:
+    """What the caller asked the answer to be: a pydantic model or a JSON schema."""
+
+    __slots__ = ("_validator", "response_model", "schema")
+
+    def __init__(
+        self,
+        response_model: type[BaseModel] | None = None,
+        json_schema: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.response_model = response_model
+        self.schema = json_schema
+        self._validator: Any = None
+        if json_schema is not None:
+            try:
+                import jsonschema
+            except ImportError:  # validation falls back to "is it JSON" without the library
+                pass
+            else:
+                cls = jsonschema.validators.validator_for(json_schema)
+                self._validator = cls(json_schema)
+
+    def parse(self, text: str) -> tuple[bool, Any]:
+        """(ok, value): the validated object, or (False, None) when it does not parse/validate."""
+        try:
+            value = extract_json(text)
+        except ValueError:
+            return False, None
+        if self.response_model is not None:
+            try:
+                return True, self.response_model.model_validate(value)
+            except ValidationError:
+                return False, None
+        if self._validator is not None and not self._validator.is_valid(value):
+            return False, None
+        return True, value
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    trigger: str | None
+    parsed: Any = None
+    confidence: float | None = None
+
+
+def judge(
+    message: Message,
+    escalation: Escalation,
+    expect: JsonExpectation | None = None,
+    confidence: ConfidenceFn | None = None,
+) -> Verdict:
+    """Which trigger (if any) this answer fires, and the parsed object when JSON was asked for.
+
+    Only triggers the escalation lists fire. Order: refusal, max_tokens, invalid_json,
+    confidence, so the cheapest, surest reason is the one recorded.
+    """
+    triggers = escalation.triggers
+    parsed: Any = None
+    ok = True
+    text: str | None = None
+    if expect is not None:
+        text = message_text(message)
+        ok, parsed = expect.parse(text)
+    conf: float | None = None
+    wants_conf = "confidence" in triggers and escalation.confidence_below is not None
+    if wants_conf:
+        conf = _confidence(message, parsed, text, confidence)
+    if message.stop_reason == "refusal" and "refusal" in triggers:
+        return Verdict("refusal", parsed, conf)
+    if message.stop_reason == "max_tokens" and "max_tokens" in triggers:
+        return Verdict("max_tokens", parsed, conf)
+    if not ok and "invalid_json" in triggers:
+        return Verdict("invalid_json", parsed, conf)
+    below = escalation.confidence_below
+    if wants_conf and conf is not None and below is not None and conf < below:
+        return Verdict("confidence", parsed, conf)
+    return Verdict(None, parsed, conf)
+
+
+def _confidence(
+    message: Message, parsed: Any, text: str | None, fn: ConfidenceFn | None
+) -> float | None:
+    if fn is not None:
+        value: Any = fn(message)
+    elif isinstance(parsed, BaseModel):
+        value = getattr(parsed, "confidence", None)
+    elif isinstance(parsed, Mapping):
+        value = parsed.get("confidence")
+    else:
+        if text is None:
+            text = message_text(message)
+        if "confidence" not in text:
+            return None
+        try:
+            obj = extract_json(text)
+        except ValueError:
+            return None
+        value = obj.get("confidence") if isinstance(obj, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def usage_of(message: Message) -> tuple[int, int, int, int]:
+    """(input, output, cache_creation, cache_read) tokens of an answer."""
+    u = message.usage
+    return (
+        u.input_tokens or 0,
+        u.output_tokens or 0,
+        u.cache_creation_input_tokens or 0,
+        u.cache_read_input_tokens or 0,
+    )

@@ -1,0 +1,183 @@
+"""Decision records: one JSON line per routed request (schema documented in docs/records.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from policyroute.decision import Decision
+from policyroute.runtime.attempts import Attempt
+
+SCHEMA_VERSION = 1
+
+
+class AttemptRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["classify", "generate"]
+    tier: str
+    model: str
+    classifier: str | None = None
+    status: int | None = None
+    error: str | None = None
+    trigger: str | None = None
+    stop_reason: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_read_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_ms: float = 0.0
+    upstream_request_id: str | None = None
+
+
+class PromptRecord(BaseModel):
+    """The request text: by default only its length and digest, the text itself on opt-in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    length: int
+    sha256: str
+    text: str | None = None
+
+
+class DecisionRecord(BaseModel):
+    """One routed request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    v: int = SCHEMA_VERSION
+    time: str
+    request_id: str
+    policy: str | None
+    revision: str
+    rule: str
+    tier: str
+    model: str
+    final_tier: str | None
+    outcome: Literal["ok", "failed", "interrupted"]
+    route: dict[str, Any] = {}
+    attempts: list[AttemptRecord]
+    triggers: list[str]
+    escalations: int
+    input_tokens: int
+    output_tokens: int
+    cache_creation_tokens: int
+    cache_read_tokens: int
+    cost_usd: float
+    latency_ms: float
+    prompt: PromptRecord | None = None
+    error: str | None = None
+
+
+class RecordSink(Protocol):
+    def write(self, record: DecisionRecord) -> None: ...
+
+
+class JsonlWriter:
+    """Appends records to a file, one line each; safe to share between threads.
+
+    Each line is written with one `write` call on a file opened in append mode and flushed
+    under a lock, so concurrent requests never interleave halves of two lines.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._file = self.path.open("a", encoding="utf-8")
+
+    def write(self, record: DecisionRecord) -> None:
+        line = record.model_dump_json(exclude_none=True) + "\n"
+        with self._lock:
+            self._file.write(line)
+            self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+    def __enter__(self) -> JsonlWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def sink_for(records: str | os.PathLike[str] | RecordSink | None) -> RecordSink | None:
+    if records is None:
+        return None
+    if isinstance(records, str | os.PathLike):
+        return JsonlWriter(records)
+    return records
+
+
+def prompt_record(text: str | None, log_prompts: bool) -> PromptRecord | None:
+    if text is None:
+        return None
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return PromptRecord(length=len(text), sha256=digest, text=text if log_prompts else None)
+
+
+def build_record(
+    *,
+    request_id: str,
+    decision: Decision,
+    attempts: Sequence[Attempt],
+    latency_ms: float,
+    outcome: Literal["ok", "failed", "interrupted"],
+    route: Mapping[str, Any] | None,
+    prompt: PromptRecord | None,
+    error: str | None = None,
+) -> DecisionRecord:
+    generations = [a for a in attempts if a.kind == "generate"]
+    final = generations[-1].tier if generations and outcome == "ok" else None
+    return DecisionRecord(
+        time=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        request_id=request_id,
+        policy=decision.policy,
+        revision=decision.revision,
+        rule=decision.rule,
+        tier=decision.tier,
+        model=decision.model,
+        final_tier=final,
+        outcome=outcome,
+        route=dict(route or {}),
+        attempts=[
+            AttemptRecord(
+                kind=a.kind,
+                tier=a.tier,
+                model=a.model,
+                classifier=a.classifier,
+                status=a.status,
+                error=a.error,
+                trigger=a.trigger,
+                stop_reason=a.stop_reason,
+                input_tokens=a.input_tokens,
+                output_tokens=a.output_tokens,
+                cache_creation_tokens=a.cache_creation_tokens,
+                cache_read_tokens=a.cache_read_tokens,
+                cost_usd=a.cost,
+                latency_ms=round(a.latency_ms, 3),
+                upstream_request_id=a.upstream_request_id,
+            )
+            for a in attempts
+        ],
+        triggers=[a.trigger for a in generations if a.trigger],
+        escalations=max(len(generations) - 1, 0),
+        input_tokens=sum(a.input_tokens for a in attempts),
+        output_tokens=sum(a.output_tokens for a in attempts),
+        cache_creation_tokens=sum(a.cache_creation_tokens for a in attempts),
+        cache_read_tokens=sum(a.cache_read_tokens for a in attempts),
+        cost_usd=sum(a.cost for a in attempts),
+        latency_ms=round(latency_ms, 3),
+        prompt=prompt,
+        error=error,
+    )

@@ -1,0 +1,577 @@
+"""Hot reload: the current compiled policy behind one reference, kept fresh as its files change.
+
+A reader calls `store.decide(...)` and gets a decision from exactly one complete, checked
+policy: the swap to a new version is a single attribute assignment, so there is no moment at
+which half of a policy is visible. A broken edit never replaces a good policy; it is reported
+(to `on_error` and to the `policyroute.store` logger) and the last good version keeps serving.
+
+Change detection is layered, so that no single mechanism has to be perfect:
+
+1. watchfiles watches the *directories* holding the policy file and every file it imports,
+   not the files themselves: editors and deploy tools replace files by rename, delete and
+   create, or symlink swap (Kubernetes ConfigMaps), and a watch on a replaced inode goes
+   deaf.
+2. An event only triggers a content check: the watched files are read and hashed, and the
+   policy is recompiled only when the bytes differ from the last version tried.
+3. A periodic rescan (the same content check) catches what an event watcher can miss: the
+   window while the watcher restarts on a new set of directories, or a directory that is
+   itself swapped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import watchfiles
+
+from .syntax.diagnostics import PolicyError, render_human
+
+if TYPE_CHECKING:
+    from .decision import Decision
+    from .policy import Policy
+
+__all__ = ["AsyncPolicyStore", "PolicyStore", "awatch", "watch"]
+
+logger = logging.getLogger("policyroute.store")
+
+OnReload = Callable[["Policy"], object]
+OnError = Callable[[PolicyError], object]
+
+# watchfiles' own defaults (1.6 s debounce, 50 ms step) suit restarting a dev server, not
+# routing: a reload should be live within tens of milliseconds of the write.
+DEFAULT_DEBOUNCE_MS = 50
+DEFAULT_STEP_MS = 10
+DEFAULT_POLL_INTERVAL = 0.3
+# How often the content is re-checked with no event at all; bounds how late a change missed
+# by the event watcher can be noticed.
+RESCAN_MS = 1000
+# Pause before retrying when the watcher itself fails (a watched directory vanished).
+RETRY_S = 0.2
+
+# File identity -> content digest, or None for a file that cannot be read.
+Fingerprint = dict[Path, bytes | None]
+
+
+def _load(path: Path) -> Policy:
+    # Imported at call time: the package's __init__ imports this module, so a top-level
+    # `from . import load` would be circular.
+    from . import load
+
+    policy: Policy = load(path)
+    return policy
+
+
+def _digest(path: Path) -> bytes | None:
+    try:
+        return hashlib.blake2b(path.read_bytes(), digest_size=16).digest()
+    except OSError:
+        return None
+
+
+def _fingerprint(files: Iterable[Path]) -> Fingerprint:
+    return {f: _digest(f) for f in files}
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What one check found; applied separately so the async store can compile off-loop."""
+
+    policy: Policy | None = None
+    error: PolicyError | None = None
+    compile_ms: float = 0.0
+
+
+class _Core:
+    """State and reload logic shared by the thread and asyncio stores.
+
+    Readers touch only `policy`. Everything else is owned by whoever holds the caller's
+    reload lock, so it needs no locking of its own.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], on_reload: OnReload | None,
+                 on_error: OnError | None) -> None:
+        # Absolute but deliberately *not* resolved: with a symlinked file (ConfigMap style) the
+        # resolved target is a directory that is deleted on the next update, while the path
+        # the user gave stays valid.
+        self.path = Path(os.path.abspath(os.fspath(path)))
+        self.on_reload = on_reload
+        self.on_error = on_error
+        started = time.perf_counter()
+        # No last good policy exists yet, so a failure here is the caller's to handle.
+        fingerprint = _fingerprint([self.path])
+        self.policy: Policy = _load(self.path)
+        self.compile_ms = (time.perf_counter() - started) * 1000
+        self.files: tuple[Path, ...] = self._watch_files(self.policy)
+        self.seen: Fingerprint = fingerprint
+        self.relevant_names: frozenset[str] = self._names(self.files)
+        # Set while the files on disk do not load: then any event in a watched directory is
+        # worth a try, since the fix may be a file the last good policy never imported.
+        self.broken = False
+        self.last_error_text: str | None = None
+
+    def _watch_files(self, policy: Policy) -> tuple[Path, ...]:
+        """The files to watch, spelled through the user's path rather than resolved.
+
+        `Policy.files` holds resolved paths; an import that lies beside the real policy file
+        is mapped back under the user's directory so a symlink swap of that directory is
+        followed.
+        """
+        real_dir = self.path.resolve().parent
+        out: dict[Path, None] = {self.path: None}
+        for f in policy.files:
+            try:
+                rel = f.relative_to(real_dir)
+            except ValueError:
+                out[f] = None
+                continue
+            # Only when the user's directory really leads to the same file: a policy symlinked
+            # from elsewhere keeps its imports' own paths.
+            mapped = self.path.parent / rel
+            out[mapped if mapped.resolve() == f else f] = None
+        return tuple(out)
+
+    @staticmethod
+    def _names(files: Iterable[Path]) -> frozenset[str]:
+        names: set[str] = set()
+        for f in files:
+            names.add(f.name)
+            names.add(Path(os.path.realpath(f)).name)
+        return frozenset(names)
+
+    def watch_dirs(self) -> tuple[Path, ...]:
+        """Existing directories to watch: each file's own directory and, for a symlink, the
+        directory of its target (an in-place edit there raises no event beside the link)."""
+        dirs: dict[Path, None] = {}
+        for f in self.files:
+            for d in (f.parent, Path(os.path.realpath(f)).parent):
+                if d.is_dir():
+                    dirs[d] = None
+        return tuple(dirs)
+
+    def is_relevant(self, _change: watchfiles.Change, path: str) -> bool:
+        name = os.path.basename(path)
+        # `..data`, `..2024_01_01_...`: the Kubernetes atomic writer swaps these, never the
+        # file names themselves.
+        return self.broken or name in self.relevant_names or name.startswith("..")
+
+    def prepare(self, force: bool) -> _Outcome | None:
+        """Load the files if their content changed since the last try (or if forced).
+
+        Returns None when there is nothing to do. Runs without touching reader-visible state.
+        """
+        fingerprint = _fingerprint(self.files)
+        if not force and not self.broken and fingerprint == self.seen:
+            return None
+        # Recorded *before* loading: if a file changes while it is being compiled, the next
+        # check sees a difference and loads again, rather than believing it is current.
+        self.seen = fingerprint
+        started = time.perf_counter()
+        try:
+            policy = _load(self.path)
+        except PolicyError as e:
+            return _Outcome(error=e)
+        elapsed = (time.perf_counter() - started) * 1000
+        return _Outcome(policy=policy, compile_ms=elapsed)
+
+    def apply(self, outcome: _Outcome | None) -> bool:
+        """Swap in a good outcome (one assignment), report a bad one. True if swapped."""
+        if outcome is None:
+            return False
+        if outcome.error is not None:
+            self._reject(outcome.error)
+            return False
+        new = outcome.policy
+        assert new is not None
+        self.broken = False
+        self.last_error_text = None
+        files = self._watch_files(new)
+        if files != self.files:
+            # Keys of `seen` no longer match, so the next check compiles once more and
+            # records the new imports' content before believing it current.
+            self.files = files
+            self.relevant_names = self._names(files)
+        if new.revision == self.policy.revision:
+            return False
+        self.compile_ms = outcome.compile_ms
+        self.policy = new
+        logger.info(
+            "reloaded %s: revision %s, %d rules, compiled in %.1f ms",
+            self.path, new.revision, len(new.rules), outcome.compile_ms,
+        )
+        if self.on_reload is not None:
+            try:
+                self.on_reload(new)
+            except Exception:
+                # A faulty callback must not stop the watcher: later edits still need serving.
+                logger.exception("on_reload callback failed")
+        return True
+
+    def _reject(self, error: PolicyError) -> None:
+        text = render_human(error.diagnostics)
+        if self.broken and text == self.last_error_text:
+            # The same broken content seen again (an unrelated event): already reported.
+            return
+        self.broken = True
+        self.last_error_text = text
+        logger.warning(
+            "rejected change to %s; still serving revision %s\n%s",
+            self.path, self.policy.revision, text,
+        )
+        if self.on_error is not None:
+            try:
+                self.on_error(error)
+            except Exception:
+                logger.exception("on_error callback failed")
+
+
+class PolicyStore:
+    """The current policy of one `.route` file, reloaded by a background thread.
+
+    Build it with `watch()`. `policy` is always a complete, checked policy; `decide` answers
+    with whatever version is current at the moment of the call.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        on_reload: OnReload | None = None,
+        on_error: OnError | None = None,
+        *,
+        force_polling: bool = False,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        debounce_ms: int = DEFAULT_DEBOUNCE_MS,
+    ) -> None:
+        self._core = _Core(path, on_reload, on_error)
+        self._force_polling = force_polling
+        self._poll_delay_ms = max(1, round(poll_interval * 1000))
+        self._debounce_ms = debounce_ms
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"policyroute-watch:{self._core.path.name}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def policy(self) -> Policy:
+        return self._core.policy
+
+    @property
+    def revision(self) -> str:
+        return self._core.policy.revision
+
+    @property
+    def path(self) -> Path:
+        return self._core.path
+
+    @property
+    def last_compile_ms(self) -> float:
+        """Milliseconds the current policy took to load and compile."""
+        return self._core.compile_ms
+
+    @property
+    def closed(self) -> bool:
+        return self._stop.is_set()
+
+    def decide(
+        self,
+        request: Any = None,
+        /,
+        *,
+        classifier: Any = None,
+        explain: bool = False,
+        **attrs: Any,
+    ) -> Decision:
+        """`Policy.decide` on the current policy; the decision carries its revision."""
+        return self._core.policy.decide(
+            request, classifier=classifier, explain=explain, **attrs
+        )
+
+    def reload(self) -> bool:
+        """Load the files now, whether or not they changed. True if a new revision went live.
+
+        Never raises for a bad policy: that is reported to `on_error` and the log, as for a
+        watched change.
+        """
+        return self._check(force=True)
+
+    def _check(self, force: bool) -> bool:
+        with self._lock:
+            try:
+                return self._core.apply(self._core.prepare(force))
+            except Exception:
+                # load() promises PolicyError for bad input; anything else is a bug, but the
+                # last good policy must keep serving regardless.
+                logger.exception("unexpected failure reloading %s", self._core.path)
+                return False
+
+    def _run(self) -> None:
+        core = self._core
+        while not self._stop.is_set():
+            dirs = core.watch_dirs()
+            if not dirs:
+                # Nothing to watch (the directory itself is gone): fall back to rescanning.
+                if self._stop.wait(RESCAN_MS / 1000):
+                    return
+                self._check(force=False)
+                continue
+            try:
+                for _changes in watchfiles.watch(
+                    *dirs,
+                    watch_filter=core.is_relevant,
+                    debounce=self._debounce_ms,
+                    step=DEFAULT_STEP_MS,
+                    stop_event=self._stop,
+                    rust_timeout=RESCAN_MS,
+                    yield_on_timeout=True,
+                    recursive=False,
+                    force_polling=self._force_polling,
+                    poll_delay_ms=self._poll_delay_ms,
+                    raise_interrupt=False,
+                ):
+                    # An event or a rescan timeout: either way, check the content.
+                    self._check(force=False)
+                    if core.watch_dirs() != dirs:
+                        break  # imports or symlink targets moved: watch the new set
+            except Exception:
+                logger.debug("watcher on %s failed; restarting", dirs, exc_info=True)
+                if self._stop.wait(RETRY_S):
+                    return
+            if self._stop.is_set():
+                return
+            # A restarted watcher cannot report what happened while none was running.
+            self._check(force=False)
+
+    def close(self) -> None:
+        """Stop watching and wait for the watcher thread. Safe to call more than once."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def __enter__(self) -> PolicyStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "watching"
+        return f"<PolicyStore {self._core.path} revision={self.revision} {state}>"
+
+
+def watch(
+    path: str | os.PathLike[str],
+    on_reload: OnReload | None = None,
+    on_error: OnError | None = None,
+    *,
+    force_polling: bool = False,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+    debounce_ms: int = DEFAULT_DEBOUNCE_MS,
+) -> PolicyStore:
+    """Load `path` and keep it fresh in a background thread.
+
+    Raises PolicyError if the policy does not load now: there is no last good version to
+    fall back on. Later failures are reported to `on_error` (and logged) instead.
+    `force_polling` polls every `poll_interval` seconds, for file systems without change
+    notification (network mounts, some containers).
+    """
+    return PolicyStore(
+        path,
+        on_reload,
+        on_error,
+        force_polling=force_polling,
+        poll_interval=poll_interval,
+        debounce_ms=debounce_ms,
+    )
+
+
+class AsyncPolicyStore:
+    """The asyncio form of `PolicyStore`: watches with `watchfiles.awatch` in a task.
+
+    Use as `async with awatch(path) as store:`, or call `start()` inside a running loop and
+    `await store.aclose()` at the end. Compilation runs in a worker thread so a large
+    policy never stalls the event loop; the swap and the callbacks happen on the loop.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        on_reload: OnReload | None = None,
+        on_error: OnError | None = None,
+        *,
+        force_polling: bool = False,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        debounce_ms: int = DEFAULT_DEBOUNCE_MS,
+    ) -> None:
+        self._core = _Core(path, on_reload, on_error)
+        self._force_polling = force_polling
+        self._poll_delay_ms = max(1, round(poll_interval * 1000))
+        self._debounce_ms = debounce_ms
+        self._lock: asyncio.Lock | None = None
+        self._stop: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def policy(self) -> Policy:
+        return self._core.policy
+
+    @property
+    def revision(self) -> str:
+        return self._core.policy.revision
+
+    @property
+    def path(self) -> Path:
+        return self._core.path
+
+    @property
+    def last_compile_ms(self) -> float:
+        return self._core.compile_ms
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def decide(
+        self,
+        request: Any = None,
+        /,
+        *,
+        classifier: Any = None,
+        explain: bool = False,
+        **attrs: Any,
+    ) -> Decision:
+        """`Policy.decide` on the current policy (synchronous: deciding does no I/O)."""
+        return self._core.policy.decide(
+            request, classifier=classifier, explain=explain, **attrs
+        )
+
+    def start(self) -> None:
+        """Start the watcher task on the running loop. Idempotent."""
+        if self._closed:
+            raise RuntimeError("store is closed")
+        if self._task is not None:
+            return
+        # Made here, not in __init__: they belong to the loop that runs the watcher.
+        self._lock = asyncio.Lock()
+        self._stop = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"policyroute-awatch:{self._core.path.name}"
+        )
+
+    async def reload(self) -> bool:
+        """Load the files now. True if a new revision went live; never raises for bad policy."""
+        return await self._check(force=True)
+
+    async def _check(self, force: bool) -> bool:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            try:
+                outcome = await asyncio.to_thread(self._core.prepare, force)
+                return self._core.apply(outcome)
+            except Exception:
+                logger.exception("unexpected failure reloading %s", self._core.path)
+                return False
+
+    async def _run(self) -> None:
+        core = self._core
+        stop = self._stop
+        assert stop is not None
+        while not stop.is_set():
+            dirs = core.watch_dirs()
+            if not dirs:
+                try:
+                    await asyncio.wait_for(stop.wait(), RESCAN_MS / 1000)
+                    return
+                except TimeoutError:
+                    await self._check(force=False)
+                continue
+            try:
+                async for _changes in watchfiles.awatch(
+                    *dirs,
+                    watch_filter=core.is_relevant,
+                    debounce=self._debounce_ms,
+                    step=DEFAULT_STEP_MS,
+                    stop_event=stop,
+                    rust_timeout=RESCAN_MS,
+                    yield_on_timeout=True,
+                    recursive=False,
+                    force_polling=self._force_polling,
+                    poll_delay_ms=self._poll_delay_ms,
+                ):
+                    await self._check(force=False)
+                    if core.watch_dirs() != dirs:
+                        break
+            except Exception:
+                logger.debug("watcher on %s failed; restarting", dirs, exc_info=True)
+                try:
+                    await asyncio.wait_for(stop.wait(), RETRY_S)
+                    return
+                except TimeoutError:
+                    pass
+            if not stop.is_set():
+                await self._check(force=False)
+
+    async def aclose(self) -> None:
+        """Stop the watcher task and wait for it. Safe to call more than once."""
+        self._closed = True
+        if self._stop is not None:
+            self._stop.set()
+        task, self._task = self._task, None
+        if task is not None and task is not asyncio.current_task():
+            await task
+
+    async def __aenter__(self) -> AsyncPolicyStore:
+        self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("watching" if self._task else "not started")
+        return f"<AsyncPolicyStore {self._core.path} revision={self.revision} {state}>"
+
+
+def awatch(
+    path: str | os.PathLike[str],
+    on_reload: OnReload | None = None,
+    on_error: OnError | None = None,
+    *,
+    force_polling: bool = False,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+    debounce_ms: int = DEFAULT_DEBOUNCE_MS,
+) -> AsyncPolicyStore:
+    """Load `path` now (raising PolicyError if it does not load) for watching on asyncio.
+
+    The watcher runs from `async with awatch(path) as store:` (or `store.start()`).
+    """
+    return AsyncPolicyStore(
+        path,
+        on_reload,
+        on_error,
+        force_polling=force_polling,
+        poll_interval=poll_interval,
+        debounce_ms=debounce_ms,
+    )

@@ -1,0 +1,161 @@
+"""Diagnostics: a stable code, a span, a message and a hint, rendered with a caret."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .source import Source, Span
+
+Severity = Literal["error", "warning"]
+
+# Codes are a contract: tools and CI configurations match on them. Never renumber; retire.
+CODES: dict[str, str] = {
+    # syntax
+    "E001": "unexpected character or token",
+    "E002": "unterminated string",
+    "E003": "unterminated regular expression",
+    "E004": "invalid escape in a string",
+    "E005": "file cannot be read (missing, not UTF-8, too large, or binary)",
+    "E006": "nesting too deep",
+    "E007": "invalid number",
+    # declarations and names
+    "E101": "duplicate name",
+    "E102": "unknown tier",
+    "E103": "unknown keyword set",
+    "E104": "unknown classifier",
+    "E105": "unknown attribute",
+    "E106": "no tier declared",
+    "E107": "missing default",
+    "E108": "more than one default",
+    "E109": "rule after the default",
+    "E110": "more than one escalate statement",
+    "E111": "policy statement not first, or repeated",
+    "E112": "invalid tier declaration",
+    "E113": "empty keyword set or empty phrase",
+    "E114": "invalid classifier declaration",
+    "E115": "invalid option",
+    "E116": "unknown escalation trigger",
+    "E117": "keyword of the language used as a name",
+    # types
+    "E201": "type mismatch",
+    "E202": "operator not defined for this attribute",
+    "E203": "label outside the classifier's labels",
+    "E204": "value out of range",
+    # regexes
+    "E301": "invalid regular expression",
+    "E302": "regex needs backtracking (backreference or lookaround): not allowed",
+    "E303": "unknown regex flag",
+    # imports
+    "E401": "imported file not found",
+    "E402": "import leaves the policy's root folder",
+    "E403": "import cycle",
+    "E404": "name imported twice",
+    # tests
+    "E501": "invalid inline test",
+    # warnings
+    "W001": "rule can never decide (shadowed or unsatisfiable)",
+    "W002": "default can never be reached",
+    "W003": "unused tier",
+    "W004": "unused keyword set",
+    "W005": "unused classifier",
+    "W006": "phrase stands in two keyword sets",
+    "W007": "regex matches the empty string",
+    "W008": "escalate max larger than the ladder allows",
+    "W009": "duplicate phrase in one keyword set",
+    "W010": "tiers not ordered cheapest first",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    code: str
+    message: str
+    source: Source
+    span: Span
+    hint: str | None = None
+
+    @property
+    def severity(self) -> Severity:
+        return "warning" if self.code.startswith("W") else "error"
+
+    @property
+    def is_error(self) -> bool:
+        return self.code.startswith("E")
+
+    @property
+    def line(self) -> int:
+        return self.source.line_col(self.span.start)[0]
+
+    @property
+    def column(self) -> int:
+        return self.source.line_col(self.span.start)[1]
+
+    def location(self) -> str:
+        line, col = self.source.line_col(self.span.start)
+        return f"{self.source.name}:{line}:{col}"
+
+    def render(self) -> str:
+        """The human form: location, code, message, the line, a caret, a hint."""
+        line, col = self.source.line_col(self.span.start)
+        end_line, end_col = self.source.line_col(max(self.span.end, self.span.start))
+        text = self.source.line_text(line)
+        shown = text.expandtabs(1)
+        width = max(1, (end_col - col) if end_line == line else len(text) - col + 1)
+        width = min(width, max(1, len(shown) - col + 1))
+        gutter = f"{line:>4} | "
+        out = [
+            f"{self.location()}: {self.severity}[{self.code}]: {self.message}",
+            gutter + shown,
+            " " * (len(gutter) + col - 1) + "^" + "~" * (width - 1),
+        ]
+        if self.hint:
+            out.append(f"     = hint: {self.hint}")
+        return "\n".join(out)
+
+    def to_json(self) -> dict[str, Any]:
+        line, col = self.source.line_col(self.span.start)
+        end_line, end_col = self.source.line_col(self.span.end)
+        return {
+            "file": self.source.name,
+            "line": line,
+            "column": col,
+            "end_line": end_line,
+            "end_column": end_col,
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+def sort_key(d: Diagnostic) -> tuple[str, int, str]:
+    return (d.source.name, d.span.start, d.code)
+
+
+def render_human(diagnostics: Iterable[Diagnostic]) -> str:
+    return "\n\n".join(d.render() for d in sorted(diagnostics, key=sort_key))
+
+
+def render_json(diagnostics: Iterable[Diagnostic]) -> str:
+    return json.dumps([d.to_json() for d in sorted(diagnostics, key=sort_key)], indent=2)
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """A hint naming the closest known name, if one is close."""
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+class PolicyError(Exception):
+    """A policy that does not check: carries every diagnostic found."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics = list(diagnostics)
+        errors = [d for d in self.diagnostics if d.is_error]
+        super().__init__(
+            f"{len(errors)} error(s) in policy\n" + render_human(errors or self.diagnostics)
+        )

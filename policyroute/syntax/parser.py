@@ -1,0 +1,472 @@
+"""Text -> AST. Lark parses; a transformer builds typed nodes with spans; errors become diagnostics.
+
+All errors of a file are reported in one run: when the whole file does not parse, it is cut
+into statements at the language's statement keywords and each statement is parsed alone, so
+one broken rule does not hide the next.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
+
+from . import ast
+from .diagnostics import Diagnostic
+from .source import Source, Span
+
+MAX_NESTING = 64
+STATEMENT_KEYWORDS = (
+    "policy",
+    "import",
+    "tier",
+    "keywords",
+    "classifier",
+    "rule",
+    "default",
+    "escalate",
+    "test",
+)
+LANGUAGE_KEYWORDS = frozenset(
+    {*STATEMENT_KEYWORDS, "using", "labels", "and", "or", "not", "in", "contains", "any", "all"}
+    | {"matches", "has", "on", "max", "by", "true", "false", "never"}
+)
+
+_STRING_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+
+# Names for terminals in "expected ..." messages.
+_TERMINAL_NAMES = {
+    "NAME": "a name",
+    "STRING": "a string",
+    "NUMBER": "a number",
+    "REGEX": "a /regex/",
+    "COMPARE": "a comparison (==, !=, <, <=, >, >=)",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "COLON": "':'",
+    "COMMA": "','",
+    "EQUAL": "'='",
+    "DOT": "'.'",
+    "__ANON_0": "'->'",
+    "MAX_TOKENS": "'max_tokens'",
+    "ESCALATE_NEVER": "'escalate never'",
+    "ESCALATE_MAX": "'escalate max'",
+    "$END": "end of file",
+}
+
+
+def _grammar_text() -> str:
+    # Installed: the wheel carries the grammar inside the package. From a checkout (or an
+    # editable install), it is the repository's grammar/route.lark.
+    packaged = resources.files("policyroute").joinpath("_grammar/route.lark")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parents[2] / "grammar" / "route.lark").read_text("utf-8")
+
+
+@cache
+def _lark() -> Lark:
+    return Lark(
+        _grammar_text(),
+        parser="lalr",
+        lexer="contextual",
+        start=["start", "statement"],
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )
+
+
+def parse_number(text: str) -> int | float:
+    """`300`, `60_000`, `0.7`, `60k`, `1.5m` -> a number; k and m multiply."""
+    raw = text.replace("_", "")
+    scale = 1
+    if raw[-1] in "km":
+        scale = 1_000 if raw[-1] == "k" else 1_000_000
+        raw = raw[:-1]
+    if "." in raw:
+        value = float(raw) * scale
+        return int(value) if value.is_integer() and scale != 1 else value
+    return int(raw) * scale
+
+
+class _SyntaxProblem(Exception):
+    def __init__(self, code: str, message: str, start: int, end: int, hint: str | None = None):
+        super().__init__(message)
+        self.code, self.message, self.start, self.end, self.hint = code, message, start, end, hint
+
+
+@v_args(inline=True)
+class _ToAst(Transformer[Token, Any]):
+    """Parse tree -> AST nodes. `base` shifts positions when a statement is parsed alone."""
+
+    def __init__(self, base: int = 0) -> None:
+        super().__init__()
+        self.base = base
+
+    def _tok_span(self, tok: Token) -> Span:
+        assert tok.start_pos is not None and tok.end_pos is not None
+        return Span(self.base + tok.start_pos, self.base + tok.end_pos)
+
+    def _span_of(self, *items: Any) -> Span:
+        spans = [self._item_span(i) for i in items if i is not None]
+        spans = [s for s in spans if s is not None]
+        return Span(min(s.start for s in spans), max(s.end for s in spans))
+
+    def _item_span(self, item: Any) -> Span | None:
+        if isinstance(item, Token):
+            return self._tok_span(item)
+        span = getattr(item, "span", None)
+        if isinstance(span, Span) and span.end > span.start:
+            return span
+        return None
+
+    # -- leaves ---------------------------------------------------------------------------
+
+    def NAME(self, tok: Token) -> ast.Ident:  # noqa: N802 - Lark calls terminals by name
+        return ast.Ident(str(tok), self._tok_span(tok))
+
+    def MAX_TOKENS(self, tok: Token) -> ast.Ident:  # noqa: N802
+        return ast.Ident(str(tok), self._tok_span(tok))
+
+    def STRING(self, tok: Token) -> ast.Str:  # noqa: N802
+        raw = str(tok)[1:-1]
+        out: list[str] = []
+        i = 0
+        while i < len(raw):
+            c = raw[i]
+            if c == "\\":
+                nxt = raw[i + 1] if i + 1 < len(raw) else ""
+                if nxt not in _STRING_ESCAPES:
+                    pos = self.base + (tok.start_pos or 0) + 1 + i
+                    raise _SyntaxProblem(
+                        "E004",
+                        f"unknown escape '\\{nxt}' in a string",
+                        pos,
+                        pos + 2,
+                        'the escapes are \\", \\\\, \\n and \\t',
+                    )
+                out.append(_STRING_ESCAPES[nxt])
+                i += 2
+            else:
+                out.append(c)
+                i += 1
+        return ast.Str("".join(out), self._tok_span(tok))
+
+    def number(self, tok: Token) -> ast.Num:
+        text = str(tok)
+        return ast.Num(parse_number(text), text, self._tok_span(tok))
+
+    def TRUE(self, tok: Token) -> ast.Bool:  # noqa: N802
+        return ast.Bool(True, self._tok_span(tok))
+
+    def FALSE(self, tok: Token) -> ast.Bool:  # noqa: N802
+        return ast.Bool(False, self._tok_span(tok))
+
+    def REGEX(self, tok: Token) -> ast.Regex:  # noqa: N802
+        text = str(tok)
+        close = text.rindex("/")
+        pattern = text[1:close].replace("\\/", "/")
+        return ast.Regex(pattern, text[close + 1 :], self._tok_span(tok))
+
+    def attr(self, *names: ast.Ident) -> ast.Attr:
+        return ast.Attr(tuple(n.name for n in names), self._span_of(*names))
+
+    def string_list(self, *items: ast.Str | None) -> ast.PhraseList:
+        phrases = tuple(i for i in items if i is not None)
+        return ast.PhraseList(phrases, self._span_of(*phrases) if phrases else Span(0, 0))
+
+    def value_list(self, *items: ast.Value | None) -> tuple[ast.Value, ...]:
+        return tuple(i for i in items if i is not None)
+
+    # -- conditions -----------------------------------------------------------------------
+
+    def compare(self, attr: ast.Attr, op: Token, value: ast.Value) -> ast.Compare:
+        return ast.Compare(attr, str(op), value, self._span_of(attr, value))
+
+    def in_(self, attr: ast.Attr, values: tuple[ast.Value, ...]) -> ast.In:
+        return ast.In(attr, values, False, self._span_of(attr, *values))
+
+    def not_in(self, attr: ast.Attr, values: tuple[ast.Value, ...]) -> ast.In:
+        return ast.In(attr, values, True, self._span_of(attr, *values))
+
+    def contains(self, attr: ast.Attr, phrase: ast.Str) -> ast.Contains:
+        return ast.Contains(attr, "phrase", phrase, self._span_of(attr, phrase))
+
+    def contains_any(self, attr: ast.Attr, _kw: Token, target: ast.SetRef) -> ast.Contains:
+        return ast.Contains(attr, "any", target, self._span_of(attr, _kw, target))
+
+    def contains_all(self, attr: ast.Attr, _kw: Token, target: ast.SetRef) -> ast.Contains:
+        return ast.Contains(attr, "all", target, self._span_of(attr, _kw, target))
+
+    def matches(self, attr: ast.Attr, regex: ast.Regex) -> ast.Matches:
+        return ast.Matches(attr, regex, self._span_of(attr, regex))
+
+    def has(self, attr: ast.Attr) -> ast.Has:
+        return ast.Has(attr, attr.span)
+
+    def truthy(self, attr: ast.Attr) -> ast.Truthy:
+        return ast.Truthy(attr, attr.span)
+
+    def not_(self, operand: ast.Expr) -> ast.Not:
+        return ast.Not(operand, operand.span)
+
+    def and_(self, left: ast.Expr, right: ast.Expr) -> ast.And:
+        ops = (*left.operands, right) if isinstance(left, ast.And) else (left, right)
+        return ast.And(ops, self._span_of(left, right))
+
+    def or_(self, left: ast.Expr, right: ast.Expr) -> ast.Or:
+        ops = (*left.operands, right) if isinstance(left, ast.Or) else (left, right)
+        return ast.Or(ops, self._span_of(left, right))
+
+    # -- statements -----------------------------------------------------------------------
+
+    def policy_stmt(self, name: ast.Str) -> ast.PolicyDecl:
+        return ast.PolicyDecl(name, name.span)
+
+    def import_stmt(self, path: ast.Str) -> ast.Import:
+        return ast.Import(path, path.span)
+
+    def tier_prop(self, name: ast.Ident, value: ast.Num) -> ast.TierProp:
+        return ast.TierProp(name, value, self._span_of(name, value))
+
+    def tier_stmt(self, name: ast.Ident, model: ast.Str, *props: ast.TierProp) -> ast.TierDecl:
+        return ast.TierDecl(name, model, props, self._span_of(name, model, *props))
+
+    def keywords_stmt(self, name: ast.Ident, phrases: ast.PhraseList) -> ast.KeywordsDecl:
+        return ast.KeywordsDecl(name, phrases.phrases, self._span_of(name, phrases))
+
+    def classifier_stmt(
+        self, name: ast.Ident, tier: ast.Ident, labels: ast.PhraseList, prompt: ast.Str
+    ) -> ast.ClassifierDecl:
+        return ast.ClassifierDecl(name, tier, labels.phrases, prompt, self._span_of(name, prompt))
+
+    def opt_max_tokens(self, _kw: ast.Ident, value: ast.Num) -> ast.MaxTokensOption:
+        return ast.MaxTokensOption(value, self._span_of(_kw, value))
+
+    def opt_escalate_never(self, tok: Token) -> ast.EscalateNeverOption:
+        return ast.EscalateNeverOption(self._tok_span(tok))
+
+    def opt_escalate_max(self, tok: Token, value: ast.Num) -> ast.EscalateMaxOption:
+        return ast.EscalateMaxOption(value, self._span_of(tok, value))
+
+    def rule_stmt(
+        self, name: ast.Ident, cond: ast.Expr, tier: ast.Ident, *options: ast.RuleOption
+    ) -> ast.RuleDecl:
+        return ast.RuleDecl(name, cond, tier, options, self._span_of(name, tier, *options))
+
+    def default_stmt(self, tier: ast.Ident, *options: ast.RuleOption) -> ast.DefaultDecl:
+        return ast.DefaultDecl(tier, options, self._span_of(tier, *options))
+
+    def trigger(self, name: ast.Ident) -> ast.Trigger:
+        return ast.Trigger(name, None, None, name.span)
+
+    def threshold_trigger(self, name: ast.Ident, op: Token, value: ast.Num) -> ast.Trigger:
+        return ast.Trigger(name, str(op), value, self._span_of(name, value))
+
+    def escalate_max(self, value: ast.Num) -> ast.Num:
+        return value
+
+    def escalate_stmt(self, *items: Any) -> ast.EscalateDecl:
+        triggers = tuple(i for i in items if isinstance(i, ast.Trigger))
+        max_steps = next((i for i in items if isinstance(i, ast.Num)), None)
+        return ast.EscalateDecl(triggers, max_steps, self._span_of(*triggers, max_steps))
+
+    def test_attr(self, attr: ast.Attr, value: ast.Value) -> ast.TestAttr:
+        return ast.TestAttr(attr, value, self._span_of(attr, value))
+
+    def test_by(self, rule: ast.Ident) -> ast.Ident:
+        return rule
+
+    def test_stmt(self, name: ast.Str, *rest: Any) -> ast.TestDecl:
+        by_rule = rest[-1]
+        tier = rest[-2]
+        attrs = tuple(a for a in rest[:-2] if isinstance(a, ast.TestAttr))
+        return ast.TestDecl(name, attrs, tier, by_rule, self._span_of(name, tier, by_rule))
+
+    def start(self, *statements: ast.Statement) -> ast.Module:
+        return ast.Module(tuple(statements))
+
+
+# Splits a file into statements: skips comments, strings and regexes (which may contain
+# keywords), and treats a statement keyword as a start unless it follows a dot (`user.tier`)
+# or is the `escalate` of a rule option.
+_SCAN = re.compile(
+    r"""
+    (?P<comment>\#[^\n]*)
+  | (?P<string>"(?:\\.|[^"\\\n])*"?)
+  | (?P<regex>/(?:\\.|[^/\\\n])*/?)
+  | (?P<dotted>\.\s*[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<option>\bescalate\s+(?:never|max)\b)
+  | (?P<keyword>\b(?:policy|import|tier|keywords|classifier|rule|default|escalate|test)\b)
+  | (?P<open>[(\[{])
+  | (?P<close>[)\]}])
+    """,
+    re.VERBOSE,
+)
+
+
+def _statement_starts(text: str) -> list[int]:
+    starts = []
+    for m in _SCAN.finditer(text):
+        if m.lastgroup == "keyword":
+            starts.append(m.start())
+    return starts
+
+
+def _nesting_problem(text: str) -> _SyntaxProblem | None:
+    depth = 0
+    nots = 0
+    for m in _SCAN.finditer(text):
+        kind = m.lastgroup
+        if kind == "open":
+            depth += 1
+            if depth > MAX_NESTING:
+                return _SyntaxProblem(
+                    "E006",
+                    f"brackets nested more than {MAX_NESTING} deep",
+                    m.start(),
+                    m.end(),
+                    "split the condition into simpler rules",
+                )
+        elif kind == "close":
+            depth = max(0, depth - 1)
+        elif kind == "keyword":
+            depth = 0
+    for m in re.finditer(r"(?:\bnot\s+){%d,}" % (MAX_NESTING + 1), text):
+        nots += 1
+        return _SyntaxProblem(
+            "E006", f"more than {MAX_NESTING} 'not' in a row", m.start(), m.end(), None
+        )
+    return None
+
+
+def _describe_token(tok: Token) -> str:
+    if tok.type == "$END":
+        return "end of file"
+    return f"'{tok}'"
+
+
+def _expected(expected: set[str]) -> str:
+    names = sorted({_TERMINAL_NAMES.get(e, f"'{e.lower()}'") for e in expected})
+    if len(names) > 8:
+        names = names[:8] + ["..."]
+    return ", ".join(names)
+
+
+def _problem_from(e: UnexpectedInput, text: str, base: int) -> _SyntaxProblem:
+    if isinstance(e, UnexpectedCharacters):
+        pos = base + e.pos_in_stream
+        ch = text[pos] if pos < len(text) else ""
+        if ch == '"':
+            return _SyntaxProblem(
+                "E002", "unterminated string", pos, pos + 1, 'close it with " on the same line'
+            )
+        if ch == "/":
+            return _SyntaxProblem(
+                "E003",
+                "unterminated or empty regular expression",
+                pos,
+                pos + 1,
+                "write /pattern/flags; escape a slash inside as \\/",
+            )
+        shown = repr(ch) if ch.isprintable() and ch else f"U+{ord(ch):04X}" if ch else "EOF"
+        return _SyntaxProblem("E001", f"unexpected character {shown}", pos, pos + 1)
+    if isinstance(e, UnexpectedToken):
+        tok = e.token
+        start = base + (tok.start_pos or 0) if tok.type != "$END" else len(text)
+        end = base + (tok.end_pos or 0) if tok.type != "$END" else len(text)
+        expected = set(e.expected) | set(getattr(e, "accepts", None) or ())
+        word = str(tok)
+        if "NAME" in expected and word in LANGUAGE_KEYWORDS:
+            return _SyntaxProblem(
+                "E117",
+                f"'{word}' is a keyword of the language and cannot be used as a name",
+                start,
+                end,
+                f"pick another name, like '{word}_'",
+            )
+        hint = None
+        if tok.type == "NUMBER" and re.match(r"-?\d", word):
+            pass
+        if tok.type == "EQUAL" and "COMPARE" in expected:
+            hint = "compare with '==', not '='"
+        return _SyntaxProblem(
+            "E001",
+            f"unexpected {_describe_token(tok)}; expected {_expected(expected)}",
+            start,
+            max(end, start + 1),
+            hint,
+        )
+    if isinstance(e, UnexpectedEOF):
+        return _SyntaxProblem(
+            "E001", f"unexpected end of file; expected {_expected(set(e.expected))}", len(text),
+            len(text) + 1,
+        )
+    return _SyntaxProblem("E001", str(e).splitlines()[0], base, base + 1)
+
+
+def _parse_chunk(
+    source: Source, start: int, end: int, rule: str
+) -> tuple[Any, _SyntaxProblem | None]:
+    chunk = source.text[start:end]
+    try:
+        tree = _lark().parse(chunk, start=rule)
+        return _ToAst(base=start).transform(tree), None
+    except UnexpectedInput as e:
+        return None, _problem_from(e, source.text, start)
+    except VisitError as e:
+        if isinstance(e.orig_exc, _SyntaxProblem):
+            return None, e.orig_exc
+        if isinstance(e.orig_exc, RecursionError):
+            return None, _SyntaxProblem("E006", "expression nested too deep", start, start + 1)
+        raise
+    except RecursionError:
+        return None, _SyntaxProblem("E006", "expression nested too deep", start, start + 1)
+
+
+def parse(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
+    """Parse a whole file. Returns the statements that parsed and a diagnostic for each that did not."""
+    text = source.text
+
+    def diag(p: _SyntaxProblem) -> Diagnostic:
+        return Diagnostic(p.code, p.message, source, Span(p.start, max(p.end, p.start)), p.hint)
+
+    nesting = _nesting_problem(text)
+    if nesting is not None:
+        return ast.Module(()), [diag(nesting)]
+    module, problem = _parse_chunk(source, 0, len(text), "start")
+    if problem is None:
+        assert isinstance(module, ast.Module)
+        return module, []
+    # Recovery: parse statement by statement and keep every statement that parses.
+    starts = _statement_starts(text)
+    bounds = [0, *starts, len(text)] if not starts or starts[0] != 0 else [*starts, len(text)]
+    statements: list[ast.Statement] = []
+    diagnostics: list[Diagnostic] = []
+    for lo, hi in zip(bounds, bounds[1:], strict=False):
+        chunk = text[lo:hi]
+        if not chunk.strip() or not re.sub(r"#[^\n]*", "", chunk).strip():
+            continue
+        node, problem = _parse_chunk(source, lo, hi, "statement")
+        if problem is not None:
+            diagnostics.append(diag(problem))
+        elif node is not None:
+            statements.append(node)
+    if not diagnostics:  # the whole-file error did not reproduce per statement
+        diagnostics.append(diag(problem))
+    return ast.Module(tuple(statements)), diagnostics

@@ -1,0 +1,171 @@
+"""`policyroute watch POLICY`: follow a policy file as it is edited, the way a server would.
+
+Prints each reload (revision, compile time, rule count) and each rejected edit with its
+diagnostics, until interrupted. Useful beside an editor: save, and see at once whether the
+running policy took the change or kept the last good version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import queue
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from .store import DEFAULT_POLL_INTERVAL, PolicyStore, watch
+from .syntax.diagnostics import PolicyError, render_human
+
+if TYPE_CHECKING:
+    from .policy import Policy
+
+
+@dataclass(frozen=True, slots=True)
+class _Reloaded:
+    policy: Policy
+    compile_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Rejected:
+    error: PolicyError
+    serving: str
+
+
+class _Stop:
+    pass
+
+
+_Event = _Reloaded | _Rejected | _Stop
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register `watch` on the `policyroute` command's subparsers."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "watch",
+        help="follow a policy file, printing each reload and each rejected edit",
+        description=(
+            "Load POLICY and follow it and its imports as they change: each change that "
+            "checks clean is reloaded (revision, compile time, rule count are printed); a "
+            "change with errors is rejected with its diagnostics and the last good version "
+            "stays live. Runs until interrupted (Ctrl-C or SIGTERM), then exits 0."
+        ),
+    )
+    p.add_argument("policy", metavar="POLICY", help="the .route file to follow")
+    p.add_argument(
+        "--poll",
+        action="store_true",
+        help="poll for changes instead of using file system notifications "
+        "(network mounts, some containers)",
+    )
+    p.add_argument(
+        "--poll-interval",
+        type=float,
+        default=DEFAULT_POLL_INTERVAL,
+        metavar="SECONDS",
+        help=f"how often to poll with --poll (default {DEFAULT_POLL_INTERVAL})",
+    )
+    p.set_defaults(func=run)
+
+
+def _stamp() -> str:
+    return time.strftime("%H:%M:%S")
+
+
+def _say(line: str) -> None:
+    print(f"[{_stamp()}] {line}", flush=True)
+
+
+def _describe(policy: Policy, compile_ms: float) -> str:
+    return (
+        f"revision {policy.revision}, {len(policy.rules)} rule(s), "
+        f"compiled in {compile_ms:.1f} ms"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.poll_interval <= 0:
+        print("policyroute watch: --poll-interval must be positive", file=sys.stderr)
+        return 2
+    # Events are printed by the main thread only, so lines never interleave and the
+    # signal handlers (which must run on the main thread) stay in charge of stopping.
+    events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
+    holder: list[PolicyStore] = []
+
+    def on_reload(policy: Policy) -> None:
+        ms = holder[0].last_compile_ms if holder else float("nan")
+        events.put(_Reloaded(policy, ms))
+
+    def on_error(error: PolicyError) -> None:
+        serving = holder[0].revision if holder else "?"
+        events.put(_Rejected(error, serving))
+
+    # The store also logs each rejection; this command prints them itself, and Python's
+    # last-resort handler would otherwise print every diagnostic twice.
+    store_log = logging.getLogger("policyroute.store")
+    saved_propagate = store_log.propagate
+    null = logging.NullHandler()
+    store_log.addHandler(null)
+    store_log.propagate = False
+    try:
+        return _follow(args, events, holder, on_reload, on_error)
+    finally:
+        store_log.removeHandler(null)
+        store_log.propagate = saved_propagate
+
+
+def _follow(
+    args: argparse.Namespace,
+    events: queue.SimpleQueue[_Event],
+    holder: list[PolicyStore],
+    on_reload: Any,
+    on_error: Any,
+) -> int:
+    def stop(signum: int, frame: FrameType | None) -> None:
+        events.put(_Stop())
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            store = watch(
+                args.policy,
+                on_reload,
+                on_error,
+                force_polling=args.poll,
+                poll_interval=args.poll_interval,
+            )
+        except PolicyError as e:
+            print(render_human(e.diagnostics), file=sys.stderr, flush=True)
+            print(f"policyroute watch: {args.policy} does not load", file=sys.stderr, flush=True)
+            return 1
+        holder.append(store)
+        with store:
+            mode = f"polling every {args.poll_interval:g} s" if args.poll else "notifications"
+            _say(
+                f"watching {store.path} ({mode}): policy {store.policy.name or '(unnamed)'}, "
+                + _describe(store.policy, store.last_compile_ms)
+            )
+            while True:
+                try:
+                    # A timeout keeps the wait short enough for signal handlers to run promptly.
+                    event = events.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                if isinstance(event, _Stop):
+                    break
+                if isinstance(event, _Reloaded):
+                    _say(f"reloaded {store.path}: " + _describe(event.policy, event.compile_ms))
+                else:
+                    _say(
+                        f"rejected edit to {store.path}; still serving revision {event.serving}"
+                    )
+                    print(render_human(event.error.diagnostics), flush=True)
+        _say("stopped")
+        return 0
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

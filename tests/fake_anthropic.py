@@ -1,0 +1,271 @@
+"""A small fake of the Anthropic Messages API on 127.0.0.1, for tests and benchmarks.
+
+It speaks the real wire format (JSON answers, SSE streams, error bodies, `retry-after`,
+`request-id`) so the real SDK runs end to end against it. Answers are scripted per model:
+each request for a model pops the next `Reply` from that model's queue; an empty queue
+answers with `default_reply`.
+
+Run it alone (for `policyroute ask` by hand): `python tests/fake_anthropic.py [PORT]`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+
+
+@dataclass
+class Reply:
+    """One scripted answer.
+
+    `status` other than 200 answers with an error body. `delay` sleeps before answering (a
+    slow answer past the client's timeout). `stream_error_after` makes a stream send that
+    many text deltas and then an `overloaded_error` event.
+    """
+
+    text: str = "ok"
+    stop_reason: str = "end_turn"
+    status: int = 200
+    retry_after: float | None = None
+    delay: float = 0.0
+    input_tokens: int = 10
+    output_tokens: int = 5
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    stream_error_after: int | None = None
+    chunks: int = 2
+
+    @classmethod
+    def json(cls, obj: Any, **kw: Any) -> Reply:
+        return cls(text=json.dumps(obj), **kw)
+
+
+@dataclass
+class Seen:
+    model: str
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeAnthropic:
+    """The server. Use as a context manager, or call `start()` / `stop()`."""
+
+    def __init__(self, port: int = 0) -> None:
+        self._queues: dict[str, deque[Reply]] = defaultdict(deque)
+        self._lock = threading.Lock()
+        self.requests: list[Seen] = []
+        self.default_reply = Reply(text="hello")
+        self.unknown_models: set[str] = set()
+        self.record_requests = True
+        handler = _make_handler(self)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> FakeAnthropic:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FakeAnthropic:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def script(self, model: str, replies: Iterable[Reply]) -> None:
+        with self._lock:
+            self._queues[model].extend(replies)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._queues.clear()
+            self.requests.clear()
+            self.unknown_models.clear()
+            self.default_reply = Reply(text="hello")
+
+    def models_called(self) -> list[str]:
+        return [s.model for s in self.requests]
+
+    def _next(self, model: str, body: dict[str, Any], headers: dict[str, str]) -> Reply:
+        with self._lock:
+            if self.record_requests:
+                self.requests.append(Seen(model, body, headers))
+            if model in self.unknown_models:
+                return Reply(status=404, text=f"model: {model}")
+            queue = self._queues.get(model)
+            if queue:
+                return queue.popleft()
+            return self.default_reply
+
+
+def _usage(r: Reply) -> dict[str, Any]:
+    return {
+        "input_tokens": r.input_tokens,
+        "output_tokens": r.output_tokens,
+        "cache_creation_input_tokens": r.cache_creation_input_tokens,
+        "cache_read_input_tokens": r.cache_read_input_tokens,
+    }
+
+
+def _message(model: str, r: Reply) -> dict[str, Any]:
+    content = [{"type": "text", "text": r.text}] if r.text else []
+    return {
+        "id": "msg_" + uuid.uuid4().hex[:24],
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": r.stop_reason,
+        "stop_sequence": None,
+        "usage": _usage(r),
+    }
+
+
+def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # silence stderr
+            pass
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            raw = self.rfile.read(length)
+            if not self.path.startswith("/v1/messages"):
+                self._error(404, f"no route {self.path}")
+                return
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                self._error(400, "body is not JSON")
+                return
+            model = str(body.get("model", ""))
+            reply = fake._next(model, body, {k.lower(): v for k, v in self.headers.items()})
+            if reply.delay:
+                time.sleep(reply.delay)
+            try:
+                if reply.status != 200:
+                    self._error(reply.status, reply.text, reply.retry_after)
+                elif body.get("stream"):
+                    self._stream(model, reply)
+                else:
+                    self._json(200, _message(model, reply))
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (a timeout); nothing to answer
+
+        def _json(self, status: int, obj: Any, extra: dict[str, str] | None = None) -> None:
+            data = json.dumps(obj).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.send_header("request-id", "req_" + uuid.uuid4().hex[:20])
+            for k, v in (extra or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _error(self, status: int, message: str, retry_after: float | None = None) -> None:
+            kind = ERROR_TYPES.get(status, "api_error")
+            extra = {"retry-after": str(retry_after)} if retry_after is not None else {}
+            # Tests script their own retries; tell the SDK plainly when not to retry.
+            self._json(
+                status, {"type": "error", "error": {"type": kind, "message": message}}, extra
+            )
+
+        def _sse(self, event: str, data: dict[str, Any]) -> None:
+            self.wfile.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
+            self.wfile.flush()
+
+        def _stream(self, model: str, r: Reply) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("request-id", "req_" + uuid.uuid4().hex[:20])
+            self.send_header("connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            start = _message(model, r)
+            start["content"] = []
+            start["stop_reason"] = None
+            start["usage"] = {**_usage(r), "output_tokens": 1}
+            self._sse("message_start", {"type": "message_start", "message": start})
+            if r.text:
+                self._sse(
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": 0,
+                        "content_block": {"type": "text", "text": ""},
+                    },
+                )
+                n = max(1, r.chunks)
+                size = -(-len(r.text) // n)
+                pieces = [r.text[i : i + size] for i in range(0, len(r.text), size)]
+                for i, piece in enumerate(pieces):
+                    if r.stream_error_after is not None and i >= r.stream_error_after:
+                        break
+                    self._sse(
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": 0,
+                            "delta": {"type": "text_delta", "text": piece},
+                        },
+                    )
+                if r.stream_error_after is not None:
+                    self._sse(
+                        "error",
+                        {
+                            "type": "error",
+                            "error": {"type": "overloaded_error", "message": "Overloaded"},
+                        },
+                    )
+                    return
+                self._sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+            self._sse(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": r.stop_reason, "stop_sequence": None},
+                    "usage": {"output_tokens": r.output_tokens},
+                },
+            )
+            self._sse("message_stop", {"type": "message_stop"})
+
+    return Handler
+
+
+if __name__ == "__main__":
+    import sys
+
+    with FakeAnthropic(int(sys.argv[1]) if len(sys.argv) > 1 else 0) as server:
+        print(server.base_url, flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass

@@ -32,6 +32,7 @@ from .features import (
 )
 from .request import Request
 from .syntax.diagnostics import Diagnostic, PolicyError
+from .syntax.source import Span
 
 log = logging.getLogger("policyroute")
 
@@ -228,6 +229,18 @@ def build(loaded: Loaded) -> Policy:
         raise PolicyError(diagnostics)
     checked, found = check(loaded.statements)
     diagnostics.extend(found)
+    if checked.library or (not loaded.statements and not diagnostics):
+        src = loaded.sources[0] if loaded.sources else None
+        if src is not None:
+            diagnostics.append(
+                Diagnostic(
+                    "E107",
+                    "this file declares no rules and no default: it can be imported, not loaded",
+                    src,
+                    Span(0, 0),
+                    "load the policy that imports it, or add: default -> TIER",
+                )
+            )
     if any(d.is_error for d in diagnostics):
         raise PolicyError(diagnostics)
     return Policy(loaded, checked, [d for d in diagnostics if not d.is_error])

@@ -55,6 +55,12 @@ DEFAULT_POLL_INTERVAL = 0.3
 # How often the content is re-checked with no event at all; bounds how late a change missed
 # by the event watcher can be noticed.
 RESCAN_MS = 1000
+# How long the watcher may sit silent before handing control back. Its first hand-back is
+# the only sign that watchfiles has set up its watches, which `watch()` waits for, so that an
+# edit made as soon as it returns is seen by notification, not a second later by rescan.
+WAKE_MS = 50
+# Upper bound on that wait; past it the rescan still catches anything missed.
+READY_TIMEOUT_S = 2.0
 # Pause before retrying when the watcher itself fails (a watched directory vanished).
 RETRY_S = 0.2
 
@@ -98,8 +104,9 @@ class _Core:
     reload lock, so it needs no locking of its own.
     """
 
-    def __init__(self, path: str | os.PathLike[str], on_reload: OnReload | None,
-                 on_error: OnError | None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], on_reload: OnReload | None, on_error: OnError | None
+    ) -> None:
         # Absolute but deliberately *not* resolved: with a symlinked file (ConfigMap style) the
         # resolved target is a directory that is deleted on the next update, while the path
         # the user gave stays valid.
@@ -205,8 +212,10 @@ class _Core:
         self.compile_ms = outcome.compile_ms
         self.policy = new
         logger.info(
-            "reloaded %s: revision %s, %d rules, compiled in %.1f ms",
-            self.path, new.revision, len(new.rules), outcome.compile_ms,
+            "reloaded %s: revision %s, compiled in %.1f ms",
+            self.path,
+            new.revision,
+            outcome.compile_ms,
         )
         if self.on_reload is not None:
             try:
@@ -225,7 +234,9 @@ class _Core:
         self.last_error_text = text
         logger.warning(
             "rejected change to %s; still serving revision %s\n%s",
-            self.path, self.policy.revision, text,
+            self.path,
+            self.policy.revision,
+            text,
         )
         if self.on_error is not None:
             try:
@@ -254,13 +265,18 @@ class PolicyStore:
         self._core = _Core(path, on_reload, on_error)
         self._force_polling = force_polling
         self._poll_delay_ms = max(1, round(poll_interval * 1000))
+        # When polling, the content check itself runs at the poll interval: notify's poller
+        # compares metadata and can miss a same-second rewrite, a content hash cannot.
+        self._rescan_s = min(poll_interval, RESCAN_MS / 1000) if force_polling else RESCAN_MS / 1000
         self._debounce_ms = debounce_ms
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"policyroute-watch:{self._core.path.name}", daemon=True
         )
+        self._ready = threading.Event()
         self._thread.start()
+        self._ready.wait(READY_TIMEOUT_S)
 
     @property
     def policy(self) -> Policy:
@@ -293,9 +309,7 @@ class PolicyStore:
         **attrs: Any,
     ) -> Decision:
         """`Policy.decide` on the current policy; the decision carries its revision."""
-        return self._core.policy.decide(
-            request, classifier=classifier, explain=explain, **attrs
-        )
+        return self._core.policy.decide(request, classifier=classifier, explain=explain, **attrs)
 
     def reload(self) -> bool:
         """Load the files now, whether or not they changed. True if a new revision went live.
@@ -317,40 +331,54 @@ class PolicyStore:
 
     def _run(self) -> None:
         core = self._core
-        while not self._stop.is_set():
-            dirs = core.watch_dirs()
-            if not dirs:
-                # Nothing to watch (the directory itself is gone): fall back to rescanning.
-                if self._stop.wait(RESCAN_MS / 1000):
-                    return
-                self._check(force=False)
-                continue
-            try:
-                for _changes in watchfiles.watch(
-                    *dirs,
-                    watch_filter=core.is_relevant,
-                    debounce=self._debounce_ms,
-                    step=DEFAULT_STEP_MS,
-                    stop_event=self._stop,
-                    rust_timeout=RESCAN_MS,
-                    yield_on_timeout=True,
-                    recursive=False,
-                    force_polling=self._force_polling,
-                    poll_delay_ms=self._poll_delay_ms,
-                    raise_interrupt=False,
-                ):
-                    # An event or a rescan timeout: either way, check the content.
+        try:
+            while not self._stop.is_set():
+                dirs = core.watch_dirs()
+                if not dirs:
+                    # Nothing to watch (the directory itself is gone): fall back to rescanning.
+                    self._ready.set()
+                    if self._stop.wait(RESCAN_MS / 1000):
+                        return
                     self._check(force=False)
-                    if core.watch_dirs() != dirs:
-                        break  # imports or symlink targets moved: watch the new set
-            except Exception:
-                logger.debug("watcher on %s failed; restarting", dirs, exc_info=True)
-                if self._stop.wait(RETRY_S):
-                    return
-            if self._stop.is_set():
-                return
-            # A restarted watcher cannot report what happened while none was running.
-            self._check(force=False)
+                    continue
+                try:
+                    self._watch(dirs)
+                except Exception:
+                    logger.debug("watcher on %s failed; restarting", dirs, exc_info=True)
+                    if self._stop.wait(RETRY_S):
+                        return
+        finally:
+            self._ready.set()
+
+    def _watch(self, dirs: tuple[Path, ...]) -> None:
+        """Follow `dirs` until stopped or until the set of directories to watch changes."""
+        core = self._core
+        # A new watcher cannot report what happened while none was running: check the content
+        # once it is up (its first hand-back), then on events and at each rescan.
+        fresh = True
+        last_scan = time.monotonic()
+        for changes in watchfiles.watch(
+            *dirs,
+            watch_filter=core.is_relevant,
+            debounce=self._debounce_ms,
+            step=DEFAULT_STEP_MS,
+            stop_event=self._stop,
+            rust_timeout=WAKE_MS,
+            yield_on_timeout=True,
+            recursive=False,
+            force_polling=self._force_polling,
+            poll_delay_ms=self._poll_delay_ms,
+            raise_interrupt=False,
+        ):
+            now = time.monotonic()
+            if changes or fresh or now - last_scan >= self._rescan_s:
+                self._check(force=False)
+                last_scan = now
+                if fresh:
+                    fresh = False
+                    self._ready.set()
+            if core.watch_dirs() != dirs:
+                return  # imports or symlink targets moved: watch the new set
 
     def close(self) -> None:
         """Stop watching and wait for the watcher thread. Safe to call more than once."""
@@ -421,9 +449,13 @@ class AsyncPolicyStore:
         self._core = _Core(path, on_reload, on_error)
         self._force_polling = force_polling
         self._poll_delay_ms = max(1, round(poll_interval * 1000))
+        # When polling, the content check itself runs at the poll interval: notify's poller
+        # compares metadata and can miss a same-second rewrite, a content hash cannot.
+        self._rescan_s = min(poll_interval, RESCAN_MS / 1000) if force_polling else RESCAN_MS / 1000
         self._debounce_ms = debounce_ms
         self._lock: asyncio.Lock | None = None
         self._stop: asyncio.Event | None = None
+        self._ready: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -457,9 +489,7 @@ class AsyncPolicyStore:
         **attrs: Any,
     ) -> Decision:
         """`Policy.decide` on the current policy (synchronous: deciding does no I/O)."""
-        return self._core.policy.decide(
-            request, classifier=classifier, explain=explain, **attrs
-        )
+        return self._core.policy.decide(request, classifier=classifier, explain=explain, **attrs)
 
     def start(self) -> None:
         """Start the watcher task on the running loop. Idempotent."""
@@ -470,6 +500,7 @@ class AsyncPolicyStore:
         # Made here, not in __init__: they belong to the loop that runs the watcher.
         self._lock = asyncio.Lock()
         self._stop = asyncio.Event()
+        self._ready = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(
             self._run(), name=f"policyroute-awatch:{self._core.path.name}"
         )
@@ -490,43 +521,53 @@ class AsyncPolicyStore:
                 return False
 
     async def _run(self) -> None:
+        stop, ready = self._stop, self._ready
+        assert stop is not None and ready is not None
+        try:
+            while not stop.is_set():
+                dirs = self._core.watch_dirs()
+                if not dirs:
+                    ready.set()
+                    if await _wait(stop, RESCAN_MS / 1000):
+                        return
+                    await self._check(force=False)
+                    continue
+                try:
+                    await self._watch(dirs, stop, ready)
+                except Exception:
+                    logger.debug("watcher on %s failed; restarting", dirs, exc_info=True)
+                    if await _wait(stop, RETRY_S):
+                        return
+        finally:
+            ready.set()
+
+    async def _watch(
+        self, dirs: tuple[Path, ...], stop: asyncio.Event, ready: asyncio.Event
+    ) -> None:
         core = self._core
-        stop = self._stop
-        assert stop is not None
-        while not stop.is_set():
-            dirs = core.watch_dirs()
-            if not dirs:
-                try:
-                    await asyncio.wait_for(stop.wait(), RESCAN_MS / 1000)
-                    return
-                except TimeoutError:
-                    await self._check(force=False)
-                continue
-            try:
-                async for _changes in watchfiles.awatch(
-                    *dirs,
-                    watch_filter=core.is_relevant,
-                    debounce=self._debounce_ms,
-                    step=DEFAULT_STEP_MS,
-                    stop_event=stop,
-                    rust_timeout=RESCAN_MS,
-                    yield_on_timeout=True,
-                    recursive=False,
-                    force_polling=self._force_polling,
-                    poll_delay_ms=self._poll_delay_ms,
-                ):
-                    await self._check(force=False)
-                    if core.watch_dirs() != dirs:
-                        break
-            except Exception:
-                logger.debug("watcher on %s failed; restarting", dirs, exc_info=True)
-                try:
-                    await asyncio.wait_for(stop.wait(), RETRY_S)
-                    return
-                except TimeoutError:
-                    pass
-            if not stop.is_set():
+        fresh = True  # see PolicyStore._watch
+        last_scan = time.monotonic()
+        async for changes in watchfiles.awatch(
+            *dirs,
+            watch_filter=core.is_relevant,
+            debounce=self._debounce_ms,
+            step=DEFAULT_STEP_MS,
+            stop_event=stop,
+            rust_timeout=WAKE_MS,
+            yield_on_timeout=True,
+            recursive=False,
+            force_polling=self._force_polling,
+            poll_delay_ms=self._poll_delay_ms,
+        ):
+            now = time.monotonic()
+            if changes or fresh or now - last_scan >= self._rescan_s:
                 await self._check(force=False)
+                last_scan = now
+                if fresh:
+                    fresh = False
+                    ready.set()
+            if core.watch_dirs() != dirs:
+                return
 
     async def aclose(self) -> None:
         """Stop the watcher task and wait for it. Safe to call more than once."""
@@ -537,8 +578,15 @@ class AsyncPolicyStore:
         if task is not None and task is not asyncio.current_task():
             await task
 
+    async def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> bool:
+        """Wait until the watcher is up, so that an edit made from now on is seen promptly."""
+        if self._ready is None:
+            return False
+        return await _wait(self._ready, timeout)
+
     async def __aenter__(self) -> AsyncPolicyStore:
         self.start()
+        await self.wait_ready()
         return self
 
     async def __aexit__(
@@ -575,3 +623,12 @@ def awatch(
         poll_interval=poll_interval,
         debounce_ms=debounce_ms,
     )
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> bool:
+    """Wait for `event` at most `timeout` seconds; True if it was set."""
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+    except TimeoutError:
+        return False
+    return True

@@ -81,8 +81,10 @@ def _say(line: str) -> None:
 
 
 def _describe(policy: Policy, compile_ms: float) -> str:
+    # `Policy.rules` lists the default last; it is not a rule as the author counts them.
+    rules = sum(1 for r in policy.rules if r.name != "default")
     return (
-        f"revision {policy.revision}, {len(policy.rules)} rule(s), "
+        f"revision {policy.revision}, {rules} rule{'' if rules == 1 else 's'} + default, "
         f"compiled in {compile_ms:.1f} ms"
     )
 
@@ -160,9 +162,7 @@ def _follow(
                 if isinstance(event, _Reloaded):
                     _say(f"reloaded {store.path}: " + _describe(event.policy, event.compile_ms))
                 else:
-                    _say(
-                        f"rejected edit to {store.path}; still serving revision {event.serving}"
-                    )
+                    _say(f"rejected edit to {store.path}; still serving revision {event.serving}")
                     print(render_human(event.error.diagnostics), flush=True)
         _say("stopped")
         return 0

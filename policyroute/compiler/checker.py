@@ -76,6 +76,8 @@ class CheckedPolicy:
     escalation: Escalation | None = None
     tests: list[CheckedTest] = field(default_factory=list)
     # Where each named thing was declared, for later lints.
+    # Declarations only (no rule, default, escalate or test): a file made to be imported.
+    library: bool = False
     decl_spans: dict[tuple[str, str], tuple[Source, Span]] = field(default_factory=dict)
     used: set[tuple[str, str]] = field(default_factory=set)
 
@@ -103,6 +105,10 @@ class Checker:
     def check(self) -> CheckedPolicy:
         p = self.policy
         main = [s for s in self.statements if not s.imported]
+        p.library = bool(main) and not any(
+            isinstance(s.node, (ast.RuleDecl, ast.DefaultDecl, ast.EscalateDecl, ast.TestDecl))
+            for s in main
+        )
         for i, located in enumerate(main):
             if isinstance(located.node, ast.PolicyDecl):
                 if i != 0 or p.name is not None:
@@ -147,6 +153,8 @@ class Checker:
                 Span(0, 0),
                 'declare one: tier haiku = "claude-haiku-4-5" { input 1.00 output 5.00 }',
             )
+        if p.library:
+            return p
         if p.default is None and not any(d.code.startswith("E0") for d in self.diagnostics):
             src = main[-1].source if main else Source("", "<policy>")
             end = len(src.text.rstrip())

@@ -1,0 +1,187 @@
+"""`policyroute ask`: one real request through a policy, showing the decision and each attempt."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import anthropic
+
+from policyroute.request import RequestError
+from policyroute.runtime.attempts import Attempt, EscalationError, RoutedResult
+from policyroute.runtime.router import Router
+
+
+def add_parser(subparsers: Any) -> None:
+    from policyroute.cli import add_route_flags
+
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "ask",
+        help="send one request through a policy to the Anthropic API",
+        description="Route one request through POLICY, call the API (ANTHROPIC_API_KEY, "
+        "ANTHROPIC_BASE_URL), escalate as the policy says, and print every attempt.",
+    )
+    p.add_argument("policy", metavar="POLICY", help="the .route file")
+    add_route_flags(p)
+    p.add_argument("--max-tokens", type=int, dest="max_tokens")
+    p.add_argument(
+        "--max-retries",
+        type=int,
+        default=2,
+        dest="max_retries",
+        help="the SDK's own retries before a tier counts as failed (default 2)",
+    )
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds per API call")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def request_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(Messages API params, route object) from --prompt/--system or --request, plus flags."""
+    from policyroute.cli import UsageError, route_object
+
+    route = route_object(args)
+    if args.request is None:
+        params: dict[str, Any] = {"messages": [{"role": "user", "content": args.prompt}]}
+        if args.system:
+            params["system"] = args.system
+    else:
+        where = "<stdin>" if args.request == "-" else args.request
+        try:
+            raw = sys.stdin.read() if args.request == "-" else Path(args.request).read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise UsageError(f"{where}: cannot read: {e}") from None
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise UsageError(f"{where}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
+        if not isinstance(obj, dict):
+            raise UsageError(f"{where}: a request must be a JSON object")
+        given = obj.pop("route", None) or {}
+        if not isinstance(given, dict):
+            raise UsageError(f"{where}: 'route' must be an object")
+        for key, value in route.items():
+            if isinstance(value, dict) and isinstance(given.get(key), dict):
+                given[key] = {**given[key], **value}
+            else:
+                given[key] = value
+        params, route = obj, given
+        params.pop("model", None)
+        params.pop("stream", None)
+    if args.max_tokens is not None:
+        params["max_tokens"] = args.max_tokens
+    return params, route
+
+
+def _attempt_line(a: Attempt) -> str:
+    what = f"{a.kind:<8} {a.tier:<10} {a.model:<26}"
+    status = str(a.status) if a.status is not None else "-"
+    tokens = f"in {a.input_tokens} out {a.output_tokens}"
+    if a.cache_creation_tokens or a.cache_read_tokens:
+        tokens += f" cache+{a.cache_creation_tokens} cache>{a.cache_read_tokens}"
+    end = f"-> {a.trigger}" if a.trigger else "ok"
+    line = f"  {what} {status:>4}  {tokens:<28} ${a.cost:.6f}  {a.latency_ms:7.0f} ms  {end}"
+    if a.error:
+        line += f"\n{'':12}{a.error}"
+    return line
+
+
+def _explain_failure(e: EscalationError, base_url: str) -> str:
+    err = e.last_error
+    if isinstance(err, anthropic.APITimeoutError):
+        return "the API call timed out"
+    if isinstance(err, anthropic.APIConnectionError):
+        return f"cannot reach the Anthropic API at {base_url}"
+    if isinstance(err, anthropic.AuthenticationError):
+        return "the API key was rejected (check ANTHROPIC_API_KEY)"
+    if isinstance(err, anthropic.NotFoundError):
+        return f"unknown model {e.attempts[-1].model!r}: check the policy's tier models"
+    return str(e)
+
+
+def run(args: argparse.Namespace) -> int:
+    import policyroute
+    from policyroute.cli import UsageError
+
+    try:
+        policy = policyroute.load(args.policy)
+    except policyroute.PolicyError as e:
+        from policyroute.syntax.diagnostics import render_human
+
+        print(render_human(e.diagnostics), file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"policyroute ask: cannot read {args.policy}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    try:
+        params, route = request_params(args)
+    except UsageError as e:
+        print(f"policyroute ask: {e}", file=sys.stderr)
+        return 2
+    if not os.environ.get("ANTHROPIC_API_KEY"):
+        print(
+            "policyroute ask: ANTHROPIC_API_KEY is not set; export your API key to ask",
+            file=sys.stderr,
+        )
+        return 1
+    base_url = os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
+    try:
+        client = anthropic.Anthropic(max_retries=max(args.max_retries, 0), timeout=args.timeout)
+        result = Router(policy, client).create(route=route, **params)
+    except (RequestError, ValueError) as e:
+        print(f"policyroute ask: {e}", file=sys.stderr)
+        return 2
+    except EscalationError as e:
+        if args.json:
+            print(json.dumps(_failure_json(e), indent=2))
+        else:
+            _print_decision(e.decision.to_dict())
+            for a in e.attempts:
+                print(_attempt_line(a))
+        print(f"policyroute ask: {_explain_failure(e, base_url)}", file=sys.stderr)
+        return 1
+    except Exception as e:  # never a traceback on the command line
+        print(f"policyroute ask: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(_result_json(result), indent=2))
+    else:
+        _print_decision(result.decision.to_dict())
+        for a in result.attempts:
+            print(_attempt_line(a))
+        print(f"total ${result.total_cost:.6f}  {result.latency_ms:.0f} ms\n")
+        print(result.text)
+    return 0
+
+
+def _print_decision(d: dict[str, Any]) -> None:
+    ladder = " -> ".join(d["ladder"]) or "(none)"
+    print(f"decision: {d['tier']} ({d['model']}) by rule {d['rule']}; ladder: {ladder}")
+    print("attempts:")
+
+
+def _result_json(r: RoutedResult) -> dict[str, Any]:
+    return {
+        "request_id": r.request_id,
+        "decision": r.decision.to_dict(),
+        "attempts": [a.to_dict() for a in r.attempts],
+        "tier": r.tier,
+        "total_cost": r.total_cost,
+        "latency_ms": r.latency_ms,
+        "answer": r.text,
+        "stop_reason": r.message.stop_reason,
+    }
+
+
+def _failure_json(e: EscalationError) -> dict[str, Any]:
+    return {
+        "request_id": e.request_id,
+        "decision": e.decision.to_dict(),
+        "attempts": [a.to_dict() for a in e.attempts],
+        "total_cost": e.total_cost,
+        "error": str(e),
+    }

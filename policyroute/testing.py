@@ -1,0 +1,109 @@
+"""Inline tests: `test "NAME" { ATTR = VALUE ... } -> TIER [by RULE]`, run against a policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .compiler.checker import CheckedTest
+from .decision import Classification, Decision
+from .policy import Policy, StaticClassifier
+from .request import Request
+from .syntax import ast
+
+_DIRECT = {
+    "prompt": "prompt",
+    "system": "system",
+    "task": "task",
+    "domain": "domain",
+    "user.tier": "user_tier",
+    "user.id": "user_id",
+    "files": "files",
+    "context_tokens": "context_tokens",
+    "output_tokens": "output_tokens",
+    "turns": "turns",
+    "has_tools": "has_tools",
+    "has_images": "has_images",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class InlineResult:
+    test: CheckedTest
+    decision: Decision
+    request: Request
+    answers: dict[str, Classification]
+
+    @property
+    def passed(self) -> bool:
+        return self.decision.tier == self.test.tier and (
+            self.test.by_rule is None or self.decision.rule == self.test.by_rule
+        )
+
+    def location(self) -> str:
+        line, col = self.test.source.line_col(self.test.span.start)
+        return f"{self.test.source.name}:{line}:{col}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "test": self.test.name,
+            "location": self.location(),
+            "passed": self.passed,
+            "expected": {"tier": self.test.tier, "rule": self.test.by_rule},
+            "actual": {"tier": self.decision.tier, "rule": self.decision.rule},
+        }
+
+
+def inline_request(policy: Policy, test: CheckedTest) -> tuple[Request, dict[str, Classification]]:
+    """The request an inline test describes, and the classifier answers it states."""
+    kwargs: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+    labels: dict[str, str] = {}
+    confidences: dict[str, float] = {}
+    for ta in test.attrs:
+        dotted = ta.attr.dotted
+        value = ta.value.value
+        head = ta.attr.parts[0]
+        if head in policy.classifiers:
+            if ta.attr.parts[1] == "label":
+                labels[head] = str(value)
+            else:
+                confidences[head] = float(value)
+        elif head == "metadata":
+            metadata[ta.attr.parts[1]] = value
+        else:
+            kwargs[_DIRECT[dotted]] = value
+    if metadata:
+        kwargs["metadata"] = metadata
+    answers = {
+        name: Classification(label, confidences.get(name, 1.0)) for name, label in labels.items()
+    }
+    return Request(**kwargs), answers
+
+
+def run_tests(policy: Policy) -> list[InlineResult]:
+    results = []
+    for test in policy.tests:
+        request, answers = inline_request(policy, test)
+        decision = policy.decide(request, classifier=StaticClassifier(answers))
+        results.append(InlineResult(test, decision, request, answers))
+    return results
+
+
+def uncovered_rules(policy: Policy, results: list[InlineResult]) -> list[str]:
+    """Rules (and the default) that no inline test's request is decided by."""
+    decided = {r.decision.rule for r in results}
+    return [r.name for r in policy.rules if r.name not in decided]
+
+
+def describe_request(test: CheckedTest) -> str:
+    parts = []
+    for ta in test.attrs:
+        v = ta.value
+        shown = repr(v.value) if isinstance(v, ast.Str) else str(v.value).lower() if isinstance(
+            v, ast.Bool
+        ) else str(v.value)
+        if len(shown) > 70:
+            shown = shown[:67] + "...'"
+        parts.append(f"{ta.attr.dotted} = {shown}")
+    return "{ " + ", ".join(parts) + " }"

@@ -1,0 +1,144 @@
+"""Hypothesis strategies: generated policies (as text) and generated requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+from policyroute import Classification, Request
+
+WORDS = ["format", "information", "deadlock", "sort", "imports", "race", "condition", "sql",
+         "join", "select", "Straße", "strasse", "x_y", "c3po", "refund", "ÉTÉ", "été", "a"]
+PHRASES = ["format", "deadlock", "sort imports", "race condition", "join", "strasse", "été",
+           "refund", "x", "c3po", "select"]
+SEPARATORS = [" ", "  ", "\n", "\t", "-", "_", ".", ", ", "", "/"]
+TASKS = ["classify", "extract", "format", "analyze"]
+DOMAINS = ["security", "billing", "database"]
+USER_TIERS = ["free", "paid", "enterprise"]
+REGEXES = ["/\\bselect\\b.+\\bjoin\\b/i", "/[0-9]{3}/", "/^fix/", "/ord-[a-z]+/i", "/x$/m"]
+NUM_ATTRS = ["length", "files", "context_tokens", "turns"]
+
+
+@st.composite
+def prompts(draw: st.DrawFn) -> str:
+    n = draw(st.integers(0, 12))
+    parts: list[str] = []
+    for _ in range(n):
+        w = draw(st.sampled_from(WORDS))
+        if draw(st.booleans()):
+            w = w.upper() if draw(st.booleans()) else w.capitalize()
+        parts.append(w)
+        parts.append(draw(st.sampled_from(SEPARATORS)))
+    return "".join(parts)
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> Request:
+    meta: dict[str, Any] = {}
+    if draw(st.booleans()):
+        meta["priority"] = draw(st.sampled_from(["high", "low", 3, True]))
+    if draw(st.booleans()):
+        meta["score"] = draw(st.one_of(st.integers(-2, 9), st.floats(0, 9, allow_nan=False), st.just("7")))
+    return Request(
+        draw(st.one_of(st.none(), prompts())),
+        system=draw(st.one_of(st.none(), prompts())),
+        task=draw(st.one_of(st.none(), st.sampled_from(TASKS))),
+        domain=draw(st.one_of(st.none(), st.sampled_from(DOMAINS))),
+        user_tier=draw(st.one_of(st.none(), st.sampled_from(USER_TIERS))),
+        files=draw(st.one_of(st.none(), st.integers(0, 10))),
+        context_tokens=draw(st.one_of(st.none(), st.integers(0, 100_000))),
+        turns=draw(st.one_of(st.none(), st.integers(0, 6))),
+        metadata=meta,
+        has_tools=draw(st.booleans()),
+        has_images=draw(st.booleans()),
+    )
+
+
+def answers() -> st.SearchStrategy[dict[str, Classification]]:
+    return st.dictionaries(
+        st.just("kind"),
+        st.builds(Classification, st.sampled_from(["easy", "hard", "weird"]),
+                  st.floats(0, 1, allow_nan=False)),
+    )
+
+
+def _quote(s: str) -> str:
+    return '"' + s + '"'
+
+
+@st.composite
+def conditions(draw: st.DrawFn, depth: int = 0) -> str:
+    if depth < 2 and draw(st.integers(0, 3)) == 0:
+        op = draw(st.sampled_from(["and", "or"]))
+        parts = draw(st.lists(conditions(depth + 1), min_size=2, max_size=3))
+        return "(" + f" {op} ".join(parts) + ")"
+    if depth < 3 and draw(st.integers(0, 7)) == 0:
+        return "not " + draw(conditions(depth + 1))
+    kind = draw(st.integers(0, 13))
+    if kind <= 2:
+        attr = draw(st.sampled_from(NUM_ATTRS))
+        op = draw(st.sampled_from(["<", "<=", ">", ">=", "==", "!="]))
+        n = draw(st.sampled_from(["0", "3", "5", "10", "40", "1k", "60_000", "2.5"]))
+        return f"{attr} {op} {n}"
+    if kind == 3:
+        vals = draw(st.lists(st.sampled_from(TASKS), min_size=1, max_size=3, unique=True))
+        neg = "not in" if draw(st.booleans()) else "in"
+        return f"task {neg} [{', '.join(map(_quote, vals))}]"
+    if kind == 4:
+        op = draw(st.sampled_from(["==", "!="]))
+        attr = draw(st.sampled_from(["domain", "user.tier"]))
+        pool = DOMAINS if attr == "domain" else USER_TIERS
+        return f"{attr} {op} {_quote(draw(st.sampled_from(pool)))}"
+    if kind in (5, 6, 7):
+        attr = draw(st.sampled_from(["prompt", "prompt", "text", "system"]))
+        mode = draw(st.sampled_from(["any one", "any two", "all one", "phrase", "list"]))
+        if mode == "phrase":
+            return f"{attr} contains {_quote(draw(st.sampled_from(PHRASES)))}"
+        if mode == "list":
+            ps = draw(st.lists(st.sampled_from(PHRASES), min_size=1, max_size=3, unique=True))
+            return f"{attr} contains any [{', '.join(map(_quote, ps))}]"
+        quant, name = mode.split()
+        return f"{attr} contains {quant} {name}"
+    if kind == 8:
+        return f"prompt matches {draw(st.sampled_from(REGEXES))}"
+    if kind == 9:
+        return draw(st.sampled_from(["has_tools", "has_images", "has files", "has task",
+                                     "not has_tools", "has prompt"]))
+    if kind == 10:
+        return draw(st.sampled_from(['metadata.priority == "high"', "metadata.score > 3",
+                                     "metadata.priority == true", "metadata.score <= 2.5",
+                                     'metadata.priority in ["high", "low"]']))
+    if kind == 11:
+        return draw(st.sampled_from(['kind.label == "hard"', "kind.confidence >= 0.5",
+                                     'kind.label != "easy"', 'kind.label in ["weird"]']))
+    return f"{draw(st.sampled_from(NUM_ATTRS))} > {draw(st.integers(0, 20))}"
+
+
+@st.composite
+def policies(draw: st.DrawFn) -> str:
+    one = draw(st.lists(st.sampled_from(PHRASES), min_size=1, max_size=3, unique=True))
+    two = draw(st.lists(st.sampled_from(PHRASES), min_size=1, max_size=4, unique=True))
+    lines = [
+        'policy "generated"',
+        'tier haiku = "claude-haiku-4-5" { input 1 output 5 max_tokens 4096 }',
+        'tier sonnet = "claude-sonnet-4-6" { input 3 output 15 }',
+        'tier opus = "claude-opus-4-7" { input 5 output 25 }',
+        f"keywords one = [{', '.join(map(_quote, one))}]",
+        f"keywords two = [{', '.join(map(_quote, two))}]",
+        'classifier kind using haiku labels ["easy", "hard", "weird"] prompt "How hard is it?"',
+    ]
+    n = draw(st.integers(1, 12))
+    for i in range(n):
+        if draw(st.integers(0, 2)) == 0:
+            # phrase-led rules, so runs of them exercise the phrase index
+            cond = f"prompt contains any {draw(st.sampled_from(['one', 'two']))}"
+            if draw(st.booleans()):
+                cond += " and " + draw(conditions(1))
+        else:
+            cond = draw(conditions())
+        tier = draw(st.sampled_from(["haiku", "sonnet", "opus"]))
+        lines.append(f"rule r{i}: {cond} -> {tier}")
+    lines.append(f"default -> {draw(st.sampled_from(['haiku', 'sonnet', 'opus']))}")
+    lines.append("escalate on error, max_tokens max 2")
+    return "\n".join(lines) + "\n"

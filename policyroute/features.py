@@ -98,12 +98,17 @@ def as_bool(v: Any) -> bool | None:
 
 # -- phrases ------------------------------------------------------------------------------
 
-_WS = re.compile(r"\s+")
-
-
 def normalize_text(text: str) -> str:
-    """Case-fold and fold each run of white space to one space: the form phrases match in."""
-    return _WS.sub(" ", text.casefold())
+    """Case-fold and fold each run of white space to one space: the form phrases match in.
+
+    Leading and trailing white space goes too; it is a word boundary either way.
+    """
+    folded = text.casefold()
+    # Every white-space character but the ASCII space is unprintable, so prose with single
+    # spaces skips the split (str.split and re's \s agree on what white space is).
+    if folded.isprintable() and "  " not in folded:
+        return folded
+    return " ".join(folded.split())
 
 
 def normalize_phrase(phrase: str) -> str:
@@ -145,7 +150,7 @@ class PhraseMatcher:
     def find(self, text: str) -> frozenset[int]:
         if self._empty or not text:
             return frozenset()
-        norm = _WS.sub(" ", text.casefold())
+        norm = normalize_text(text)
         last = len(norm) - 1
         found: set[int] = set()
         add = found.add

@@ -77,6 +77,12 @@ def _load(path: Path) -> Policy:
     return policy
 
 
+def render_errors(error: PolicyError) -> str:
+    """The diagnostics that made a version fail; its warnings would only bury them."""
+    errors = [d for d in error.diagnostics if d.is_error]
+    return render_human(errors or error.diagnostics)
+
+
 def _digest(path: Path) -> bytes | None:
     try:
         return hashlib.blake2b(path.read_bytes(), digest_size=16).digest()
@@ -226,7 +232,7 @@ class _Core:
         return True
 
     def _reject(self, error: PolicyError) -> None:
-        text = render_human(error.diagnostics)
+        text = render_errors(error)
         if self.broken and text == self.last_error_text:
             # The same broken content seen again (an unrelated event): already reported.
             return

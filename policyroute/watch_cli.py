@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from .store import DEFAULT_POLL_INTERVAL, PolicyStore, watch
-from .syntax.diagnostics import PolicyError, render_human
+from .store import DEFAULT_POLL_INTERVAL, PolicyStore, render_errors, watch
+from .syntax.diagnostics import PolicyError
 
 if TYPE_CHECKING:
     from .policy import Policy
@@ -141,7 +141,7 @@ def _follow(
                 poll_interval=args.poll_interval,
             )
         except PolicyError as e:
-            print(render_human(e.diagnostics), file=sys.stderr, flush=True)
+            print(render_errors(e), file=sys.stderr, flush=True)
             print(f"policyroute watch: {args.policy} does not load", file=sys.stderr, flush=True)
             return 1
         holder.append(store)
@@ -163,7 +163,7 @@ def _follow(
                     _say(f"reloaded {store.path}: " + _describe(event.policy, event.compile_ms))
                 else:
                     _say(f"rejected edit to {store.path}; still serving revision {event.serving}")
-                    print(render_human(event.error.diagnostics), flush=True)
+                    print(render_errors(event.error), flush=True)
         _say("stopped")
         return 0
     finally:

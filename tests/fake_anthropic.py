@@ -63,6 +63,17 @@ class Seen:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up (a timeout, a closed keep-alive) is routine here.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FakeAnthropic:
     """The server. Use as a context manager, or call `start()` / `stop()`."""
 
@@ -74,8 +85,7 @@ class FakeAnthropic:
         self.unknown_models: set[str] = set()
         self.record_requests = True
         handler = _make_handler(self)
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", port), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

@@ -7,6 +7,7 @@ this interpreter agree on generated requests, the compiler kept first-match orde
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from policyroute import Classification, Policy, Request
@@ -20,13 +21,20 @@ def _word(c: str) -> bool:
     return c.isalnum() or c == "_"
 
 
-def phrase_in(phrase: str, text: str) -> bool:
-    """The contract's phrase test, written the slow and obvious way."""
+@lru_cache(maxsize=None)
+def _phrase_pattern(phrase: str) -> re.Pattern[str] | None:
     words = phrase.casefold().split()
     if not words:
+        return None
+    return re.compile("(?=(" + r"\s+".join(re.escape(w) for w in words) + "))")
+
+
+def phrase_in(phrase: str, text: str) -> bool:
+    """The contract's phrase test, written the slow and obvious way."""
+    pattern = _phrase_pattern(phrase)
+    if pattern is None:
         return False
     folded = text.casefold()
-    pattern = re.compile("(?=(" + r"\s+".join(re.escape(w) for w in words) + "))")
     for m in pattern.finditer(folded):
         start, end = m.start(1), m.end(1)
         if start > 0 and _word(folded[start - 1]):

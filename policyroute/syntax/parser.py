@@ -86,8 +86,21 @@ def _lark() -> Lark:
         parser="lalr",
         lexer="contextual",
         start=["start", "statement"],
-        propagate_positions=True,
         maybe_placeholders=True,
+    )
+
+
+@cache
+def _lark_direct() -> Lark:
+    # The whole-file fast path: the transformer runs inside the LALR parser, so no parse tree
+    # is built (about twice as fast on large policies). Offsets need no shift there.
+    return Lark(
+        _grammar_text(),
+        parser="lalr",
+        lexer="contextual",
+        start="start",
+        maybe_placeholders=True,
+        transformer=_ToAst(base=0),
     )
 
 
@@ -425,10 +438,14 @@ def _parse_chunk(
 ) -> tuple[Any, _SyntaxProblem | None]:
     chunk = source.text[start:end]
     try:
+        if rule == "start":
+            return _lark_direct().parse(chunk), None
         tree = _lark().parse(chunk, start=rule)
         return _ToAst(base=start).transform(tree), None
     except UnexpectedInput as e:
         return None, _problem_from(e, source.text, start)
+    except _SyntaxProblem as e:
+        return None, e
     except VisitError as e:
         if isinstance(e.orig_exc, _SyntaxProblem):
             return None, e.orig_exc

@@ -1,0 +1,205 @@
+"""decide() against what teams write today, and against the plain interpreter, side by side.
+
+    python bench/bench_decide.py            # full run (a few minutes)
+    python bench/bench_decide.py --quick    # fewer repeats, for a smoke run
+
+Every ratio is measured in this one run, on this machine, with the same requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import re
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+import policyroute  # noqa: E402
+from policyroute import Request  # noqa: E402
+from reference import Reference  # noqa: E402
+
+VOCAB = (
+    "the a function returns value when list index error please help me write code for this "
+    "module class test input output file data user request server client cache query table "
+    "update delete create build deploy config option path string number loop thread lock"
+).split()
+
+
+# -- the shipped coding policy, written the way teams write it by hand today -----------------
+
+HARD = ["race condition", "data race", "deadlock", "deadlocks", "livelock", "memory leak",
+        "use after free", "architecture", "system design", "security", "vulnerability",
+        "threat model", "complex bug", "heisenbug", "flaky test", "distributed lock", "consensus"]
+SIMPLE = ["format", "re-format", "rename", "sort imports", "add types", "fix lint", "typo",
+          "docstring", "boilerplate", "convert", "commit message"]
+STACK = re.compile(r"Traceback \(most recent call last\)|\bat [\w.$]+\([\w$]+\.java:\d+\)|"
+                   r"goroutine \d+ \[running\]")
+
+
+def if_chain(r: Request) -> str:
+    """The hand-written router: substring checks on a lowered copy, first match wins."""
+    text = (r.prompt or "").lower()
+    if r.domain in ("security", "auth", "crypto", "payments"):
+        return "opus"
+    if r.user_tier == "free":
+        return "haiku"
+    if (r.estimated_context_tokens() or 0) > 80_000 or (r.files or 0) > 8:
+        return "opus"
+    if any(k in text for k in HARD):
+        return "opus"
+    if STACK.search(r.prompt or ""):
+        return "sonnet"
+    if r.has_images:
+        return "sonnet"
+    if r.task in ("format", "rename", "lint", "commit_message") or any(k in text for k in SIMPLE):
+        return "haiku"
+    if len(r.prompt or "") < 200 and not r.has_tools and not (r.files or 0) > 1:
+        return "haiku"
+    return "sonnet"
+
+
+def prompt_of(size: int, rng: random.Random, tail: str = "") -> str:
+    words: list[str] = []
+    n = 0
+    while n < size - len(tail):
+        w = rng.choice(VOCAB)
+        # Prompts carry code and paragraphs: a line break now and then, sometimes indented.
+        if rng.random() < 0.08:
+            w = rng.choice(["\n", "\n    ", "\n\n"]) + w
+        words.append(w)
+        n += len(w) + 1
+    return (" ".join(words) + " " + tail)[-size:]
+
+
+def per_call(fn: Callable[[Any], Any], items: list[Any], repeats: int) -> float:
+    """Best-of-repeats mean seconds per call."""
+    best = float("inf")
+    for _ in range(repeats):
+        gc.disable()
+        t0 = time.perf_counter()
+        for x in items:
+            fn(x)
+        dt = time.perf_counter() - t0
+        gc.enable()
+        best = min(best, dt / len(items))
+    return best
+
+
+def us(s: float) -> str:
+    return f"{s * 1e6:9.2f} µs"
+
+
+def shipped(repeats: int) -> None:
+    policy = policyroute.load(ROOT / "policies" / "coding-assistant.route")
+    ref = Reference(policy)
+    rng = random.Random(7)
+    print("== shipped policy: policies/coding-assistant.route ==")
+    print(f"{'prompt':>8} {'decide()':>12} {'if-chain':>12} {'interpreter':>13} "
+          f"{'decide/if-chain':>16} {'interp/decide':>14}")
+    for size in (200, 2_000, 32_000):
+        # A mix: most prompts hit nothing and fall through every rule (the worst case for
+        # both); some end in a simple or hard phrase.
+        reqs = []
+        for i in range(200):
+            tail = ["", "", "", "please sort imports", "there is a deadlock"][i % 5]
+            reqs.append(Request(prompt_of(size, rng, tail), task=None, has_tools=i % 2 == 0))
+        for r in reqs:  # the two routers must agree before their speed means anything
+            tier = policy.decide(r).tier
+            assert tier == if_chain(r), (tier, if_chain(r), r)
+        n = max(20, 4000 // max(1, size // 200))
+        items = (reqs * (n // len(reqs) + 1))[:n]
+        t_decide = per_call(policy.decide, items, repeats)
+        t_chain = per_call(if_chain, items, repeats)
+        t_ref = per_call(ref.decide, items[: max(20, n // 10)], max(1, repeats // 2))
+        print(f"{size:>7}B {us(t_decide)} {us(t_chain)} {us(t_ref):>13} "
+              f"{t_decide / t_chain:15.2f}x {t_ref / t_decide:13.1f}x")
+
+
+# -- generated policies at scale --------------------------------------------------------------
+
+
+def generated_policy(rules: int, keywords: int, rng: random.Random) -> tuple[str, list[str]]:
+    """A policy shaped like a large real one: a few attribute rules first, then rule after rule
+    of phrase sets (some with an extra condition), the default last."""
+    phrases = [f"kw{i}{rng.choice('abcdefgh')}" for i in range(keywords)]
+    rng.shuffle(phrases)
+    lines = [
+        'policy "generated"',
+        'tier haiku = "claude-haiku-4-5" { input 1 output 5 }',
+        'tier sonnet = "claude-sonnet-4-6" { input 3 output 15 }',
+        'tier opus = "claude-opus-4-7" { input 5 output 25 }',
+    ]
+    per_set = max(1, keywords // rules)
+    for i in range(rules):
+        chunk = phrases[i * per_set : (i + 1) * per_set] or [phrases[i % keywords]]
+        lines.append(f"keywords s{i} = [" + ", ".join(f'"{p}"' for p in chunk) + "]")
+    tiers = ["haiku", "sonnet", "opus"]
+    lines.append('rule r0: domain in ["security", "payments"] -> opus')
+    lines.append('rule r1: user.tier == "free" and length < 4000 -> haiku')
+    lines.append("rule r2: context_tokens > 100k -> opus")
+    for i in range(3, rules):
+        cond = f"prompt contains any s{i}"
+        if i % 4 == 0:
+            cond += f" and length > {rng.randrange(10, 3000)}"
+        elif i % 4 == 1:
+            cond += ' and task != "classify"'
+        lines.append(f"rule r{i}: {cond} -> {tiers[i % 3]}")
+    lines.append("default -> sonnet")
+    return "\n".join(lines) + "\n", phrases
+
+
+def scaled(repeats: int) -> None:
+    print("\n== generated policies: decide() against the plain interpreter (2 KB prompts) ==")
+    print(f"{'rules':>6} {'keywords':>9} {'compile':>9} {'memory':>9} {'nodes':>6} "
+          f"{'decide()':>12} {'interpreter':>13} {'speedup':>8}")
+    base: dict[int, float] = {}
+    policyroute.loads('tier a = "m" { input 1 output 1 }\ndefault -> a')  # builds the parser once
+    for keywords in (100, 10_000):
+        for rules in (10, 100, 1_000):
+            rng = random.Random(rules * 7 + keywords)
+            text, phrases = generated_policy(rules, keywords, rng)
+            gc.collect()
+            tracemalloc.start()
+            t0 = time.perf_counter()
+            policy = policyroute.loads(text)
+            compile_s = time.perf_counter() - t0
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            reqs = []
+            for i in range(100):
+                tail = " ".join(rng.choice(phrases) for _ in range(i % 3))
+                reqs.append(Request(prompt_of(2_000, rng, tail), task=rng.choice([None, "classify"])))
+            ref = Reference(policy)
+            for r in reqs[:20]:
+                assert policy.decide(r).rule == ref.decide(r)
+            t_decide = per_call(policy.decide, reqs * 10, repeats)
+            ref_items = reqs[: 10 if rules * keywords > 10**6 else 30]
+            t_ref = per_call(ref.decide, ref_items, 1)
+            base.setdefault(keywords, t_decide)
+            print(f"{rules:>6} {keywords:>9} {compile_s * 1000:7.0f}ms {peak / 2**20:7.1f}MB "
+                  f"{policy.node_count:>6} {us(t_decide)} {us(t_ref):>13} {t_ref / t_decide:7.0f}x")
+        print(f"   decide() growth 10 -> 1,000 rules at {keywords} keywords: "
+              f"{t_decide / base[keywords]:.2f}x")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    repeats = 2 if args.quick else 5
+    print(f"python {sys.version.split()[0]}, policyroute {policyroute.__name__}, repeats {repeats}")
+    shipped(repeats)
+    scaled(repeats)
+
+
+if __name__ == "__main__":
+    main()

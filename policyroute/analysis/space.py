@@ -1,0 +1,504 @@
+"""The space of requests, cut into finitely many cells, and a decision diagram over it.
+
+Every analysis (unreachable rules, witnesses, diff, counterfactuals) asks one kind of
+question: is there a request with these properties? The atoms of one or more policies cut
+each attribute's values into *cells* on which every atom is constant:
+
+- a number attribute: the intervals and points between the thresholds the atoms mention
+  (whole numbers only for int attributes, so `length > 3 and length < 4` is empty; `length`
+  is never negative; a classifier's confidence lies in [0, 1]) and "missing";
+- a string attribute: each value the atoms mention, "another value", and "missing";
+- a bool attribute: true, false, missing; `metadata.KEY` may hold any of the kinds;
+- a classifier label: each declared label, and "failed" (no label);
+- a regex: matches or not, one boolean per distinct regex;
+- a phrase: found or not, one boolean per (text attribute, normalized phrase), with the one
+  dependency the language creates: a phrase that contains another at word boundaries
+  implies it ("sort imports" found means "imports" found).
+
+Everything else is treated as independent, which can only make the space larger than the
+set of real requests: a region found empty here is empty for real requests (so "never
+decides" is never wrong), while a non-empty region gets a concrete witness request that is
+checked with `Policy.decide` before anyone sees it.
+
+Regions are multi-valued decision diagrams (MDDs) over the cells, hash-consed, so the
+emptiness of a region is a pointer comparison.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..compiler.atoms import Expr, InAtom, KwAtom, NumAtom
+from ..features import DYNAMIC, INT, STRING, TEXT, attribute
+from ..policy import Policy
+
+FALSE = 0
+TRUE = 1
+INF = math.inf
+
+
+# -- cells ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One class of values of a variable on which every atom agrees.
+
+    kind: "none" (missing), "num" (an interval, `rep` a value inside it), "str" (`rep` the
+    value; `other=True` for any value no atom mentions), "bool", "any" (a value of a kind no
+    atom tests), "yes"/"no" (a regex matched, a phrase was found)."""
+
+    kind: str
+    rep: Any = None
+    lo: float = -INF
+    hi: float = INF
+    lo_closed: bool = False
+    hi_closed: bool = False
+    other: bool = False
+
+    def contains_num(self, x: float) -> bool:
+        if self.kind != "num":
+            return False
+        above = x > self.lo or (self.lo_closed and x == self.lo)
+        below = x < self.hi or (self.hi_closed and x == self.hi)
+        return above and below
+
+
+NONE = Cell("none")
+YES = Cell("yes", True)
+NO = Cell("no", False)
+
+
+def _num_cells(thresholds: set[float], integer: bool, lo: float, hi: float) -> list[Cell]:
+    """Intervals and points between thresholds, within [lo, hi], whole numbers if `integer`."""
+    ts = sorted({t for t in thresholds if lo <= t <= hi} | {x for x in (lo, hi) if x not in (-INF, INF)})
+    cells: list[Cell] = []
+    bounds = [-INF, *ts, INF]
+    for i in range(len(bounds) - 1):
+        a, b = bounds[i], bounds[i + 1]
+        if i > 0:  # the point a itself
+            if not integer or float(a).is_integer():
+                cells.append(Cell("num", _int(a) if integer else a, a, a, True, True))
+        if b <= lo or a >= hi:
+            continue  # outside the domain
+        rep = _open_rep(a, b, integer)
+        if rep is not None:
+            cells.append(Cell("num", rep, a, b, False, False))
+    return cells
+
+
+def _int(x: float) -> int:
+    return int(x)
+
+
+def _open_rep(a: float, b: float, integer: bool) -> float | int | None:
+    """A value strictly between a and b (an integer if `integer`), or None if none exists."""
+    if integer:
+        if a == -INF and b == INF:
+            return 0
+        n = math.floor(a) + 1 if a != -INF else math.ceil(b) - 1
+        return n if a < n < b else None
+    if a == -INF and b == INF:
+        return 0
+    if a == -INF:
+        return b - 1
+    if b == INF:
+        return a + 1
+    return (a + b) / 2
+
+
+# -- variables --------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Var:
+    key: tuple[Any, ...]
+    cells: list[Cell]
+    # How to read this variable's value off a request; set for scalar variables.
+    attr: str | None = None
+    label: str = ""
+
+    def cell_of_value(self, v: Any) -> int:
+        """Index of the cell a raw attribute value falls in."""
+        for i, c in enumerate(self.cells):
+            if v is None:
+                if c.kind == "none":
+                    return i
+            elif isinstance(v, bool):
+                if c.kind == "bool" and c.rep is v:
+                    return i
+            elif isinstance(v, (int, float)):
+                if c.contains_num(v):
+                    return i
+            elif isinstance(v, str) and c.kind == "str" and (c.rep == v):
+                return i
+        if isinstance(v, str):
+            for i, c in enumerate(self.cells):
+                if c.kind == "str" and c.other:
+                    return i
+        for i, c in enumerate(self.cells):
+            if c.kind == "any":
+                return i
+        return 0
+
+
+@dataclass(slots=True)
+class _Group:
+    attr: str
+    typ: str
+    thresholds: set[float] = field(default_factory=set)
+    strings: set[str] = field(default_factory=set)
+    numeric: bool = False
+    stringy: bool = False
+    booly: bool = False
+
+
+OTHER_STRING = "zz-other"
+
+
+class Space:
+    """The variables of one or more policies and the MDD machinery over them."""
+
+    def __init__(self, policies: Sequence[Policy]) -> None:
+        self.policies = list(policies)
+        groups: dict[str, _Group] = {}
+        labels: dict[str, list[str]] = {}
+        confidences: dict[str, set[float]] = {}
+        regexes: list[tuple[Any, ...]] = []
+        phrases: list[tuple[str, str]] = []
+        for p in policies:
+            for name, spec in p.classifiers.items():
+                known = labels.setdefault(name, [])
+                known.extend(x for x in spec.labels if x not in known)
+            feats = p.atoms.features
+            for f in feats:
+                k = f.key
+                if k[0] in ("num", "str", "bool", "present"):
+                    info = attribute(k[1])
+                    typ = info.type if info is not None else DYNAMIC
+                    g = groups.setdefault(k[1], _Group(k[1], typ))
+                    g.numeric |= k[0] == "num"
+                    g.stringy |= k[0] == "str"
+                    g.booly |= k[0] == "bool"
+                elif k[0] == "confidence":
+                    confidences.setdefault(k[1], set())
+                elif k[0] == "label":
+                    labels.setdefault(k[1], [])
+                elif k[0] == "regex" and k not in regexes:
+                    regexes.append(k)
+            for atom in p.atoms.atoms:
+                k = feats[atom.feature].key
+                if isinstance(atom, NumAtom):
+                    if k[0] == "confidence":
+                        confidences[k[1]].add(float(atom.value))
+                    else:
+                        groups[k[1]].thresholds.add(float(atom.value))
+                elif isinstance(atom, InAtom) and k[0] == "str":
+                    groups[k[1]].strings.update(v for v in atom.values if isinstance(v, str))
+                elif isinstance(atom, KwAtom):
+                    for pid in atom.phrases:
+                        ph = (k[1], p.atoms.phrases[pid])
+                        if ph not in phrases:
+                            phrases.append(ph)
+        self.vars: list[Var] = []
+        self.index: dict[tuple[Any, ...], int] = {}
+        for g in groups.values():
+            self._add(("attr", g.attr), self._attr_cells(g), g.attr, g.attr)
+        for k in regexes:
+            self._add(k, [NO, YES], None, f"{k[1]} matches /{k[2]}/{k[3]}")
+        for name, ls in labels.items():
+            cells = [NONE, *(Cell("str", x) for x in ls)]
+            self._add(("label", name), cells, None, f"{name}.label")
+        for name, ts in confidences.items():
+            self._add(("confidence", name), _num_cells(ts, False, 0.0, 1.0), None, f"{name}.confidence")
+        for attr, text in phrases:
+            self._add(("phrase", attr, text), [NO, YES], None, f'{attr} contains "{text}"')
+        # MDD tables. Node 0 is FALSE, 1 is TRUE; terminals sit below every variable.
+        n = len(self.vars)
+        self.node_var: list[int] = [n, n]
+        self.node_kids: list[tuple[int, ...]] = [(), ()]
+        self._unique: dict[tuple[int, tuple[int, ...]], int] = {}
+        self._and: dict[tuple[int, int], int] = {}
+        self._or: dict[tuple[int, int], int] = {}
+        self._not: dict[int, int] = {}
+        self.universe = self._containment()
+
+    def _add(self, key: tuple[Any, ...], cells: list[Cell], attr: str | None, label: str) -> None:
+        self.index[key] = len(self.vars)
+        self.vars.append(Var(key, cells, attr, label))
+
+    @staticmethod
+    def _attr_cells(g: _Group) -> list[Cell]:
+        cells = [NONE]
+        typ = g.typ
+        if typ == INT or (typ == DYNAMIC and g.numeric) or (typ not in (STRING, TEXT, DYNAMIC) and g.numeric):
+            integer = typ == INT
+            lo = 0.0 if g.attr == "length" else -INF  # a length counts characters
+            cells += _num_cells(g.thresholds, integer, lo, INF)
+        if typ == STRING or (typ == DYNAMIC and g.stringy):
+            cells += [Cell("str", s) for s in sorted(g.strings)]
+            other = OTHER_STRING
+            while other in g.strings:
+                other += "-"
+            cells.append(Cell("str", other, other=True))
+        if typ == "bool" or (typ == DYNAMIC and g.booly):
+            cells += [Cell("bool", True), Cell("bool", False)]
+        if typ in (DYNAMIC, TEXT) or len(cells) == 1:
+            cells.append(Cell("any", "x"))
+        return cells
+
+    # -- MDD core ------------------------------------------------------------------------
+
+    def mk(self, v: int, kids: tuple[int, ...]) -> int:
+        first = kids[0]
+        if all(k == first for k in kids):
+            return first
+        key = (v, kids)
+        node = self._unique.get(key)
+        if node is None:
+            node = self._unique[key] = len(self.node_var)
+            self.node_var.append(v)
+            self.node_kids.append(kids)
+        return node
+
+    def lit(self, v: int, truth: Callable[[Cell], bool]) -> int:
+        return self.mk(v, tuple(TRUE if truth(c) else FALSE for c in self.vars[v].cells))
+
+    def and_(self, a: int, b: int) -> int:
+        if a == FALSE or b == FALSE:
+            return FALSE
+        if a == TRUE:
+            return b
+        if b == TRUE or a == b:
+            return a
+        if a > b:
+            a, b = b, a
+        key = (a, b)
+        r = self._and.get(key)
+        if r is None:
+            r = self._and[key] = self._apply(a, b, self.and_)
+        return r
+
+    def or_(self, a: int, b: int) -> int:
+        if a == TRUE or b == TRUE:
+            return TRUE
+        if a == FALSE:
+            return b
+        if b == FALSE or a == b:
+            return a
+        if a > b:
+            a, b = b, a
+        key = (a, b)
+        r = self._or.get(key)
+        if r is None:
+            r = self._or[key] = self._apply(a, b, self.or_)
+        return r
+
+    def _apply(self, a: int, b: int, op: Callable[[int, int], int]) -> int:
+        va, vb = self.node_var[a], self.node_var[b]
+        v = min(va, vb)
+        ka = self.node_kids[a] if va == v else None
+        kb = self.node_kids[b] if vb == v else None
+        size = len(self.vars[v].cells)
+        return self.mk(
+            v,
+            tuple(
+                op(ka[i] if ka is not None else a, kb[i] if kb is not None else b)
+                for i in range(size)
+            ),
+        )
+
+    def not_(self, a: int) -> int:
+        if a <= TRUE:
+            return TRUE - a
+        r = self._not.get(a)
+        if r is None:
+            r = self._not[a] = self.mk(self.node_var[a], tuple(self.not_(k) for k in self.node_kids[a]))
+        return r
+
+    def _containment(self) -> int:
+        """Phrase p containing phrase q at word boundaries: p found implies q found."""
+        by_attr: dict[str, list[tuple[str, int]]] = {}
+        for i, var in enumerate(self.vars):
+            if var.key[0] == "phrase":
+                by_attr.setdefault(var.key[1], []).append((var.key[2], i))
+        u = TRUE
+        for items in by_attr.values():
+            for p, vp in items:
+                for q, vq in items:
+                    if p != q and len(q) < len(p) and contains_at_boundaries(p, q):
+                        u = self.and_(u, self.or_(self.lit(vp, lambda c: not c.rep), self.lit(vq, lambda c: bool(c.rep))))
+        return u
+
+    # -- expressions of one policy -------------------------------------------------------
+
+    def compiler(self, policy: Policy) -> Callable[[Expr], int]:
+        """A function from the policy's expressions to MDD nodes (memoized)."""
+        feats = policy.atoms.features
+        atoms = policy.atoms.atoms
+        phrases = policy.atoms.phrases
+        atom_nodes: dict[int, int] = {}
+
+        def atom_node(aid: int) -> int:
+            node = atom_nodes.get(aid)
+            if node is not None:
+                return node
+            atom = atoms[aid]
+            k = feats[atom.feature].key
+            if isinstance(atom, KwAtom):
+                lits = [self.lit(self.index[("phrase", k[1], phrases[p])], lambda c: bool(c.rep)) for p in sorted(atom.phrases)]
+                node = FALSE if atom.mode == "any" else TRUE
+                for x in lits:
+                    node = self.or_(node, x) if atom.mode == "any" else self.and_(node, x)
+            elif isinstance(atom, NumAtom):
+                vkey = ("confidence", k[1]) if k[0] == "confidence" else ("attr", k[1])
+                node = self.lit(self.index[vkey], lambda c: c.kind == "num" and atom.holds(c.rep))
+            else:
+                node = self.lit(*self._in_atom(k, atom))
+            atom_nodes[aid] = node
+            return node
+
+        memo: dict[Any, int] = {}
+
+        def build(e: Expr) -> int:
+            if e is True:
+                return TRUE
+            if e is False:
+                return FALSE
+            assert isinstance(e, tuple)
+            r = memo.get(e)
+            if r is not None:
+                return r
+            tag = e[0]
+            if tag == "a":
+                r = atom_node(e[1])
+            elif tag == "not":
+                r = self.not_(build(e[1]))
+            elif tag == "and":
+                r = TRUE
+                for x in e[1]:
+                    r = self.and_(r, build(x))
+                    if r == FALSE:
+                        break
+            else:
+                r = FALSE
+                for x in e[1]:
+                    r = self.or_(r, build(x))
+                    if r == TRUE:
+                        break
+            memo[e] = r
+            return r
+
+        return build
+
+    def _in_atom(self, k: tuple[Any, ...], atom: Any) -> tuple[int, Callable[[Cell], bool]]:
+        assert isinstance(atom, InAtom)
+        values = atom.values
+        kind = k[0]
+        if kind == "regex":
+            return self.index[k], lambda c: bool(c.rep)
+        if kind == "label":
+            return self.index[k], lambda c: c.kind == "str" and c.rep in values
+        v = self.index[("attr", k[1])]
+        if kind == "present":
+            return v, lambda c: c.kind != "none" and True in values
+        if kind == "bool":
+            return v, lambda c: c.kind == "bool" and any(c.rep is x for x in values)
+        return v, lambda c: c.kind == "str" and not c.other and c.rep in values
+
+    # -- reading regions -----------------------------------------------------------------
+
+    def paths(self, node: int, prefer: Callable[[int, int], float] | None = None) -> Iterator[dict[int, int]]:
+        """Assignments (variable -> cell index) along paths to TRUE; untested variables are
+        free. Children are tried in `prefer` order (lower first)."""
+        if node == FALSE:
+            return
+        stack: list[tuple[int, dict[int, int]]] = [(node, {})]
+        while stack:
+            n, assign = stack.pop()
+            if n == TRUE:
+                yield assign
+                continue
+            v = self.node_var[n]
+            kids = self.node_kids[n]
+            order = sorted(range(len(kids)), key=(lambda i: prefer(v, i)) if prefer else None)
+            for i in reversed(order):
+                if kids[i] != FALSE:
+                    stack.append((kids[i], {**assign, v: i}))
+
+    def describe(self, v: int, i: int) -> str:
+        return describe_cell(self.vars[v], self.vars[v].cells[i])
+
+    def size(self) -> int:
+        return len(self.node_var)
+
+
+def describe_cell(var: Var, c: Cell) -> str:
+    name = var.label
+    k = var.key[0]
+    if k in ("phrase", "regex"):
+        return name if c.rep else f"not {name}"
+    if c.kind == "none":
+        return f"{name} failed (no label)" if k == "label" else f"{name} is missing"
+    if c.kind == "any":
+        return f"{name} is given"
+    if c.kind == "bool":
+        return name if c.rep else f"not {name}"
+    if c.kind == "str":
+        if c.other:
+            others = sorted(x.rep for x in var.cells if x.kind == "str" and not x.other)
+            return f"{name} not in [{', '.join(_q(x) for x in others)}]" if others else f"{name} is given"
+        return f"{name} == {_q(c.rep)}"
+    if c.lo == c.hi:
+        return f"{name} == {_n(c.lo)}"
+    parts = []
+    if c.lo != -INF and not (var.attr == "length" and c.lo == 0 and c.lo_closed):
+        parts.append(f"{name} {'>=' if c.lo_closed else '>'} {_n(c.lo)}")
+    if c.hi != INF:
+        parts.append(f"{name} {'<=' if c.hi_closed else '<'} {_n(c.hi)}")
+    return " and ".join(parts) if parts else f"{name} is given"
+
+
+def _q(s: Any) -> str:
+    return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _n(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def contains_at_boundaries(p: str, q: str) -> bool:
+    """Whether q stands in p between word boundaries, so any text containing p contains q."""
+    start = p.find(q)
+    while start != -1:
+        end = start + len(q)
+        before_ok = start == 0 or not _is_word(p[start - 1]) or not _is_word(q[0])
+        after_ok = end == len(p) or not _is_word(p[end]) or not _is_word(q[-1])
+        # A word character at q's edge needs a non-word neighbour inside p (or p's edge,
+        # which the text's own boundary around p then provides).
+        if (start == 0 or not _is_word(p[start - 1])) and (end == len(p) or not _is_word(p[end])):
+            return True
+        del before_ok, after_ok
+        start = p.find(q, start + 1)
+    return False
+
+
+@contextmanager
+def deep_recursion(depth: int) -> Iterator[None]:
+    """MDD operations recurse once per variable; a policy with thousands of phrases needs
+    more than Python's default depth."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, depth * 3 + 1000))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)

@@ -1,0 +1,48 @@
+"""Fixtures for the runtime tests: a fake Anthropic server, SDK clients pointed at it, a policy."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import anthropic
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from fake_anthropic import FakeAnthropic  # noqa: E402
+
+import policyroute  # noqa: E402
+from runtime_support import POLICY_TEXT, TIMEOUT  # noqa: E402
+
+@pytest.fixture(scope="session")
+def fake_server() -> Iterator[FakeAnthropic]:
+    with FakeAnthropic() as server:
+        yield server
+
+
+@pytest.fixture
+def fake(fake_server: FakeAnthropic) -> FakeAnthropic:
+    fake_server.reset()
+    return fake_server
+
+
+@pytest.fixture(scope="session")
+def policy() -> policyroute.Policy:
+    return policyroute.loads(POLICY_TEXT)
+
+
+@pytest.fixture
+def client(fake: FakeAnthropic) -> Iterator[anthropic.Anthropic]:
+    c = anthropic.Anthropic(base_url=fake.base_url, api_key="test", max_retries=0, timeout=TIMEOUT)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def async_client(fake: FakeAnthropic) -> anthropic.AsyncAnthropic:
+    return anthropic.AsyncAnthropic(
+        base_url=fake.base_url, api_key="test", max_retries=0, timeout=TIMEOUT
+    )
+

@@ -38,7 +38,8 @@ from .syntax.diagnostics import PolicyError, render_human
 
 if TYPE_CHECKING:
     from .decision import Decision
-    from .policy import Policy
+    from .policy import Classifier, Policy
+    from .request import Request
 
 __all__ = ["AsyncPolicyStore", "PolicyStore", "awatch", "watch"]
 
@@ -106,7 +107,9 @@ class _Outcome:
 class _Core:
     """State and reload logic shared by the thread and asyncio stores.
 
-    Readers touch only `policy`. Everything else is owned by whoever holds the caller's
+    `policy` is the version serving now: always complete and checked, replaced by one
+    assignment and never mutated. It is a plain attribute because `decide` reads it on every
+    request. Readers touch nothing else; the rest is owned by whoever holds the store's
     reload lock, so it needs no locking of its own.
     """
 
@@ -116,21 +119,62 @@ class _Core:
         # Absolute but deliberately *not* resolved: with a symlinked file (ConfigMap style) the
         # resolved target is a directory that is deleted on the next update, while the path
         # the user gave stays valid.
-        self.path = Path(os.path.abspath(os.fspath(path)))
-        self.on_reload = on_reload
-        self.on_error = on_error
+        self._path = Path(os.path.abspath(os.fspath(path)))
+        self._on_reload = on_reload
+        self._on_error = on_error
         started = time.perf_counter()
         # No last good policy exists yet, so a failure here is the caller's to handle.
-        fingerprint = _fingerprint([self.path])
-        self.policy: Policy = _load(self.path)
-        self.compile_ms = (time.perf_counter() - started) * 1000
-        self.files: tuple[Path, ...] = self._watch_files(self.policy)
-        self.seen: Fingerprint = fingerprint
-        self.relevant_names: frozenset[str] = self._names(self.files)
+        fingerprint = _fingerprint([self._path])
+        self.policy: Policy = _load(self._path)
+        self._compile_ms = (time.perf_counter() - started) * 1000
+        self._files: tuple[Path, ...] = self._watch_files(self.policy)
+        self._seen: Fingerprint = fingerprint
+        self._relevant_names: frozenset[str] = self._names(self._files)
         # Set while the files on disk do not load: then any event in a watched directory is
         # worth a try, since the fix may be a file the last good policy never imported.
-        self.broken = False
-        self.last_error_text: str | None = None
+        self._broken = False
+        self._last_error_text: str | None = None
+
+    # -- what readers use ---------------------------------------------------------------
+
+    @property
+    def revision(self) -> str:
+        """The revision of the policy serving now."""
+        return self.policy.revision
+
+    @property
+    def path(self) -> Path:
+        """The policy file, as given (absolute, symlinks kept)."""
+        return self._path
+
+    @property
+    def last_compile_ms(self) -> float:
+        """Milliseconds the current policy took to load and compile."""
+        return self._compile_ms
+
+    if TYPE_CHECKING:
+
+        def decide(
+            self,
+            request: Request | None = None,
+            /,
+            *,
+            classifier: Classifier | None = None,
+            explain: bool = False,
+            **attrs: Any,
+        ) -> Decision:
+            """`Policy.decide` on the current policy; the decision carries its revision."""
+            ...
+
+    else:
+
+        def decide(self, request=None, /, **attrs):
+            # One attribute read picks the version; the call then runs wholly on it. Keywords
+            # are forwarded as they came: spelling out classifier/explain here and re-packing
+            # them cost more than everything else this wrapper adds.
+            return self.policy.decide(request, **attrs)
+
+    # -- reloading -----------------------------------------------------------------------
 
     def _watch_files(self, policy: Policy) -> tuple[Path, ...]:
         """The files to watch, spelled through the user's path rather than resolved.
@@ -139,8 +183,8 @@ class _Core:
         is mapped back under the user's directory so a symlink swap of that directory is
         followed.
         """
-        real_dir = self.path.resolve().parent
-        out: dict[Path, None] = {self.path: None}
+        real_dir = self._path.resolve().parent
+        out: dict[Path, None] = {self._path: None}
         for f in policy.files:
             try:
                 rel = f.relative_to(real_dir)
@@ -149,7 +193,7 @@ class _Core:
                 continue
             # Only when the user's directory really leads to the same file: a policy symlinked
             # from elsewhere keeps its imports' own paths.
-            mapped = self.path.parent / rel
+            mapped = self._path.parent / rel
             out[mapped if mapped.resolve() == f else f] = None
         return tuple(out)
 
@@ -161,42 +205,42 @@ class _Core:
             names.add(Path(os.path.realpath(f)).name)
         return frozenset(names)
 
-    def watch_dirs(self) -> tuple[Path, ...]:
+    def _watch_dirs(self) -> tuple[Path, ...]:
         """Existing directories to watch: each file's own directory and, for a symlink, the
         directory of its target (an in-place edit there raises no event beside the link)."""
         dirs: dict[Path, None] = {}
-        for f in self.files:
+        for f in self._files:
             for d in (f.parent, Path(os.path.realpath(f)).parent):
                 if d.is_dir():
                     dirs[d] = None
         return tuple(dirs)
 
-    def is_relevant(self, _change: watchfiles.Change, path: str) -> bool:
+    def _is_relevant(self, _change: watchfiles.Change, path: str) -> bool:
         name = os.path.basename(path)
         # `..data`, `..2024_01_01_...`: the Kubernetes atomic writer swaps these, never the
         # file names themselves.
-        return self.broken or name in self.relevant_names or name.startswith("..")
+        return self._broken or name in self._relevant_names or name.startswith("..")
 
-    def prepare(self, force: bool) -> _Outcome | None:
+    def _prepare(self, force: bool) -> _Outcome | None:
         """Load the files if their content changed since the last try (or if forced).
 
         Returns None when there is nothing to do. Runs without touching reader-visible state.
         """
-        fingerprint = _fingerprint(self.files)
-        if not force and not self.broken and fingerprint == self.seen:
+        fingerprint = _fingerprint(self._files)
+        if not force and not self._broken and fingerprint == self._seen:
             return None
         # Recorded *before* loading: if a file changes while it is being compiled, the next
         # check sees a difference and loads again, rather than believing it is current.
-        self.seen = fingerprint
+        self._seen = fingerprint
         started = time.perf_counter()
         try:
-            policy = _load(self.path)
+            policy = _load(self._path)
         except PolicyError as e:
             return _Outcome(error=e)
         elapsed = (time.perf_counter() - started) * 1000
         return _Outcome(policy=policy, compile_ms=elapsed)
 
-    def apply(self, outcome: _Outcome | None) -> bool:
+    def _apply(self, outcome: _Outcome | None) -> bool:
         """Swap in a good outcome (one assignment), report a bad one. True if swapped."""
         if outcome is None:
             return False
@@ -205,27 +249,27 @@ class _Core:
             return False
         new = outcome.policy
         assert new is not None
-        self.broken = False
-        self.last_error_text = None
+        self._broken = False
+        self._last_error_text = None
         files = self._watch_files(new)
-        if files != self.files:
+        if files != self._files:
             # Keys of `seen` no longer match, so the next check compiles once more and
             # records the new imports' content before believing it current.
-            self.files = files
-            self.relevant_names = self._names(files)
+            self._files = files
+            self._relevant_names = self._names(files)
         if new.revision == self.policy.revision:
             return False
-        self.compile_ms = outcome.compile_ms
+        self._compile_ms = outcome.compile_ms
         self.policy = new
         logger.info(
             "reloaded %s: revision %s, compiled in %.1f ms",
-            self.path,
+            self._path,
             new.revision,
             outcome.compile_ms,
         )
-        if self.on_reload is not None:
+        if self._on_reload is not None:
             try:
-                self.on_reload(new)
+                self._on_reload(new)
             except Exception:
                 # A faulty callback must not stop the watcher: later edits still need serving.
                 logger.exception("on_reload callback failed")
@@ -233,25 +277,25 @@ class _Core:
 
     def _reject(self, error: PolicyError) -> None:
         text = render_errors(error)
-        if self.broken and text == self.last_error_text:
+        if self._broken and text == self._last_error_text:
             # The same broken content seen again (an unrelated event): already reported.
             return
-        self.broken = True
-        self.last_error_text = text
+        self._broken = True
+        self._last_error_text = text
         logger.warning(
             "rejected change to %s; still serving revision %s\n%s",
-            self.path,
+            self._path,
             self.policy.revision,
             text,
         )
-        if self.on_error is not None:
+        if self._on_error is not None:
             try:
-                self.on_error(error)
+                self._on_error(error)
             except Exception:
                 logger.exception("on_error callback failed")
 
 
-class PolicyStore:
+class PolicyStore(_Core):
     """The current policy of one `.route` file, reloaded by a background thread.
 
     Build it with `watch()`. `policy` is always a complete, checked policy; `decide` answers
@@ -268,7 +312,7 @@ class PolicyStore:
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         debounce_ms: int = DEFAULT_DEBOUNCE_MS,
     ) -> None:
-        self._core = _Core(path, on_reload, on_error)
+        super().__init__(path, on_reload, on_error)
         self._force_polling = force_polling
         self._poll_delay_ms = max(1, round(poll_interval * 1000))
         # When polling, the content check itself runs at the poll interval: notify's poller
@@ -278,44 +322,15 @@ class PolicyStore:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self._run, name=f"policyroute-watch:{self._core.path.name}", daemon=True
+            target=self._run, name=f"policyroute-watch:{self._path.name}", daemon=True
         )
         self._ready = threading.Event()
         self._thread.start()
         self._ready.wait(READY_TIMEOUT_S)
 
     @property
-    def policy(self) -> Policy:
-        return self._core.policy
-
-    @property
-    def revision(self) -> str:
-        return self._core.policy.revision
-
-    @property
-    def path(self) -> Path:
-        return self._core.path
-
-    @property
-    def last_compile_ms(self) -> float:
-        """Milliseconds the current policy took to load and compile."""
-        return self._core.compile_ms
-
-    @property
     def closed(self) -> bool:
         return self._stop.is_set()
-
-    def decide(
-        self,
-        request: Any = None,
-        /,
-        *,
-        classifier: Any = None,
-        explain: bool = False,
-        **attrs: Any,
-    ) -> Decision:
-        """`Policy.decide` on the current policy; the decision carries its revision."""
-        return self._core.policy.decide(request, classifier=classifier, explain=explain, **attrs)
 
     def reload(self) -> bool:
         """Load the files now, whether or not they changed. True if a new revision went live.
@@ -328,18 +343,18 @@ class PolicyStore:
     def _check(self, force: bool) -> bool:
         with self._lock:
             try:
-                return self._core.apply(self._core.prepare(force))
+                return self._apply(self._prepare(force))
             except Exception:
                 # load() promises PolicyError for bad input; anything else is a bug, but the
                 # last good policy must keep serving regardless.
-                logger.exception("unexpected failure reloading %s", self._core.path)
+                logger.exception("unexpected failure reloading %s", self._path)
                 return False
 
     def _run(self) -> None:
-        core = self._core
+        core = self
         try:
             while not self._stop.is_set():
-                dirs = core.watch_dirs()
+                dirs = core._watch_dirs()
                 if not dirs:
                     # Nothing to watch (the directory itself is gone): fall back to rescanning.
                     self._ready.set()
@@ -358,14 +373,14 @@ class PolicyStore:
 
     def _watch(self, dirs: tuple[Path, ...]) -> None:
         """Follow `dirs` until stopped or until the set of directories to watch changes."""
-        core = self._core
+        core = self
         # A new watcher cannot report what happened while none was running: check the content
         # once it is up (its first hand-back), then on events and at each rescan.
         fresh = True
         last_scan = time.monotonic()
         for changes in watchfiles.watch(
             *dirs,
-            watch_filter=core.is_relevant,
+            watch_filter=core._is_relevant,
             debounce=self._debounce_ms,
             step=DEFAULT_STEP_MS,
             stop_event=self._stop,
@@ -383,7 +398,7 @@ class PolicyStore:
                 if fresh:
                     fresh = False
                     self._ready.set()
-            if core.watch_dirs() != dirs:
+            if core._watch_dirs() != dirs:
                 return  # imports or symlink targets moved: watch the new set
 
     def close(self) -> None:
@@ -405,7 +420,7 @@ class PolicyStore:
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "watching"
-        return f"<PolicyStore {self._core.path} revision={self.revision} {state}>"
+        return f"<PolicyStore {self._path} revision={self.revision} {state}>"
 
 
 def watch(
@@ -434,7 +449,7 @@ def watch(
     )
 
 
-class AsyncPolicyStore:
+class AsyncPolicyStore(_Core):
     """The asyncio form of `PolicyStore`: watches with `watchfiles.awatch` in a task.
 
     Use as `async with awatch(path) as store:`, or call `start()` inside a running loop and
@@ -452,7 +467,7 @@ class AsyncPolicyStore:
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         debounce_ms: int = DEFAULT_DEBOUNCE_MS,
     ) -> None:
-        self._core = _Core(path, on_reload, on_error)
+        super().__init__(path, on_reload, on_error)
         self._force_polling = force_polling
         self._poll_delay_ms = max(1, round(poll_interval * 1000))
         # When polling, the content check itself runs at the poll interval: notify's poller
@@ -466,36 +481,8 @@ class AsyncPolicyStore:
         self._closed = False
 
     @property
-    def policy(self) -> Policy:
-        return self._core.policy
-
-    @property
-    def revision(self) -> str:
-        return self._core.policy.revision
-
-    @property
-    def path(self) -> Path:
-        return self._core.path
-
-    @property
-    def last_compile_ms(self) -> float:
-        return self._core.compile_ms
-
-    @property
     def closed(self) -> bool:
         return self._closed
-
-    def decide(
-        self,
-        request: Any = None,
-        /,
-        *,
-        classifier: Any = None,
-        explain: bool = False,
-        **attrs: Any,
-    ) -> Decision:
-        """`Policy.decide` on the current policy (synchronous: deciding does no I/O)."""
-        return self._core.policy.decide(request, classifier=classifier, explain=explain, **attrs)
 
     def start(self) -> None:
         """Start the watcher task on the running loop. Idempotent."""
@@ -508,7 +495,7 @@ class AsyncPolicyStore:
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(
-            self._run(), name=f"policyroute-awatch:{self._core.path.name}"
+            self._run(), name=f"policyroute-awatch:{self._path.name}"
         )
 
     async def reload(self) -> bool:
@@ -520,10 +507,10 @@ class AsyncPolicyStore:
             self._lock = asyncio.Lock()
         async with self._lock:
             try:
-                outcome = await asyncio.to_thread(self._core.prepare, force)
-                return self._core.apply(outcome)
+                outcome = await asyncio.to_thread(self._prepare, force)
+                return self._apply(outcome)
             except Exception:
-                logger.exception("unexpected failure reloading %s", self._core.path)
+                logger.exception("unexpected failure reloading %s", self._path)
                 return False
 
     async def _run(self) -> None:
@@ -531,7 +518,7 @@ class AsyncPolicyStore:
         assert stop is not None and ready is not None
         try:
             while not stop.is_set():
-                dirs = self._core.watch_dirs()
+                dirs = self._watch_dirs()
                 if not dirs:
                     ready.set()
                     if await _wait(stop, RESCAN_MS / 1000):
@@ -550,12 +537,12 @@ class AsyncPolicyStore:
     async def _watch(
         self, dirs: tuple[Path, ...], stop: asyncio.Event, ready: asyncio.Event
     ) -> None:
-        core = self._core
+        core = self
         fresh = True  # see PolicyStore._watch
         last_scan = time.monotonic()
         async for changes in watchfiles.awatch(
             *dirs,
-            watch_filter=core.is_relevant,
+            watch_filter=core._is_relevant,
             debounce=self._debounce_ms,
             step=DEFAULT_STEP_MS,
             stop_event=stop,
@@ -572,7 +559,7 @@ class AsyncPolicyStore:
                 if fresh:
                     fresh = False
                     ready.set()
-            if core.watch_dirs() != dirs:
+            if core._watch_dirs() != dirs:
                 return
 
     async def aclose(self) -> None:
@@ -605,7 +592,7 @@ class AsyncPolicyStore:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("watching" if self._task else "not started")
-        return f"<AsyncPolicyStore {self._core.path} revision={self.revision} {state}>"
+        return f"<AsyncPolicyStore {self._path} revision={self.revision} {state}>"
 
 
 def awatch(

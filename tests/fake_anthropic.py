@@ -11,6 +11,7 @@ Run it alone (for `policyroute ask` by hand): `python tests/fake_anthropic.py [P
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import uuid
@@ -159,6 +160,12 @@ def _message(model: str, r: Reply) -> dict[str, Any]:
 def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            # Headers and body go out in separate writes; without this, Nagle and delayed
+            # ACKs add ~40 ms to every answer and swamp what the benchmark measures.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def log_message(self, format: str, *args: Any) -> None:  # silence stderr
             pass

@@ -481,13 +481,10 @@ def contains_at_boundaries(p: str, q: str) -> bool:
     start = p.find(q)
     while start != -1:
         end = start + len(q)
-        before_ok = start == 0 or not _is_word(p[start - 1]) or not _is_word(q[0])
-        after_ok = end == len(p) or not _is_word(p[end]) or not _is_word(q[-1])
-        # A word character at q's edge needs a non-word neighbour inside p (or p's edge,
-        # which the text's own boundary around p then provides).
+        # The matcher asks only that the characters around a match are not word characters
+        # (or the text's edge); at p's own edges the text around p provides that.
         if (start == 0 or not _is_word(p[start - 1])) and (end == len(p) or not _is_word(p[end])):
             return True
-        del before_ok, after_ok
         start = p.find(q, start + 1)
     return False
 

@@ -25,6 +25,7 @@ from ..features import (
 )
 from ..syntax import ast
 from ..syntax.diagnostics import Diagnostic, did_you_mean
+from ..syntax.parser import LANGUAGE_KEYWORDS
 from ..syntax.source import Source, Span
 
 TRIGGERS = ("error", "timeout", "max_tokens", "refusal", "invalid_json", "confidence")
@@ -171,6 +172,15 @@ class Checker:
     # -- declarations -------------------------------------------------------------------
 
     def _declare(self, kind: str, ident: ast.Ident, src: Source) -> bool:
+        if ident.name in LANGUAGE_KEYWORDS:
+            self.error(
+                "E117",
+                f"'{ident.name}' is a keyword of the language and cannot name a {kind}",
+                src,
+                ident.span,
+                f"pick another name, like '{ident.name}_'",
+            )
+            return False
         key = (kind, ident.name)
         if key in self.policy.decl_spans:
             first_src, first_span = self.policy.decl_spans[key]

@@ -1,0 +1,143 @@
+"""Router overhead per request against a direct SDK call, side by side in one run.
+
+Both paths call the same fake Anthropic server on 127.0.0.1 through the real SDK, in
+alternating rounds so drift hits both alike. A third measurement swaps the HTTP call for a
+canned answer, isolating the router's own work (decide, bookkeeping, trigger checks).
+
+    python bench/bench_router.py [--requests N] [--rounds R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anthropic
+from anthropic.types import Message
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from fake_anthropic import FakeAnthropic, Reply  # noqa: E402
+
+import policyroute  # noqa: E402
+from policyroute.runtime import Router  # noqa: E402
+
+POLICY = """
+policy "bench"
+tier haiku  = "claude-haiku-4-5"  { input 1.00  output 5.00   max_tokens 4096 }
+tier sonnet = "claude-sonnet-4-6" { input 3.00  output 15.00  max_tokens 16384 }
+tier opus   = "claude-opus-4-7"   { input 5.00  output 25.00  max_tokens 32768 }
+keywords hard   = ["race condition", "deadlock", "architecture", "security", "vulnerability"]
+keywords simple = ["format", "rename", "convert", "extract", "boilerplate", "fix lint"]
+rule sensitive:  domain in ["security", "database"]           -> opus
+rule huge:       context_tokens > 60k or files > 5            -> opus
+rule hard_words: prompt contains any hard                     -> opus
+rule free_plan:  user.tier == "free"                          -> haiku
+rule quick:      task in ["classify", "extract", "format"]    -> haiku max_tokens 1024
+rule simple:     prompt contains any simple                   -> haiku
+rule sql:        prompt matches /\\bselect\\b.+\\bjoin\\b/i      -> sonnet
+default                                                       -> sonnet
+escalate on error, timeout, max_tokens, refusal, invalid_json, confidence < 0.7 max 2
+"""
+
+PROMPT = "Please review this function and suggest a cleaner way to write the loop. " * 4
+MESSAGES = [{"role": "user", "content": PROMPT}]
+ROUTE = {"task": "review", "user": {"tier": "pro"}}
+
+
+def timed(fn: Callable[[], Any], n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+class CannedClient:
+    """An `Anthropic` stand-in whose `messages.create` answers at once."""
+
+    def __init__(self, message: Message) -> None:
+        self.messages = self
+        self._message = message
+
+    def create(self, **params: Any) -> Message:
+        return self._message
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--requests", type=int, default=400, help="requests per path per round")
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+
+    policy = policyroute.loads(POLICY)
+    with FakeAnthropic() as fake, tempfile.TemporaryDirectory() as tmp:
+        fake.record_requests = False
+        fake.default_reply = Reply(text="Use a comprehension.", input_tokens=80, output_tokens=12)
+        client = anthropic.Anthropic(base_url=fake.base_url, api_key="bench", max_retries=0)
+        router = Router(policy, client)
+        logged = Router(policy, client, records=Path(tmp) / "records.jsonl")
+        model = policy.decide(policyroute.Request(PROMPT, task="review")).model
+
+        def direct() -> Any:
+            return client.messages.create(model=model, max_tokens=16384, messages=MESSAGES)
+
+        def routed() -> Any:
+            return router.create(messages=MESSAGES, route=ROUTE)
+
+        def routed_logged() -> Any:
+            return logged.create(messages=MESSAGES, route=ROUTE)
+
+        canned = CannedClient(direct())
+        router_only = Router(policy, canned)  # type: ignore[arg-type]
+
+        def routed_no_http() -> Any:
+            return router_only.create(messages=MESSAGES, route=ROUTE)
+
+        for fn in (direct, routed, routed_logged, routed_no_http):
+            timed(fn, 100)  # warm up connections, caches, pydantic
+
+        samples: dict[str, list[float]] = {"direct": [], "routed": [], "logged": [], "own": []}
+        for _ in range(args.rounds):
+            samples["direct"] += timed(direct, args.requests)
+            samples["routed"] += timed(routed, args.requests)
+            samples["logged"] += timed(routed_logged, args.requests)
+            samples["own"] += timed(routed_no_http, args.requests)
+        client.close()
+
+    med = {k: statistics.median(v) * 1e6 for k, v in samples.items()}
+    mean = {k: statistics.fmean(v) * 1e6 for k, v in samples.items()}
+    n = args.requests * args.rounds
+    print(f"requests per path: {n}  (python {sys.version.split()[0]}, anthropic {anthropic.__version__})")
+    print(f"{'path':<38}{'median us':>12}{'mean us':>12}")
+    rows = [
+        ("direct SDK call", "direct"),
+        ("Router.create", "routed"),
+        ("Router.create + JSONL records", "logged"),
+        ("Router.create, canned answer (no HTTP)", "own"),
+    ]
+    for label, key in rows:
+        print(f"{label:<38}{med[key]:>12.1f}{mean[key]:>12.1f}")
+    added = med["routed"] - med["direct"]
+    added_logged = med["logged"] - med["direct"]
+    print()
+    print(f"added by the router (median):        {added:8.1f} us  ratio {med['routed'] / med['direct']:.3f}")
+    print(
+        f"added with records (median):         {added_logged:8.1f} us  "
+        f"ratio {med['logged'] / med['direct']:.3f}"
+    )
+    print(f"router's own work per request:       {med['own']:8.1f} us")
+    ok = added < 200 or med["routed"] / med["direct"] < 1.05
+    print("target (< 5% or < 200 us added):     " + ("met" if ok else "NOT met"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,303 @@
+"""From a path through a region to a concrete request (the JSON `route --request` reads).
+
+A path fixes a cell for some variables; the request is built to fall in those cells and then
+checked with `Policy.decide`. The cell model treats attributes as independent, so a path can
+ask for something no request has (a phrase in the prompt but a length of 3, a missing turn
+count); such a path is skipped and the next one tried.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re._parser as sre  # the stdlib's regex parser: enough to build a matching string
+from collections.abc import Callable
+from typing import Any
+
+from ..decision import Classification
+from ..features import compile_regex
+from ..policy import Policy, StaticClassifier
+from ..request import Request, RequestError
+from .space import Cell, Space
+
+MAX_PATHS = 40
+FILLER = " "
+SCALAR_ROUTE = {
+    "task": "task",
+    "domain": "domain",
+    "files": "files",
+    "context_tokens": "context_tokens",
+}
+# Attributes a JSON request always has once it has a prompt: prefer a value to "missing".
+ALWAYS_GIVEN = frozenset({"length", "turns", "context_tokens", "has_tools", "has_images"})
+
+
+def prefer(space: Space) -> Callable[[int, int], float]:
+    """Order in which a witness search tries a variable's cells: the simplest request first."""
+
+    def key(v: int, i: int) -> float:
+        var = space.vars[v]
+        c = var.cells[i]
+        if c.kind in ("yes", "no"):
+            return 0 if not c.rep else 1  # leave phrases out, regexes unmatched
+        if c.kind == "none":
+            return 5 if var.attr in ALWAYS_GIVEN else 0
+        if c.kind == "num":
+            return 1 + (0 if c.rep is not None and c.rep >= 0 else 2)
+        return 1
+
+    return key
+
+
+def request_json(space: Space, assign: dict[int, int], joiner: str = "\n") -> dict[str, Any] | None:
+    """A request JSON in the cells of `assign`, or None when this builder cannot make one."""
+    route: dict[str, Any] = {}
+    user: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+    texts: dict[str, list[str]] = {"prompt": [], "system": [], "text": []}
+    answers: dict[str, dict[str, Any]] = {}
+    nums: dict[str, Cell] = {}
+    params: dict[str, Any] = {}
+    has_images = False
+    prompt_missing = False
+    for v, i in assign.items():
+        var = space.vars[v]
+        c = var.cells[i]
+        key = var.key
+        if key[0] == "phrase":
+            if c.rep:
+                texts.setdefault(key[1], []).append(key[2])
+            continue
+        if key[0] == "regex":
+            if c.rep:
+                sample = regex_sample(key[2], key[3])
+                if sample is None:
+                    return None
+                texts.setdefault(key[1], []).append(sample)
+            continue
+        if key[0] == "label":
+            if c.kind == "str":
+                answers.setdefault(key[1], {"label": c.rep, "confidence": 1.0})["label"] = c.rep
+            continue
+        if key[0] == "confidence":
+            answers.setdefault(key[1], {"label": None, "confidence": 0.0})["confidence"] = c.rep
+            continue
+        attr = var.attr
+        assert attr is not None
+        if attr in ("length", "turns", "output_tokens", "context_tokens", "files"):
+            if c.kind == "none":
+                if attr == "length":
+                    prompt_missing = True
+                elif attr != "output_tokens" and attr != "files":
+                    return None  # a JSON request always counts these
+                continue
+            if c.kind != "num":
+                continue
+            nums[attr] = c
+            continue
+        value: Any
+        if c.kind == "none":
+            if attr == "prompt":
+                prompt_missing = True
+            continue
+        value = c.rep
+        if attr in ("has_tools", "has_images"):
+            if c.kind == "bool" and c.rep:
+                if attr == "has_tools":
+                    params["tools"] = [{"name": "tool", "input_schema": {"type": "object"}}]
+                else:
+                    has_images = True
+            continue
+        if attr in ("task", "domain"):
+            route[attr] = str(value)
+        elif attr in ("user.tier", "user.id"):
+            user[attr[5:]] = str(value)
+        elif attr.startswith("metadata."):
+            metadata[attr[9:]] = value
+        elif attr in ("prompt", "system", "text"):
+            if c.kind == "any":
+                texts.setdefault(attr, []).append("hello")
+        else:
+            return None
+    # Texts: text-only phrases go into the system prompt, which `text` includes.
+    prompt_parts = texts.get("prompt", [])
+    system_parts = texts.get("system", []) + texts.get("text", [])
+    if prompt_missing and (prompt_parts or "length" in nums or "turns" in nums):
+        return None
+    prompt = joiner.join(prompt_parts)
+    if "length" in nums:
+        target = _int_in(nums["length"], len(prompt))
+        if target is None:
+            return None
+        prompt = prompt + FILLER * (target - len(prompt))
+    messages: list[dict[str, Any]] = []
+    if not prompt_missing:
+        turns = 1
+        if "turns" in nums:
+            t = _int_in(nums["turns"], 1)
+            if t is None:
+                return None
+            turns = t
+        # Earlier turns alternate roles and end with the user's prompt.
+        for k in range(turns - 1):
+            role = "user" if (turns - 1 - k) % 2 == 0 else "assistant"
+            messages.append({"role": role, "content": "."})
+        content: Any = prompt
+        if has_images:
+            content = [
+                {"type": "text", "text": prompt},
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": ""}},
+            ]
+        messages.append({"role": "user", "content": content})
+    elif has_images:
+        return None
+    obj: dict[str, Any] = {"messages": messages, **params}
+    if system_parts:
+        obj["system"] = joiner.join(system_parts)
+    if "output_tokens" in nums:
+        n = _int_in(nums["output_tokens"], 1)
+        if n is None:
+            return None
+        obj["max_tokens"] = n
+    for attr in ("files", "context_tokens"):
+        if attr in nums:
+            n = _int_in(nums[attr], 0)
+            if n is None:
+                return None
+            route[attr] = n
+    if user:
+        route["user"] = user
+    if metadata:
+        route["metadata"] = metadata
+    if route:
+        obj["route"] = route
+    if answers:
+        obj["classifier_answers"] = answers
+    return obj
+
+
+def _int_in(c: Cell, at_least: int) -> int | None:
+    """A whole number >= at_least inside the cell."""
+    if c.lo == c.hi:
+        return int(c.lo) if float(c.lo).is_integer() and c.lo >= at_least else None
+    n = max(at_least, int(c.lo) + 1 if c.lo != float("-inf") else at_least)
+    if c.lo_closed and c.lo >= at_least and float(c.lo).is_integer():
+        n = int(c.lo)
+    if c.hi != float("inf") and not (n < c.hi or (c.hi_closed and n == c.hi)):
+        return None
+    return n if c.contains_num(n) else None
+
+
+def decide_json(policy: Policy, obj: dict[str, Any]) -> tuple[str, str] | None:
+    """(tier, rule) a policy decides for a witness JSON, or None if the JSON is not a request."""
+    body = {k: v for k, v in obj.items() if k != "classifier_answers"}
+    try:
+        req = Request.from_json(body)
+    except RequestError:
+        return None
+    answers = {
+        name: Classification(a.get("label"), float(a.get("confidence") or 0.0))
+        for name, a in (obj.get("classifier_answers") or {}).items()
+    }
+    d = policy.decide(req, classifier=StaticClassifier(answers))
+    return d.tier, d.rule
+
+
+def find_request(
+    space: Space, region: int, check: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any] | None:
+    """The first request built from a path of `region` that passes `check`."""
+    for assign in itertools.islice(space.paths(region, prefer(space)), MAX_PATHS):
+        for joiner in ("\n", " . "):
+            obj = request_json(space, assign, joiner)
+            if obj is not None and check(obj):
+                return obj
+    return None
+
+
+# -- regexes ----------------------------------------------------------------------------------
+
+_CATEGORY = {
+    sre.CATEGORY_DIGIT: "1",
+    sre.CATEGORY_NOT_DIGIT: "a",
+    sre.CATEGORY_SPACE: " ",
+    sre.CATEGORY_NOT_SPACE: "a",
+    sre.CATEGORY_WORD: "a",
+    sre.CATEGORY_NOT_WORD: " ",
+}
+
+
+def regex_sample(pattern: str, flags: str) -> str | None:
+    """A short string the regex matches, built from its parse for simple patterns (literals,
+    classes, repeats, alternatives, groups, anchors) and checked on RE2; None otherwise."""
+    try:
+        regex = compile_regex(pattern, flags)
+    except ValueError:
+        return None
+    candidates: list[str] = []
+    try:
+        tree = sre.parse(pattern)
+        for choice in range(3):
+            s = _gen(tree, choice)
+            if s is not None:
+                candidates.append(s)
+    except Exception:  # a pattern RE2 accepts but Python's parser does not: try the fallbacks
+        pass
+    candidates += ["", "a", "1", " ", "a1", "x y"]
+    for s in candidates:
+        for wrapped in (s, f"\n{s}\n", f" {s} "):
+            if regex.search(wrapped) is not None:
+                return wrapped
+    return None
+
+
+def _gen(items: Any, choice: int) -> str | None:
+    out: list[str] = []
+    for op, av in items:
+        piece = _gen_one(op, av, choice)
+        if piece is None:
+            return None
+        out.append(piece)
+    return "".join(out)
+
+
+def _gen_one(op: Any, av: Any, choice: int) -> str | None:
+    if op is sre.LITERAL:
+        return chr(av)
+    if op is sre.NOT_LITERAL:
+        return "a" if av != ord("a") else "b"
+    if op is sre.ANY:
+        return "a"
+    if op is sre.AT:
+        return ""
+    if op is sre.IN:
+        return _gen_in(av)
+    if op is sre.BRANCH:
+        branches = av[1]
+        return _gen(branches[min(choice, len(branches) - 1)], choice)
+    if op is sre.SUBPATTERN:
+        return _gen(av[-1], choice)
+    if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", None)):
+        lo, _hi, sub = av
+        body = _gen(sub, choice)
+        return None if body is None else body * max(lo, 1 if choice else lo)
+    if op is sre.CATEGORY:
+        return _CATEGORY.get(av)
+    return None
+
+
+def _gen_in(items: Any) -> str | None:
+    negate = any(op is sre.NEGATE for op, _ in items)
+    if negate:
+        banned = {av for op, av in items if op is sre.LITERAL}
+        for ch in "a1 xZ":
+            if ord(ch) not in banned:
+                return ch
+        return None
+    for op, av in items:
+        if op is sre.LITERAL:
+            return chr(av)
+        if op is sre.RANGE:
+            return chr(av[0])
+        if op is sre.CATEGORY:
+            return _CATEGORY.get(av)
+    return None

@@ -12,7 +12,6 @@ import argparse
 import gc
 import random
 import re
-import statistics
 import sys
 import time
 import tracemalloc
@@ -23,26 +22,96 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-import policyroute  # noqa: E402
-from policyroute import Request  # noqa: E402
 from reference import Reference  # noqa: E402
 
-VOCAB = (
-    "the a function returns value when list index error please help me write code for this "
-    "module class test input output file data user request server client cache query table "
-    "update delete create build deploy config option path string number loop thread lock"
-).split()
+import policyroute  # noqa: E402
+from policyroute import Request  # noqa: E402
+
+VOCAB = [
+    "the",
+    "a",
+    "function",
+    "returns",
+    "value",
+    "when",
+    "list",
+    "index",
+    "error",
+    "please",
+    "help",
+    "me",
+    "write",
+    "code",
+    "for",
+    "this",
+    "module",
+    "class",
+    "test",
+    "input",
+    "output",
+    "file",
+    "data",
+    "user",
+    "request",
+    "server",
+    "client",
+    "cache",
+    "query",
+    "table",
+    "update",
+    "delete",
+    "create",
+    "build",
+    "deploy",
+    "config",
+    "option",
+    "path",
+    "string",
+    "number",
+    "loop",
+    "thread",
+    "lock",
+]
 
 
 # -- the shipped coding policy, written the way teams write it by hand today -----------------
 
-HARD = ["race condition", "data race", "deadlock", "deadlocks", "livelock", "memory leak",
-        "use after free", "architecture", "system design", "security", "vulnerability",
-        "threat model", "complex bug", "heisenbug", "flaky test", "distributed lock", "consensus"]
-SIMPLE = ["format", "re-format", "rename", "sort imports", "add types", "fix lint", "typo",
-          "docstring", "boilerplate", "convert", "commit message"]
-STACK = re.compile(r"Traceback \(most recent call last\)|\bat [\w.$]+\([\w$]+\.java:\d+\)|"
-                   r"goroutine \d+ \[running\]")
+HARD = [
+    "race condition",
+    "data race",
+    "deadlock",
+    "deadlocks",
+    "livelock",
+    "memory leak",
+    "use after free",
+    "architecture",
+    "system design",
+    "security",
+    "vulnerability",
+    "threat model",
+    "complex bug",
+    "heisenbug",
+    "flaky test",
+    "distributed lock",
+    "consensus",
+]
+SIMPLE = [
+    "format",
+    "re-format",
+    "rename",
+    "sort imports",
+    "add types",
+    "fix lint",
+    "typo",
+    "docstring",
+    "boilerplate",
+    "convert",
+    "commit message",
+]
+STACK = re.compile(
+    r"Traceback \(most recent call last\)|\bat [\w.$]+\([\w$]+\.java:\d+\)|"
+    r"goroutine \d+ \[running\]"
+)
 
 
 def if_chain(r: Request) -> str:
@@ -103,8 +172,10 @@ def shipped(repeats: int) -> None:
     ref = Reference(policy)
     rng = random.Random(7)
     print("== shipped policy: policies/coding-assistant.route ==")
-    print(f"{'prompt':>8} {'decide()':>12} {'if-chain':>12} {'interpreter':>13} "
-          f"{'decide/if-chain':>16} {'interp/decide':>14}")
+    print(
+        f"{'prompt':>8} {'decide()':>12} {'if-chain':>12} {'interpreter':>13} "
+        f"{'decide/if-chain':>16} {'interp/decide':>14}"
+    )
     for size in (200, 2_000, 32_000):
         # A mix: most prompts hit nothing and fall through every rule (the worst case for
         # both); some end in a simple or hard phrase.
@@ -120,8 +191,10 @@ def shipped(repeats: int) -> None:
         t_decide = per_call(policy.decide, items, repeats)
         t_chain = per_call(if_chain, items, repeats)
         t_ref = per_call(ref.decide, items[: max(20, n // 10)], max(1, repeats // 2))
-        print(f"{size:>7}B {us(t_decide)} {us(t_chain)} {us(t_ref):>13} "
-              f"{t_decide / t_chain:15.2f}x {t_ref / t_decide:13.1f}x")
+        print(
+            f"{size:>7}B {us(t_decide)} {us(t_chain)} {us(t_ref):>13} "
+            f"{t_decide / t_chain:15.2f}x {t_ref / t_decide:13.1f}x"
+        )
 
 
 # -- generated policies at scale --------------------------------------------------------------
@@ -159,8 +232,10 @@ def generated_policy(rules: int, keywords: int, rng: random.Random) -> tuple[str
 
 def scaled(repeats: int) -> None:
     print("\n== generated policies: decide() against the plain interpreter (2 KB prompts) ==")
-    print(f"{'rules':>6} {'keywords':>9} {'compile':>9} {'memory':>9} {'nodes':>6} "
-          f"{'decide()':>12} {'interpreter':>13} {'speedup':>8}")
+    print(
+        f"{'rules':>6} {'keywords':>9} {'compile':>9} {'memory':>9} {'nodes':>6} "
+        f"{'decide()':>12} {'interpreter':>13} {'speedup':>8}"
+    )
     base: dict[int, float] = {}
     policyroute.loads('tier a = "m" { input 1 output 1 }\ndefault -> a')  # builds the parser once
     for keywords in (100, 10_000):
@@ -177,7 +252,9 @@ def scaled(repeats: int) -> None:
             reqs = []
             for i in range(100):
                 tail = " ".join(rng.choice(phrases) for _ in range(i % 3))
-                reqs.append(Request(prompt_of(2_000, rng, tail), task=rng.choice([None, "classify"])))
+                reqs.append(
+                    Request(prompt_of(2_000, rng, tail), task=rng.choice([None, "classify"]))
+                )
             ref = Reference(policy)
             for r in reqs[:20]:
                 assert policy.decide(r).rule == ref.decide(r)
@@ -185,10 +262,14 @@ def scaled(repeats: int) -> None:
             ref_items = reqs[: 10 if rules * keywords > 10**6 else 30]
             t_ref = per_call(ref.decide, ref_items, 1)
             base.setdefault(keywords, t_decide)
-            print(f"{rules:>6} {keywords:>9} {compile_s * 1000:7.0f}ms {peak / 2**20:7.1f}MB "
-                  f"{policy.node_count:>6} {us(t_decide)} {us(t_ref):>13} {t_ref / t_decide:7.0f}x")
-        print(f"   decide() growth 10 -> 1,000 rules at {keywords} keywords: "
-              f"{t_decide / base[keywords]:.2f}x")
+            print(
+                f"{rules:>6} {keywords:>9} {compile_s * 1000:7.0f}ms {peak / 2**20:7.1f}MB "
+                f"{policy.node_count:>6} {us(t_decide)} {us(t_ref):>13} {t_ref / t_decide:7.0f}x"
+            )
+        print(
+            f"   decide() growth 10 -> 1,000 rules at {keywords} keywords: "
+            f"{t_decide / base[keywords]:.2f}x"
+        )
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Router overhead per request against a direct SDK call, side by side in one run.
 
-Both paths call the same fake Anthropic server on 127.0.0.1 through the real SDK, in
-alternating rounds so drift hits both alike. A third measurement swaps the HTTP call for a
+Both paths call the same fake Anthropic server on 127.0.0.1 through the real SDK, request
+by request in rotating order so drift hits both alike. A third measurement swaps the HTTP call for a
 canned answer, isolating the router's own work (decide, bookkeeping, trigger checks).
 
     python bench/bench_router.py [--requests N] [--rounds R]
@@ -23,10 +23,10 @@ from anthropic.types import Message
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from fake_anthropic import FakeAnthropic, Reply  # noqa: E402
+from fake_anthropic import FakeAnthropic, Reply
 
-import policyroute  # noqa: E402
-from policyroute.runtime import Router  # noqa: E402
+import policyroute
+from policyroute.runtime import Router
 
 POLICY = """
 policy "bench"
@@ -60,6 +60,20 @@ def timed(fn: Callable[[], Any], n: int) -> list[float]:
     return out
 
 
+def interleaved(paths: dict[str, Callable[[], Any]], n: int) -> dict[str, list[float]]:
+    """n timings of each path, request by request in rotating order, so that drift (the
+    server's thread, caches, GC) falls on every path alike."""
+    out: dict[str, list[float]] = {k: [] for k in paths}
+    order = list(paths.items())
+    for i in range(n):
+        k = i % len(order)
+        for name, fn in order[k:] + order[:k]:
+            t = time.perf_counter()
+            fn()
+            out[name].append(time.perf_counter() - t)
+    return out
+
+
 class CannedClient:
     """An `Anthropic` stand-in whose `messages.create` answers at once."""
 
@@ -73,8 +87,8 @@ class CannedClient:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--requests", type=int, default=400, help="requests per path per round")
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--requests", type=int, default=1000, help="requests per path per round")
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
 
     policy = policyroute.loads(POLICY)
@@ -104,18 +118,17 @@ def main() -> int:
         for fn in (direct, routed, routed_logged, routed_no_http):
             timed(fn, 100)  # warm up connections, caches, pydantic
 
-        samples: dict[str, list[float]] = {"direct": [], "routed": [], "logged": [], "own": []}
-        for _ in range(args.rounds):
-            samples["direct"] += timed(direct, args.requests)
-            samples["routed"] += timed(routed, args.requests)
-            samples["logged"] += timed(routed_logged, args.requests)
-            samples["own"] += timed(routed_no_http, args.requests)
+        paths = {"direct": direct, "routed": routed, "logged": routed_logged}
+        samples = interleaved(paths, args.requests * args.rounds)
+        samples["own"] = timed(routed_no_http, args.requests * args.rounds)
         client.close()
 
     med = {k: statistics.median(v) * 1e6 for k, v in samples.items()}
     mean = {k: statistics.fmean(v) * 1e6 for k, v in samples.items()}
     n = args.requests * args.rounds
-    print(f"requests per path: {n}  (python {sys.version.split()[0]}, anthropic {anthropic.__version__})")
+    print(
+        f"requests per path: {n}  (python {sys.version.split()[0]}, anthropic {anthropic.__version__})"
+    )
     print(f"{'path':<38}{'median us':>12}{'mean us':>12}")
     rows = [
         ("direct SDK call", "direct"),
@@ -128,7 +141,9 @@ def main() -> int:
     added = med["routed"] - med["direct"]
     added_logged = med["logged"] - med["direct"]
     print()
-    print(f"added by the router (median):        {added:8.1f} us  ratio {med['routed'] / med['direct']:.3f}")
+    print(
+        f"added by the router (median):        {added:8.1f} us  ratio {med['routed'] / med['direct']:.3f}"
+    )
     print(
         f"added with records (median):         {added_logged:8.1f} us  "
         f"ratio {med['logged'] / med['direct']:.3f}"

@@ -1,9 +1,9 @@
 """policyroute: routing policy for Claude as a reviewed text file.
 
-    import policyroute
-    policy = policyroute.load("policies/coding-assistant.route")
-    decision = policy.decide(prompt="Find the deadlock", task="debug")
-    decision.tier, decision.model, decision.rule
+import policyroute
+policy = policyroute.load("policies/coding-assistant.route")
+decision = policy.decide(prompt="Find the deadlock", task="debug")
+decision.tier, decision.model, decision.rule
 """
 
 from .decision import (

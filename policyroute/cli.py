@@ -177,12 +177,19 @@ def route_object(args: argparse.Namespace) -> dict[str, Any]:
         elif len(parts) == 1:
             route[dotted] = value
         else:
-            raise UsageError(f"--attr {dotted}: attributes are task, domain, files, "
-                             "context_tokens, user.tier, user.id or metadata.KEY")
+            raise UsageError(
+                f"--attr {dotted}: attributes are task, domain, files, "
+                "context_tokens, user.tier, user.id or metadata.KEY"
+            )
 
-    for flag, key in (("task", "task"), ("domain", "domain"), ("user_tier", "user.tier"),
-                      ("user_id", "user.id"), ("files", "files"),
-                      ("context_tokens", "context_tokens")):
+    for flag, key in (
+        ("task", "task"),
+        ("domain", "domain"),
+        ("user_tier", "user.tier"),
+        ("user_id", "user.id"),
+        ("files", "files"),
+        ("context_tokens", "context_tokens"),
+    ):
         value = getattr(args, flag, None)
         if value is not None:
             put(key, value)
@@ -248,7 +255,9 @@ def cmd_route(args: argparse.Namespace) -> int:
     info = policy.rules[policy.rule_index(decision.rule)]
     print(f"tier:       {decision.tier} ({decision.model})")
     print(f"rule:       {decision.rule} ({info.file}:{info.line})")
-    print(f"max_tokens: {decision.max_tokens if decision.max_tokens is not None else '(model default)'}")
+    print(
+        f"max_tokens: {decision.max_tokens if decision.max_tokens is not None else '(model default)'}"
+    )
     ladder = " -> ".join(t.name for t in decision.ladder) or "(no escalation)"
     print(f"ladder:     {ladder}")
     if args.explain and decision.explanation is not None:
@@ -304,8 +313,12 @@ def cmd_test(args: argparse.Namespace) -> int:
                 print(f"  not exercised: {name} ({info.file}:{info.line})")
     coverage = 100.0 * covered_total / rules_total if rules_total else 100.0
     if args.format == "json":
-        print(json.dumps({"passed": passed, "failed": failed, "coverage": coverage,
-                          "tests": report}, indent=2))
+        print(
+            json.dumps(
+                {"passed": passed, "failed": failed, "coverage": coverage, "tests": report},
+                indent=2,
+            )
+        )
     else:
         print(f"{passed} passed, {failed} failed")
         if args.coverage:
@@ -323,7 +336,9 @@ def add_route_flags(p: argparse.ArgumentParser) -> None:
     """The request flags shared by `route` and `ask`."""
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--prompt", help="the user's message")
-    src.add_argument("--request", metavar="FILE", help="Messages API JSON with a 'route' object; - for stdin")
+    src.add_argument(
+        "--request", metavar="FILE", help="Messages API JSON with a 'route' object; - for stdin"
+    )
     p.add_argument("--system", help="system prompt (with --prompt)")
     p.add_argument("--task")
     p.add_argument("--domain")
@@ -331,8 +346,12 @@ def add_route_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--user-id", dest="user_id")
     p.add_argument("--files", type=int)
     p.add_argument("--context-tokens", dest="context_tokens", type=int)
-    p.add_argument("--attr", action="append", metavar="KEY=VALUE",
-                   help="any routing attribute, e.g. files=6 or metadata.priority=high (repeatable)")
+    p.add_argument(
+        "--attr",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any routing attribute, e.g. files=6 or metadata.priority=high (repeatable)",
+    )
 
 
 def make_parser() -> argparse.ArgumentParser:

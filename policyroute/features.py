@@ -54,7 +54,9 @@ ATTRIBUTES: dict[str, AttrInfo] = {
             lambda r: r.estimated_context_tokens(),
             "tokens of the whole request (caller's count, else an estimate)",
         ),
-        AttrInfo("output_tokens", INT, lambda r: r.output_tokens, "max_tokens the caller asked for"),
+        AttrInfo(
+            "output_tokens", INT, lambda r: r.output_tokens, "max_tokens the caller asked for"
+        ),
         AttrInfo("turns", INT, lambda r: r.turns, "number of messages"),
         AttrInfo("files", INT, lambda r: r.files, "files involved, as the caller says"),
         AttrInfo("task", STRING, lambda r: r.task, "task, as the caller says"),
@@ -97,6 +99,7 @@ def as_bool(v: Any) -> bool | None:
 
 
 # -- phrases ------------------------------------------------------------------------------
+
 
 def normalize_text(text: str) -> str:
     """Case-fold and fold each run of white space to one space: the form phrases match in.

@@ -95,7 +95,9 @@ class Policy:
             steps = min(rule.escalate_max, len(above))
         if rule.escalate_never or not esc.triggers:
             steps = 0
-        escalation = Escalation(esc.triggers, esc.confidence_below, steps) if steps else NO_ESCALATION
+        escalation = (
+            Escalation(esc.triggers, esc.confidence_below, steps) if steps else NO_ESCALATION
+        )
         return Decision(
             tier=tier.name,
             model=tier.model,

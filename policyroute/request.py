@@ -210,7 +210,9 @@ class Request:
             if role == "user":
                 prompt = text
         max_tokens = params.get("max_tokens")
-        if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)):
+        if max_tokens is not None and (
+            isinstance(max_tokens, bool) or not isinstance(max_tokens, int)
+        ):
             raise RequestError("'max_tokens' must be a whole number")
         route = normalize_route(attrs)
         api_meta = params.get("metadata")

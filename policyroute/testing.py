@@ -100,9 +100,13 @@ def describe_request(test: CheckedTest) -> str:
     parts = []
     for ta in test.attrs:
         v = ta.value
-        shown = repr(v.value) if isinstance(v, ast.Str) else str(v.value).lower() if isinstance(
-            v, ast.Bool
-        ) else str(v.value)
+        shown = (
+            repr(v.value)
+            if isinstance(v, ast.Str)
+            else str(v.value).lower()
+            if isinstance(v, ast.Bool)
+            else str(v.value)
+        )
         if len(shown) > 70:
             shown = shown[:67] + "...'"
         parts.append(f"{ta.attr.dotted} = {shown}")

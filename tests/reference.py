@@ -7,7 +7,7 @@ this interpreter agree on generated requests, the compiler kept first-match orde
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from policyroute import Classification, Policy, Request
@@ -21,7 +21,7 @@ def _word(c: str) -> bool:
     return c.isalnum() or c == "_"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _phrase_pattern(phrase: str) -> re.Pattern[str] | None:
     words = phrase.casefold().split()
     if not words:
@@ -114,7 +114,11 @@ class Reference:
             if not self.same_kind(v, lit):
                 return False
             return {
-                "==": v == lit, "<": v < lit, "<=": v <= lit, ">": v > lit, ">=": v >= lit,
+                "==": v == lit,
+                "<": v < lit,
+                "<=": v <= lit,
+                ">": v > lit,
+                ">=": v >= lit,
             }[e.op]
         if isinstance(e, ast.In):
             inside = any(self.same_kind(v, x.value) and v == x.value for x in e.values)
@@ -126,13 +130,17 @@ class Reference:
             if isinstance(t, ast.Str):
                 return phrase_in(t.value, v)
             phrases = (
-                self.checked.keywords[t.name] if isinstance(t, ast.Ident)
+                self.checked.keywords[t.name]
+                if isinstance(t, ast.Ident)
                 else tuple(p.value for p in t.phrases)
             )
             test = any if e.mode == "any" else all
             return test(phrase_in(p, v) for p in phrases)
         if isinstance(e, ast.Matches):
-            return isinstance(v, str) and compile_regex(e.regex.pattern, e.regex.flags).search(v) is not None
+            return (
+                isinstance(v, str)
+                and compile_regex(e.regex.pattern, e.regex.flags).search(v) is not None
+            )
         if isinstance(e, ast.Has):
             if e.attr.parts[0] in self.checked.classifiers and e.attr.parts[1] == "confidence":
                 return True

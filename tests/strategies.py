@@ -8,10 +8,39 @@ from hypothesis import strategies as st
 
 from policyroute import Classification, Request
 
-WORDS = ["format", "information", "deadlock", "sort", "imports", "race", "condition", "sql",
-         "join", "select", "Straße", "strasse", "x_y", "c3po", "refund", "ÉTÉ", "été", "a"]
-PHRASES = ["format", "deadlock", "sort imports", "race condition", "join", "strasse", "été",
-           "refund", "x", "c3po", "select"]
+WORDS = [
+    "format",
+    "information",
+    "deadlock",
+    "sort",
+    "imports",
+    "race",
+    "condition",
+    "sql",
+    "join",
+    "select",
+    "Straße",
+    "strasse",
+    "x_y",
+    "c3po",
+    "refund",
+    "ÉTÉ",
+    "été",
+    "a",
+]
+PHRASES = [
+    "format",
+    "deadlock",
+    "sort imports",
+    "race condition",
+    "join",
+    "strasse",
+    "été",
+    "refund",
+    "x",
+    "c3po",
+    "select",
+]
 SEPARATORS = [" ", "  ", "\n", "\t", "-", "_", ".", ", ", "", "/"]
 TASKS = ["classify", "extract", "format", "analyze"]
 DOMAINS = ["security", "billing", "database"]
@@ -39,7 +68,9 @@ def requests(draw: st.DrawFn) -> Request:
     if draw(st.booleans()):
         meta["priority"] = draw(st.sampled_from(["high", "low", 3, True]))
     if draw(st.booleans()):
-        meta["score"] = draw(st.one_of(st.integers(-2, 9), st.floats(0, 9, allow_nan=False), st.just("7")))
+        meta["score"] = draw(
+            st.one_of(st.integers(-2, 9), st.floats(0, 9, allow_nan=False), st.just("7"))
+        )
     return Request(
         draw(st.one_of(st.none(), prompts())),
         system=draw(st.one_of(st.none(), prompts())),
@@ -58,8 +89,11 @@ def requests(draw: st.DrawFn) -> Request:
 def answers() -> st.SearchStrategy[dict[str, Classification]]:
     return st.dictionaries(
         st.just("kind"),
-        st.builds(Classification, st.sampled_from(["easy", "hard", "weird"]),
-                  st.floats(0, 1, allow_nan=False)),
+        st.builds(
+            Classification,
+            st.sampled_from(["easy", "hard", "weird"]),
+            st.floats(0, 1, allow_nan=False),
+        ),
     )
 
 
@@ -103,15 +137,34 @@ def conditions(draw: st.DrawFn, depth: int = 0) -> str:
     if kind == 8:
         return f"prompt matches {draw(st.sampled_from(REGEXES))}"
     if kind == 9:
-        return draw(st.sampled_from(["has_tools", "has_images", "has files", "has task",
-                                     "not has_tools", "has prompt"]))
+        return draw(
+            st.sampled_from(
+                ["has_tools", "has_images", "has files", "has task", "not has_tools", "has prompt"]
+            )
+        )
     if kind == 10:
-        return draw(st.sampled_from(['metadata.priority == "high"', "metadata.score > 3",
-                                     "metadata.priority == true", "metadata.score <= 2.5",
-                                     'metadata.priority in ["high", "low"]']))
+        return draw(
+            st.sampled_from(
+                [
+                    'metadata.priority == "high"',
+                    "metadata.score > 3",
+                    "metadata.priority == true",
+                    "metadata.score <= 2.5",
+                    'metadata.priority in ["high", "low"]',
+                ]
+            )
+        )
     if kind == 11:
-        return draw(st.sampled_from(['kind.label == "hard"', "kind.confidence >= 0.5",
-                                     'kind.label != "easy"', 'kind.label in ["weird"]']))
+        return draw(
+            st.sampled_from(
+                [
+                    'kind.label == "hard"',
+                    "kind.confidence >= 0.5",
+                    'kind.label != "easy"',
+                    'kind.label in ["weird"]',
+                ]
+            )
+        )
     return f"{draw(st.sampled_from(NUM_ATTRS))} > {draw(st.integers(0, 20))}"
 
 

@@ -36,7 +36,11 @@ def test_the_contract_example_loads_and_its_tests_pass() -> None:
 @pytest.mark.parametrize(
     ("attrs", "tier", "rule"),
     [
-        ({"prompt": "Format this JSON please, it is a long request " * 10}, "haiku", "simple_words"),
+        (
+            {"prompt": "Format this JSON please, it is a long request " * 10},
+            "haiku",
+            "simple_words",
+        ),
         ({"prompt": "re-format the table " * 20}, "haiku", "simple_words"),
         ({"prompt": "Here is some information about the product " * 10}, "sonnet", "default"),
         ({"prompt": "please   SORT\n imports. " * 40}, "haiku", "simple_words"),
@@ -66,12 +70,15 @@ def test_a_decision_carries_model_max_tokens_and_ladder() -> None:
 
 
 def test_escalate_options_cut_the_ladder() -> None:
-    policy = policyroute.loads(TIERS + """
+    policy = policyroute.loads(
+        TIERS
+        + """
 rule stay: task == "a" -> haiku escalate never
 rule one: task == "b" -> haiku escalate max 1
 default -> haiku
 escalate on error max 2
-""")
+"""
+    )
     assert policy.decide(task="a").ladder == ()
     assert [t.name for t in policy.decide(task="b").ladder] == ["sonnet"]
     assert [t.name for t in policy.decide(task="c").ladder] == ["sonnet", "opus"]
@@ -83,12 +90,15 @@ def test_no_escalate_statement_means_no_ladder() -> None:
 
 
 def test_numbers_take_k_m_and_underscores() -> None:
-    policy = policyroute.loads(TIERS + """
+    policy = policyroute.loads(
+        TIERS
+        + """
 rule a: context_tokens >= 1.5m -> opus
 rule b: context_tokens > 60_000 -> sonnet
 rule c: context_tokens > 2k -> haiku
 default -> sonnet
-""")
+"""
+    )
     assert policy.decide(context_tokens=1_500_000).rule == "a"
     assert policy.decide(context_tokens=60_001).rule == "b"
     assert policy.decide(context_tokens=60_000).rule == "c"
@@ -96,10 +106,13 @@ default -> sonnet
 
 
 def test_missing_attributes() -> None:
-    policy = policyroute.loads(TIERS + """
+    policy = policyroute.loads(
+        TIERS
+        + """
 rule a: task != "x" and domain not in ["y"] and not files > 3 -> opus
 default -> haiku
-""")
+"""
+    )
     # != and not in hold when the attribute is missing; a comparison on it is false.
     assert policy.decide(prompt="p").rule == "a"
     assert policy.decide(prompt="p", task="x").rule == "default"
@@ -107,12 +120,15 @@ default -> haiku
 
 
 def test_metadata_is_typed_by_use() -> None:
-    policy = policyroute.loads(TIERS + """
+    policy = policyroute.loads(
+        TIERS
+        + """
 rule hi: metadata.priority == "high" -> opus
 rule big: metadata.size > 10 -> sonnet
 rule beta: metadata.beta -> sonnet
 default -> haiku
-""")
+"""
+    )
     assert policy.decide(metadata={"priority": "high"}).rule == "hi"
     assert policy.decide(metadata={"priority": 1}).rule == "default"
     assert policy.decide(metadata={"size": 11}).rule == "big"
@@ -121,12 +137,15 @@ default -> haiku
     assert policy.decide(metadata={"beta": 1}).rule == "default"
 
 
-CLASSIFIED = TIERS + """
+CLASSIFIED = (
+    TIERS
+    + """
 classifier intent using haiku labels ["refund", "bug", "other"] prompt "What does the user want?"
 rule vip: user.tier == "enterprise" -> opus
 rule refunds: intent.label == "refund" and intent.confidence >= 0.6 -> sonnet
 default -> haiku
 """
+)
 
 
 class Counting:
@@ -184,11 +203,17 @@ def test_request_from_anthropic_params() -> None:
         "messages": [
             {"role": "user", "content": "first"},
             {"role": "assistant", "content": [{"type": "text", "text": "ok"}]},
-            {"role": "user", "content": [
-                {"type": "text", "text": "look at"},
-                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": ""}},
-                {"type": "text", "text": "this"},
-            ]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "look at"},
+                    {
+                        "type": "image",
+                        "source": {"type": "base64", "media_type": "image/png", "data": ""},
+                    },
+                    {"type": "text", "text": "this"},
+                ],
+            },
         ],
     }
     r = Request.from_anthropic(params, task="extract", user={"tier": "free"}, files=6)
@@ -221,7 +246,9 @@ def test_bad_requests_say_what_is_wrong(bad: dict) -> None:
 
 
 def test_all_errors_of_a_file_are_reported_together() -> None:
-    text = TIERS + """
+    text = (
+        TIERS
+        + """
 rule a: length > "x" -> opus
 rule b: domain < 3 -> opus
 rule c: promt contains "x" -> opus
@@ -230,14 +257,16 @@ rule e: prompt matches /(a)\\1/ -> opus
 rule f: -> opus
 default -> haiku
 """
+    )
     found = codes(text)
     assert {"E201", "E202", "E105", "E103", "E102", "E302", "E001"} <= set(found)
 
 
 def test_diagnostics_render_with_a_caret_and_hint() -> None:
     with pytest.raises(PolicyError) as e:
-        policyroute.loads(TIERS + "rule a: promt contains \"x\" -> opus\ndefault -> haiku\n",
-                          name="p.route")
+        policyroute.loads(
+            TIERS + 'rule a: promt contains "x" -> opus\ndefault -> haiku\n', name="p.route"
+        )
     d = e.value.diagnostics[0]
     text = d.render()
     assert text.startswith("p.route:5:9: error[E105]: unknown attribute 'promt'")
@@ -255,10 +284,22 @@ def test_diagnostics_render_with_a_caret_and_hint() -> None:
         ('tier a = "m" { input 1 output 1 }\ndefault -> a\ndefault -> a', "E108"),
         ('tier a = "m" { input 1 output 1 }\ndefault -> a\nrule x: has_tools -> a', "E109"),
         ('tier a = "m" { input 1 output 1 }\nrule x: prompt -> a\ndefault -> a', "E201"),
-        ('tier a = "m" { input 1 output 1 }\nrule x: prompt matches /a/q -> a\ndefault -> a', "E303"),
-        ('tier a = "m" { input 1 output 1 }\nrule x: prompt matches /(?=a)/ -> a\ndefault -> a', "E302"),
-        ('tier a = "m" { input 1 output 1 }\nrule x: prompt contains "a\\q" -> a\ndefault -> a', "E004"),
-        ('tier a = "m" { input 1 output 1 }\nrule x: prompt contains "abc -> a\ndefault -> a', "E002"),
+        (
+            'tier a = "m" { input 1 output 1 }\nrule x: prompt matches /a/q -> a\ndefault -> a',
+            "E303",
+        ),
+        (
+            'tier a = "m" { input 1 output 1 }\nrule x: prompt matches /(?=a)/ -> a\ndefault -> a',
+            "E302",
+        ),
+        (
+            'tier a = "m" { input 1 output 1 }\nrule x: prompt contains "a\\q" -> a\ndefault -> a',
+            "E004",
+        ),
+        (
+            'tier a = "m" { input 1 output 1 }\nrule x: prompt contains "abc -> a\ndefault -> a',
+            "E002",
+        ),
         ('tier a = "m" { input 1 output 1 }\ndefault -> a\nescalate on eror', "E116"),
         ('tier a = "m" { input 1 output 1 }\ndefault -> a\nescalate on confidence < 2', "E204"),
         ('tier a = "m" { input 1 output 1 }\ndefault -> a\ntest "t" { prompt = 3 } -> a', "E201"),
@@ -276,13 +317,16 @@ def test_classifier_label_outside_labels() -> None:
 
 
 def test_warnings_do_not_stop_loading() -> None:
-    policy = policyroute.loads(TIERS + """
+    policy = policyroute.loads(
+        TIERS
+        + """
 keywords a = ["x", "y", "x"]
 keywords b = ["y"]
 rule r: prompt contains any a or prompt contains any b or prompt matches /z*/ -> opus
 default -> haiku
 escalate on error max 5
-""")
+"""
+    )
     assert {d.code for d in policy.warnings} >= {"W006", "W007", "W008", "W009"}
 
 
@@ -300,12 +344,15 @@ def write(root: Path, files: dict[str, str | bytes]) -> None:
 
 
 def test_imports_bring_declarations(tmp_path: Path) -> None:
-    write(tmp_path, {
-        "shared/tiers.route": TIERS + 'import "words.route"\n',
-        "shared/words.route": 'keywords hard = ["deadlock"]\n',
-        "main.route": 'import "shared/tiers.route"\nrule h: prompt contains any hard -> opus\n'
-                      "default -> haiku\n",
-    })
+    write(
+        tmp_path,
+        {
+            "shared/tiers.route": TIERS + 'import "words.route"\n',
+            "shared/words.route": 'keywords hard = ["deadlock"]\n',
+            "main.route": 'import "shared/tiers.route"\nrule h: prompt contains any hard -> opus\n'
+            "default -> haiku\n",
+        },
+    )
     policy = policyroute.load(tmp_path / "main.route")
     assert policy.decide(prompt="a deadlock").tier == "opus"
     assert {p.name for p in policy.files} == {"main.route", "tiers.route", "words.route"}
@@ -324,11 +371,17 @@ def test_revision_follows_content(tmp_path: Path) -> None:
     [
         ({"m.route": 'import "nope.route"\ndefault -> a'}, "E401"),
         ({"m.route": 'import "../outside.route"\ndefault -> a'}, "E402"),
-        ({"m.route": 'import "a.route"\n' + TIERS + "default -> haiku",
-          "a.route": 'import "b.route"', "b.route": 'import "a.route"'}, "E403"),
+        (
+            {
+                "m.route": 'import "a.route"\n' + TIERS + "default -> haiku",
+                "a.route": 'import "b.route"',
+                "b.route": 'import "a.route"',
+            },
+            "E403",
+        ),
         ({"m.route": 'import "m.route"\n' + TIERS + "default -> haiku"}, "E403"),
         ({"m.route": TIERS + 'import "t.route"\ndefault -> haiku', "t.route": TIERS}, "E101"),
-        ({"m.route": b"tier a = \"m\" { input 1 output 1 }\ndefault -> a # caf\xe9\n"}, "E005"),
+        ({"m.route": b'tier a = "m" { input 1 output 1 }\ndefault -> a # caf\xe9\n'}, "E005"),
     ],
 )
 def test_import_and_file_errors(tmp_path: Path, files: dict, code: str) -> None:

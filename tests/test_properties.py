@@ -7,14 +7,13 @@ import random
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference import Reference, phrase_in
+from strategies import PHRASES, answers, policies, prompts, requests
 
 import policyroute
 from policyroute import Classification, PolicyError, StaticClassifier
 from policyroute.compiler import diagram
 from policyroute.features import PhraseMatcher
-
-from reference import Reference, phrase_in
-from strategies import PHRASES, answers, policies, prompts, requests
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -39,9 +38,10 @@ def test_phrase_index_agrees_with_plain_chain(text: str, cases: list) -> None:
     never_indexed = _compile_with_index_min(text, 10**9)
     for request, given_answers in cases:
         c = StaticClassifier(given_answers)
-        assert indexed_everywhere.decide(request, classifier=c).rule == never_indexed.decide(
-            request, classifier=c
-        ).rule
+        assert (
+            indexed_everywhere.decide(request, classifier=c).rule
+            == never_indexed.decide(request, classifier=c).rule
+        )
 
 
 def _compile_with_index_min(text: str, n: int) -> policyroute.Policy:
@@ -100,7 +100,9 @@ def test_arbitrary_text_gives_diagnostics_never_an_exception(text: str) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(policies(), st.data())
-def test_mutated_policies_give_diagnostics_never_an_exception(text: str, data: st.DataObject) -> None:
+def test_mutated_policies_give_diagnostics_never_an_exception(
+    text: str, data: st.DataObject
+) -> None:
     rng = random.Random(data.draw(st.integers(0, 2**32)))
     chars = list(text)
     for _ in range(data.draw(st.integers(1, 6))):

@@ -5,8 +5,8 @@ See docs/analysis.md for where each analysis is exact and where it is conservati
 
 from __future__ import annotations
 
-#from .counterfactual import counterfactual
-#from .diff import Difference, diff
+from .counterfactual import counterfactual
+from .diff import Difference, diff
 from .reach import lint, why_no_witness, witness
 
 __all__ = ["Difference", "counterfactual", "diff", "lint", "why_no_witness", "witness"]

@@ -1,0 +1,166 @@
+"""`route --explain`: which one change to a request would have sent it to another tier.
+
+The request is placed in the policy's cell space (each variable's cell read off the request);
+then every single-variable change (another cell of one attribute, one phrase added or
+removed, a regex's verdict flipped, another classifier answer) is replayed through the rules
+top to bottom on cells. The changes that land on a different tier are reported, the
+earliest rule first, one line per target rule. Only single changes are tried: a tier that
+needs two attributes to change is not listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..compiler.atoms import Expr, InAtom, KwAtom, NumAtom
+from ..decision import Decision
+from ..features import compile_regex
+from ..policy import Policy
+from ..request import Request
+from .space import Cell, Space, contains_at_boundaries, describe_cell
+
+MAX_LINES = 5
+
+
+def _atom_truth(space: Space, policy: Policy) -> list[tuple[list[int], Callable[[list[int]], bool]]]:
+    """For each atom: the variables it reads and its truth given every variable's cell."""
+    feats = policy.atoms.features
+    out: list[tuple[list[int], Callable[[list[int]], bool]]] = []
+    for atom in policy.atoms.atoms:
+        k = feats[atom.feature].key
+        if isinstance(atom, KwAtom):
+            vs = [space.index[("phrase", k[1], policy.atoms.phrases[p])] for p in atom.phrases]
+            if atom.mode == "any":
+                out.append((vs, lambda cells, vs=vs: any(cells[v] == 1 for v in vs)))
+            else:
+                out.append((vs, lambda cells, vs=vs: all(cells[v] == 1 for v in vs)))
+            continue
+        if isinstance(atom, NumAtom):
+            v = space.index[("confidence", k[1]) if k[0] == "confidence" else ("attr", k[1])]
+            truth = [c.kind == "num" and atom.holds(c.rep) for c in space.vars[v].cells]
+        else:
+            assert isinstance(atom, InAtom)
+            v, pred = space._in_atom(k, atom)
+            truth = [pred(c) for c in space.vars[v].cells]
+        out.append(([v], lambda cells, v=v, truth=truth: truth[cells[v]]))
+    return out
+
+
+def _eval(e: Expr, atoms: list[tuple[list[int], Callable[[list[int]], bool]]], cells: list[int]) -> bool:
+    if not isinstance(e, tuple):
+        return bool(e)
+    tag = e[0]
+    if tag == "a":
+        return atoms[e[1]][1](cells)
+    if tag == "not":
+        return not _eval(e[1], atoms, cells)
+    if tag == "and":
+        return all(_eval(x, atoms, cells) for x in e[1])
+    return any(_eval(x, atoms, cells) for x in e[1])
+
+
+def _classifications(decision: Decision) -> dict[str, tuple[Any, float]]:
+    out: dict[str, tuple[Any, float]] = {}
+    for step in decision.explanation or ():
+        if step.test.startswith("classifier ") and isinstance(step.value, tuple):
+            out[step.test[11:]] = (step.value[0], float(step.value[1]))
+    return out
+
+
+def _cells_of(space: Space, policy: Policy, request: Request, decision: Decision) -> list[int]:
+    answers = _classifications(decision)
+    cells: list[int] = []
+    for var in space.vars:
+        k = var.key
+        if k[0] == "attr":
+            from ..features import attribute
+
+            info = attribute(k[1])
+            cells.append(var.cell_of_value(info.get(request) if info is not None else None))
+        elif k[0] == "phrase":
+            text = _text(request, k[1])
+            found = text is not None and _found(policy, text, k[2])
+            cells.append(1 if found else 0)
+        elif k[0] == "regex":
+            text = _text(request, k[1])
+            cells.append(1 if text is not None and compile_regex(k[2], k[3]).search(text) else 0)
+        elif k[0] == "label":
+            cells.append(var.cell_of_value(answers.get(k[1], (None, 0.0))[0]))
+        else:
+            cells.append(var.cell_of_value(answers.get(k[1], (None, 0.0))[1]))
+    return cells
+
+
+def _text(request: Request, attr: str) -> str | None:
+    v = getattr(request, attr, None)
+    return v if isinstance(v, str) else None
+
+
+def _found(policy: Policy, text: str, phrase: str) -> bool:
+    ids = policy.matcher.find(text)
+    return any(policy.matcher.phrases[i] == phrase for i in ids)
+
+
+def counterfactual(policy: Policy, request: Request, decision: Decision) -> list[str]:
+    """Lines like "would go to opus by rule huge if context_tokens > 60000": the single
+    changes to the request that would change its tier, earliest rule first."""
+    space = Space([policy])
+    atoms = _atom_truth(space, policy)
+    conds = policy.conditions
+    names = [r.name for r in policy.rules]
+    tiers = [r.tier for r in policy.rules]
+
+    def decide(cells: list[int]) -> int:
+        for i, c in enumerate(conds):
+            if _eval(c, atoms, cells):
+                return i
+        return len(conds)
+
+    base = _cells_of(space, policy, request, decision)
+    phrase_vars = {v: var.key for v, var in enumerate(space.vars) if var.key[0] == "phrase"}
+    found: dict[int, tuple[int, str]] = {}  # rule index -> (rank, description)
+    for v, var in enumerate(space.vars):
+        for i, cell in enumerate(var.cells):
+            if i == base[v]:
+                continue
+            cells = list(base)
+            cells[v] = i
+            if v in phrase_vars:
+                _keep_containment(space, phrase_vars, cells, v)
+            r = decide(cells)
+            if tiers[r] == decision.tier:
+                continue
+            text = _change(var.key, var, cell)
+            rank = _rank(cell)
+            if r not in found or rank < found[r][0]:
+                found[r] = (rank, text)
+    lines = [
+        f"would go to {tiers[r]} by {'rule ' + names[r] if r < len(conds) else 'the default'} if {found[r][1]}"
+        for r in sorted(found)
+    ]
+    return lines[:MAX_LINES]
+
+
+def _keep_containment(space: Space, phrase_vars: dict[int, tuple[Any, ...]], cells: list[int], v: int) -> None:
+    # Adding a phrase adds the phrases inside it; removing one removes those containing it.
+    attr, text = phrase_vars[v][1], phrase_vars[v][2]
+    for w, key in phrase_vars.items():
+        if w == v or key[1] != attr:
+            continue
+        if cells[v] == 1 and contains_at_boundaries(text, key[2]):
+            cells[w] = 1
+        if cells[v] == 0 and contains_at_boundaries(key[2], text):
+            cells[w] = 0
+
+
+def _rank(cell: Cell) -> int:
+    return 1 if cell.kind in ("none", "any") or cell.other else 0
+
+
+def _change(key: tuple[Any, ...], var: Any, cell: Cell) -> str:
+    if key[0] == "phrase":
+        return f'{key[1]} contained "{key[2]}"' if cell.rep else f'{key[1]} did not contain "{key[2]}"'
+    if key[0] == "regex":
+        return f"{key[1]} matched /{key[2]}/{key[3]}" if cell.rep else f"{key[1]} did not match /{key[2]}/{key[3]}"
+    return describe_cell(var, cell)

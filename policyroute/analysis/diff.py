@@ -1,0 +1,96 @@
+"""Semantic diff of two policies: the regions of requests they route to different tiers.
+
+Both policies are compiled over one shared cell space (phrases by normalized text, so a
+renamed keyword set compares equal; numeric cells cut at both policies' thresholds). "Routes
+differently" means a different *tier*: a request that moves from one rule to another but
+keeps its tier is not a difference (so reordering rules that do not overlap, renaming keyword
+sets or rules, or reformatting are all equivalent). Each reported region is one pair (old
+rule, new rule) with different tiers whose regions meet, with a witness request checked
+against both policies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..policy import Policy
+from .reach import compute
+from .space import FALSE, Space, deep_recursion
+from .witness import decide_json, find_request, prefer
+
+MAX_REGIONS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    old_tier: str
+    old_rule: str
+    new_tier: str
+    new_rule: str
+    where: str  # one path through the region, as conditions
+    witness: dict[str, Any] | None  # None: the region is in the cell model, no request found
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "old": {"tier": self.old_tier, "rule": self.old_rule},
+            "new": {"tier": self.new_tier, "rule": self.new_rule},
+            "where": self.where,
+            "witness": self.witness,
+        }
+
+    def describe(self) -> str:
+        return (
+            f"{self.old_tier} by {self.old_rule} -> {self.new_tier} by {self.new_rule}"
+            f"  where {self.where}"
+        )
+
+
+def diff(old: Policy, new: Policy, limit: int = MAX_REGIONS) -> list[Difference]:
+    """Every (old rule, new rule) pair with different tiers whose regions meet."""
+    space = Space([old, new])
+    ro = compute(old, space)
+    rn = compute(new, space)
+    old_tiers = [r.tier for r in old.rules]
+    new_tiers = [r.tier for r in new.rules]
+    out: list[Difference] = []
+    with deep_recursion(len(space.vars)):
+        by_tier: dict[str, int] = {}
+        for region, tier in zip(rn.regions, new_tiers, strict=True):
+            by_tier[tier] = space.or_(by_tier.get(tier, FALSE), region)
+        for a, region_a in enumerate(ro.regions):
+            if region_a == FALSE:
+                continue
+            # Where old rule a's requests leave its tier in the new policy.
+            moved = space.and_(region_a, space.not_(by_tier.get(old_tiers[a], FALSE)))
+            if moved == FALSE:
+                continue
+            for b, region_b in enumerate(rn.regions):
+                if new_tiers[b] == old_tiers[a] or region_b == FALSE:
+                    continue
+                both = space.and_(moved, region_b)
+                if both == FALSE:
+                    continue
+                out.append(_difference(space, old, new, a, b, both))
+                if len(out) >= limit:
+                    return out
+    return out
+
+
+def _difference(space: Space, old: Policy, new: Policy, a: int, b: int, region: int) -> Difference:
+    ra, rb = old.rules[a], new.rules[b]
+
+    def ok(obj: dict[str, Any]) -> bool:
+        return decide_json(old, obj) == (ra.tier, ra.name) and decide_json(new, obj) == (rb.tier, rb.name)
+
+    found = find_request(space, region, ok)
+    path = next(space.paths(region, prefer(space)), {})
+    # Absent phrases, unmatched regexes and missing attributes are the background of most
+    # regions; naming them all would bury the few cells that make this region what it is.
+    shown = [
+        space.describe(v, i)
+        for v, i in sorted(path.items())
+        if space.vars[v].cells[i].kind not in ("no", "none")
+    ]
+    where = " and ".join(shown) or "requests that mention none of the rules' phrases"
+    return Difference(ra.tier, ra.name, rb.tier, rb.name, where, found)

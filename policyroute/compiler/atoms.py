@@ -12,13 +12,13 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from ..features import BOOL, DYNAMIC, INT, LABEL, NUMBER, STRING, TEXT, attribute, normalize_phrase
 from ..syntax import ast
 from .checker import CheckedPolicy
 
-Expr = Union[bool, tuple[Any, ...]]
+Expr = bool | tuple[Any, ...]
 
 # Kinds of feature, and how the diagram branches on them.
 NUM = "num"  # interval split
@@ -118,6 +118,11 @@ class KwAtom:
 Atom = NumAtom | InAtom | KwAtom
 
 
+def _num(v: ast.Value) -> int | float:
+    assert isinstance(v, ast.Num), "the checker makes a numeric list all numbers"
+    return v.value
+
+
 def _fmt_num(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else str(v)
 
@@ -213,6 +218,7 @@ class AtomTable:
             fid, numeric = self._value_feature(c.attr, c.value)
             op = c.op
             if numeric:
+                assert isinstance(c.value, ast.Num)
                 atom = self.atom(NumAtom(fid, "==" if op == "!=" else op, c.value.value))
             else:
                 atom = self.atom(InAtom(fid, frozenset([c.value.value])))
@@ -220,10 +226,12 @@ class AtomTable:
         if isinstance(c, ast.In):
             if not c.values:
                 self._value_feature(c.attr, None)
-                return True if c.negated else False
+                return c.negated
             fid, numeric = self._value_feature(c.attr, c.values[0])
             if numeric:
-                expr = make_or(tuple(self.atom(NumAtom(fid, "==", v.value)) for v in c.values))
+                expr = make_or(
+                    tuple(self.atom(NumAtom(fid, "==", _num(v))) for v in c.values)
+                )
             else:
                 expr = self.atom(InAtom(fid, frozenset(v.value for v in c.values)))
             return make_not(expr) if c.negated else expr

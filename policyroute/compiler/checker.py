@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from ..decision import ClassifierSpec, Escalation, Tier
 from ..features import (
+    ATTRIBUTES,
     BOOL,
     DYNAMIC,
     INT,
@@ -17,7 +18,6 @@ from ..features import (
     NUMBER,
     STRING,
     TEXT,
-    ATTRIBUTES,
     RegexError,
     attribute,
     compile_regex,
@@ -226,11 +226,13 @@ class Checker:
                     f"tier '{node.name.name}' needs an '{required}' price (USD per million tokens)",
                     src,
                     node.name.span,
-                    f"add: {{ input 1.00 output 5.00 }}",
+                    "add: { input 1.00 output 5.00 }",
                 )
                 ok = False
         max_tokens = props.get("max_tokens")
-        if max_tokens is not None and (not isinstance(max_tokens.value, int) or max_tokens.value < 1):
+        if max_tokens is not None and (
+            not isinstance(max_tokens.value, int) or max_tokens.value < 1
+        ):
             self.error("E204", "max_tokens must be a whole number above 0", src, max_tokens.span)
             ok = False
         if not node.model.value.strip():
@@ -358,7 +360,9 @@ class Checker:
             else:
                 v = opt.value.value
                 if not isinstance(v, int) or v < 0:
-                    self.error("E115", "escalate max must be a whole number, 0 or more", src, opt.span)
+                    self.error(
+                        "E115", "escalate max must be a whole number, 0 or more", src, opt.span
+                    )
                 else:
                     esc_max = v
         if never and esc_max is not None:
@@ -447,7 +451,9 @@ class Checker:
         if node.max_steps is not None:
             v = node.max_steps.value
             if not isinstance(v, int) or v < 0:
-                self.error("E115", "max must be a whole number, 0 or more", src, node.max_steps.span)
+                self.error(
+                    "E115", "max must be a whole number, 0 or more", src, node.max_steps.span
+                )
             else:
                 max_steps = v
                 if self.policy.tiers and v > len(self.policy.tiers) - 1:
@@ -466,7 +472,10 @@ class Checker:
     def attr_type(self, attr: ast.Attr, src: Source) -> str | None:
         """The type of an attribute reference, or None after reporting it unknown."""
         parts = attr.parts
-        if parts[0] in self.policy.classifiers or ("classifier", parts[0]) in self.policy.decl_spans:
+        if (
+            parts[0] in self.policy.classifiers
+            or ("classifier", parts[0]) in self.policy.decl_spans
+        ):
             if len(parts) == 2 and parts[1] in CLASSIFIER_FIELDS:
                 self.policy.used.add(("classifier", parts[0]))
                 return LABEL if parts[1] == "label" else NUMBER
@@ -505,11 +514,12 @@ class Checker:
                 f"'{value.value}' is not a label of classifier '{spec.name}'",
                 src,
                 value.span,
-                did_you_mean(value.value, spec.labels)
-                or f"its labels: {', '.join(spec.labels)}",
+                did_you_mean(value.value, spec.labels) or f"its labels: {', '.join(spec.labels)}",
             )
 
-    def _type_error(self, attr: ast.Attr, attr_type: str, what: str, src: Source, span: Span) -> None:
+    def _type_error(
+        self, attr: ast.Attr, attr_type: str, what: str, src: Source, span: Span
+    ) -> None:
         self.error(
             "E201",
             f"'{attr.dotted}' is {_article(attr_type)} {attr_type}; it cannot be compared with {what}",
@@ -539,7 +549,13 @@ class Checker:
                         "use == or in for strings" if t in (STRING, LABEL) else None,
                     )
                 elif not isinstance(expr.value, ast.Num):
-                    self._type_error(expr.attr, t if t != DYNAMIC else NUMBER, _describe(expr.value), src, expr.value.span)
+                    self._type_error(
+                        expr.attr,
+                        t if t != DYNAMIC else NUMBER,
+                        _describe(expr.value),
+                        src,
+                        expr.value.span,
+                    )
             elif not self._value_fits(t, expr.value):
                 self._type_error(expr.attr, t, _describe(expr.value), src, expr.value.span)
             elif t == LABEL:
@@ -569,16 +585,15 @@ class Checker:
                 self._contains_target(expr, src)
             else:
                 self._regex(expr.regex, src)
-        elif isinstance(expr, ast.Truthy):
-            if t not in (BOOL, DYNAMIC):
-                hint = f"to test that it is given, write: has {expr.attr.dotted}"
-                self.error(
-                    "E201",
-                    f"'{expr.attr.dotted}' is {_article(t)} {t}, not a bool; it cannot stand alone",
-                    src,
-                    expr.span,
-                    hint,
-                )
+        elif isinstance(expr, ast.Truthy) and t not in (BOOL, DYNAMIC):
+            hint = f"to test that it is given, write: has {expr.attr.dotted}"
+            self.error(
+                "E201",
+                f"'{expr.attr.dotted}' is {_article(t)} {t}, not a bool; it cannot stand alone",
+                src,
+                expr.span,
+                hint,
+            )
 
     def _contains_target(self, expr: ast.Contains, src: Source) -> None:
         target = expr.target
@@ -603,7 +618,9 @@ class Checker:
                 self.error("E113", "the phrase list is empty", src, expr.span)
             for phrase in target.phrases:
                 if not normalize_phrase(phrase.value):
-                    self.error("E113", "a phrase cannot be empty or only white space", src, phrase.span)
+                    self.error(
+                        "E113", "a phrase cannot be empty or only white space", src, phrase.span
+                    )
 
     def _regex(self, regex: ast.Regex, src: Source) -> None:
         try:
@@ -640,7 +657,9 @@ class Checker:
                     ta.attr.span,
                 )
                 ok = False
-            elif not self._value_fits(t, ta.value) or (t == TEXT and not isinstance(ta.value, ast.Str)):
+            elif not self._value_fits(t, ta.value) or (
+                t == TEXT and not isinstance(ta.value, ast.Str)
+            ):
                 self._type_error(ta.attr, t, _describe(ta.value), src, ta.value.span)
                 ok = False
             elif t == LABEL:
@@ -677,8 +696,12 @@ class Checker:
 
     def _unused_and_overlaps(self) -> None:
         p = self.policy
-        local = {s.node.name.name: s for s in self.statements if not s.imported and isinstance(
-            s.node, (ast.TierDecl, ast.KeywordsDecl, ast.ClassifierDecl))}
+        local = {
+            s.node.name.name: s
+            for s in self.statements
+            if not s.imported
+            and isinstance(s.node, (ast.TierDecl, ast.KeywordsDecl, ast.ClassifierDecl))
+        }
         escalates = p.escalation is not None and (p.escalation.max_steps or 0) != 0
         used_tiers = [i for i, t in enumerate(p.tiers) if ("tier", t.name) in p.used]
         lowest_used = min(used_tiers) if used_tiers else len(p.tiers)

@@ -221,7 +221,9 @@ class PhraseIndex(Node):
                 if node is not CONTINUE:
                     return node
         if ctx.trace is not None:
-            ctx.trace.append((self.label, PhraseIds(sorted(found) if found else []), "no rule of the run"))
+            ctx.trace.append(
+                (self.label, PhraseIds(sorted(found) if found else []), "no rule of the run")
+            )
         return self.rest
 
     def children(self) -> tuple[Node, ...]:

@@ -80,7 +80,9 @@ def read(path: Path) -> tuple[Source | None, Diagnostic | None]:
             data = f.read(MAX_FILE_BYTES + 1)
     except OSError as e:
         reason = e.strerror or str(e)
-        return None, Diagnostic("E005", f"cannot read {name}: {reason}", Source("", name), Span(0, 0))
+        return None, Diagnostic(
+            "E005", f"cannot read {name}: {reason}", Source("", name), Span(0, 0)
+        )
     return decode(data, name)
 
 
@@ -136,7 +138,7 @@ def _import(
     if not target.is_relative_to(root):
         problem("E402", f"import '{stmt.path.value}' leaves the policy's folder {root}")
         return
-    chain = [*stack, *( [path] if path is not None else [])]
+    chain = [*stack, *([path] if path is not None else [])]
     if target in chain:
         cycle = " -> ".join(_display(p) for p in [*chain[chain.index(target) :], target])
         problem("E403", f"import cycle: {cycle}", "move the shared declarations to a third file")

@@ -10,33 +10,29 @@ from dataclasses import dataclass, field
 from .source import NO_SPAN, Span
 
 
-def _span() -> Span:
-    return field(default=NO_SPAN, compare=False, repr=False)  # type: ignore[no-any-return]
-
-
 @dataclass(frozen=True, slots=True)
 class Ident:
     name: str
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Str:
     value: str
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Num:
     value: int | float
     text: str = field(default="", compare=False)
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Bool:
     value: bool
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 Value = Str | Num | Bool
@@ -46,13 +42,13 @@ Value = Str | Num | Bool
 class Regex:
     pattern: str
     flags: str
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Attr:
     parts: tuple[str, ...]
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
     @property
     def dotted(self) -> str:
@@ -67,7 +63,7 @@ class Compare:
     attr: Attr
     op: str
     value: Value
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +71,13 @@ class In:
     attr: Attr
     values: tuple[Value, ...]
     negated: bool = False
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class PhraseList:
     phrases: tuple[Str, ...]
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 SetRef = Ident | PhraseList
@@ -94,44 +90,44 @@ class Contains:
     attr: Attr
     mode: str
     target: Str | SetRef
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Matches:
     attr: Attr
     regex: Regex
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Has:
     attr: Attr
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Truthy:
     attr: Attr
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Not:
     operand: Expr
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class And:
     operands: tuple[Expr, ...]
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Or:
     operands: tuple[Expr, ...]
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 Condition = Compare | In | Contains | Matches | Has | Truthy
@@ -144,20 +140,20 @@ Expr = Condition | Not | And | Or
 @dataclass(frozen=True, slots=True)
 class PolicyDecl:
     name: Str
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Import:
     path: Str
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class TierProp:
     name: Ident
     value: Num
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,14 +161,14 @@ class TierDecl:
     name: Ident
     model: Str
     props: tuple[TierProp, ...]
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class KeywordsDecl:
     name: Ident
     phrases: tuple[Str, ...]
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,24 +177,24 @@ class ClassifierDecl:
     tier: Ident
     labels: tuple[Str, ...]
     prompt: Str
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class MaxTokensOption:
     value: Num
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class EscalateNeverOption:
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class EscalateMaxOption:
     value: Num
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 RuleOption = MaxTokensOption | EscalateNeverOption | EscalateMaxOption
@@ -210,14 +206,14 @@ class RuleDecl:
     condition: Expr
     tier: Ident
     options: tuple[RuleOption, ...]
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class DefaultDecl:
     tier: Ident
     options: tuple[RuleOption, ...]
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,21 +221,21 @@ class Trigger:
     name: Ident
     op: str | None = None
     threshold: Num | None = None
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class EscalateDecl:
     triggers: tuple[Trigger, ...]
     max_steps: Num | None
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class TestAttr:
     attr: Attr
     value: Value
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +244,7 @@ class TestDecl:
     attrs: tuple[TestAttr, ...]
     tier: Ident
     by_rule: Ident | None
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
 Statement = (
@@ -269,4 +265,4 @@ class Module:
     """One parsed `.route` file."""
 
     statements: tuple[Statement, ...]
-    span: Span = _span()
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)

@@ -162,9 +162,7 @@ def _wrap_expr(e: ast.Expr, width: int) -> list[str]:
 
 
 def _and_lines(e: ast.And) -> list[str]:
-    return [
-        ("" if i == 0 else "and ") + _operand(x, i, ast.And) for i, x in enumerate(e.operands)
-    ]
+    return [("" if i == 0 else "and ") + _operand(x, i, ast.And) for i, x in enumerate(e.operands)]
 
 
 def fmt_options(options: Sequence[ast.RuleOption]) -> str:
@@ -268,7 +266,7 @@ def _interior(text: str, st: _Stmt, body: str, pos: int, full_line: bool) -> Non
 
 
 def _blank_before(text: str, prev_end: int, start: int) -> bool:
-    gap = text[prev_end:_line_start(text, start)]
+    gap = text[prev_end : _line_start(text, start)]
     return gap.count("\n") >= 2
 
 
@@ -431,9 +429,7 @@ def format_module(text: str, module: ast.Module) -> str:
             and kind is not None
             and _block_kind(_stmt(items[last_stmt]).node) == kind
             and (kind in _SPAN_BLANKS or not any(blank[j] for j in range(last_stmt + 1, i + 1)))
-            and not any(
-                isinstance(items[j], _Stmt) for j in range(last_stmt + 1, i)
-            )
+            and not any(isinstance(items[j], _Stmt) for j in range(last_stmt + 1, i))
         )
         if joined:
             groups[group_of[last_stmt]].append(i)  # type: ignore[index]

@@ -7,6 +7,7 @@ one broken rule does not hide the next.
 
 from __future__ import annotations
 
+import itertools
 import re
 from functools import cache
 from importlib import resources
@@ -136,8 +137,7 @@ class _ToAst(Transformer[Token, Any]):
         return Span(self.base + tok.start_pos, self.base + tok.end_pos)
 
     def _span_of(self, *items: Any) -> Span:
-        spans = [self._item_span(i) for i in items if i is not None]
-        spans = [s for s in spans if s is not None]
+        spans = [s for s in (self._item_span(i) for i in items if i is not None) if s is not None]
         return Span(min(s.start for s in spans), max(s.end for s in spans))
 
     def _item_span(self, item: Any) -> Span | None:
@@ -150,13 +150,13 @@ class _ToAst(Transformer[Token, Any]):
 
     # -- leaves ---------------------------------------------------------------------------
 
-    def NAME(self, tok: Token) -> ast.Ident:  # noqa: N802 - Lark calls terminals by name
+    def NAME(self, tok: Token) -> ast.Ident:
         return ast.Ident(str(tok), self._tok_span(tok))
 
-    def MAX_TOKENS(self, tok: Token) -> ast.Ident:  # noqa: N802
+    def MAX_TOKENS(self, tok: Token) -> ast.Ident:
         return ast.Ident(str(tok), self._tok_span(tok))
 
-    def STRING(self, tok: Token) -> ast.Str:  # noqa: N802
+    def STRING(self, tok: Token) -> ast.Str:
         raw = str(tok)[1:-1]
         out: list[str] = []
         i = 0
@@ -184,13 +184,13 @@ class _ToAst(Transformer[Token, Any]):
         text = str(tok)
         return ast.Num(parse_number(text), text, self._tok_span(tok))
 
-    def TRUE(self, tok: Token) -> ast.Bool:  # noqa: N802
+    def TRUE(self, tok: Token) -> ast.Bool:
         return ast.Bool(True, self._tok_span(tok))
 
-    def FALSE(self, tok: Token) -> ast.Bool:  # noqa: N802
+    def FALSE(self, tok: Token) -> ast.Bool:
         return ast.Bool(False, self._tok_span(tok))
 
-    def REGEX(self, tok: Token) -> ast.Regex:  # noqa: N802
+    def REGEX(self, tok: Token) -> ast.Regex:
         text = str(tok)
         close = text.rindex("/")
         pattern = text[1:close].replace("\\/", "/")
@@ -343,7 +343,6 @@ def _statement_starts(text: str) -> list[int]:
 
 def _nesting_problem(text: str) -> _SyntaxProblem | None:
     depth = 0
-    nots = 0
     for m in _SCAN.finditer(text):
         kind = m.lastgroup
         if kind == "open":
@@ -360,8 +359,7 @@ def _nesting_problem(text: str) -> _SyntaxProblem | None:
             depth = max(0, depth - 1)
         elif kind == "keyword":
             depth = 0
-    for m in re.finditer(r"(?:\bnot\s+){%d,}" % (MAX_NESTING + 1), text):
-        nots += 1
+    for m in re.finditer(rf"(?:\bnot\s+){{{MAX_NESTING + 1},}}", text):
         return _SyntaxProblem(
             "E006", f"more than {MAX_NESTING} 'not' in a row", m.start(), m.end(), None
         )
@@ -377,13 +375,13 @@ def _describe_token(tok: Token) -> str:
 def _expected(expected: set[str]) -> str:
     names = sorted({_TERMINAL_NAMES.get(e, f"'{e.lower()}'") for e in expected})
     if len(names) > 8:
-        names = names[:8] + ["..."]
+        names = [*names[:8], "..."]
     return ", ".join(names)
 
 
 def _problem_from(e: UnexpectedInput, text: str, base: int) -> _SyntaxProblem:
     if isinstance(e, UnexpectedCharacters):
-        pos = base + e.pos_in_stream
+        pos = base + (e.pos_in_stream or 0)
         ch = text[pos] if pos < len(text) else ""
         if ch == '"':
             return _SyntaxProblem(
@@ -427,7 +425,9 @@ def _problem_from(e: UnexpectedInput, text: str, base: int) -> _SyntaxProblem:
         )
     if isinstance(e, UnexpectedEOF):
         return _SyntaxProblem(
-            "E001", f"unexpected end of file; expected {_expected(set(e.expected))}", len(text),
+            "E001",
+            f"unexpected end of file; expected {_expected(set(e.expected))}",
+            len(text),
             len(text) + 1,
         )
     return _SyntaxProblem("E001", str(e).splitlines()[0], base, base + 1)
@@ -457,7 +457,7 @@ def _parse_chunk(
 
 
 def parse(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
-    """Parse a whole file. Returns the statements that parsed and a diagnostic for each that did not."""
+    """Parse a file: the statements that parsed, and a diagnostic for each that did not."""
     text = source.text
 
     def diag(p: _SyntaxProblem) -> Diagnostic:
@@ -466,8 +466,8 @@ def parse(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
     nesting = _nesting_problem(text)
     if nesting is not None:
         return ast.Module(()), [diag(nesting)]
-    module, problem = _parse_chunk(source, 0, len(text), "start")
-    if problem is None:
+    module, whole = _parse_chunk(source, 0, len(text), "start")
+    if whole is None:
         assert isinstance(module, ast.Module)
         return module, []
     # Recovery: parse statement by statement and keep every statement that parses.
@@ -475,7 +475,7 @@ def parse(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
     bounds = [0, *starts, len(text)] if not starts or starts[0] != 0 else [*starts, len(text)]
     statements: list[ast.Statement] = []
     diagnostics: list[Diagnostic] = []
-    for lo, hi in zip(bounds, bounds[1:], strict=False):
+    for lo, hi in itertools.pairwise(bounds):
         chunk = text[lo:hi]
         if not chunk.strip() or not re.sub(r"#[^\n]*", "", chunk).strip():
             continue
@@ -485,5 +485,5 @@ def parse(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
         elif node is not None:
             statements.append(node)
     if not diagnostics:  # the whole-file error did not reproduce per statement
-        diagnostics.append(diag(problem))
+        diagnostics.append(diag(whole))
     return ast.Module(tuple(statements)), diagnostics

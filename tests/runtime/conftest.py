@@ -11,10 +11,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fake_anthropic import FakeAnthropic  # noqa: E402
+from fake_anthropic import FakeAnthropic
+from runtime_support import POLICY_TEXT, TIMEOUT
 
-import policyroute  # noqa: E402
-from runtime_support import POLICY_TEXT, TIMEOUT  # noqa: E402
+import policyroute
+
 
 @pytest.fixture(scope="session")
 def fake_server() -> Iterator[FakeAnthropic]:
@@ -45,4 +46,3 @@ def async_client(fake: FakeAnthropic) -> anthropic.AsyncAnthropic:
     return anthropic.AsyncAnthropic(
         base_url=fake.base_url, api_key="test", max_retries=0, timeout=TIMEOUT
     )
-

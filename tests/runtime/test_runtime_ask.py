@@ -43,7 +43,9 @@ def test_ask_prints_decision_attempts_and_answer(
 ) -> None:
     fake.script(HAIKU, [Reply(status=529)])
     fake.script(SONNET, [Reply(text="The answer is 42.")])
-    r = ask(str(policy_file), "--prompt", "what?", "--task", "classify", "--max-retries", "0", env=env)
+    r = ask(
+        str(policy_file), "--prompt", "what?", "--task", "classify", "--max-retries", "0", env=env
+    )
     assert r.returncode == 0, r.stderr
     assert "decision: haiku (claude-haiku-4-5) by rule quick" in r.stdout
     assert "-> error" in r.stdout and "529" in r.stdout

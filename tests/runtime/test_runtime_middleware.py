@@ -142,7 +142,10 @@ def test_async_middleware(fake: FakeAnthropic, policy: policyroute.Policy) -> No
     fake.script(HAIKU, [Reply(status=500)])
     message = asyncio.run(
         client.messages.create(
-            model="auto", max_tokens=10, messages=user("x"), extra_body={"route": {"task": "classify"}}
+            model="auto",
+            max_tokens=10,
+            messages=user("x"),
+            extra_body={"route": {"task": "classify"}},
         )
     )
     assert message.model == SONNET

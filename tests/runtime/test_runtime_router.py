@@ -38,7 +38,10 @@ def test_routes_to_decided_tier_with_rule_max_tokens(
     assert fake.requests[0].body["model"] == HAIKU
     [attempt] = result.attempts
     assert (attempt.kind, attempt.tier, attempt.status, attempt.trigger) == (
-        "generate", "haiku", 200, None,
+        "generate",
+        "haiku",
+        200,
+        None,
     )
     assert attempt.cost == pytest.approx(100 * 1e-6 + 20 * 5e-6)
     assert result.total_cost == attempt.cost
@@ -53,7 +56,9 @@ def test_caller_max_tokens_and_auto_model(
     assert fake.requests[0].body["model"] == SONNET
 
 
-def test_a_concrete_model_is_refused(client: anthropic.Anthropic, policy: policyroute.Policy) -> None:
+def test_a_concrete_model_is_refused(
+    client: anthropic.Anthropic, policy: policyroute.Policy
+) -> None:
     with pytest.raises(ValueError, match="picks the model"):
         Router(policy, client).create(model=OPUS, messages=user("hi"))
 
@@ -100,7 +105,9 @@ def test_timeout_climbs(
     assert "APITimeoutError" in (result.attempts[0].error or "")
 
 
-def test_sdk_retries_run_before_error_fires(fake: FakeAnthropic, policy: policyroute.Policy) -> None:
+def test_sdk_retries_run_before_error_fires(
+    fake: FakeAnthropic, policy: policyroute.Policy
+) -> None:
     client = anthropic.Anthropic(base_url=fake.base_url, api_key="t", max_retries=1, timeout=1)
     fake.script(HAIKU, [Reply(status=429, retry_after=0.01), Reply(text="second try")])
     result = Router(policy, client).create(messages=user("x"), route={"task": "classify"})
@@ -154,7 +161,11 @@ def test_confidence_from_the_callers_extractor(
 
 @pytest.mark.parametrize(
     ("task", "expected"),
-    [("classify", ["haiku", "sonnet", "opus"]), ("once", ["haiku", "sonnet"]), ("never", ["haiku"])],
+    [
+        ("classify", ["haiku", "sonnet", "opus"]),
+        ("once", ["haiku", "sonnet"]),
+        ("never", ["haiku"]),
+    ],
 )
 def test_every_tier_failing_raises_with_all_attempts(
     fake: FakeAnthropic,
@@ -170,7 +181,9 @@ def test_every_tier_failing_raises_with_all_attempts(
     assert tiers(err) == expected
     assert isinstance(err.last_error, anthropic.InternalServerError)
     assert err.last_error.status_code == 529
-    assert fake.models_called() == [{"haiku": HAIKU, "sonnet": SONNET, "opus": OPUS}[t] for t in expected]
+    assert fake.models_called() == [
+        {"haiku": HAIKU, "sonnet": SONNET, "opus": OPUS}[t] for t in expected
+    ]
 
 
 def test_trigger_at_the_top_raises_with_the_last_answer(
@@ -221,10 +234,16 @@ def test_classifier_is_asked_lazily_and_recorded(
     fake: FakeAnthropic, client: anthropic.Anthropic, policy: policyroute.Policy
 ) -> None:
     fake.script(HAIKU, [Reply.json({"label": "hard", "confidence": 0.9}, input_tokens=50)])
-    result = Router(policy, client).create(messages=user("design a kernel"), route={"task": "judge"})
+    result = Router(policy, client).create(
+        messages=user("design a kernel"), route={"task": "judge"}
+    )
     assert result.decision.rule == "judged"
     classify, generate = result.attempts
-    assert (classify.kind, classify.tier, classify.classifier) == ("classify", "haiku", "difficulty")
+    assert (classify.kind, classify.tier, classify.classifier) == (
+        "classify",
+        "haiku",
+        "difficulty",
+    )
     assert classify.cost > 0
     assert generate.tier == "opus"
     assert result.total_cost == pytest.approx(classify.cost + generate.cost)
@@ -263,7 +282,9 @@ def test_records_one_line_per_request(
     path = tmp_path / "records.jsonl"
     router = Router(policy, client, records=path)
     fake.script(HAIKU, [Reply(status=500)])
-    router.create(messages=user("secret prompt"), route={"task": "classify", "user": {"tier": "pro"}})
+    router.create(
+        messages=user("secret prompt"), route={"task": "classify", "user": {"tier": "pro"}}
+    )
     fake.default_reply = Reply(status=500)
     with pytest.raises(EscalationError):
         router.create(messages=user("x"), route={"task": "never"})
@@ -271,7 +292,10 @@ def test_records_one_line_per_request(
     assert len(lines) == 2
     first = DecisionRecord.model_validate_json(lines[0])
     assert (first.policy, first.rule, first.tier, first.final_tier) == (
-        "runtime-test", "quick", "haiku", "sonnet",
+        "runtime-test",
+        "quick",
+        "haiku",
+        "sonnet",
     )
     assert first.revision == policy.revision
     assert first.triggers == ["error"] and first.escalations == 1
@@ -332,7 +356,8 @@ def test_async_router_escalates_and_classifies(
     with pytest.raises(EscalationError) as info:
         asyncio.run(main())
     assert [(a.kind, a.tier) for a in info.value.attempts] == [
-        ("classify", "haiku"), ("generate", "opus"),
+        ("classify", "haiku"),
+        ("generate", "opus"),
     ]
 
     fake.reset()

@@ -29,7 +29,9 @@ def test_stream_yields_events_and_a_result(
     assert fake.requests[0].body["stream"] is True
 
 
-def test_text_stream(fake: FakeAnthropic, client: anthropic.Anthropic, policy: policyroute.Policy) -> None:
+def test_text_stream(
+    fake: FakeAnthropic, client: anthropic.Anthropic, policy: policyroute.Policy
+) -> None:
     fake.script(SONNET, [Reply(text="abcdef", chunks=3)])
     s = Router(policy, client).stream(messages=user("hi"))
     assert "".join(s.text_stream) == "abcdef"
@@ -57,7 +59,10 @@ def test_failure_before_content_climbs(
     text = "".join(s.text_stream)
     assert text == "from sonnet"
     assert s.result is not None
-    assert [(a.tier, a.trigger) for a in s.result.attempts] == [("haiku", trigger), ("sonnet", None)]
+    assert [(a.tier, a.trigger) for a in s.result.attempts] == [
+        ("haiku", trigger),
+        ("sonnet", None),
+    ]
 
 
 def test_failure_after_content_is_reported_not_retried(
@@ -66,7 +71,11 @@ def test_failure_after_content_is_reported_not_retried(
     fake.script(HAIKU, [Reply(text="partial answer", chunks=2, stream_error_after=1)])
     seen: list[str] = []
     with pytest.raises(StreamInterruptedError) as info:
-        for text in Router(policy, client).stream(messages=user("x"), route={"task": "classify"}).text_stream:
+        for text in (
+            Router(policy, client)
+            .stream(messages=user("x"), route={"task": "classify"})
+            .text_stream
+        ):
             seen.append(text)
     assert seen == ["partial"]
     assert fake.models_called() == [HAIKU]  # never silently retried

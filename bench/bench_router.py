@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
-from anthropic.types import Message
+from anthropic.types import Message, MessageParam
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
@@ -47,7 +47,7 @@ escalate on error, timeout, max_tokens, refusal, invalid_json, confidence < 0.7 
 """
 
 PROMPT = "Please review this function and suggest a cleaner way to write the loop. " * 4
-MESSAGES = [{"role": "user", "content": PROMPT}]
+MESSAGES: list[MessageParam] = [{"role": "user", "content": PROMPT}]
 ROUTE = {"task": "review", "user": {"tier": "pro"}}
 
 
@@ -110,7 +110,7 @@ def main() -> int:
             return logged.create(messages=MESSAGES, route=ROUTE)
 
         canned = CannedClient(direct())
-        router_only = Router(policy, canned)  # type: ignore[arg-type]
+        router_only = Router(policy, canned)  # type: ignore[arg-type, unused-ignore]
 
         def routed_no_http() -> Any:
             return router_only.create(messages=MESSAGES, route=ROUTE)

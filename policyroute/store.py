@@ -11,11 +11,12 @@ Change detection is layered, so that no single mechanism has to be perfect:
    not the files themselves: editors and deploy tools replace files by rename, delete and
    create, or symlink swap (Kubernetes ConfigMaps), and a watch on a replaced inode goes
    deaf.
-2. An event only triggers a content check: the watched files are read and hashed, and the
-   policy is recompiled only when the bytes differ from the last version tried.
-3. A periodic rescan (the same content check) catches what an event watcher can miss: the
-   window while the watcher restarts on a new set of directories, or a directory that is
-   itself swapped.
+2. An event (filtered to the watched names, plus the `..`-prefixed entries a ConfigMap
+   swaps) triggers a load; the result goes live only if it checks clean and its revision,
+   a content hash of the policy and its imports, differs from the one serving.
+3. A periodic rescan hashes the watched files and loads if they differ from what was
+   last loaded: it catches what an event watcher can miss (the window while the watcher
+   restarts on a new set of directories, a directory that is itself swapped).
 """
 
 from __future__ import annotations
@@ -222,22 +223,29 @@ class _Core:
         return self._broken or name in self._relevant_names or name.startswith("..")
 
     def _prepare(self, force: bool) -> _Outcome | None:
-        """Load the files if their content changed since the last try (or if forced).
+        """Load the files, or (unless forced) do nothing if their content is as last loaded.
 
-        Returns None when there is nothing to do. Runs without touching reader-visible state.
+        Watcher events force a load: a content hash taken beside a load cannot prove which
+        bytes the load read (A, then B written and A written back during the compile would
+        look unchanged while B is serving). The hash only spares the periodic rescan a
+        compile. Runs without touching reader-visible state.
         """
-        fingerprint = _fingerprint(self._files)
-        if not force and not self._broken and fingerprint == self._seen:
+        before = _fingerprint(self._files)
+        if not force and not self._broken and before == self._seen:
             return None
-        # Recorded *before* loading: if a file changes while it is being compiled, the next
-        # check sees a difference and loads again, rather than believing it is current.
-        self._seen = fingerprint
         started = time.perf_counter()
         try:
             policy = _load(self._path)
         except PolicyError as e:
-            return _Outcome(error=e)
+            error: PolicyError | None = e
+        else:
+            error = None
         elapsed = (time.perf_counter() - started) * 1000
+        # Trust the hash only if nothing moved during the load; otherwise the next rescan
+        # must load again.
+        self._seen = before if _fingerprint(self._files) == before else {}
+        if error is not None:
+            return _Outcome(error=error)
         return _Outcome(policy=policy, compile_ms=elapsed)
 
     def _apply(self, outcome: _Outcome | None) -> bool:
@@ -393,7 +401,7 @@ class PolicyStore(_Core):
         ):
             now = time.monotonic()
             if changes or fresh or now - last_scan >= self._rescan_s:
-                self._check(force=False)
+                self._check(force=bool(changes))
                 last_scan = now
                 if fresh:
                     fresh = False
@@ -554,7 +562,7 @@ class AsyncPolicyStore(_Core):
         ):
             now = time.monotonic()
             if changes or fresh or now - last_scan >= self._rescan_s:
-                await self._check(force=False)
+                await self._check(force=bool(changes))
                 last_scan = now
                 if fresh:
                     fresh = False

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..compiler.atoms import Expr, InAtom, KwAtom, NumAtom
-from ..features import DYNAMIC, INT, STRING, TEXT, attribute
+from ..features import DYNAMIC, INT, STRING, TEXT, attribute, compile_regex
 from ..policy import Policy
 
 FALSE = 0
@@ -226,7 +226,8 @@ class Space:
         self._and: dict[tuple[int, int], int] = {}
         self._or: dict[tuple[int, int], int] = {}
         self._not: dict[int, int] = {}
-        self.universe = self._containment()
+        with deep_recursion(n):
+            self.universe = self._containment()
 
     def _add(self, key: tuple[Any, ...], cells: list[Cell], attr: str | None, label: str) -> None:
         self.index[key] = len(self.vars)
@@ -333,6 +334,19 @@ class Space:
                 for q, vq in items:
                     if p != q and len(q) < len(p) and contains_at_boundaries(p, q):
                         u = self.and_(u, self.or_(self.lit(vp, lambda c: not c.rep), self.lit(vq, lambda c: bool(c.rep))))
+        # A phrase found in the prompt, or a regex that matched it, means there is a prompt;
+        # for a phrase of n characters (normalized), one of at least ceil(n / 3): case folding
+        # turns one character into at most three ("ﬃ" -> "ffi") and white space only folds.
+        lv = self.index.get(("attr", "length"))
+        if lv is not None:
+            for i, var in enumerate(self.vars):
+                if var.key[0] in ("phrase", "regex") and var.key[1] == "prompt":
+                    if var.key[0] == "phrase":
+                        need = -(-len(var.key[2]) // 3)
+                    else:  # a regex that cannot match the empty prompt needs a character
+                        need = 0 if compile_regex(var.key[2], var.key[3]).search("") else 1
+                    has_len = self.lit(lv, lambda c, n=need: c.kind == "num" and (c.hi > n or (c.hi_closed and c.hi >= n)))
+                    u = self.and_(u, self.or_(self.lit(i, lambda c: not c.rep), has_len))
         return u
 
     # -- expressions of one policy -------------------------------------------------------

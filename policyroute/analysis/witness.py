@@ -268,7 +268,8 @@ def _gen_one(op: Any, av: Any, choice: int) -> str | None:
     if op is sre.ANY:
         return "a"
     if op is sre.AT:
-        return ""
+        # A word boundary between two generated words needs a separator on some choices.
+        return " " if av is sre.AT_BOUNDARY and choice != 1 else ""
     if op is sre.IN:
         return _gen_in(av)
     if op is sre.BRANCH:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anthropic
+import jsonschema
 from anthropic.types import Message
 from pydantic import BaseModel, ValidationError
 
@@ -123,13 +124,9 @@ class JsonExpectation:
         self.schema = json_schema
         self._validator: Any = None
         if json_schema is not None:
-            try:
-                import jsonschema
-            except ImportError:  # validation falls back to "is it JSON" without the library
-                pass
-            else:
-                cls = jsonschema.validators.validator_for(json_schema)
-                self._validator = cls(json_schema)
+            cls = jsonschema.validators.validator_for(json_schema)
+            cls.check_schema(json_schema)  # a broken schema is the caller's error, said at once
+            self._validator = cls(json_schema)
 
     def parse(self, text: str) -> tuple[bool, Any]:
         """(ok, value): the validated object, or (False, None) when it does not parse/validate."""

@@ -24,8 +24,8 @@ def _q(s: str) -> str:
 
 atoms = st.one_of(
     st.builds(lambda op, n: f"length {op} {n}", st.sampled_from(["<", "<=", ">", ">=", "==", "!="]),
-              st.sampled_from([0, 10, 50, 100, 300])),
-    st.builds(lambda op, n: f"files {op} {n}", st.sampled_from(["<", ">", "=="]), st.integers(0, 4)),
+              st.sampled_from([0, 50, 100, 300])),
+    st.builds(lambda op, n: f"files {op} {n}", st.sampled_from(["<", ">", "=="]), st.integers(1, 4)),
     st.builds(lambda t: f"task == {_q(t)}", st.sampled_from(TASKS)),
     st.builds(lambda ts: "task in [" + ", ".join(map(_q, ts)) + "]",
               st.lists(st.sampled_from(TASKS), min_size=1, max_size=3)),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from anthropic.types import MessageParam
 
 HAIKU, SONNET, OPUS = "claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-7"
 
@@ -17,7 +17,7 @@ classifier difficulty using haiku labels ["easy", "hard"] prompt "How hard is th
 
 rule quick:  task == "classify"                          -> haiku max_tokens 1024
 rule once:   task == "once"                              -> haiku escalate max 1
-rule never:  task == "never"                             -> haiku escalate never
+rule pinned: task == "never"                             -> haiku escalate never
 rule judged: task == "judge" and difficulty.label == "hard" -> opus
 rule cheap:  task == "judge"                             -> haiku
 rule free:   user.tier == "free"                         -> haiku
@@ -30,5 +30,5 @@ escalate on error, timeout, max_tokens, refusal, invalid_json, confidence < 0.7 
 TIMEOUT = 0.5
 
 
-def user(text: str) -> list[dict[str, Any]]:
+def user(text: str) -> list[MessageParam]:
     return [{"role": "user", "content": text}]

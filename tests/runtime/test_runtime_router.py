@@ -154,7 +154,7 @@ def test_confidence_from_the_callers_extractor(
     result = Router(policy, client).create(
         messages=user("x"),
         route={"task": "classify"},
-        confidence=lambda m: scores[m.content[0].text],  # type: ignore[union-attr]
+        confidence=lambda m: scores[m.content[0].text],  # type: ignore[union-attr, unused-ignore]
     )
     assert [a.trigger for a in result.attempts] == ["confidence", None]
 

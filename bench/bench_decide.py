@@ -233,7 +233,7 @@ def generated_policy(rules: int, keywords: int, rng: random.Random) -> tuple[str
 def scaled(repeats: int) -> None:
     print("\n== generated policies: decide() against the plain interpreter (2 KB prompts) ==")
     print(
-        f"{'rules':>6} {'keywords':>9} {'compile':>9} {'memory':>9} {'nodes':>6} "
+        f"{'rules':>6} {'keywords':>9} {'compile':>9} {'retained':>9} {'peak':>8} {'nodes':>6} "
         f"{'decide()':>12} {'interpreter':>13} {'speedup':>8}"
     )
     base: dict[int, float] = {}
@@ -270,7 +270,7 @@ def scaled(repeats: int) -> None:
             t_ref = per_call(ref.decide, ref_items, 1)
             base.setdefault(keywords, t_decide)
             print(
-                f"{rules:>6} {keywords:>9} {compile_s * 1000:7.0f}ms {peak / 2**20:7.1f}MB "
+                f"{rules:>6} {keywords:>9} {compile_s * 1000:7.0f}ms {retained / 2**20:7.1f}MB {peak / 2**20:6.1f}MB "
                 f"{policy.node_count:>6} {us(t_decide)} {us(t_ref):>13} {t_ref / t_decide:7.0f}x"
             )
         print(

@@ -405,3 +405,13 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as e:
         policyroute.load(tmp_path / "none.route")
     assert e.value.diagnostics[0].code == "E005"
+
+
+def test_revision_does_not_depend_on_where_it_is_loaded_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, {"p/t.route": TIERS, "p/m.route": 'import "t.route"\ndefault -> haiku\n'})
+    monkeypatch.chdir(tmp_path)
+    here = policyroute.load("p/m.route").revision
+    monkeypatch.chdir(tmp_path / "p")
+    assert policyroute.load("m.route").revision == here

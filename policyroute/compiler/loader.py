@@ -29,9 +29,15 @@ class Loaded:
     sources: list[Source] = field(default_factory=list)
 
     def revision(self) -> str:
+        """A short hash of every file's content and its place relative to the main file, so
+        the same policy has the same revision wherever it is loaded from."""
         h = hashlib.sha256()
+        root = self.files[0].parent if self.files else None
         for src in self.sources:
-            h.update(src.name.encode("utf-8", "surrogatepass") + b"\0")
+            where = src.name
+            if src.path is not None and root is not None and src.path.is_relative_to(root):
+                where = src.path.relative_to(root).as_posix()
+            h.update(where.encode("utf-8", "surrogatepass") + b"\0")
             h.update(src.text.encode("utf-8", "surrogatepass") + b"\0")
         return h.hexdigest()[:12]
 
@@ -73,6 +79,13 @@ def _display(path: Path) -> str:
 
 def read(path: Path) -> tuple[Source | None, Diagnostic | None]:
     name = _display(path)
+    source, problem = _read(path, name)
+    if source is not None:
+        source.path = path
+    return source, problem
+
+
+def _read(path: Path, name: str) -> tuple[Source | None, Diagnostic | None]:
     try:
         if path.is_dir():
             raise IsADirectoryError("is a folder")

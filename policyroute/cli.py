@@ -389,12 +389,7 @@ def make_parser() -> argparse.ArgumentParser:
 def _extend(sub: Any, module: str) -> None:
     import importlib
 
-    try:
-        mod = importlib.import_module(f"{_pkg}.{module}")
-    except ModuleNotFoundError as e:  # TEMP while parts land
-        if e.name == f"{_pkg}.{module}":
-            return
-        raise
+    mod = importlib.import_module(f"{_pkg}.{module}")
     hook = getattr(mod, "add_parsers", None) or mod.add_parser
     hook(sub)
 

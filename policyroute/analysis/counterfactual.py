@@ -15,7 +15,7 @@ from typing import Any
 
 from ..compiler.atoms import Expr, InAtom, KwAtom, NumAtom
 from ..decision import Decision
-from ..features import compile_regex
+from ..features import compile_regex, normalize_text
 from ..policy import Policy
 from ..request import Request
 from .space import Cell, Space, contains_at_boundaries, describe_cell
@@ -31,10 +31,7 @@ def _atom_truth(space: Space, policy: Policy) -> list[tuple[list[int], Callable[
         k = feats[atom.feature].key
         if isinstance(atom, KwAtom):
             vs = [space.index[("phrase", k[1], policy.atoms.phrases[p])] for p in atom.phrases]
-            if atom.mode == "any":
-                out.append((vs, lambda cells, vs=vs: any(cells[v] == 1 for v in vs)))
-            else:
-                out.append((vs, lambda cells, vs=vs: all(cells[v] == 1 for v in vs)))
+            out.append((vs, _phrases_truth(vs, atom.mode == "any")))
             continue
         if isinstance(atom, NumAtom):
             v = space.index[("confidence", k[1]) if k[0] == "confidence" else ("attr", k[1])]
@@ -43,8 +40,23 @@ def _atom_truth(space: Space, policy: Policy) -> list[tuple[list[int], Callable[
             assert isinstance(atom, InAtom)
             v, pred = space._in_atom(k, atom)
             truth = [pred(c) for c in space.vars[v].cells]
-        out.append(([v], lambda cells, v=v, truth=truth: truth[cells[v]]))
+        out.append(([v], _cell_truth(v, truth)))
     return out
+
+
+def _phrases_truth(vs: list[int], any_: bool) -> Callable[[list[int]], bool]:
+    def holds(cells: list[int]) -> bool:
+        found = (cells[v] == 1 for v in vs)
+        return any(found) if any_ else all(found)
+
+    return holds
+
+
+def _cell_truth(v: int, truth: list[bool]) -> Callable[[list[int]], bool]:
+    def holds(cells: list[int]) -> bool:
+        return truth[cells[v]]
+
+    return holds
 
 
 def _eval(e: Expr, atoms: list[tuple[list[int], Callable[[list[int]], bool]]], cells: list[int]) -> bool:
@@ -80,7 +92,7 @@ def _cells_of(space: Space, policy: Policy, request: Request, decision: Decision
             cells.append(var.cell_of_value(info.get(request) if info is not None else None))
         elif k[0] == "phrase":
             text = _text(request, k[1])
-            found = text is not None and _found(policy, text, k[2])
+            found = text is not None and any(_found(policy, text, t) for t in space.members[len(cells)])
             cells.append(1 if found else 0)
         elif k[0] == "regex":
             text = _text(request, k[1])
@@ -118,7 +130,9 @@ def counterfactual(policy: Policy, request: Request, decision: Decision) -> list
         return len(conds)
 
     base = _cells_of(space, policy, request, decision)
-    phrase_vars = {v: var.key for v, var in enumerate(space.vars) if var.key[0] == "phrase"}
+    phrase_vars = {
+        v: var.key for v, var in enumerate(space.vars) if var.key[0] == "phrase" and len(space.members[v]) == 1
+    }
     found: dict[int, tuple[int, str]] = {}  # rule index -> (rank, description)
     for v, var in enumerate(space.vars):
         for i, cell in enumerate(var.cells):
@@ -126,12 +140,12 @@ def counterfactual(policy: Policy, request: Request, decision: Decision) -> list
                 continue
             cells = list(base)
             cells[v] = i
-            if v in phrase_vars:
+            if v in phrase_vars:  # grouped phrases stand in no containment
                 _keep_containment(space, phrase_vars, cells, v)
             r = decide(cells)
             if tiers[r] == decision.tier:
                 continue
-            text = _change(var.key, var, cell)
+            text = _change(var.key, var, cell, space.members.get(v, ()), request)
             rank = _rank(cell)
             if r not in found or rank < found[r][0]:
                 found[r] = (rank, text)
@@ -158,9 +172,24 @@ def _rank(cell: Cell) -> int:
     return 1 if cell.kind in ("none", "any") or cell.other else 0
 
 
-def _change(key: tuple[Any, ...], var: Any, cell: Cell) -> str:
+def _quoted(phrases: list[str], limit: int = 3) -> str:
+    shown = ", ".join(f'"{p}"' for p in phrases[:limit])
+    return shown + (f" (or {len(phrases) - limit} more)" if len(phrases) > limit else "")
+
+
+def _change(key: tuple[Any, ...], var: Any, cell: Cell, members: Any, request: Request) -> str:
     if key[0] == "phrase":
-        return f'{key[1]} contained "{key[2]}"' if cell.rep else f'{key[1]} did not contain "{key[2]}"'
+        # A phrase variable stands for a group of phrases that every rule tests together.
+        group = sorted(members) or [key[2]]
+        if cell.rep:
+            return f"{key[1]} contained " + (
+                _quoted(group) if len(group) == 1 else "one of " + _quoted(group)
+            )
+        text = _text(request, key[1])
+        found = set()
+        if text is not None:
+            found = {p for p in group if contains_at_boundaries(normalize_text(text), p)}
+        return f"{key[1]} did not contain " + _quoted(sorted(found) or group)
     if key[0] == "regex":
         return f"{key[1]} matched /{key[2]}/{key[3]}" if cell.rep else f"{key[1]} did not match /{key[2]}/{key[3]}"
     return describe_cell(var, cell)

@@ -55,17 +55,27 @@ def diff(old: Policy, new: Policy, limit: int = MAX_REGIONS) -> list[Difference]
     new_tiers = [r.tier for r in new.rules]
     out: list[Difference] = []
     with deep_recursion(len(space.vars)):
+        old_regions, new_regions = ro.regions, rn.regions
         by_tier: dict[str, int] = {}
-        for region, tier in zip(rn.regions, new_tiers, strict=True):
+        for region, tier in zip(new_regions, new_tiers, strict=True):
             by_tier[tier] = space.or_(by_tier.get(tier, FALSE), region)
-        for a, region_a in enumerate(ro.regions):
+        old_by_tier: dict[str, int] = {}
+        for region, tier in zip(old_regions, old_tiers, strict=True):
+            old_by_tier[tier] = space.or_(old_by_tier.get(tier, FALSE), region)
+        # Everywhere the tiers differ, in one diagram: usually small or empty, so each old
+        # rule is then met with it rather than with the (large) complement of its tier.
+        differ = FALSE
+        for tier, region in old_by_tier.items():
+            differ = space.or_(differ, space.and_(region, space.not_(by_tier.get(tier, FALSE))))
+        if differ == FALSE:
+            return []
+        for a, region_a in enumerate(old_regions):
             if region_a == FALSE:
                 continue
-            # Where old rule a's requests leave its tier in the new policy.
-            moved = space.and_(region_a, space.not_(by_tier.get(old_tiers[a], FALSE)))
+            moved = space.and_(region_a, differ)
             if moved == FALSE:
                 continue
-            for b, region_b in enumerate(rn.regions):
+            for b, region_b in enumerate(new_regions):
                 if new_tiers[b] == old_tiers[a] or region_b == FALSE:
                     continue
                 both = space.and_(moved, region_b)

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..compiler.atoms import Expr
 from ..policy import Policy
 from ..syntax.diagnostics import Diagnostic
 from ..syntax.source import Span
-from .space import FALSE, Space, deep_recursion
+from .space import FALSE, TRUE, Space, deep_recursion
 from .witness import decide_json, find_request
 
 MAX_NAMED = 5
@@ -21,31 +22,114 @@ MAX_NAMED = 5
 
 @dataclass(slots=True)
 class Reach:
-    """A policy's rule regions: `regions[i]` is where rule i (the default last) decides."""
+    """Where each rule of a policy decides.
+
+    The rules' variables fall into independent components (rules that share no variable,
+    directly or through other rules, constrain disjoint parts of a request). `rest` is kept
+    per component: a conjunction over disjoint variables is empty exactly when one of its
+    parts is, so rule r can decide iff `rest[comp(r)] and cond_r` is non-empty and no other
+    component's `rest` is empty. This keeps each diagram as small as its component.
+    """
 
     policy: Policy
     space: Space
     conds: list[int]  # MDD of each rule's condition (without the default)
-    regions: list[int]
+    comp: list[int]  # component of each rule (-1: the condition reads no variable)
+    snapshots: list[dict[int, int]]  # `rest` per component just before each rule
+    base: dict[int, int]  # per component: the constraints of the space alone
+    live: list[bool]  # whether each rule (the default last) can decide
 
     def reachable(self, index: int) -> bool:
-        return self.regions[index] != FALSE
+        return self.live[index]
+
+    def region(self, index: int) -> int:
+        """The MDD of the requests rule `index` decides (the default is the last index)."""
+        sp = self.space
+        if not self.live[index]:
+            return FALSE
+        with deep_recursion(len(sp.vars)):
+            r = self.conds[index] if index < len(self.conds) else TRUE
+            for node in self.snapshots[index].values():
+                r = sp.and_(r, node)
+            for k, node in self.base.items():
+                if k not in self.snapshots[index]:
+                    r = sp.and_(r, node)
+            return r
+
+    @property
+    def regions(self) -> list[int]:
+        return [self.region(i) for i in range(len(self.live))]
+
+
+def _components(space: Space, cond_vars: list[frozenset[int]]) -> list[int]:
+    parent = list(range(len(space.vars)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for vs in [*cond_vars, *(v for _, v in space.constraints)]:
+        first = next(iter(vs), None)
+        for v in vs:
+            a, b = find(first), find(v)  # type: ignore[arg-type]
+            if a != b:
+                parent[a] = b
+    return [find(v) for v in range(len(space.vars))]
+
+
+def _vars_of(e: Expr, atom_vars: list[frozenset[int]], into: set[int]) -> None:
+    if isinstance(e, tuple):
+        if e[0] == "a":
+            into.update(atom_vars[e[1]])
+        elif e[0] == "not":
+            _vars_of(e[1], atom_vars, into)
+        else:
+            for x in e[1]:
+                _vars_of(x, atom_vars, into)
 
 
 def compute(policy: Policy, space: Space | None = None) -> Reach:
     space = space or Space([policy])
+    atom_vars = space.atom_vars(policy)
+    cond_vars: list[frozenset[int]] = []
+    for cond in policy.conditions:
+        vs: set[int] = set()
+        _vars_of(cond, atom_vars, vs)
+        cond_vars.append(frozenset(vs))
+    comp_of_var = _components(space, cond_vars)
     with deep_recursion(len(space.vars)):
+        base: dict[int, int] = {}
+        for node, cvs in space.constraints:
+            k = comp_of_var[next(iter(cvs))]
+            base[k] = space.and_(base.get(k, TRUE), node)
+        rest = dict(base)
+        dead = {k for k, n in rest.items() if n == FALSE}
         build = space.compiler(policy)
-        rest = space.universe
         conds: list[int] = []
-        regions: list[int] = []
-        for cond in policy.conditions:
+        comps: list[int] = []
+        snapshots: list[dict[int, int]] = []
+        live: list[bool] = []
+        for cond, rvs in zip(policy.conditions, cond_vars, strict=True):
             c = build(cond)
+            k = comp_of_var[next(iter(rvs))] if rvs else -1
             conds.append(c)
-            regions.append(space.and_(rest, c))
-            rest = space.and_(rest, space.not_(c))
-        regions.append(rest)
-    return Reach(policy, space, conds, regions)
+            comps.append(k)
+            snapshots.append(dict(rest))
+            mine = rest.get(k, TRUE)
+            hit = space.and_(mine, c)
+            live.append(hit != FALSE and not (dead - {k}) and c != FALSE)
+            if c == TRUE and not rvs:
+                dead.add(-1)
+                rest[-1] = FALSE
+            elif hit != FALSE:
+                rest[k] = space.and_(mine, space.not_(c))
+                if rest[k] == FALSE:
+                    dead.add(k)
+        snapshots.append(dict(rest))
+        live.append(not dead)
+    return Reach(policy, space, conds, comps, snapshots, base, live)
 
 
 _CACHE: dict[int, tuple[Policy, Reach]] = {}
@@ -65,24 +149,103 @@ def reach_of(policy: Policy) -> Reach:
 
 def _names(names: list[str]) -> str:
     shown = ", ".join(f"'{n}'" for n in names[:MAX_NAMED])
-    return shown + (f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else "")
+    return shown + (" and more" if len(names) > MAX_NAMED else "")
 
 
 def shadowing(reach: Reach, index: int) -> list[int] | None:
-    """Earlier rules that together cover rule `index`'s condition, in order; None when the
-    condition holds for no request at all."""
+    """Earlier rules that together cover rule `index`, in order; None when its condition
+    holds for no request at all. Only rules of the same component can overlap it; when its
+    component still leaves room, another component's rules have covered every request."""
     sp = reach.space
+    n = len(reach.conds)
     with deep_recursion(len(sp.vars)):
-        left = sp.and_(sp.universe, reach.conds[index]) if index < len(reach.conds) else sp.universe
-        if left == FALSE:
-            return None
-        out: list[int] = []
-        for i in range(index):
-            if sp.and_(left, reach.conds[i]) != FALSE:
-                out.append(i)
-                left = sp.and_(left, sp.not_(reach.conds[i]))
-                if left == FALSE:
-                    break
+        k = reach.comp[index] if index < n else None
+        if index < n:
+            if sp.and_(reach.base.get(reach.comp[index], TRUE), reach.conds[index]) == FALSE:
+                return None
+            # The space's own constraints (phrase containment, prompt length) rarely matter
+            # to a cover and make every step larger: try without them first.
+            for left in (reach.conds[index], sp.and_(reach.base.get(reach.comp[index], TRUE), reach.conds[index])):
+                covered = _cover(reach, index, reach.comp[index], left)
+                if covered is not None:
+                    return covered
+        for other in sorted({c for c in reach.comp[:index] if c != k}):
+            covered = _cover(reach, index, other, reach.base.get(other, TRUE))
+            if covered is not None:
+                return covered
+    return []
+
+
+def _cover(reach: Reach, index: int, comp: int, left: int) -> list[int] | None:
+    sp = reach.space
+    out: list[int] = []
+    own = reach.conds[index] if index < len(reach.conds) and reach.comp[index] == comp else TRUE
+    # Projections first: conditions that allow no common cell of a shared variable cannot
+    # meet (a few bit tests), and conditions that share no variable always meet; only the
+    # rest need a diagram walk.
+    pown = _projection(sp, own)
+    for i in range(index):
+        if reach.comp[i] != comp and reach.comp[i] != -1:
+            continue
+        c = reach.conds[i]
+        pc = _projection(sp, c)
+        shared = pown.keys() & pc.keys()
+        if any(not pown[v] & pc[v] for v in shared):
+            continue
+        if shared and sp.and_(own, c) == FALSE:
+            continue
+        if sp.and_(left, c) != FALSE:
+            if sp.and_(own, sp.not_(c)) == FALSE:
+                return [i]  # one earlier rule takes everything: the clearest explanation
+            out.append(i)
+            left = sp.and_(left, sp.not_(c))
+            if left == FALSE:
+                return out
+            if len(out) > MAX_NAMED and not reach.live[index]:
+                return out  # enough names for the message ("and more")
+    return None
+
+
+_PROJ: dict[tuple[int, int], dict[int, int]] = {}
+
+
+def _projection(sp: Space, node: int) -> dict[int, int]:
+    """For each variable the diagram tests on every path, the cells some path allows (as a
+    bit mask). A variable some path skips allows every cell and is left out."""
+    key = (id(sp), node)
+    hit = _PROJ.get(key)
+    if hit is not None:
+        return hit
+    if len(_PROJ) > 100_000:
+        _PROJ.clear()
+    masks: dict[int, int] = {}
+    skipped: set[int] = set()
+    seen: set[int] = set()
+    stack = [node] if node > TRUE else []
+    nvars = len(sp.vars)
+    root_var = sp.node_var[node] if node > TRUE else nvars
+    skipped.update(range(root_var))
+    edges: list[tuple[int, int]] = []
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        v = sp.node_var[n]
+        m = 0
+        for i, k in enumerate(sp.node_kids[n]):
+            if k != FALSE:
+                m |= 1 << i
+                edges.append((v, sp.node_var[k]))
+                if k > TRUE:
+                    stack.append(k)
+        masks[v] = masks.get(v, 0) | m
+    for a, b in edges:
+        for v in masks:
+            if a < v < b:
+                skipped.add(v)
+    out = {v: m for v, m in masks.items() if v not in skipped}
+    _PROJ[key] = out
     return out
 
 
@@ -125,7 +288,7 @@ def witness(policy: Policy, rule_name: str) -> dict[str, Any] | None:
     "confidence": ...}}), which `route` ignores."""
     index = policy.rule_index(rule_name)
     reach = reach_of(policy)
-    region = reach.regions[index]
+    region = reach.region(index)
     if region == FALSE:
         return None
 

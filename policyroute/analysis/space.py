@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,9 +81,8 @@ def _num_cells(thresholds: set[float], integer: bool, lo: float, hi: float) -> l
     bounds = [-INF, *ts, INF]
     for i in range(len(bounds) - 1):
         a, b = bounds[i], bounds[i + 1]
-        if i > 0:  # the point a itself
-            if not integer or float(a).is_integer():
-                cells.append(Cell("num", _int(a) if integer else a, a, a, True, True))
+        if i > 0 and (not integer or float(a).is_integer()):  # the point a itself
+            cells.append(Cell("num", _int(a) if integer else a, a, a, True, True))
         if b <= lo or a >= hi:
             continue  # outside the domain
         rep = _open_rep(a, b, integer)
@@ -171,7 +170,11 @@ class Space:
         confidences: dict[str, set[float]] = {}
         regexes: list[tuple[Any, ...]] = []
         phrases: list[tuple[str, str]] = []
-        for p in policies:
+        # Which atoms read each phrase: phrases read by exactly the same `any` atoms are
+        # interchangeable, so they share one variable ("one of them was found").
+        signature: dict[tuple[str, str], set[tuple[int, int]]] = {}
+        in_all: set[tuple[str, str]] = set()
+        for pi, p in enumerate(policies):
             for name, spec in p.classifiers.items():
                 known = labels.setdefault(name, [])
                 known.extend(x for x in spec.labels if x not in known)
@@ -191,7 +194,7 @@ class Space:
                     labels.setdefault(k[1], [])
                 elif k[0] == "regex" and k not in regexes:
                     regexes.append(k)
-            for atom in p.atoms.atoms:
+            for aid, atom in enumerate(p.atoms.atoms):
                 k = feats[atom.feature].key
                 if isinstance(atom, NumAtom):
                     if k[0] == "confidence":
@@ -203,8 +206,11 @@ class Space:
                 elif isinstance(atom, KwAtom):
                     for pid in atom.phrases:
                         ph = (k[1], p.atoms.phrases[pid])
-                        if ph not in phrases:
+                        if ph not in signature:
                             phrases.append(ph)
+                        signature.setdefault(ph, set()).add((pi, aid))
+                        if atom.mode == "all" and len(atom.phrases) > 1:
+                            in_all.add(ph)
         self.vars: list[Var] = []
         self.index: dict[tuple[Any, ...], int] = {}
         for g in groups.values():
@@ -216,8 +222,16 @@ class Space:
             self._add(("label", name), cells, None, f"{name}.label")
         for name, ts in confidences.items():
             self._add(("confidence", name), _num_cells(ts, False, 0.0, 1.0), None, f"{name}.confidence")
-        for attr, text in phrases:
-            self._add(("phrase", attr, text), [NO, YES], None, f'{attr} contains "{text}"')
+        self.members: dict[int, tuple[str, ...]] = {}
+        for group in _phrase_groups(phrases, signature, in_all):
+            attr, text = group[0]
+            texts = tuple(t for _, t in group)
+            shown = f'"{text}"' if len(texts) == 1 else "any of [" + ", ".join(f'"{t}"' for t in texts) + "]"
+            self._add(("phrase", attr, text), [NO, YES], None, f"{attr} contains {shown}")
+            self.members[len(self.vars) - 1] = texts
+            for t in texts[1:]:
+                self.index[("phrase", attr, t)] = len(self.vars) - 1
+        self._order_by_component()
         # MDD tables. Node 0 is FALSE, 1 is TRUE; terminals sit below every variable.
         n = len(self.vars)
         self.node_var: list[int] = [n, n]
@@ -303,37 +317,46 @@ class Space:
     def _apply(self, a: int, b: int, op: Callable[[int, int], int]) -> int:
         va, vb = self.node_var[a], self.node_var[b]
         v = min(va, vb)
-        ka = self.node_kids[a] if va == v else None
-        kb = self.node_kids[b] if vb == v else None
         size = len(self.vars[v].cells)
-        return self.mk(
-            v,
-            tuple(
-                op(ka[i] if ka is not None else a, kb[i] if kb is not None else b)
-                for i in range(size)
-            ),
-        )
+        ka = self.node_kids[a] if va == v else (a,) * size
+        kb = self.node_kids[b] if vb == v else (b,) * size
+        # A number variable can have hundreds of cells whose children are mostly the same
+        # few nodes: combine each distinct pair once.
+        local: dict[tuple[int, int], int] = {}
+        kids: list[int] = []
+        for pair in zip(ka, kb, strict=True):
+            r = local.get(pair)
+            if r is None:
+                r = local[pair] = op(*pair)
+            kids.append(r)
+        return self.mk(v, tuple(kids))
 
     def not_(self, a: int) -> int:
         if a <= TRUE:
             return TRUE - a
         r = self._not.get(a)
         if r is None:
-            r = self._not[a] = self.mk(self.node_var[a], tuple(self.not_(k) for k in self.node_kids[a]))
+            kids = self.node_kids[a]
+            r = self._not[a] = self.mk(self.node_var[a], tuple(TRUE - k if k <= TRUE else self.not_(k) for k in kids))
         return r
 
     def _containment(self) -> int:
         """Phrase p containing phrase q at word boundaries: p found implies q found."""
         by_attr: dict[str, list[tuple[str, int]]] = {}
         for i, var in enumerate(self.vars):
-            if var.key[0] == "phrase":
+            if var.key[0] == "phrase" and len(self.members[i]) == 1:
                 by_attr.setdefault(var.key[1], []).append((var.key[2], i))
         u = TRUE
+        self.constraints: list[tuple[int, frozenset[int]]] = []
+
+        def add(node: int, vs: frozenset[int]) -> None:
+            self.constraints.append((node, vs))
+
         for items in by_attr.values():
             for p, vp in items:
                 for q, vq in items:
                     if p != q and len(q) < len(p) and contains_at_boundaries(p, q):
-                        u = self.and_(u, self.or_(self.lit(vp, lambda c: not c.rep), self.lit(vq, lambda c: bool(c.rep))))
+                        add(self.or_(self.lit(vp, lambda c: not c.rep), self.lit(vq, lambda c: bool(c.rep))), frozenset((vp, vq)))
         # A phrase found in the prompt, or a regex that matched it, means there is a prompt;
         # for a phrase of n characters (normalized), one of at least ceil(n / 3): case folding
         # turns one character into at most three ("ﬃ" -> "ffi") and white space only folds.
@@ -342,11 +365,13 @@ class Space:
             for i, var in enumerate(self.vars):
                 if var.key[0] in ("phrase", "regex") and var.key[1] == "prompt":
                     if var.key[0] == "phrase":
-                        need = -(-len(var.key[2]) // 3)
+                        need = -(-min(len(t) for t in self.members[i]) // 3)
                     else:  # a regex that cannot match the empty prompt needs a character
                         need = 0 if compile_regex(var.key[2], var.key[3]).search("") else 1
-                    has_len = self.lit(lv, lambda c, n=need: c.kind == "num" and (c.hi > n or (c.hi_closed and c.hi >= n)))
-                    u = self.and_(u, self.or_(self.lit(i, lambda c: not c.rep), has_len))
+                    has_len = self.lit(lv, _at_least(need))
+                    add(self.or_(self.lit(i, lambda c: not c.rep), has_len), frozenset((i, lv)))
+        for node, _ in self.constraints:
+            u = self.and_(u, node)
         return u
 
     # -- expressions of one policy -------------------------------------------------------
@@ -410,6 +435,72 @@ class Space:
 
         return build
 
+    def _order_by_component(self) -> None:
+        """Renumber variables so each group of variables that rules tie together (directly,
+        through other rules, or through the space's own constraints) is contiguous. Regions
+        are conjunctions over such groups, and a conjunction of diagrams over disjoint,
+        contiguous variables is just one stacked on the other: no product blow-up."""
+        n = len(self.vars)
+        parent = list(range(n))
+
+        def find(x: int) -> int:
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        def union(vs: Iterable[int]) -> None:
+            it = iter(vs)
+            first = next(it, None)
+            if first is None:
+                return
+            for v in it:
+                a, b = find(first), find(v)
+                if a != b:
+                    parent[b] = a
+
+        for p in self.policies:
+            atom_vars = self.atom_vars(p)
+            for cond in p.conditions:
+                vs: set[int] = set()
+                _collect(cond, atom_vars, vs)
+                union(vs)
+        lv = self.index.get(("attr", "length"))
+        prompt_vars = [i for i, v in enumerate(self.vars) if v.key[0] in ("phrase", "regex") and v.key[1] == "prompt"]
+        if lv is not None:
+            union([lv, *prompt_vars])
+        by_attr: dict[str, list[int]] = {}
+        for i, v in enumerate(self.vars):
+            if v.key[0] == "phrase" and len(self.members[i]) == 1:
+                by_attr.setdefault(v.key[1], []).append(i)
+        for items in by_attr.values():
+            for a in items:
+                for b in items:
+                    if a != b and contains_at_boundaries(self.vars[a].key[2], self.vars[b].key[2]):
+                        union([a, b])
+        first_of: dict[int, int] = {}
+        for i in range(n):
+            first_of.setdefault(find(i), i)
+        order = sorted(range(n), key=lambda i: (first_of[find(i)], i))
+        new_index = {old: new for new, old in enumerate(order)}
+        self.vars = [self.vars[i] for i in order]
+        self.index = {k: new_index[v] for k, v in self.index.items()}
+        self.members = {new_index[k]: v for k, v in self.members.items()}
+
+    def atom_vars(self, policy: Policy) -> list[frozenset[int]]:
+        """The variables each atom of the policy reads."""
+        feats = policy.atoms.features
+        out: list[frozenset[int]] = []
+        for atom in policy.atoms.atoms:
+            k = feats[atom.feature].key
+            if isinstance(atom, KwAtom):
+                out.append(frozenset(self.index[("phrase", k[1], policy.atoms.phrases[p])] for p in atom.phrases))
+            elif isinstance(atom, NumAtom):
+                out.append(frozenset([self.index[("confidence", k[1]) if k[0] == "confidence" else ("attr", k[1])]]))
+            else:
+                out.append(frozenset([self._in_atom(k, atom)[0]]))
+        return out
+
     def _in_atom(self, k: tuple[Any, ...], atom: Any) -> tuple[int, Callable[[Cell], bool]]:
         assert isinstance(atom, InAtom)
         values = atom.values
@@ -440,7 +531,7 @@ class Space:
                 continue
             v = self.node_var[n]
             kids = self.node_kids[n]
-            order = sorted(range(len(kids)), key=(lambda i: prefer(v, i)) if prefer else None)
+            order = _ordered(len(kids), v, prefer)
             for i in reversed(order):
                 if kids[i] != FALSE:
                     stack.append((kids[i], {**assign, v: i}))
@@ -484,6 +575,55 @@ def _q(s: Any) -> str:
 
 def _n(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _ordered(size: int, v: int, prefer: Callable[[int, int], float] | None) -> list[int]:
+    if prefer is None:
+        return list(range(size))
+    return sorted(range(size), key=lambda i: prefer(v, i))
+
+
+def _at_least(n: int) -> Callable[[Cell], bool]:
+    """A number cell holding some value >= n."""
+
+    def holds(c: Cell) -> bool:
+        return c.kind == "num" and (c.hi > n or (c.hi_closed and c.hi >= n))
+
+    return holds
+
+
+def _collect(e: Expr, atom_vars: list[frozenset[int]], into: set[int]) -> None:
+    if isinstance(e, tuple):
+        if e[0] == "a":
+            into.update(atom_vars[e[1]])
+        elif e[0] == "not":
+            _collect(e[1], atom_vars, into)
+        else:
+            for x in e[1]:
+                _collect(x, atom_vars, into)
+
+
+def _phrase_groups(
+    phrases: list[tuple[str, str]],
+    signature: dict[tuple[str, str], set[tuple[int, int]]],
+    in_all: set[tuple[str, str]],
+) -> list[list[tuple[str, str]]]:
+    """Phrases in groups that can share a variable: same text attribute, read by the same
+    atoms, never by a multi-phrase `all`, and not containing or contained in another phrase
+    (containment ties a phrase to others, so it keeps its own variable)."""
+    texts_by_attr: dict[str, list[str]] = {}
+    for attr, text in phrases:
+        texts_by_attr.setdefault(attr, []).append(text)
+    groups: dict[Any, list[tuple[str, str]]] = {}
+    for ph in phrases:
+        attr, text = ph
+        alone = ph in in_all or any(
+            o != text and (contains_at_boundaries(o, text) or contains_at_boundaries(text, o))
+            for o in texts_by_attr[attr]
+        )
+        key: Any = ph if alone else (attr, frozenset(signature[ph]))
+        groups.setdefault(key, []).append(ph)
+    return list(groups.values())
 
 
 def _is_word(ch: str) -> bool:

@@ -68,7 +68,7 @@ def _check_file(path: Path) -> tuple[list[Diagnostic], bool]:
     loaded = load_path(path)
     if not loaded.statements and loaded.diagnostics:
         return loaded.diagnostics, False
-    checked, found = check_statements(loaded.statements)
+    checked, found = check_statements(loaded.statements, loaded.imports_failed())
     diagnostics = [*loaded.diagnostics, *found]
     if checked.library:
         return diagnostics, True
@@ -93,7 +93,6 @@ def _sarif(diagnostics: list[Diagnostic]) -> dict[str, Any]:
                             {
                                 "id": code,
                                 "shortDescription": {"text": CODES.get(code, code)},
-                                "helpUri": "docs/diagnostics.md#" + code.lower(),
                             }
                             for code in used
                         ],
@@ -135,7 +134,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         errors = sum(d.is_error for d in diagnostics)
         warnings = len(diagnostics) - errors
         status = "error" if errors else "ok"
-        what = " (declarations for import)" if library else ""
+        what = " (declarations for import)" if library and not errors else ""
         lines.append(f"{path}: {status}{what}, {errors} error(s), {warnings} warning(s)")
     failed = any(d.is_error for d in everything) or (
         args.strict and any(not d.is_error for d in everything)

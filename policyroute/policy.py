@@ -229,7 +229,7 @@ def build(loaded: Loaded) -> Policy:
     diagnostics = list(loaded.diagnostics)
     if not loaded.statements and diagnostics:
         raise PolicyError(diagnostics)
-    checked, found = check(loaded.statements)
+    checked, found = check(loaded.statements, loaded.imports_failed())
     diagnostics.extend(found)
     if checked.library or (not loaded.statements and not diagnostics):
         src = loaded.sources[0] if loaded.sources else None

@@ -415,3 +415,26 @@ def test_revision_does_not_depend_on_where_it_is_loaded_from(
     here = policyroute.load("p/m.route").revision
     monkeypatch.chdir(tmp_path / "p")
     assert policyroute.load("m.route").revision == here
+
+
+def test_a_file_imported_along_two_paths_counts_once(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "shared/tiers.route": TIERS,
+            "sub/more.route": 'import "../shared/tiers.route"\nkeywords k = ["x"]\n',
+            "main.route": 'import "shared/tiers.route"\nimport "sub/more.route"\n'
+            "rule r: prompt contains any k -> opus\ndefault -> haiku\n",
+        },
+    )
+    policy = policyroute.load(tmp_path / "main.route")
+    assert policy.decide(prompt="x").tier == "opus"
+    assert len(policy.files) == 3
+
+
+def test_binary_file_is_named_as_such(tmp_path: Path) -> None:
+    write(tmp_path, {"b.route": b"\x7fELF\x02\x01\x01\x00\x00\x00"})
+    with pytest.raises(PolicyError) as e:
+        policyroute.load(tmp_path / "b.route")
+    assert e.value.diagnostics[0].code == "E005"
+    assert "binary" in e.value.diagnostics[0].message

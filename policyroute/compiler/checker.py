@@ -88,8 +88,10 @@ def _num_kind(attr_type: str) -> bool:
 
 
 class Checker:
-    def __init__(self, statements: Sequence[Located]) -> None:
+    def __init__(self, statements: Sequence[Located], imports_failed: bool = False) -> None:
         self.statements = statements
+        # A failed import explains missing declarations; do not report each absence again.
+        self.imports_failed = imports_failed
         self.diagnostics: list[Diagnostic] = []
         self.policy = CheckedPolicy(name=None)
         self._tier_by_name: dict[str, Tier] = {}
@@ -145,7 +147,8 @@ class Checker:
         for located in main:
             if isinstance(located.node, ast.TestDecl):
                 self._test(located.node, located.source)
-        if not p.tiers and not any(d.code == "E112" for d in self.diagnostics):
+        tier_declared = any(kind == "tier" for kind, _ in p.decl_spans)
+        if not p.tiers and not tier_declared and not self.imports_failed:
             src = self.statements[0].source if self.statements else Source("", "<policy>")
             self.error(
                 "E106",
@@ -166,7 +169,8 @@ class Checker:
                 Span(end, end),
                 "end the rules with: default -> TIER",
             )
-        self._unused_and_overlaps()
+        if not any(d.is_error for d in self.diagnostics):  # on a broken policy they mislead
+            self._unused_and_overlaps()
         return p
 
     # -- declarations -------------------------------------------------------------------
@@ -175,11 +179,13 @@ class Checker:
         if ident.name in LANGUAGE_KEYWORDS:
             self.error(
                 "E117",
-                f"'{ident.name}' is a keyword of the language and cannot name a {kind}",
+                f"'{ident.name}' is a keyword of the language and cannot name a {_KIND_NAMES[kind]}",
                 src,
                 ident.span,
                 f"pick another name, like '{ident.name}_'",
             )
+            # Registered all the same, so its uses do not each report it unknown.
+            self.policy.decl_spans.setdefault((kind, ident.name), (src, ident.span))
             return False
         key = (kind, ident.name)
         if key in self.policy.decl_spans:
@@ -187,7 +193,7 @@ class Checker:
             line, col = first_src.line_col(first_span.start)
             self.error(
                 "E101",
-                f"{kind} '{ident.name}' is declared twice",
+                f"{_KIND_NAMES[kind]} '{ident.name}' is declared twice",
                 src,
                 ident.span,
                 f"first declared at {first_src.name}:{line}:{col}",
@@ -329,7 +335,11 @@ class Checker:
                     src,
                     ident.span,
                     did_you_mean(ident.name, self._tier_by_name)
-                    or f"declared tiers: {', '.join(self._tier_by_name) or 'none'}",
+                    or (
+                        "an import failed; the tier may be declared there"
+                        if self.imports_failed
+                        else f"declared tiers: {', '.join(self._tier_by_name) or 'none'}"
+                    ),
                 )
             return None
         self.policy.used.add(("tier", ident.name))
@@ -346,7 +356,12 @@ class Checker:
         seen: set[type] = set()
         for opt in options:
             if type(opt) in seen:
-                self.error("E115", "option given twice", src, opt.span)
+                name = {
+                    ast.MaxTokensOption: "max_tokens",
+                    ast.EscalateNeverOption: "escalate never",
+                    ast.EscalateMaxOption: "escalate max",
+                }[type(opt)]
+                self.error("E115", f"option '{name}' given twice", src, opt.span)
                 continue
             seen.add(type(opt))
             if isinstance(opt, ast.MaxTokensOption):
@@ -397,6 +412,7 @@ class Checker:
     def _default(self, node: ast.DefaultDecl, src: Source) -> None:
         if self.policy.default is not None:
             self.error("E108", "more than one default", src, node.span, "keep exactly one")
+            self._tier_ref(node.tier, src)
             return
         tier = self._tier_ref(node.tier, src)
         max_tokens, never, esc_max = self._options(node.options, src)
@@ -463,7 +479,9 @@ class Checker:
                         "ladder allows",
                         src,
                         node.max_steps.span,
-                        f"use max {len(self.policy.tiers) - 1} or fewer",
+                        "with one tier there is nowhere to escalate to"
+                        if len(self.policy.tiers) == 1
+                        else f"use max {len(self.policy.tiers) - 1} or fewer",
                     )
         self.policy.escalation = Escalation(frozenset(triggers), threshold, max_steps)
 
@@ -660,7 +678,12 @@ class Checker:
             elif not self._value_fits(t, ta.value) or (
                 t == TEXT and not isinstance(ta.value, ast.Str)
             ):
-                self._type_error(ta.attr, t, _describe(ta.value), src, ta.value.span)
+                self.error(
+                    "E201",
+                    f"'{ta.attr.dotted}' is {_article(t)} {t}; it cannot be set to {_describe(ta.value)}",
+                    src,
+                    ta.value.span,
+                )
                 ok = False
             elif t == LABEL:
                 self._label_check(ta.attr, ta.value, src)
@@ -749,6 +772,14 @@ class Checker:
                     )
 
 
+_KIND_NAMES = {
+    "tier": "tier",
+    "keywords": "keyword set",
+    "classifier": "classifier",
+    "rule": "rule",
+}
+
+
 def _article(t: str) -> str:
     return "an" if t[0] in "aeiou" else "a"
 
@@ -761,7 +792,9 @@ def _describe(value: ast.Value) -> str:
     return f"a number ({value.text or value.value})"
 
 
-def check(statements: Sequence[Located]) -> tuple[CheckedPolicy, list[Diagnostic]]:
-    checker = Checker(statements)
+def check(
+    statements: Sequence[Located], imports_failed: bool = False
+) -> tuple[CheckedPolicy, list[Diagnostic]]:
+    checker = Checker(statements, imports_failed)
     policy = checker.check()
     return policy, checker.diagnostics

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..syntax import ast
-from ..syntax.diagnostics import Diagnostic
+from ..syntax.diagnostics import Diagnostic, did_you_mean
 from ..syntax.parser import parse
 from ..syntax.source import Source, Span
 from .checker import Located
@@ -27,6 +27,11 @@ class Loaded:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     sources: list[Source] = field(default_factory=list)
+    # Shared by nested loads: a file reached along two import paths is read once.
+    seen: set[Path] = field(default_factory=set)
+
+    def imports_failed(self) -> bool:
+        return any(d.code in ("E401", "E402", "E403") for d in self.diagnostics)
 
     def revision(self) -> str:
         """A short hash of every file's content and its place relative to the main file, so
@@ -48,16 +53,23 @@ def decode(data: bytes, name: str) -> tuple[Source | None, Diagnostic | None]:
     if len(data) > MAX_FILE_BYTES:
         return None, Diagnostic(
             "E005",
-            f"file is {len(data):,} bytes; a policy may be at most {MAX_FILE_BYTES:,}",
+            f"file is larger than {MAX_FILE_BYTES:,} bytes, the most a policy may be",
             empty,
             Span(0, 0),
             "split it with import",
+        )
+    if b"\x00" in data:
+        return None, Diagnostic(
+            "E005",
+            "this is a binary file (it contains NUL bytes), not a policy",
+            empty,
+            Span(0, 0),
         )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         prefix = data[: e.start].decode("utf-8", "replace")
-        src = Source(prefix + "?", name)
+        src = Source(prefix + "\ufffd", name)
         return None, Diagnostic(
             "E005",
             f"not UTF-8: byte 0x{data[e.start]:02x} cannot start or continue a character",
@@ -124,6 +136,7 @@ def _load_source(
 ) -> None:
     if path is not None:
         loaded.files.append(path)
+        loaded.seen.add(path)
     loaded.sources.append(source)
     module, diagnostics = parse(source)
     loaded.diagnostics.extend(diagnostics)
@@ -149,22 +162,34 @@ def _import(
 
     target = (here / stmt.path.value).resolve()
     if not target.is_relative_to(root):
-        problem("E402", f"import '{stmt.path.value}' leaves the policy's folder {root}")
+        problem(
+            "E402",
+            f"import '{stmt.path.value}' leaves the policy's folder",
+            "imports stay inside the folder of the policy being loaded",
+        )
         return
     chain = [*stack, *([path] if path is not None else [])]
     if target in chain:
         cycle = " -> ".join(_display(p) for p in [*chain[chain.index(target) :], target])
         problem("E403", f"import cycle: {cycle}", "move the shared declarations to a third file")
         return
-    if target in loaded.files:
-        return  # imported twice along different paths: its declarations are already in
+    if target in loaded.seen:
+        return  # imported along another path already: its declarations are in
+    if not target.is_file():
+        siblings = [p.name for p in target.parent.glob("*.route")] if target.parent.is_dir() else []
+        problem(
+            "E401",
+            f"imported file '{stmt.path.value}' not found",
+            did_you_mean(target.name, siblings) or "the path is relative to the importing file",
+        )
+        return
     imported, err = read(target)
     if imported is None:
         assert err is not None
-        hint = None if target.exists() else "the path is relative to the importing file"
-        problem("E401", f"cannot import '{stmt.path.value}': {err.message}", hint)
+        loaded.diagnostics.append(err)
+        problem("E401", f"cannot import '{stmt.path.value}': see the error in that file")
         return
-    sub = Loaded()
+    sub = Loaded(seen=loaded.seen)
     _load_source(imported, root, target, sub, chain)
     loaded.files.extend(sub.files)
     loaded.sources.extend(sub.sources)

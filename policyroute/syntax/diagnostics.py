@@ -103,7 +103,10 @@ class Diagnostic:
         line, col = self.source.line_col(self.span.start)
         end_line, end_col = self.source.line_col(max(self.span.end, self.span.start))
         text = self.source.line_text(line)
-        shown = text.expandtabs(1)
+        # One column per character, and nothing the terminal would act on.
+        shown = "".join(
+            c if c.isprintable() else " " if c == "\t" else "\N{REPLACEMENT CHARACTER}" for c in text
+        )
         width = max(1, (end_col - col) if end_line == line else len(text) - col + 1)
         width = min(width, max(1, len(shown) - col + 1))
         gutter = f"{line:>4} | "

@@ -42,7 +42,7 @@ def generate(n: int, seed: int = 7) -> str:
         elif kind == 3:
             cond = f'task == "{task}" and prompt contains any set{rng.randrange(50)}'
         elif kind == 4:
-            cond = f'prompt matches /id{rng.randrange(5)}-[0-9]+/ and not has_tools'
+            cond = f"prompt matches /id{rng.randrange(5)}-[0-9]+/ and not has_tools"
         else:
             cond = f'user.tier == "plan{rng.randrange(5)}" and context_tokens > {rng.randrange(1, 200)}k'
         out.append(f"rule r{i}: {cond} -> {rng.choice(TIERS)}")
@@ -70,7 +70,9 @@ def main() -> None:
     same_s = time.perf_counter() - t
     print(f"rules:                 {n}")
     print(f"load (compile):        {load_s:.3f} s")
-    print(f"lint:                  {lint_s:.3f} s ({len(found)} warnings, {reach.space.size()} MDD nodes)")
+    print(
+        f"lint:                  {lint_s:.3f} s ({len(found)} warnings, {reach.space.size()} MDD nodes)"
+    )
     print(f"diff (changed copy):   {diff_s:.3f} s ({len(regions)} regions)")
     print(f"diff (identical copy): {same_s:.3f} s ({len(same)} regions)")
 

@@ -131,7 +131,11 @@ def run_explain(args: argparse.Namespace) -> int:
 def add_parsers(subparsers: Any) -> None:
     p = subparsers.add_parser("fmt", help="rewrite policies in the canonical layout")
     p.add_argument("paths", nargs="+", metavar="PATH", help=".route files or folders")
-    p.add_argument("--check", action="store_true", help="change nothing; exit 1 and show a diff if a file is not formatted")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; exit 1 and show a diff if a file is not formatted",
+    )
     p.set_defaults(func=run_fmt)
 
     p = subparsers.add_parser("diff", help="requests two policies route to different tiers")

@@ -23,7 +23,9 @@ from .space import Cell, Space, contains_at_boundaries, describe_cell
 MAX_LINES = 5
 
 
-def _atom_truth(space: Space, policy: Policy) -> list[tuple[list[int], Callable[[list[int]], bool]]]:
+def _atom_truth(
+    space: Space, policy: Policy
+) -> list[tuple[list[int], Callable[[list[int]], bool]]]:
     """For each atom: the variables it reads and its truth given every variable's cell."""
     feats = policy.atoms.features
     out: list[tuple[list[int], Callable[[list[int]], bool]]] = []
@@ -59,7 +61,9 @@ def _cell_truth(v: int, truth: list[bool]) -> Callable[[list[int]], bool]:
     return holds
 
 
-def _eval(e: Expr, atoms: list[tuple[list[int], Callable[[list[int]], bool]]], cells: list[int]) -> bool:
+def _eval(
+    e: Expr, atoms: list[tuple[list[int], Callable[[list[int]], bool]]], cells: list[int]
+) -> bool:
     if not isinstance(e, tuple):
         return bool(e)
     tag = e[0]
@@ -92,7 +96,9 @@ def _cells_of(space: Space, policy: Policy, request: Request, decision: Decision
             cells.append(var.cell_of_value(info.get(request) if info is not None else None))
         elif k[0] == "phrase":
             text = _text(request, k[1])
-            found = text is not None and any(_found(policy, text, t) for t in space.members[len(cells)])
+            found = text is not None and any(
+                _found(policy, text, t) for t in space.members[len(cells)]
+            )
             cells.append(1 if found else 0)
         elif k[0] == "regex":
             text = _text(request, k[1])
@@ -131,7 +137,9 @@ def counterfactual(policy: Policy, request: Request, decision: Decision) -> list
 
     base = _cells_of(space, policy, request, decision)
     phrase_vars = {
-        v: var.key for v, var in enumerate(space.vars) if var.key[0] == "phrase" and len(space.members[v]) == 1
+        v: var.key
+        for v, var in enumerate(space.vars)
+        if var.key[0] == "phrase" and len(space.members[v]) == 1
     }
     found: dict[int, tuple[int, str]] = {}  # rule index -> (rank, description)
     for v, var in enumerate(space.vars):
@@ -156,7 +164,9 @@ def counterfactual(policy: Policy, request: Request, decision: Decision) -> list
     return lines[:MAX_LINES]
 
 
-def _keep_containment(space: Space, phrase_vars: dict[int, tuple[Any, ...]], cells: list[int], v: int) -> None:
+def _keep_containment(
+    space: Space, phrase_vars: dict[int, tuple[Any, ...]], cells: list[int], v: int
+) -> None:
     # Adding a phrase adds the phrases inside it; removing one removes those containing it.
     attr, text = phrase_vars[v][1], phrase_vars[v][2]
     for w, key in phrase_vars.items():
@@ -191,5 +201,9 @@ def _change(key: tuple[Any, ...], var: Any, cell: Cell, members: Any, request: R
             found = {p for p in group if contains_at_boundaries(normalize_text(text), p)}
         return f"{key[1]} did not contain " + _quoted(sorted(found) or group)
     if key[0] == "regex":
-        return f"{key[1]} matched /{key[2]}/{key[3]}" if cell.rep else f"{key[1]} did not match /{key[2]}/{key[3]}"
+        return (
+            f"{key[1]} matched /{key[2]}/{key[3]}"
+            if cell.rep
+            else f"{key[1]} did not match /{key[2]}/{key[3]}"
+        )
     return describe_cell(var, cell)

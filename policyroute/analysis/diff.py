@@ -91,7 +91,10 @@ def _difference(space: Space, old: Policy, new: Policy, a: int, b: int, region: 
     ra, rb = old.rules[a], new.rules[b]
 
     def ok(obj: dict[str, Any]) -> bool:
-        return decide_json(old, obj) == (ra.tier, ra.name) and decide_json(new, obj) == (rb.tier, rb.name)
+        return decide_json(old, obj) == (ra.tier, ra.name) and decide_json(new, obj) == (
+            rb.tier,
+            rb.name,
+        )
 
     found = find_request(space, region, ok)
     path = next(space.paths(region, prefer(space)), {})

@@ -165,7 +165,10 @@ def shadowing(reach: Reach, index: int) -> list[int] | None:
                 return None
             # The space's own constraints (phrase containment, prompt length) rarely matter
             # to a cover and make every step larger: try without them first.
-            for left in (reach.conds[index], sp.and_(reach.base.get(reach.comp[index], TRUE), reach.conds[index])):
+            for left in (
+                reach.conds[index],
+                sp.and_(reach.base.get(reach.comp[index], TRUE), reach.conds[index]),
+            ):
                 covered = _cover(reach, index, reach.comp[index], left)
                 if covered is not None:
                     return covered
@@ -266,7 +269,9 @@ def lint(policy: Policy) -> list[Diagnostic]:
         else:
             names = [policy.rules[j].name for j in covers]
             what = "the default" if is_default else f"rule '{rule.name}'"
-            message = f"{what} can never decide: every request it would match is taken by {_names(names)}"
+            message = (
+                f"{what} can never decide: every request it would match is taken by {_names(names)}"
+            )
             hint = (
                 "add a rule's condition to narrow the earlier rules, or remove this one"
                 if not is_default
@@ -276,7 +281,15 @@ def lint(policy: Policy) -> list[Diagnostic]:
         if is_default:
             out.append(Diagnostic("W002", message, rule.source, span, hint))
         else:
-            out.append(Diagnostic("W001", message, rule.source, Span(span.start, span.start + len(rule.name)), hint))
+            out.append(
+                Diagnostic(
+                    "W001",
+                    message,
+                    rule.source,
+                    Span(span.start, span.start + len(rule.name)),
+                    hint,
+                )
+            )
     return out
 
 

@@ -76,7 +76,9 @@ NO = Cell("no", False)
 
 def _num_cells(thresholds: set[float], integer: bool, lo: float, hi: float) -> list[Cell]:
     """Intervals and points between thresholds, within [lo, hi], whole numbers if `integer`."""
-    ts = sorted({t for t in thresholds if lo <= t <= hi} | {x for x in (lo, hi) if x not in (-INF, INF)})
+    ts = sorted(
+        {t for t in thresholds if lo <= t <= hi} | {x for x in (lo, hi) if x not in (-INF, INF)}
+    )
     cells: list[Cell] = []
     bounds = [-INF, *ts, INF]
     for i in range(len(bounds) - 1):
@@ -221,12 +223,18 @@ class Space:
             cells = [NONE, *(Cell("str", x) for x in ls)]
             self._add(("label", name), cells, None, f"{name}.label")
         for name, ts in confidences.items():
-            self._add(("confidence", name), _num_cells(ts, False, 0.0, 1.0), None, f"{name}.confidence")
+            self._add(
+                ("confidence", name), _num_cells(ts, False, 0.0, 1.0), None, f"{name}.confidence"
+            )
         self.members: dict[int, tuple[str, ...]] = {}
         for group in _phrase_groups(phrases, signature, in_all):
             attr, text = group[0]
             texts = tuple(t for _, t in group)
-            shown = f'"{text}"' if len(texts) == 1 else "any of [" + ", ".join(f'"{t}"' for t in texts) + "]"
+            shown = (
+                f'"{text}"'
+                if len(texts) == 1
+                else "any of [" + ", ".join(f'"{t}"' for t in texts) + "]"
+            )
             self._add(("phrase", attr, text), [NO, YES], None, f"{attr} contains {shown}")
             self.members[len(self.vars) - 1] = texts
             for t in texts[1:]:
@@ -251,7 +259,11 @@ class Space:
     def _attr_cells(g: _Group) -> list[Cell]:
         cells = [NONE]
         typ = g.typ
-        if typ == INT or (typ == DYNAMIC and g.numeric) or (typ not in (STRING, TEXT, DYNAMIC) and g.numeric):
+        if (
+            typ == INT
+            or (typ == DYNAMIC and g.numeric)
+            or (typ not in (STRING, TEXT, DYNAMIC) and g.numeric)
+        ):
             integer = typ == INT
             lo = 0.0 if g.attr == "length" else -INF  # a length counts characters
             cells += _num_cells(g.thresholds, integer, lo, INF)
@@ -337,7 +349,9 @@ class Space:
         r = self._not.get(a)
         if r is None:
             kids = self.node_kids[a]
-            r = self._not[a] = self.mk(self.node_var[a], tuple(TRUE - k if k <= TRUE else self.not_(k) for k in kids))
+            r = self._not[a] = self.mk(
+                self.node_var[a], tuple(TRUE - k if k <= TRUE else self.not_(k) for k in kids)
+            )
         return r
 
     def _containment(self) -> int:
@@ -356,7 +370,13 @@ class Space:
             for p, vp in items:
                 for q, vq in items:
                     if p != q and len(q) < len(p) and contains_at_boundaries(p, q):
-                        add(self.or_(self.lit(vp, lambda c: not c.rep), self.lit(vq, lambda c: bool(c.rep))), frozenset((vp, vq)))
+                        add(
+                            self.or_(
+                                self.lit(vp, lambda c: not c.rep),
+                                self.lit(vq, lambda c: bool(c.rep)),
+                            ),
+                            frozenset((vp, vq)),
+                        )
         # A phrase found in the prompt, or a regex that matched it, means there is a prompt;
         # for a phrase of n characters (normalized), one of at least ceil(n / 3): case folding
         # turns one character into at most three ("ﬃ" -> "ffi") and white space only folds.
@@ -390,7 +410,10 @@ class Space:
             atom = atoms[aid]
             k = feats[atom.feature].key
             if isinstance(atom, KwAtom):
-                lits = [self.lit(self.index[("phrase", k[1], phrases[p])], lambda c: bool(c.rep)) for p in sorted(atom.phrases)]
+                lits = [
+                    self.lit(self.index[("phrase", k[1], phrases[p])], lambda c: bool(c.rep))
+                    for p in sorted(atom.phrases)
+                ]
                 node = FALSE if atom.mode == "any" else TRUE
                 for x in lits:
                     node = self.or_(node, x) if atom.mode == "any" else self.and_(node, x)
@@ -466,7 +489,11 @@ class Space:
                 _collect(cond, atom_vars, vs)
                 union(vs)
         lv = self.index.get(("attr", "length"))
-        prompt_vars = [i for i, v in enumerate(self.vars) if v.key[0] in ("phrase", "regex") and v.key[1] == "prompt"]
+        prompt_vars = [
+            i
+            for i, v in enumerate(self.vars)
+            if v.key[0] in ("phrase", "regex") and v.key[1] == "prompt"
+        ]
         if lv is not None:
             union([lv, *prompt_vars])
         by_attr: dict[str, list[int]] = {}
@@ -494,9 +521,21 @@ class Space:
         for atom in policy.atoms.atoms:
             k = feats[atom.feature].key
             if isinstance(atom, KwAtom):
-                out.append(frozenset(self.index[("phrase", k[1], policy.atoms.phrases[p])] for p in atom.phrases))
+                out.append(
+                    frozenset(
+                        self.index[("phrase", k[1], policy.atoms.phrases[p])] for p in atom.phrases
+                    )
+                )
             elif isinstance(atom, NumAtom):
-                out.append(frozenset([self.index[("confidence", k[1]) if k[0] == "confidence" else ("attr", k[1])]]))
+                out.append(
+                    frozenset(
+                        [
+                            self.index[
+                                ("confidence", k[1]) if k[0] == "confidence" else ("attr", k[1])
+                            ]
+                        ]
+                    )
+                )
             else:
                 out.append(frozenset([self._in_atom(k, atom)[0]]))
         return out
@@ -518,7 +557,9 @@ class Space:
 
     # -- reading regions -----------------------------------------------------------------
 
-    def paths(self, node: int, prefer: Callable[[int, int], float] | None = None) -> Iterator[dict[int, int]]:
+    def paths(
+        self, node: int, prefer: Callable[[int, int], float] | None = None
+    ) -> Iterator[dict[int, int]]:
         """Assignments (variable -> cell index) along paths to TRUE; untested variables are
         free. Children are tried in `prefer` order (lower first)."""
         if node == FALSE:
@@ -557,7 +598,11 @@ def describe_cell(var: Var, c: Cell) -> str:
     if c.kind == "str":
         if c.other:
             others = sorted(x.rep for x in var.cells if x.kind == "str" and not x.other)
-            return f"{name} not in [{', '.join(_q(x) for x in others)}]" if others else f"{name} is given"
+            return (
+                f"{name} not in [{', '.join(_q(x) for x in others)}]"
+                if others
+                else f"{name} is given"
+            )
         return f"{name} == {_q(c.rep)}"
     if c.lo == c.hi:
         return f"{name} == {_n(c.lo)}"

@@ -145,7 +145,10 @@ def request_json(space: Space, assign: dict[int, int], joiner: str = "\n") -> di
         if has_images:
             content = [
                 {"type": "text", "text": prompt},
-                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": ""}},
+                {
+                    "type": "image",
+                    "source": {"type": "base64", "media_type": "image/png", "data": ""},
+                },
             ]
         messages.append({"role": "user", "content": content})
     elif has_images:

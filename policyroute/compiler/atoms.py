@@ -229,9 +229,7 @@ class AtomTable:
                 return c.negated
             fid, numeric = self._value_feature(c.attr, c.values[0])
             if numeric:
-                expr = make_or(
-                    tuple(self.atom(NumAtom(fid, "==", _num(v))) for v in c.values)
-                )
+                expr = make_or(tuple(self.atom(NumAtom(fid, "==", _num(v))) for v in c.values))
             else:
                 expr = self.atom(InAtom(fid, frozenset(v.value for v in c.values)))
             return make_not(expr) if c.negated else expr

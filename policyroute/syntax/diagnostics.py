@@ -105,7 +105,8 @@ class Diagnostic:
         text = self.source.line_text(line)
         # One column per character, and nothing the terminal would act on.
         shown = "".join(
-            c if c.isprintable() else " " if c == "\t" else "\N{REPLACEMENT CHARACTER}" for c in text
+            c if c.isprintable() else " " if c == "\t" else "\N{REPLACEMENT CHARACTER}"
+            for c in text
         )
         width = max(1, (end_col - col) if end_line == line else len(text) - col + 1)
         width = min(width, max(1, len(shown) - col + 1))

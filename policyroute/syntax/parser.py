@@ -395,13 +395,13 @@ def _problem_from(e: UnexpectedInput, text: str, base: int) -> _SyntaxProblem:
                 pos + 1,
                 "write /pattern/flags; escape a slash inside as \\/",
             )
-        word = re.match(r"-?[0-9][\w.]*", text[pos:])
-        if word is not None:
+        number = re.match(r"-?[0-9][\w.]*", text[pos:])
+        if number is not None:
             return _SyntaxProblem(
                 "E007",
-                f"invalid number '{word.group()}'",
+                f"invalid number '{number.group()}'",
                 pos,
-                pos + len(word.group()),
+                pos + len(number.group()),
                 "numbers look like 300, 60_000, 0.7, 60k or 1.5m",
             )
         shown = repr(ch) if ch.isprintable() and ch else f"U+{ord(ch):04X}" if ch else "EOF"

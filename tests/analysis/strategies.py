@@ -23,12 +23,19 @@ def _q(s: str) -> str:
 
 
 atoms = st.one_of(
-    st.builds(lambda op, n: f"length {op} {n}", st.sampled_from(["<", "<=", ">", ">=", "==", "!="]),
-              st.sampled_from([0, 50, 100, 300])),
-    st.builds(lambda op, n: f"files {op} {n}", st.sampled_from(["<", ">", "=="]), st.integers(1, 4)),
+    st.builds(
+        lambda op, n: f"length {op} {n}",
+        st.sampled_from(["<", "<=", ">", ">=", "==", "!="]),
+        st.sampled_from([0, 50, 100, 300]),
+    ),
+    st.builds(
+        lambda op, n: f"files {op} {n}", st.sampled_from(["<", ">", "=="]), st.integers(1, 4)
+    ),
     st.builds(lambda t: f"task == {_q(t)}", st.sampled_from(TASKS)),
-    st.builds(lambda ts: "task in [" + ", ".join(map(_q, ts)) + "]",
-              st.lists(st.sampled_from(TASKS), min_size=1, max_size=3)),
+    st.builds(
+        lambda ts: "task in [" + ", ".join(map(_q, ts)) + "]",
+        st.lists(st.sampled_from(TASKS), min_size=1, max_size=3),
+    ),
     st.builds(lambda d: f"domain != {_q(d)}", st.sampled_from(DOMAINS)),
     st.builds(lambda p: f"prompt contains {_q(p)}", st.sampled_from(PHRASES)),
     st.builds(lambda k: f"prompt contains any set{k}", st.integers(0, 1)),
@@ -57,7 +64,8 @@ conditions = _expr(2)
 @st.composite
 def policies(draw: st.DrawFn, max_rules: int = 6) -> str:
     sets = [
-        draw(st.lists(st.sampled_from(PHRASES), min_size=1, max_size=3, unique=True)) for _ in range(2)
+        draw(st.lists(st.sampled_from(PHRASES), min_size=1, max_size=3, unique=True))
+        for _ in range(2)
     ]
     lines = [HEADER]
     for k, phrases in enumerate(sets):

@@ -66,18 +66,21 @@ def test_default_unreachable_is_w002() -> None:
 
 def test_unknown_regex_is_both_ways() -> None:
     # Both outcomes of a regex stay possible, so neither rule is reported.
-    p = _policy("rule a: prompt matches /(?i)z{3}q/ -> opus\n"
-                "rule b: prompt matches /(?i)z{3}q/ and has_tools -> haiku\ndefault -> sonnet\n")
+    p = _policy(
+        "rule a: prompt matches /(?i)z{3}q/ -> opus\n"
+        "rule b: prompt matches /(?i)z{3}q/ and has_tools -> haiku\ndefault -> sonnet\n"
+    )
     assert [d.code for d in lint(p)] == ["W001"]
-    q = _policy("rule a: not (prompt matches /[a-z]+/) -> opus\n"
-                "rule b: prompt matches /[a-z]+/ -> haiku\ndefault -> sonnet\n")
+    q = _policy(
+        "rule a: not (prompt matches /[a-z]+/) -> opus\n"
+        "rule b: prompt matches /[a-z]+/ -> haiku\ndefault -> sonnet\n"
+    )
     assert [d.code for d in lint(q)] == ["W002"]
 
 
 def test_classifier_witness() -> None:
     p = policyroute.loads(
-        HEADER
-        + 'classifier c using haiku labels ["easy", "hard"] prompt "?"\n'
+        HEADER + 'classifier c using haiku labels ["easy", "hard"] prompt "?"\n'
         'rule r: c.label == "hard" and c.confidence > 0.5 -> opus\ndefault -> haiku\n'
     )
     w = witness(p, "r")
@@ -86,14 +89,20 @@ def test_classifier_witness() -> None:
 
 
 def test_regex_samples() -> None:
-    for pattern, flags in [(r"\b(ORD|INV)-[0-9]{6,}\b", ""), (r"^\s+at \S+ \(\S+:\d+:\d+\)$", "m"),
-                           (r"\bselect\b.+\bjoin\b", "i")]:
+    for pattern, flags in [
+        (r"\b(ORD|INV)-[0-9]{6,}\b", ""),
+        (r"^\s+at \S+ \(\S+:\d+:\d+\)$", "m"),
+        (r"\bselect\b.+\bjoin\b", "i"),
+    ]:
         assert regex_sample(pattern, flags) is not None
 
 
 def test_example_policies_have_witnesses() -> None:
-    for path in ("policies/coding-assistant.route", "policies/saas-support.route",
-                 "policies/document-pipeline.route"):
+    for path in (
+        "policies/coding-assistant.route",
+        "policies/saas-support.route",
+        "policies/document-pipeline.route",
+    ):
         p = policyroute.load(path)
         assert lint(p) == []
         for r in p.rules:
@@ -103,17 +112,23 @@ def test_example_policies_have_witnesses() -> None:
 
 
 def test_diff_equivalences() -> None:
-    a = _policy('keywords k = ["deadlock"]\nrule x: prompt contains any k -> opus\n'
-                'rule y: task == "t" -> haiku\ndefault -> sonnet\n')
-    b = _policy('keywords renamed = ["Deadlock"]\nrule x2:   prompt  contains any renamed -> opus\n'
-                'rule y: task == "t" -> haiku\ndefault -> sonnet\n')
+    a = _policy(
+        'keywords k = ["deadlock"]\nrule x: prompt contains any k -> opus\n'
+        'rule y: task == "t" -> haiku\ndefault -> sonnet\n'
+    )
+    b = _policy(
+        'keywords renamed = ["Deadlock"]\nrule x2:   prompt  contains any renamed -> opus\n'
+        'rule y: task == "t" -> haiku\ndefault -> sonnet\n'
+    )
     assert diff(a, b) == []
     # Reordering rules that do not overlap.
     r1 = _policy('rule y: task == "t" -> haiku\nrule z: task == "u" -> opus\ndefault -> sonnet\n')
     r2 = _policy('rule z: task == "u" -> opus\nrule y: task == "t" -> haiku\ndefault -> sonnet\n')
     assert diff(r1, r2) == []
-    c = _policy('keywords k = ["deadlock"]\nrule y: task == "t" -> haiku\n'
-                'rule x: prompt contains any k -> opus\ndefault -> sonnet\n')
+    c = _policy(
+        'keywords k = ["deadlock"]\nrule y: task == "t" -> haiku\n'
+        "rule x: prompt contains any k -> opus\ndefault -> sonnet\n"
+    )
     found = diff(a, c)
     assert [(d.old_rule, d.new_rule) for d in found] == [("x", "y")]
     assert found[0].witness is not None

@@ -23,5 +23,7 @@ def test_adding_a_phrase_names_the_group() -> None:
     policy = policyroute.load(CODING)
     request = policyroute.Request("Please rename this variable")
     lines = counterfactual(policy, request, policy.decide(request, explain=True))
-    assert any(line.startswith("would go to opus by rule hard_words if prompt contained one of")
-               for line in lines)
+    assert any(
+        line.startswith("would go to opus by rule hard_words if prompt contained one of")
+        for line in lines
+    )

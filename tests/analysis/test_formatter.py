@@ -44,10 +44,10 @@ def test_generated_round_trip(text: str) -> None:
 
 def test_comments_and_blank_lines() -> None:
     text = (
-        "# head\n\n\n\ntier a = \"m\" { input 1 output 2 }   # cheap\n"
-        "rule x:   task == \"q\"\n   or length < 3 -> a  # why\n"
+        '# head\n\n\n\ntier a = "m" { input 1 output 2 }   # cheap\n'
+        'rule x:   task == "q"\n   or length < 3 -> a  # why\n'
         "# before default\ndefault -> a\n"
-        "test \"t\" {\n  # about the prompt\n  prompt = \"p\"  # trailing\n} -> a\n"
+        'test "t" {\n  # about the prompt\n  prompt = "p"  # trailing\n} -> a\n'
     )
     out = format_source(text)
     assert out == (
@@ -61,7 +61,9 @@ def test_comments_and_blank_lines() -> None:
 
 
 def test_nested_or_keeps_parentheses() -> None:
-    text = 'tier a = "m" { }\nrule x: task == "a" or (task == "b" or has_tools) -> a\ndefault -> a\n'
+    text = (
+        'tier a = "m" { }\nrule x: task == "a" or (task == "b" or has_tools) -> a\ndefault -> a\n'
+    )
     assert _ast(format_source(text)) == _ast(text)
 
 

@@ -54,8 +54,11 @@ def test_diff(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_explain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    a = _write(tmp_path, "a.route",
-               "rule big: files > 5 -> opus\nrule dead: files > 9 -> haiku\ndefault -> haiku\n")
+    a = _write(
+        tmp_path,
+        "a.route",
+        "rule big: files > 5 -> opus\nrule dead: files > 9 -> haiku\ndefault -> haiku\n",
+    )
     assert main(["explain", a, "--rule", "big"]) == 0
     req = tmp_path / "req.json"
     req.write_text(capsys.readouterr().out)

@@ -23,32 +23,19 @@ spans), which the tests check on every policy in `policies/` and on generated on
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from . import ast
 from .diagnostics import PolicyError
-from .parser import parse
+from .parser import STATEMENT_SCAN, parse
 from .source import Source
 
 LINE_LIMIT = 100
 INDENT = "  "
 
-# Comments, strings and regexes (which may hold '#' or keywords), dotted names (`user.tier`),
-# the `escalate never|max` rule options, and statement keywords: enough to find where each
-# statement starts and which `#` starts a comment. Mirrors the parser's recovery scanner.
-_SCAN = re.compile(
-    r"""
-    (?P<comment>\#[^\n]*)
-  | (?P<string>"(?:\\.|[^"\\\n])*"?)
-  | (?P<regex>/(?:\\.|[^/\\\n])*/?)
-  | (?P<dotted>\.\s*[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<option>\bescalate\s+(?:never|max)\b)
-  | (?P<keyword>\b(?:policy|import|tier|keywords|classifier|rule|default|escalate|test)\b)
-    """,
-    re.VERBOSE,
-)
+# Where statements start and which `#` starts a comment: the parser's own scanner.
+_SCAN = STATEMENT_SCAN
 
 
 # -- values and conditions ------------------------------------------------------------------

@@ -318,7 +318,7 @@ class _ToAst(Transformer[Token, Any]):
 # Splits a file into statements: skips comments, strings and regexes (which may contain
 # keywords), and treats a statement keyword as a start unless it follows a dot (`user.tier`)
 # or is the `escalate` of a rule option.
-_SCAN = re.compile(
+STATEMENT_SCAN = re.compile(
     r"""
     (?P<comment>\#[^\n]*)
   | (?P<string>"(?:\\.|[^"\\\n])*"?)
@@ -335,7 +335,7 @@ _SCAN = re.compile(
 
 def _statement_starts(text: str) -> list[int]:
     starts = []
-    for m in _SCAN.finditer(text):
+    for m in STATEMENT_SCAN.finditer(text):
         if m.lastgroup == "keyword":
             starts.append(m.start())
     return starts
@@ -343,7 +343,7 @@ def _statement_starts(text: str) -> list[int]:
 
 def _nesting_problem(text: str) -> _SyntaxProblem | None:
     depth = 0
-    for m in _SCAN.finditer(text):
+    for m in STATEMENT_SCAN.finditer(text):
         kind = m.lastgroup
         if kind == "open":
             depth += 1

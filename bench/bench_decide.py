@@ -279,6 +279,47 @@ def scaled(repeats: int) -> None:
         )
 
 
+def attribute_rules(repeats: int) -> None:
+    """Rule after rule on plain attributes (no phrase to index): the merged splits at work."""
+    print("\n== generated policies of attribute rules (task == X and length > N) ==")
+    print(
+        f"{'rules':>6} {'compile':>9} {'nodes':>6} {'decide()':>12} {'interpreter':>13} {'speedup':>8}"
+    )
+    first = 0.0
+    for rules in (10, 100, 1_000):
+        lines = [
+            'tier haiku = "claude-haiku-4-5" { input 1 output 5 }',
+            'tier opus = "claude-opus-4-7" { input 5 output 25 }',
+        ]
+        for i in range(rules):
+            lines.append(
+                f'rule r{i}: task == "t{i}" and length > {i} -> {("haiku", "opus")[i % 2]}'
+            )
+        lines.append("default -> haiku")
+        t0 = time.perf_counter()
+        policy = policyroute.loads("\n".join(lines))
+        compile_s = time.perf_counter() - t0
+        rng = random.Random(rules)
+        reqs = [
+            Request(
+                prompt_of(2_000, rng),
+                task=rng.choice([None, "other", f"t{rules - 1}", f"t{rules // 2}"]),
+            )
+            for _ in range(100)
+        ]
+        ref = Reference(policy)
+        for r in reqs[:20]:
+            assert policy.decide(r).rule == ref.decide(r)
+        t_decide = per_call(policy.decide, reqs * 10, repeats)
+        t_ref = per_call(ref.decide, reqs[:30], 1)
+        first = first or t_decide
+        print(
+            f"{rules:>6} {compile_s * 1000:7.0f}ms {policy.node_count:>6} {us(t_decide)} "
+            f"{us(t_ref):>13} {t_ref / t_decide:7.0f}x"
+        )
+    print(f"   decide() growth 10 -> 1,000 rules: {t_decide / first:.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -287,6 +328,7 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}, policyroute {policyroute.__name__}, repeats {repeats}")
     shipped(repeats)
     scaled(repeats)
+    attribute_rules(repeats)
 
 
 if __name__ == "__main__":

@@ -195,3 +195,35 @@ def policies(draw: st.DrawFn) -> str:
     lines.append(f"default -> {draw(st.sampled_from(['haiku', 'sonnet', 'opus']))}")
     lines.append("escalate on error, max_tokens max 2")
     return "\n".join(lines) + "\n"
+
+
+@st.composite
+def same_attribute_policies(draw: st.DrawFn) -> str:
+    """Rule after rule on the same two attributes, so the compiler merges their tests."""
+    lines = [
+        'tier haiku = "claude-haiku-4-5" { input 1 output 5 }',
+        'tier opus = "claude-opus-4-7" { input 5 output 25 }',
+    ]
+    for i in range(draw(st.integers(1, 10))):
+        parts = []
+        if draw(st.booleans()):
+            vals = draw(st.lists(st.sampled_from(TASKS), min_size=1, max_size=2, unique=True))
+            neg = draw(st.sampled_from(["in", "not in"]))
+            parts.append(f"task {neg} [{', '.join(map(_quote, vals))}]")
+        if draw(st.booleans()) or not parts:
+            op = draw(st.sampled_from(["<", "<=", ">", ">=", "==", "!="]))
+            parts.append(f"length {op} {draw(st.sampled_from([0, 3, 5, 10]))}")
+        joiner = draw(st.sampled_from([" and ", " or "]))
+        lines.append(
+            f"rule r{i}: {joiner.join(parts)} -> {draw(st.sampled_from(['haiku', 'opus']))}"
+        )
+    lines.append("default -> haiku")
+    return "\n".join(lines) + "\n"
+
+
+def small_requests() -> st.SearchStrategy[Request]:
+    return st.builds(
+        lambda n, task: Request(None if n is None else "x" * n, task=task),
+        st.one_of(st.none(), st.sampled_from([0, 2, 3, 4, 5, 7, 10, 11])),
+        st.one_of(st.none(), st.sampled_from([*TASKS, "other"])),
+    )

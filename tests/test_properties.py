@@ -8,7 +8,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference import Reference, phrase_in
-from strategies import PHRASES, answers, policies, prompts, requests
+from strategies import (
+    PHRASES,
+    answers,
+    policies,
+    prompts,
+    requests,
+    same_attribute_policies,
+    small_requests,
+)
 
 import policyroute
 from policyroute import Classification, PolicyError, StaticClassifier
@@ -132,3 +140,12 @@ def test_deep_nesting_is_a_diagnostic(depth: int) -> None:
     with pytest.raises(PolicyError) as e:
         policyroute.loads(text)
     assert e.value.diagnostics[0].code == "E006"
+
+
+@SETTINGS
+@given(same_attribute_policies(), st.lists(small_requests(), min_size=1, max_size=10))
+def test_merged_splits_agree_with_first_match_reading(text: str, cases: list) -> None:
+    policy = policyroute.loads(text)
+    ref = Reference(policy)
+    for request in cases:
+        assert policy.decide(request).rule == ref.decide(request), (text, request)

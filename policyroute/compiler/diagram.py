@@ -295,15 +295,27 @@ class DiagramBuilder:
             return self._intern(
                 ("phrase", aid, id(yes), id(no)), lambda: PhraseNode(fid, label, atom, yes, no)
             )
+        # When the else-diagram tests this same feature at its root, each branch here already
+        # knows which way that test goes: continue at the matching child instead of testing
+        # again. Runs of rules on one attribute thus become one split rather than a chain.
+        merge = lo if lo.feature == fid and not isinstance(lo, Leaf) else None
         if feature.kind == NUM:
             num_atoms = [(a, self.atoms[a]) for a in mine]
-            ts = sorted({at.value for _, at in num_atoms})  # type: ignore[union-attr]
+            values = {at.value for _, at in num_atoms}  # type: ignore[union-attr]
+            if isinstance(merge, NumNode):
+                values.update(merge.thresholds)
+            ts = sorted(values)
             reps = _cell_representatives(ts)
             cells = [
-                self.build(restrict(e, {a: at.holds(r) for a, at in num_atoms}), hi, lo)
+                self.build(
+                    restrict(e, {a: at.holds(r) for a, at in num_atoms}),
+                    hi,
+                    _num_child(merge, r) if isinstance(merge, NumNode) else lo,
+                )
                 for r in reps
             ]
-            missing = self.build(restrict(e, dict.fromkeys(mine, False)), hi, lo)
+            lo_missing = merge.missing if isinstance(merge, NumNode) else lo
+            missing = self.build(restrict(e, dict.fromkeys(mine, False)), hi, lo_missing)
             if all(c is missing for c in cells):
                 return missing
             return self._intern(
@@ -312,16 +324,30 @@ class DiagramBuilder:
             )
         assert feature.kind == DISCRETE
         in_atoms = [(a, self.atoms[a]) for a in mine]
-        values: set[Any] = set()
+        values_d: set[Any] = set()
         for _, at in in_atoms:
             assert isinstance(at, InAtom)
-            values |= at.values
-        other = self.build(restrict(e, dict.fromkeys(mine, False)), hi, lo)
+            values_d |= at.values
+        lo_table: dict[Any, Node] = {}
+        lo_other = lo
+        if isinstance(merge, DispatchNode):
+            lo_table, lo_other = merge.table, merge.other
+        unmatched = restrict(e, dict.fromkeys(mine, False))
+        other = self.build(unmatched, hi, lo_other)
         table: dict[Any, Node] = {}
-        for v in sorted(values, key=lambda x: (str(type(x)), str(x))):
-            child = self.build(restrict(e, {a: at.holds(v) for a, at in in_atoms}), hi, lo)
+        own = sorted(values_d, key=lambda x: (str(type(x)), str(x)))
+        for v in own:
+            child = self.build(
+                restrict(e, {a: at.holds(v) for a, at in in_atoms}), hi, lo_table.get(v, lo_other)
+            )
             if child is not other:
                 table[v] = child
+        # Values only the else-diagram dispatches on: here every atom is false.
+        for v, lo_child in lo_table.items():
+            if v not in values_d:
+                child = self.build(unmatched, hi, lo_child)
+                if child is not other:
+                    table[v] = child
         if not table:
             return other
         return self._intern(
@@ -388,6 +414,13 @@ class _LabelledAtom:
         self.atom = atom
         self.phrases = atom.phrases
         self.describe_label = label
+
+
+def _num_child(node: NumNode, value: Any) -> Node:
+    """The child `node` takes for a present `value`."""
+    ts = node.thresholds
+    i = bisect_left(ts, value)
+    return node.cells[2 * i + 1 if i < len(ts) and ts[i] == value else 2 * i]
 
 
 def _cell_representatives(ts: list[Any]) -> list[Any]:

@@ -438,3 +438,13 @@ def test_binary_file_is_named_as_such(tmp_path: Path) -> None:
         policyroute.load(tmp_path / "b.route")
     assert e.value.diagnostics[0].code == "E005"
     assert "binary" in e.value.diagnostics[0].message
+
+
+def test_a_stray_token_after_a_rule_gets_a_short_message() -> None:
+    with pytest.raises(PolicyError) as e:
+        policyroute.loads(TIERS + "rule x: has_tools -> opus )\ndefault -> haiku\n")
+    message = e.value.diagnostics[0].message
+    assert message == (
+        "unexpected ')'; expected a rule option (max_tokens, escalate never, escalate max) "
+        "or the next statement"
+    )

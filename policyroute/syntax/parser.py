@@ -373,6 +373,18 @@ def _describe_token(tok: Token) -> str:
 
 
 def _expected(expected: set[str]) -> str:
+    statement_starts = {k.upper() for k in STATEMENT_KEYWORDS}
+    if len(expected & statement_starts) >= 3:
+        # At a statement boundary Lark lists every keyword that may start the next one.
+        rest = expected - statement_starts - {"$END", "ESCALATE_NEVER", "ESCALATE_MAX"}
+        options = {"MAX_TOKENS", "ESCALATE_NEVER", "ESCALATE_MAX"} & expected
+        what = ["the next statement"]
+        if options:
+            what.insert(0, "a rule option (max_tokens, escalate never, escalate max)")
+            rest -= options
+        if rest:
+            what.insert(0, _expected(rest))
+        return " or ".join(what)
     names = sorted({_TERMINAL_NAMES.get(e, f"'{e.lower()}'") for e in expected})
     if len(names) > 8:
         names = [*names[:8], "..."]

@@ -65,6 +65,8 @@ class PhraseIds(list[int]):
 
 class Node:
     __slots__ = ("feature", "label")
+    feature: int  # the feature this node tests; -1 for a leaf
+    label: str
 
     def step(self, ctx: Context) -> Node:  # pragma: no cover - every node overrides it
         raise AssertionError("abstract")

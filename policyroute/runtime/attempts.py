@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from anthropic.types import Message
 
-from policyroute.decision import Decision
+from policyroute.decision import Decision, Tier
+from policyroute.runtime.escalation import usage_of
 
 AttemptKind = Literal["classify", "generate"]
 
@@ -38,6 +40,17 @@ class Attempt:
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
+
+    def answered(self, message: Message, tier: Tier, start: float) -> None:
+        """Account an answer that arrived: status, stop reason, tokens, cost, latency."""
+        self.status = 200
+        self.stop_reason = message.stop_reason
+        i, o, cw, cr = usage_of(message)
+        self.input_tokens, self.output_tokens = i, o
+        self.cache_creation_tokens, self.cache_read_tokens = cw, cr
+        self.cost = tier.cost(i, o, cw, cr)
+        self.upstream_request_id = getattr(message, "_request_id", None)
+        self.latency_ms = (time.perf_counter() - start) * 1000
 
 
 @dataclass(slots=True)

@@ -19,7 +19,7 @@ from anthropic.types import Message
 from policyroute.decision import FAILED_CLASSIFICATION, Classification, ClassifierSpec
 from policyroute.request import Request
 from policyroute.runtime.attempts import Attempt
-from policyroute.runtime.escalation import describe, extract_json, message_text, usage_of
+from policyroute.runtime.escalation import describe, extract_json, message_text
 
 CLASSIFY_MAX_TOKENS = 256
 
@@ -86,12 +86,7 @@ class AnthropicClassifier:
             attempt.error = describe(e)
             attempt.trigger = "error"
         else:
-            attempt.status = 200
-            attempt.stop_reason = message.stop_reason
-            i, o, cw, cr = usage_of(message)
-            attempt.input_tokens, attempt.output_tokens = i, o
-            attempt.cache_creation_tokens, attempt.cache_read_tokens = cw, cr
-            attempt.cost = tier.cost(i, o, cw, cr)
+            attempt.answered(message, tier, start)
             result = parse_classification(spec, message_text(message))
             if result.label is None:
                 attempt.trigger = "invalid_json"

@@ -43,7 +43,6 @@ from policyroute.runtime.escalation import (
     judge,
     retryable_status,
     tiers_of,
-    usage_of,
 )
 from policyroute.runtime.records import RecordSink, build_record, prompt_record, sink_for
 from policyroute.runtime.router import PolicySource
@@ -258,18 +257,12 @@ class RoutingMiddleware(Middleware):
         self, state: _State, attempt: Attempt, message: Any | None, start: float
     ) -> bool:
         """Record an answer; True to climb."""
-        attempt.status = 200
-        attempt.latency_ms = (time.perf_counter() - start) * 1000
-        tier = state.tiers[state.index]
         if message is None:  # a stream: its body is the caller's, uninspected
+            attempt.status = 200
+            attempt.latency_ms = (time.perf_counter() - start) * 1000
             self._finish(state, "ok", None)
             return False
-        i, o, cw, cr = usage_of(message)
-        attempt.input_tokens, attempt.output_tokens = i, o
-        attempt.cache_creation_tokens, attempt.cache_read_tokens = cw, cr
-        attempt.cost = tier.cost(i, o, cw, cr)
-        attempt.stop_reason = message.stop_reason
-        attempt.upstream_request_id = getattr(message, "_request_id", None)
+        attempt.answered(message, state.tiers[state.index], start)
         verdict = judge(message, state.decision.escalation)
         attempt.trigger = verdict.trigger
         if verdict.trigger is not None and state.index + 1 < len(state.tiers):

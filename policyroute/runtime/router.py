@@ -15,7 +15,7 @@ import httpx2 as _http  # the SDK's HTTP library
 from anthropic.types import Message
 from pydantic import BaseModel
 
-from policyroute.decision import Decision, Tier
+from policyroute.decision import Decision
 from policyroute.request import Request
 from policyroute.runtime.attempts import (
     Attempt,
@@ -33,7 +33,6 @@ from policyroute.runtime.escalation import (
     max_tokens_for,
     status_of,
     tiers_of,
-    usage_of,
 )
 from policyroute.runtime.records import RecordSink, build_record, prompt_record, sink_for
 
@@ -104,17 +103,6 @@ class _Call:
     request_id: str
     start: float
     attempts: list[Attempt] = field(default_factory=list)
-
-
-def _answered(attempt: Attempt, message: Message, tier: Tier, start: float) -> None:
-    attempt.status = 200
-    attempt.stop_reason = message.stop_reason
-    i, o, cw, cr = usage_of(message)
-    attempt.input_tokens, attempt.output_tokens = i, o
-    attempt.cache_creation_tokens, attempt.cache_read_tokens = cw, cr
-    attempt.cost = tier.cost(i, o, cw, cr)
-    attempt.upstream_request_id = getattr(message, "_request_id", None)
-    attempt.latency_ms = (time.perf_counter() - start) * 1000
 
 
 def _failed(attempt: Attempt, exc: BaseException, start: float, triggers: frozenset[str]) -> bool:
@@ -289,7 +277,7 @@ class Router(_Core):
                 if _failed(attempt, e, start, esc.triggers) and not top:
                     continue
                 raise self._give_up(call, decision, e, last_message) from e
-            _answered(attempt, message, tier, start)
+            attempt.answered(message, tier, start)
             verdict = judge(message, esc, call.expect, call.confidence)
             if verdict.trigger is None:
                 return self._success(call, decision, message, verdict.parsed, None)
@@ -353,7 +341,7 @@ class Router(_Core):
                 if climbs and not top:
                     continue
                 raise self._give_up(call, decision, e, last_message) from e
-            _answered(attempt, message, tier, start)
+            attempt.answered(message, tier, start)
             verdict = judge(message, esc, call.expect, call.confidence)
             attempt.trigger = verdict.trigger
             if sent or verdict.trigger is None:
@@ -453,7 +441,7 @@ class AsyncRouter(_Core):
                 if _failed(attempt, e, start, esc.triggers) and not top:
                     continue
                 raise self._give_up(call, decision, e, last_message) from e
-            _answered(attempt, message, tier, start)
+            attempt.answered(message, tier, start)
             verdict = judge(message, esc, call.expect, call.confidence)
             if verdict.trigger is None:
                 return self._success(call, decision, message, verdict.parsed, None)
@@ -513,7 +501,7 @@ class AsyncRouter(_Core):
                 if climbs and not top:
                     continue
                 raise self._give_up(call, decision, e, last_message) from e
-            _answered(attempt, message, tier, start)
+            attempt.answered(message, tier, start)
             verdict = judge(message, esc, call.expect, call.confidence)
             attempt.trigger = verdict.trigger
             if sent or verdict.trigger is None:

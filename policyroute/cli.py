@@ -88,7 +88,6 @@ def _sarif(diagnostics: list[Diagnostic]) -> dict[str, Any]:
                 "tool": {
                     "driver": {
                         "name": "policyroute",
-                        "informationUri": "https://github.com/policyroute/policyroute",
                         "rules": [
                             {
                                 "id": code,
@@ -98,27 +97,29 @@ def _sarif(diagnostics: list[Diagnostic]) -> dict[str, Any]:
                         ],
                     }
                 },
-                "results": [
-                    {
-                        "ruleId": d.code,
-                        "level": d.severity,
-                        "message": {"text": d.message + (f" ({d.hint})" if d.hint else "")},
-                        "locations": [
-                            {
-                                "physicalLocation": {
-                                    "artifactLocation": {"uri": d.source.name},
-                                    "region": {
-                                        "startLine": d.to_json()["line"],
-                                        "startColumn": d.to_json()["column"],
-                                        "endLine": d.to_json()["end_line"],
-                                        "endColumn": d.to_json()["end_column"],
-                                    },
-                                }
-                            }
-                        ],
-                    }
-                    for d in sorted(diagnostics, key=sort_key)
-                ],
+                "results": [_sarif_result(d) for d in sorted(diagnostics, key=sort_key)],
+            }
+        ],
+    }
+
+
+def _sarif_result(d: Diagnostic) -> dict[str, Any]:
+    where = d.to_json()
+    return {
+        "ruleId": d.code,
+        "level": d.severity,
+        "message": {"text": d.message + (f" ({d.hint})" if d.hint else "")},
+        "locations": [
+            {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": d.source.name},
+                    "region": {
+                        "startLine": where["line"],
+                        "startColumn": where["column"],
+                        "endLine": where["end_line"],
+                        "endColumn": where["end_column"],
+                    },
+                }
             }
         ],
     }

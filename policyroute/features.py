@@ -118,7 +118,8 @@ def normalize_phrase(phrase: str) -> str:
     return normalize_text(phrase).strip()
 
 
-def _is_word(c: str) -> bool:
+def is_word_char(c: str) -> bool:
+    """The contract's word character: a letter, a digit or `_`. Anything else is a boundary."""
     return c.isalnum() or c == "_"
 
 
@@ -175,7 +176,7 @@ class PhraseMatcher:
 
 # -- regexes ------------------------------------------------------------------------------
 
-REGEX_FLAGS = {"i": "i", "m": "m", "s": "s"}
+REGEX_FLAGS = frozenset("ims")
 
 
 class RegexError(ValueError):

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from .compiler.atoms import AtomTable, Expr
 from .compiler.checker import CheckedPolicy, CheckedRule, CheckedTest, check
-from .compiler.diagram import Context, DiagramBuilder, Leaf, Node, PhraseIds, count_nodes, walk
+from .compiler.diagram import Context, DiagramBuilder, Node, PhraseIds, count_nodes, walk
 from .compiler.loader import Loaded, load_path, load_text
 from .decision import (
     FAILED_CLASSIFICATION,
@@ -198,9 +198,6 @@ class Policy:
             for t, v, o in trace
         )
         return replace(decision, explanation=steps)
-
-    def decide_index(self, request: Request, classifier: Classifier | None = None) -> Leaf:
-        return walk(self.root, Context(request, self.getters, classifier, None))
 
     def rule_index(self, name: str) -> int:
         for r in self.rules:

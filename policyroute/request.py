@@ -164,17 +164,6 @@ class Request:
     # -- construction from the outside world ---------------------------------------------
 
     @classmethod
-    def from_attrs(cls, attrs: Mapping[str, Any]) -> Request:
-        """From keyword attributes as `Policy.decide(**attrs)` takes them."""
-        unknown = set(attrs) - _ATTR_KEYS
-        if unknown:
-            raise RequestError(
-                f"unknown request attribute(s): {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(sorted(_ATTR_KEYS))}"
-            )
-        return cls(**attrs)
-
-    @classmethod
     def from_anthropic(cls, params: Mapping[str, Any], **attrs: Any) -> Request:
         """From Messages API parameters (`system`, `messages`, `tools`, `max_tokens`, ...).
 
@@ -241,9 +230,6 @@ class Request:
             raise RequestError("'route' must be an object")
         params = {k: v for k, v in obj.items() if k != "route"}
         return cls.from_anthropic(params, **route)
-
-
-_ATTR_KEYS = frozenset(Request.__slots__)
 
 
 def normalize_route(attrs: Mapping[str, Any]) -> dict[str, Any]:

@@ -448,3 +448,25 @@ def test_a_stray_token_after_a_rule_gets_a_short_message() -> None:
         "unexpected ')'; expected a rule option (max_tokens, escalate never, escalate max) "
         "or the next statement"
     )
+
+
+def test_explain_through_a_phrase_index_names_the_rule_test() -> None:
+    policy = policyroute.loads(
+        TIERS
+        + """
+keywords a = ["alpha"]
+keywords b = ["beta"]
+keywords c = ["gamma"]
+rule ra: prompt contains any a and length > 100 -> opus
+rule rb: prompt contains any b -> sonnet
+rule rc: prompt contains any c -> haiku
+default -> haiku
+"""
+    )
+    assert "phrase index" in policy.root.label  # the three rules became one index node
+    d = policy.decide(prompt="alpha then beta", explain=True)
+    assert (d.rule, d.tier) == ("rb", "sonnet")
+    assert d.explanation is not None
+    tried = [(s.test, s.value) for s in d.explanation]
+    assert ("prompt contains any a", ["alpha"]) in tried  # tried first, failed on length
+    assert ("prompt contains any b", ["beta"]) in tried

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..compiler.atoms import Expr, InAtom, KwAtom, NumAtom
-from ..features import DYNAMIC, INT, STRING, TEXT, attribute, compile_regex
+from ..features import DYNAMIC, INT, STRING, TEXT, attribute, compile_regex, is_word_char
 from ..policy import Policy
 
 FALSE = 0
@@ -671,10 +671,6 @@ def _phrase_groups(
     return list(groups.values())
 
 
-def _is_word(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
-
-
 def contains_at_boundaries(p: str, q: str) -> bool:
     """Whether q stands in p between word boundaries, so any text containing p contains q."""
     start = p.find(q)
@@ -682,7 +678,9 @@ def contains_at_boundaries(p: str, q: str) -> bool:
         end = start + len(q)
         # The matcher asks only that the characters around a match are not word characters
         # (or the text's edge); at p's own edges the text around p provides that.
-        if (start == 0 or not _is_word(p[start - 1])) and (end == len(p) or not _is_word(p[end])):
+        if (start == 0 or not is_word_char(p[start - 1])) and (
+            end == len(p) or not is_word_char(p[end])
+        ):
             return True
         start = p.find(q, start + 1)
     return False

@@ -183,7 +183,7 @@ class PhraseIndex(Node):
     CONTINUE (the rest of that rule's condition failed). No entry answering: `rest`.
     """
 
-    __slots__ = ("by_phrase", "entries", "rest")
+    __slots__ = ("by_phrase", "entries", "entry_labels", "rest")
 
     def __init__(
         self,
@@ -191,9 +191,12 @@ class PhraseIndex(Node):
         label: str,
         entries: list[tuple[KwAtom, Node]],
         rest: Node,
+        entry_labels: list[str],
     ) -> None:
         self.feature, self.label = feature, label
         self.entries, self.rest = entries, rest
+        # For --explain, made once here rather than on the hot path.
+        self.entry_labels = entry_labels
         multi: dict[int, list[int]] = {}
         for k, (atom, _) in enumerate(entries):
             for pid in atom.phrases:
@@ -215,7 +218,7 @@ class PhraseIndex(Node):
                 atom, sub = self.entries[k]
                 if ctx.trace is not None:
                     ctx.trace.append(
-                        (atom.describe_label, PhraseIds(sorted(found & atom.phrases)), "true")  # type: ignore[attr-defined]
+                        (self.entry_labels[k], PhraseIds(sorted(found & atom.phrases)), "true")
                     )
                 node = sub
                 while not isinstance(node, Leaf):
@@ -302,8 +305,8 @@ class DiagramBuilder:
         # again. Runs of rules on one attribute thus become one split rather than a chain.
         merge = lo if lo.feature == fid and not isinstance(lo, Leaf) else None
         if feature.kind == NUM:
-            num_atoms = [(a, self.atoms[a]) for a in mine]
-            values = {at.value for _, at in num_atoms}  # type: ignore[union-attr]
+            num_atoms = [(a, at) for a in mine if isinstance(at := self.atoms[a], NumAtom)]
+            values = {at.value for _, at in num_atoms}
             if isinstance(merge, NumNode):
                 values.update(merge.thresholds)
             ts = sorted(values)
@@ -359,35 +362,33 @@ class DiagramBuilder:
 
     def chain(self, conditions: Sequence[Expr], default_index: int) -> Node:
         """The first-match diagram of rules 0..n-1 (rule i decides leaf i) and the default."""
+        led = [self._phrase_led(c) for c in conditions]
         current: Node = self.leaf(default_index)
         i = len(conditions) - 1
         while i >= 0:
-            led = self._phrase_led(conditions[i])
-            if led is not None:
-                fid = self.atoms[led[0]].feature
+            here = led[i]
+            if here is not None:
+                fid = here[0].feature
+                run = [here]
                 j = i
-                while j - 1 >= 0:
-                    prev = self._phrase_led(conditions[j - 1])
-                    if prev is None or self.atoms[prev[0]].feature != fid:
-                        break
+                while j > 0 and (prev := led[j - 1]) is not None and prev[0].feature == fid:
+                    run.append(prev)
                     j -= 1
-                if i - j + 1 >= INDEX_MIN_RUN:
-                    entries: list[tuple[KwAtom, Node]] = []
-                    for k in range(j, i + 1):
-                        aid, rest = self._phrase_led(conditions[k])  # type: ignore[misc]
-                        atom = self.atoms[aid]
-                        assert isinstance(atom, KwAtom)
-                        entries.append((atom, self.build(rest, self.leaf(k), CONTINUE)))
+                if len(run) >= INDEX_MIN_RUN:
+                    entries = [
+                        (atom, self.build(rest, self.leaf(j + n), CONTINUE))
+                        for n, (atom, rest) in enumerate(reversed(run))
+                    ]
                     label = f"phrase index over {self.features[fid].key[1]} (rules {j + 1}-{i + 1})"
-                    current = PhraseIndex(fid, label, entries, current)
-                    _annotate(current, self.features)
+                    labels = [atom.describe(self.features) for atom, _ in entries]
+                    current = PhraseIndex(fid, label, entries, current, labels)
                     i = j - 1
                     continue
             current = self.build(conditions[i], self.leaf(i), current)
             i -= 1
         return current
 
-    def _phrase_led(self, e: Expr) -> tuple[int, Expr] | None:
+    def _phrase_led(self, e: Expr) -> tuple[KwAtom, Expr] | None:
         """(atom, rest) when `e` is `any-phrase-atom and rest`."""
         if not isinstance(e, tuple):
             return None
@@ -396,26 +397,8 @@ class DiagramBuilder:
             if isinstance(c, tuple) and c[0] == "a":
                 atom = self.atoms[c[1]]
                 if isinstance(atom, KwAtom) and atom.mode == "any":
-                    rest = make_and(tuple(conjuncts[:k]) + tuple(conjuncts[k + 1 :]))
-                    return c[1], rest
+                    return atom, make_and(tuple(conjuncts[:k]) + tuple(conjuncts[k + 1 :]))
         return None
-
-
-def _annotate(index: PhraseIndex, features: list[Feature]) -> None:
-    # Labels for --explain, computed once at build time rather than on the hot path.
-    labelled: list[tuple[KwAtom, Node]] = []
-    for atom, sub in index.entries:
-        labelled.append((_LabelledAtom(atom, atom.describe(features)), sub))  # type: ignore[arg-type]
-    index.entries = labelled
-
-
-class _LabelledAtom:
-    __slots__ = ("atom", "describe_label", "phrases")
-
-    def __init__(self, atom: KwAtom, label: str) -> None:
-        self.atom = atom
-        self.phrases = atom.phrases
-        self.describe_label = label
 
 
 def _num_child(node: NumNode, value: Any) -> Node:
@@ -456,7 +439,6 @@ __all__ = [
     "DispatchNode",
     "Leaf",
     "Node",
-    "NumAtom",
     "NumNode",
     "PhraseIndex",
     "PhraseNode",

@@ -433,8 +433,6 @@ def _problem_from(e: UnexpectedInput, text: str, base: int) -> _SyntaxProblem:
                 f"pick another name, like '{word}_'",
             )
         hint = None
-        if tok.type == "NUMBER" and re.match(r"-?\d", word):
-            pass
         if tok.type == "EQUAL" and "COMPARE" in expected:
             hint = "compare with '==', not '='"
         return _SyntaxProblem(

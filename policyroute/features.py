@@ -1,4 +1,4 @@
-"""What a request is made of: attributes, their types, and the keyword automaton.
+"""What a request is made of: attributes, their types, and the regex engine.
 
 The attribute table is shared by the checker (types) and the evaluator (extraction), so the
 two can never disagree about what `length` or `user.tier` means.
@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import ahocorasick
 import re2
 
+# The phrase matcher lives in compiler/phrases.py; these names stay importable from here.
+from .compiler.phrases import PhraseMatcher, is_word_char, normalize_phrase, normalize_text
 from .request import Request
 
 # Attribute types as the checker sees them.
@@ -98,85 +99,14 @@ def as_bool(v: Any) -> bool | None:
     return v if isinstance(v, bool) else None
 
 
-# -- phrases ------------------------------------------------------------------------------
-
-
-def normalize_text(text: str) -> str:
-    """Case-fold and fold each run of white space to one space: the form phrases match in.
-
-    Leading and trailing white space goes too; it is a word boundary either way.
-    """
-    folded = text.casefold()
-    # Every white-space character but the ASCII space is unprintable, so prose with single
-    # spaces skips the split (str.split and re's \s agree on what white space is).
-    if folded.isprintable() and "  " not in folded:
-        return folded
-    return " ".join(folded.split())
-
-
-def normalize_phrase(phrase: str) -> str:
-    return normalize_text(phrase).strip()
-
-
-def is_word_char(c: str) -> bool:
-    """The contract's word character: a letter, a digit or `_`. Anything else is a boundary."""
-    return c.isalnum() or c == "_"
-
-
-class PhraseMatcher:
-    """Every phrase of a policy in one Aho-Corasick automaton; one pass finds them all.
-
-    `find(text)` returns the ids of the phrases that stand in `text` between word
-    boundaries (start or end of text, or a character that is not a letter, digit or `_`).
-    """
-
-    __slots__ = ("_automaton", "_empty", "phrases")
-
-    def __init__(self, phrases: Iterable[str]) -> None:
-        self.phrases: list[str] = []
-        ids: dict[str, int] = {}
-        automaton = ahocorasick.Automaton()
-        for phrase in phrases:
-            norm = normalize_phrase(phrase)
-            if not norm or norm in ids:
-                continue
-            ids[norm] = len(self.phrases)
-            self.phrases.append(norm)
-            automaton.add_word(norm, (ids[norm], len(norm)))
-        self._empty = not self.phrases
-        if not self._empty:
-            automaton.make_automaton()
-        self._automaton = automaton
-
-    def id_of(self, phrase: str) -> int:
-        return self.phrases.index(normalize_phrase(phrase))
-
-    def find(self, text: str) -> frozenset[int]:
-        if self._empty or not text:
-            return frozenset()
-        norm = normalize_text(text)
-        last = len(norm) - 1
-        found: set[int] = set()
-        add = found.add
-        for end, (pid, size) in self._automaton.iter(norm):
-            if pid in found:
-                continue
-            start = end - size + 1
-            if start > 0:
-                c = norm[start - 1]
-                if c.isalnum() or c == "_":
-                    continue
-            if end < last:
-                c = norm[end + 1]
-                if c.isalnum() or c == "_":
-                    continue
-            add(pid)
-        return frozenset(found)
-
-
 # -- regexes ------------------------------------------------------------------------------
 
 REGEX_FLAGS = frozenset("ims")
+# RE2's time per character grows with the compiled program (when its DFA gives up, with every
+# instruction); above this size a regex can cost microseconds per character of prompt.
+REGEX_MAX_PROGRAM = 1000
+# A regex reads at most this many characters of its text (the text as if it ended there).
+REGEX_MAX_CHARS = 65_536
 
 
 class RegexError(ValueError):
@@ -203,9 +133,31 @@ def compile_regex(pattern: str, flags: str) -> Any:
     options = re2.Options()
     options.log_errors = False
     try:
-        return re2.compile(f"(?{inline}){pattern}" if inline else pattern, options)
+        compiled = re2.compile(f"(?{inline}){pattern}" if inline else pattern, options)
     except Exception as e:  # re2 raises its own error type with a bytes message
         msg = e.args[0] if e.args else str(e)
         if isinstance(msg, bytes):
             msg = msg.decode("utf-8", "replace")
         raise RegexError("E301", f"invalid regular expression: {msg}") from None
+    if compiled.programsize > REGEX_MAX_PROGRAM:
+        raise RegexError(
+            "E304",
+            f"this regex compiles to {compiled.programsize} instructions, more than "
+            f"{REGEX_MAX_PROGRAM}: matching could cost microseconds per character of prompt",
+        )
+    return compiled
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def regex_search(regex: Any, text: str) -> bool:
+    """Whether `regex` (from compile_regex) matches somewhere in the first REGEX_MAX_CHARS
+    characters of `text`. A lone surrogate, which UTF-8 cannot carry, reads as U+FFFD."""
+    if len(text) > REGEX_MAX_CHARS:
+        text = text[:REGEX_MAX_CHARS]
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        data = _SURROGATE.sub("\ufffd", text).encode("utf-8")
+    return regex.search(data) is not None

@@ -11,6 +11,8 @@ from typing import Any, Protocol
 from .compiler.atoms import AtomTable, Expr
 from .compiler.checker import CheckedPolicy, CheckedRule, CheckedTest, check
 from .compiler.diagram import Context, DiagramBuilder, Node, PhraseIds, count_nodes, walk
+from .compiler.evaluator import Evaluator
+from .compiler.regexes import required_literals
 from .compiler.loader import Loaded, load_path, load_text
 from .decision import (
     FAILED_CLASSIFICATION,
@@ -29,6 +31,7 @@ from .features import (
     as_string,
     attribute,
     compile_regex,
+    regex_search,
 )
 from .request import Request
 from .syntax.diagnostics import Diagnostic, PolicyError
@@ -76,13 +79,45 @@ class Policy:
         table = AtomTable(checked)
         self.conditions: tuple[Expr, ...] = tuple(table.lower(r.condition) for r in checked.rules)  # type: ignore[arg-type]
         self.atoms = table
+        # Each regex with a required literal runs only when the phrase scan finds it.
+        literals: list[str] = []
+        self._prefilter: dict[int, frozenset[int]] = {}
+        for fid, f in enumerate(table.features):
+            if f.key[0] == "regex":
+                alts = required_literals(f.key[2])
+                if alts is not None:
+                    self._prefilter[fid] = frozenset(range(len(literals), len(literals) + len(alts)))
+                    literals.extend(alts)
         # Phrase ids are shared: the atom table interns normalized phrases in the same order.
-        self.matcher = PhraseMatcher(table.phrases)
+        self.matcher = PhraseMatcher(table.phrases, literals)
         assert self.matcher.phrases == table.phrases
-        builder = DiagramBuilder(table.features, table.atoms, table.phrases)
-        self.root: Node = builder.chain(self.conditions, len(checked.rules))
-        self.node_count = count_nodes(self.root)
-        self.getters = tuple(self._getter(f.key) for f in table.features)
+        self._regexes = {
+            fid: compile_regex(f.key[2], f.key[3])
+            for fid, f in enumerate(table.features)
+            if f.key[0] == "regex"
+        }
+        self.evaluator = Evaluator(
+            table.features,
+            table.atoms,
+            self.conditions,
+            [self._value(fid, f.key) for fid, f in enumerate(table.features)],
+        )
+        self.getters = tuple(
+            self._getter(fid, f.key) for fid, f in enumerate(table.features)
+        )
+        self._root: Node | None = None
+
+    @property
+    def root(self) -> Node:
+        """The decision diagram, built on first use: `--explain` walks it."""
+        if self._root is None:
+            builder = DiagramBuilder(self.atoms.features, self.atoms.atoms, self.atoms.phrases)
+            self._root = builder.chain(self.conditions, len(self.checked.rules))
+        return self._root
+
+    @property
+    def node_count(self) -> int:
+        return count_nodes(self.root)
 
     # -- building ---------------------------------------------------------------------
 
@@ -110,7 +145,61 @@ class Policy:
             revision=self.revision,
         )
 
-    def _getter(self, key: tuple[str, ...]) -> Callable[[Context], Any]:
+    def _value(self, fid: int, key: tuple[str, ...]) -> Callable[[Request, dict[Any, Any]], Any]:
+        """How the evaluator reads feature `fid` from a request; `state` caches per request."""
+        kind, name = key[0], key[1]
+        if kind in ("label", "confidence"):
+            label = kind == "label"
+
+            def classifier_value(r: Request, state: dict[Any, Any]) -> Any:
+                c = self._classify(state, name, r, None)
+                return c.label if label else c.confidence
+
+            return classifier_value
+        info = attribute(name)
+        assert info is not None
+        get = info.get
+        if kind == "num":
+            return lambda r, state: as_number(get(r))
+        if kind == "str":
+            return lambda r, state: as_string(get(r))
+        if kind == "bool":
+            return lambda r, state: as_bool(get(r))
+        if kind == "present":
+            return lambda r, state: get(r) is not None
+        scan = self.matcher.scan
+        if kind == "match":
+
+            def found(r: Request, state: dict[Any, Any]) -> Any:
+                s = get(r)
+                if not isinstance(s, str):
+                    return frozenset()
+                got = state.get(name)
+                if got is None:
+                    got = state[name] = scan(s)
+                return got[0]
+
+            return found
+        assert kind == "regex"
+        regex = self._regexes[fid]
+        needed = self._prefilter.get(fid)
+
+        def matched(r: Request, state: dict[Any, Any]) -> Any:
+            s = get(r)
+            if not isinstance(s, str):
+                return None
+            if needed is not None:
+                got = state.get(name)
+                if got is None:
+                    got = state[name] = scan(s)
+                if needed.isdisjoint(got[1]):
+                    return False  # a literal it cannot match without is absent
+            return regex_search(regex, s)
+
+        return matched
+
+    def _getter(self, fid: int, key: tuple[str, ...]) -> Callable[[Context], Any]:
+        """How the diagram walk (`explain`) reads feature `fid`: the evaluator's reading."""
         kind, name = key[0], key[1]
         if kind in ("label", "confidence"):
             field = kind
@@ -120,52 +209,33 @@ class Policy:
                 return c.label if field == "label" else c.confidence
 
             return classifier_value
-        info = attribute(name)
-        assert info is not None
-        get = info.get
-        if kind == "num":
-            return lambda ctx: as_number(get(ctx.request))
-        if kind == "str":
-            return lambda ctx: as_string(get(ctx.request))
-        if kind == "bool":
-            return lambda ctx: as_bool(get(ctx.request))
-        if kind == "present":
-            return lambda ctx: get(ctx.request) is not None
-        if kind == "match":
-            find = self.matcher.find
+        value = self._value(fid, key)
+        return lambda ctx: value(ctx.request, ctx.scans)
 
-            def found(ctx: Context) -> Any:
-                s = get(ctx.request)
-                return find(s) if isinstance(s, str) else frozenset()
-
-            return found
-        assert kind == "regex"
-        regex = compile_regex(key[2], key[3])
-        search = regex.search
-
-        def matched(ctx: Context) -> Any:
-            s = get(ctx.request)
-            return (search(s) is not None) if isinstance(s, str) else None
-
-        return matched
-
-    def _classification(self, ctx: Context, name: str) -> Classification:
-        known = ctx.classifications.get(name)
+    def _classify(
+        self, state: dict[Any, Any], name: str, request: Request, trace: list[Any] | None
+    ) -> Classification:
+        known = state.get(("classifier", name))
         if known is not None:
             return known  # type: ignore[no-any-return]
         spec = self.classifiers[name]
         result = FAILED_CLASSIFICATION
-        if ctx.classifier is not None:
+        classifier = state.get("classifier")
+        if classifier is not None:
             try:
-                answer = ctx.classifier.classify(spec, ctx.request)
+                answer = classifier.classify(spec, request)
             except Exception as e:  # a classifier failure is an answer, not a crash
                 log.warning("classifier %s failed: %s", name, e)
                 answer = FAILED_CLASSIFICATION
             result = _valid_classification(answer, spec)
-        ctx.classifications[name] = result
-        if ctx.trace is not None:
-            ctx.trace.append((f"classifier {name}", (result.label, result.confidence), "asked"))
+        state[("classifier", name)] = result
+        if trace is not None:
+            trace.append((f"classifier {name}", (result.label, result.confidence), "asked"))
         return result
+
+    def _classification(self, ctx: Context, name: str) -> Classification:
+        ctx.scans.setdefault("classifier", ctx.classifier)
+        return self._classify(ctx.scans, name, ctx.request, ctx.trace)
 
     # -- deciding ---------------------------------------------------------------------
 
@@ -186,12 +256,13 @@ class Policy:
             request = Request(**attrs)
         elif attrs:
             raise TypeError("pass either a Request or keyword attributes, not both")
-        trace: list[tuple[str, Any, str]] | None = [] if explain else None
+        if not explain:
+            state: dict[Any, Any] = {"classifier": classifier} if classifier is not None else {}
+            return self.decisions[self.evaluator.decide(request, state)]
+        trace: list[tuple[str, Any, str]] = []
         ctx = Context(request, self.getters, classifier, trace)
         leaf = walk(self.root, ctx)
         decision = self.decisions[leaf.index]
-        if trace is None:
-            return decision
         phrases = self.matcher.phrases
         steps = tuple(
             Step(t, [phrases[i] for i in v] if isinstance(v, PhraseIds) else v, o)

@@ -11,7 +11,7 @@ from functools import cache
 from typing import Any
 
 from policyroute import Classification, Policy, Request
-from policyroute.features import compile_regex
+from policyroute.features import compile_regex, regex_search
 from policyroute.syntax import ast
 
 FAILED = Classification(None, 0.0)
@@ -137,9 +137,10 @@ class Reference:
             test = any if e.mode == "any" else all
             return test(phrase_in(p, v) for p in phrases)
         if isinstance(e, ast.Matches):
-            return (
-                isinstance(v, str)
-                and compile_regex(e.regex.pattern, e.regex.flags).search(v) is not None
+            # regex_search is the contract's reading: the first REGEX_MAX_CHARS characters,
+            # a lone surrogate as U+FFFD.
+            return isinstance(v, str) and regex_search(
+                compile_regex(e.regex.pattern, e.regex.flags), v
             )
         if isinstance(e, ast.Has):
             if e.attr.parts[0] in self.checked.classifiers and e.attr.parts[1] == "confidence":

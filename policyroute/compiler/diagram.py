@@ -36,7 +36,7 @@ INDEX_MIN_RUN = 3
 class Context:
     """Per-request state of one walk: features computed at most once, on demand."""
 
-    __slots__ = ("classifications", "classifier", "getters", "request", "trace", "vals")
+    __slots__ = ("classifier", "getters", "request", "scans", "trace", "vals")
 
     def __init__(
         self,
@@ -49,7 +49,8 @@ class Context:
         self.getters = getters
         self.vals = [_UNSET] * len(getters)
         self.classifier = classifier
-        self.classifications: dict[str, Any] = {}
+        # Per-request caches shared with the evaluator's readers: text scans, classifications.
+        self.scans: dict[Any, Any] = {}
         self.trace = trace
 
     def get(self, fid: int) -> Any:
@@ -107,7 +108,7 @@ class NumNode(Node):
         v = ctx.vals[self.feature]
         if v is _UNSET:
             v = ctx.get(self.feature)
-        if v is None:
+        if v is None or v != v:  # missing, or NaN: no comparison holds
             nxt = self.missing
         else:
             ts = self.thresholds

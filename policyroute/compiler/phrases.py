@@ -1,0 +1,157 @@
+"""One pass over a text finds every phrase of a policy: the contract's phrase test at scale.
+
+The contract: a phrase matches case-insensitively (Unicode case folding) where it stands
+between word boundaries (start or end of text, or a character that is not a letter, digit or
+`_`), and a space in a phrase matches any run of white space.
+
+How: the text is case-folded (ASCII text by the fast ASCII path, which is the same mapping),
+encoded as UTF-8, and, only when the policy has a phrase of several words and the text has
+white space other than single spaces, its white-space runs are folded to one space. One
+byte-wise double-array Aho-Corasick automaton (daachorse) then reports every occurrence of
+every phrase, overlapping ones included, and a phrase counts when one of its occurrences has a
+boundary on both sides. A boundary is looked up in a 128-entry table for ASCII bytes and by
+decoding the neighbouring character only when it is not ASCII, so ASCII text pays nothing for
+Unicode. UTF-8 is self-synchronizing, so an occurrence of a whole-character pattern always
+starts and ends on character boundaries.
+
+The same automaton also finds *literals*: strings a regex cannot match without (see
+`regexes.required_literals`), reported without any boundary test, so a regex whose literal is
+absent is never run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import daachorse
+
+_EMPTY: frozenset[int] = frozenset()
+
+# 1 for the ASCII bytes that are word characters: letters, digits, `_`.
+_WORD = bytes(1 if (chr(b).isalnum() or b == 0x5F) else 0 for b in range(128))
+# str.split() and re's \s also count \x1c-\x1f as white space; bytes.split() does not.
+_SEPARATORS_TO_SPACE = bytes.maketrans(b"\x1c\x1d\x1e\x1f", b"    ")
+
+
+def normalize_text(text: str) -> str:
+    """Case-fold and fold each run of white space to one space: the form phrases match in."""
+    folded = text.casefold()
+    if folded.isprintable() and "  " not in folded:
+        return folded
+    return " ".join(folded.split())
+
+
+def normalize_phrase(phrase: str) -> str:
+    return normalize_text(phrase).strip()
+
+
+def is_word_char(c: str) -> bool:
+    """The contract's word character: a letter, a digit or `_`. Anything else is a boundary."""
+    return c.isalnum() or c == "_"
+
+
+def fold(text: str, collapse: bool) -> bytes:
+    """The UTF-8 bytes the automaton reads: case-folded, white space folded if `collapse`."""
+    if text.isascii():
+        data = text.encode("ascii").lower()
+        # Every white-space character but the space is unprintable.
+        if collapse and (b"  " in data or not text.isprintable()):
+            data = b" ".join(data.translate(_SEPARATORS_TO_SPACE).split())
+        return data
+    folded = text.casefold()
+    if collapse and ("  " in folded or not folded.isprintable()):
+        folded = " ".join(folded.split())
+    # A lone surrogate is kept (as its 3-byte form): it is no phrase's and not a word character.
+    return folded.encode("utf-8", "surrogatepass")
+
+
+def _word_before(data: bytes, i: int) -> bool:
+    b = data[i - 1]
+    if b < 0x80:
+        return _WORD[b] == 1
+    j = i - 1
+    while j > 0 and data[j] & 0xC0 == 0x80:
+        j -= 1
+    return data[j:i].decode("utf-8", "surrogatepass").isalnum()
+
+
+def _word_at(data: bytes, i: int) -> bool:
+    b = data[i]
+    if b < 0x80:
+        return _WORD[b] == 1
+    n = 2 if b < 0xE0 else 3 if b < 0xF0 else 4
+    return data[i : i + n].decode("utf-8", "surrogatepass").isalnum()
+
+
+class PhraseMatcher:
+    """Every phrase (and regex literal) of a policy in one automaton; one pass finds them all.
+
+    `find(text)` returns the ids of the phrases that stand in `text` between word boundaries;
+    `scan(text)` returns those and the ids of the literals that occur anywhere in it.
+    """
+
+    __slots__ = ("_automaton", "_collapse", "_literal_of", "_phrase_of", "literals", "phrases")
+
+    def __init__(self, phrases: Iterable[str], literals: Iterable[str] = ()) -> None:
+        self.phrases: list[str] = []
+        self.literals: list[str] = []
+        patterns: dict[bytes, int] = {}
+        phrase_of: list[int] = []
+        literal_of: list[tuple[int, ...]] = []
+        seen: set[str] = set()
+        for phrase in phrases:
+            norm = normalize_phrase(phrase)
+            if not norm or norm in seen:
+                continue
+            seen.add(norm)
+            pid = len(self.phrases)
+            self.phrases.append(norm)
+            patterns[norm.encode("utf-8", "surrogatepass")] = len(phrase_of)
+            phrase_of.append(pid)
+            literal_of.append(())
+        for literal in literals:
+            lid = len(self.literals)
+            self.literals.append(literal)
+            key = literal.casefold().encode("utf-8", "surrogatepass")
+            k = patterns.get(key)
+            if k is None:
+                k = patterns[key] = len(phrase_of)
+                phrase_of.append(-1)
+                literal_of.append(())
+            literal_of[k] = (*literal_of[k], lid)
+        self._phrase_of = phrase_of
+        self._literal_of = literal_of
+        self._collapse = any(" " in p for p in self.phrases)
+        self._automaton = daachorse.DoubleArrayAhoCorasick(list(patterns)) if patterns else None
+
+    def find(self, text: str) -> frozenset[int]:
+        return self.scan(text)[0]
+
+    def scan(self, text: str) -> tuple[frozenset[int], frozenset[int]]:
+        automaton = self._automaton
+        if automaton is None or not text:
+            return _EMPTY, _EMPTY
+        data = fold(text, self._collapse)
+        hits = automaton.find_overlapping(data)
+        if not hits:
+            return _EMPTY, _EMPTY
+        phrase_of, literal_of = self._phrase_of, self._literal_of
+        found: set[int] = set()
+        literals: set[int] = set()
+        n = len(data)
+        for start, end, k in hits:
+            pid = phrase_of[k]
+            if pid >= 0 and pid not in found:
+                if (start == 0 or not _word_before(data, start)) and (
+                    end == n or not _word_at(data, end)
+                ):
+                    found.add(pid)
+            lids = literal_of[k]
+            if lids:
+                literals.update(lids)
+        return (frozenset(found) if found else _EMPTY), (
+            frozenset(literals) if literals else _EMPTY
+        )
+
+
+__all__ = ["PhraseMatcher", "fold", "is_word_char", "normalize_phrase", "normalize_text"]

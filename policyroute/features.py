@@ -7,14 +7,17 @@ two can never disagree about what `length` or `user.tier` means.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import re2
 
 # The phrase matcher lives in compiler/phrases.py; these names stay importable from here.
-from .compiler.phrases import PhraseMatcher, is_word_char, normalize_phrase, normalize_text
+from .compiler.phrases import PhraseMatcher as PhraseMatcher
+from .compiler.phrases import is_word_char as is_word_char
+from .compiler.phrases import normalize_phrase as normalize_phrase
+from .compiler.phrases import normalize_text as normalize_text
 from .request import Request
 
 # Attribute types as the checker sees them.

@@ -12,8 +12,8 @@ from .compiler.atoms import AtomTable, Expr
 from .compiler.checker import CheckedPolicy, CheckedRule, CheckedTest, check
 from .compiler.diagram import Context, DiagramBuilder, Node, PhraseIds, count_nodes, walk
 from .compiler.evaluator import Evaluator
-from .compiler.regexes import required_literals
 from .compiler.loader import Loaded, load_path, load_text
+from .compiler.regexes import required_literals
 from .decision import (
     FAILED_CLASSIFICATION,
     NO_ESCALATION,
@@ -86,7 +86,9 @@ class Policy:
             if f.key[0] == "regex":
                 alts = required_literals(f.key[2])
                 if alts is not None:
-                    self._prefilter[fid] = frozenset(range(len(literals), len(literals) + len(alts)))
+                    self._prefilter[fid] = frozenset(
+                        range(len(literals), len(literals) + len(alts))
+                    )
                     literals.extend(alts)
         # Phrase ids are shared: the atom table interns normalized phrases in the same order.
         self.matcher = PhraseMatcher(table.phrases, literals)
@@ -102,9 +104,7 @@ class Policy:
             self.conditions,
             [self._value(fid, f.key) for fid, f in enumerate(table.features)],
         )
-        self.getters = tuple(
-            self._getter(fid, f.key) for fid, f in enumerate(table.features)
-        )
+        self.getters = tuple(self._getter(fid, f.key) for fid, f in enumerate(table.features))
         self._root: Node | None = None
 
     @property

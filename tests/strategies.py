@@ -41,11 +41,26 @@ PHRASES = [
     "c3po",
     "select",
 ]
-SEPARATORS = [" ", "  ", "\n", "\t", "-", "_", ".", ", ", "", "/"]
+SEPARATORS = [" ", "  ", "\n", "\t", "-", "_", ".", ", ", "", "/", "\u00a0", "\u3000", "\x1c", "—"]
+# Unicode shapes the phrase scan must get right: case folding that changes length (ß, ﬁ),
+# letters outside Latin, a lone surrogate (which UTF-8 cannot carry), combining marks.
+ODD_WORDS = ["STRASSE", "straße", "ﬁx", "Ωmega", "日本", "\ud800", "e\u0301", "İ", "ǅ", "٣"]
+# Numbers a caller can pass that compare oddly: NaN, infinities, integers beyond any float.
+ODD_NUMBERS = [float("nan"), float("inf"), float("-inf"), 10**400, -(10**400), 2.5, -0.0]
 TASKS = ["classify", "extract", "format", "analyze"]
 DOMAINS = ["security", "billing", "database"]
 USER_TIERS = ["free", "paid", "enterprise"]
-REGEXES = ["/\\bselect\\b.+\\bjoin\\b/i", "/[0-9]{3}/", "/^fix/", "/ord-[a-z]+/i", "/x$/m"]
+REGEXES = [
+    "/\\bselect\\b.+\\bjoin\\b/i",
+    "/[0-9]{3}/",
+    "/^fix/",
+    "/ord-[a-z]+/i",
+    "/x$/m",
+    "/strasse|sql join/i",
+    "/(?:deadlock|race)\\s+condition/",
+    "/x.y/s",
+    "/été/i",
+]
 NUM_ATTRS = ["length", "files", "context_tokens", "turns"]
 
 
@@ -54,7 +69,7 @@ def prompts(draw: st.DrawFn) -> str:
     n = draw(st.integers(0, 12))
     parts: list[str] = []
     for _ in range(n):
-        w = draw(st.sampled_from(WORDS))
+        w = draw(st.sampled_from(WORDS + ODD_WORDS))
         if draw(st.booleans()):
             w = w.upper() if draw(st.booleans()) else w.capitalize()
         parts.append(w)
@@ -69,7 +84,12 @@ def requests(draw: st.DrawFn) -> Request:
         meta["priority"] = draw(st.sampled_from(["high", "low", 3, True]))
     if draw(st.booleans()):
         meta["score"] = draw(
-            st.one_of(st.integers(-2, 9), st.floats(0, 9, allow_nan=False), st.just("7"))
+            st.one_of(
+                st.integers(-2, 9),
+                st.floats(0, 9, allow_nan=False),
+                st.just("7"),
+                st.sampled_from(ODD_NUMBERS),
+            )
         )
     return Request(
         draw(st.one_of(st.none(), prompts())),
@@ -77,8 +97,10 @@ def requests(draw: st.DrawFn) -> Request:
         task=draw(st.one_of(st.none(), st.sampled_from(TASKS))),
         domain=draw(st.one_of(st.none(), st.sampled_from(DOMAINS))),
         user_tier=draw(st.one_of(st.none(), st.sampled_from(USER_TIERS))),
-        files=draw(st.one_of(st.none(), st.integers(0, 10))),
-        context_tokens=draw(st.one_of(st.none(), st.integers(0, 100_000))),
+        files=draw(st.one_of(st.none(), st.integers(0, 10), st.sampled_from(ODD_NUMBERS))),
+        context_tokens=draw(
+            st.one_of(st.none(), st.integers(0, 100_000), st.sampled_from(ODD_NUMBERS))
+        ),
         turns=draw(st.one_of(st.none(), st.integers(0, 6))),
         metadata=meta,
         has_tools=draw(st.booleans()),
@@ -150,6 +172,8 @@ def conditions(draw: st.DrawFn, depth: int = 0) -> str:
                     "metadata.score > 3",
                     "metadata.priority == true",
                     "metadata.score <= 2.5",
+                    "metadata.score < 50",
+                    "metadata.score != 3",
                     'metadata.priority in ["high", "low"]',
                 ]
             )
@@ -227,3 +251,52 @@ def small_requests() -> st.SearchStrategy[Request]:
         st.one_of(st.none(), st.sampled_from([0, 2, 3, 4, 5, 7, 10, 11])),
         st.one_of(st.none(), st.sampled_from([*TASKS, "other"])),
     )
+
+
+HUGE = "1" + "0" * 400  # an integer literal beyond any float
+SET_NAMES = ["one", "two", "three"]  # `conditions()` reads the first two
+
+
+@st.composite
+def interleaved_policies(draw: st.DrawFn) -> str:
+    """Up to 60 rules of every kind interleaved, the shape a big policy has: keyword sets,
+    `task == X and length > N`, `user.tier == X or context_tokens > N`, metadata numbers
+    (NaN, infinities and huge integers meet them), regexes, classifier tests."""
+    sets = [
+        draw(st.lists(st.sampled_from([*PHRASES, "ﬁx", "日本", "straße"]), min_size=1, max_size=4))
+        for _ in range(3)
+    ]
+    lines = [
+        'tier haiku = "claude-haiku-4-5" { input 1 output 5 }',
+        'tier sonnet = "claude-sonnet-4-6" { input 3 output 15 }',
+        'tier opus = "claude-opus-4-7" { input 5 output 25 }',
+        'classifier kind using haiku labels ["easy", "hard", "weird"] prompt "How hard?"',
+    ]
+    for name, phrases in zip(SET_NAMES, sets, strict=True):
+        lines.append(f"keywords {name} = [{', '.join(map(_quote, dict.fromkeys(phrases)))}]")
+    n = draw(st.integers(1, 60))
+    for i in range(n):
+        kind = draw(st.integers(0, 7))
+        if kind <= 1:
+            cond = f"{draw(st.sampled_from(['prompt', 'text']))} contains any {draw(st.sampled_from(SET_NAMES))}"
+        elif kind == 2:
+            cond = f"task == {_quote(draw(st.sampled_from(TASKS)))} and length > {draw(st.integers(0, 40))}"
+        elif kind == 3:
+            cond = (
+                f"user.tier == {_quote(draw(st.sampled_from(USER_TIERS)))}"
+                f" or context_tokens > {draw(st.sampled_from(['3', '10', '60k', HUGE]))}"
+            )
+        elif kind == 4:
+            op = draw(st.sampled_from(["<", "<=", ">", ">=", "==", "!="]))
+            cond = f"metadata.score {op} {draw(st.sampled_from(['0', '2.5', '7', HUGE]))}"
+        elif kind == 5:
+            cond = f"prompt matches {draw(st.sampled_from(REGEXES))}"
+        elif kind == 6:
+            cond = draw(conditions(1))
+        else:
+            cond = (
+                f"files {draw(st.sampled_from(['<', '>', '==', '!=']))} {draw(st.integers(0, 9))}"
+            )
+        lines.append(f"rule r{i}: {cond} -> {draw(st.sampled_from(['haiku', 'sonnet', 'opus']))}")
+    lines.append("default -> sonnet")
+    return "\n".join(lines) + "\n"

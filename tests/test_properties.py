@@ -9,8 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference import Reference, phrase_in
 from strategies import (
+    ODD_WORDS,
     PHRASES,
+    REGEXES,
     answers,
+    interleaved_policies,
     policies,
     prompts,
     requests,
@@ -20,8 +23,9 @@ from strategies import (
 
 import policyroute
 from policyroute import Classification, PolicyError, StaticClassifier
-from policyroute.compiler import diagram
-from policyroute.features import PhraseMatcher
+from policyroute.compiler import diagram, evaluator
+from policyroute.compiler.regexes import required_literals
+from policyroute.features import PhraseMatcher, compile_regex, regex_search
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -29,13 +33,40 @@ SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 @SETTINGS
 @given(policies(), st.lists(st.tuples(requests(), answers()), min_size=1, max_size=8))
 def test_diagram_agrees_with_first_match_reading(text: str, cases: list) -> None:
+    _agree(text, cases)
+
+
+@SETTINGS
+@given(interleaved_policies(), st.lists(st.tuples(requests(), answers()), min_size=1, max_size=8))
+def test_interleaved_rule_kinds_agree_with_first_match_reading(text: str, cases: list) -> None:
+    _agree(text, cases)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(policies(), st.lists(st.tuples(requests(), answers()), min_size=1, max_size=5))
+def test_rules_evaluated_whole_agree_too(text: str, cases: list) -> None:
+    """With the clause cap at 1, every rule with an `or` is walked as its own diagram."""
+    old = evaluator.MAX_CLAUSES
+    evaluator.MAX_CLAUSES = 1
+    try:
+        _agree(text, cases)
+    finally:
+        evaluator.MAX_CLAUSES = old
+
+
+def _agree(text: str, cases: list) -> None:
+    """decide() (the bit-vector evaluator), decide(explain=True) (the diagram walk) and the
+    reference interpreter name the same rule."""
     policy = policyroute.loads(text)
     ref = Reference(policy)
     tiers = {t.name for t in policy.tiers}
     for request, given_answers in cases:
         decision = policy.decide(request, classifier=StaticClassifier(given_answers))
         assert decision.tier in tiers
-        assert decision.rule == ref.decide(request, given_answers), (text, request)
+        expected = ref.decide(request, given_answers)
+        assert decision.rule == expected, (text, request)
+        explained = policy.decide(request, classifier=StaticClassifier(given_answers), explain=True)
+        assert explained.rule == expected, (text, request)
 
 
 @SETTINGS
@@ -84,13 +115,66 @@ def test_classifier_is_asked_at_most_once_and_only_when_needed(text, request, la
         assert policy.decide(request).rule == decision.rule
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(PHRASES), min_size=1, max_size=6), prompts())
+PHRASE_POOL = [*PHRASES, *ODD_WORDS, "a", "a a", "format x", "x x", "e", "-x", "ss", "日本 語"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.sampled_from(PHRASE_POOL), min_size=1, max_size=8),
+    st.one_of(prompts(), st.text(alphabet="aAxX_ -\n日本ßsSﬁé\u0301\ud800", max_size=40)),
+)
 def test_phrase_matcher_matches_the_contract(phrases: list[str], text: str) -> None:
-    matcher = PhraseMatcher(phrases)
+    """Overlapping, adjacent and Unicode phrases, found in one pass exactly as the slow
+    reading of the contract finds them one by one."""
+    matcher = PhraseMatcher([p for p in phrases if p.strip()])
     found = {matcher.phrases[i] for i in matcher.find(text)}
     for p in phrases:
-        assert (p.casefold() in found) == phrase_in(p, text), (p, text)
+        if p.strip():
+            norm = " ".join(p.casefold().split())
+            assert (norm in found) == phrase_in(p, text), (p, text)
+
+
+REGEX_ALPHABET = [
+    "ab",
+    "c",
+    "x",
+    "(",
+    ")",
+    "|",
+    "*",
+    "+",
+    "?",
+    ".",
+    "[a-c]",
+    "\\d",
+    " ",
+    "AB",
+    "{2}",
+]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.sampled_from([r[1 : r.rindex("/")] for r in REGEXES]),
+        st.lists(st.sampled_from(REGEX_ALPHABET), max_size=8).map("".join),
+    ),
+    st.booleans(),
+    st.text(alphabet="abcxABX(| 0123\n", max_size=30),
+)
+def test_a_regex_is_skipped_only_when_it_cannot_match(pattern: str, icase: bool, text: str) -> None:
+    """The prefilter's promise: when none of a regex's required literals is in the text
+    (ignoring case), the regex does not match it."""
+    try:
+        regex = compile_regex(pattern, "i" if icase else "")
+    except ValueError:
+        return
+    alts = required_literals(pattern)
+    if alts is None:
+        return
+    matcher = PhraseMatcher([], alts)
+    if not matcher.scan(text)[1]:
+        assert not regex_search(regex, text), (pattern, alts, text)
 
 
 @settings(max_examples=400, deadline=None)

@@ -25,12 +25,16 @@ from .atoms import (
     NumAtom,
     atoms_of,
     make_and,
+    make_or,
     restrict,
 )
 
 _UNSET: Any = object()
 # A run of at least this many phrase-led rules is indexed rather than chained.
 INDEX_MIN_RUN = 3
+# A split is merged into the next rule's split on the same feature only while that one is
+# this narrow: merging wider ones makes n rules on one attribute cost n^2 to build.
+MERGE_MAX = 64
 
 
 class Context:
@@ -278,8 +282,57 @@ class DiagramBuilder:
         key = (e, id(hi), id(lo))
         node = self._memo.get(key)
         if node is None:
-            node = self._memo[key] = self._expand(e, hi, lo)
+            node = self._chain_parts(e, hi, lo)
+            if node is None:
+                node = self._expand(e, hi, lo)
+            self._memo[key] = node
         return node
+
+    def _chain_parts(self, e: Expr, hi: Node, lo: Node) -> Node | None:
+        """An `and`/`or` whose operands fall into groups over disjoint features, built group
+        by group, last first: linear and without recursion in the number of operands (a
+        Shannon expansion would restrict the whole expression once per feature)."""
+        assert isinstance(e, tuple)
+        if e[0] not in ("and", "or") or len(e[1]) < 2:
+            return None
+        groups = self._groups(e[1])
+        if len(groups) < 2:
+            return None
+        node = hi if e[0] == "and" else lo
+        for _, ops in reversed(groups):
+            if e[0] == "and":
+                node = self.build(make_and(ops), node, lo)
+            else:
+                node = self.build(make_or(ops), hi, node)
+        return node
+
+    def _groups(self, operands: tuple[Expr, ...]) -> list[tuple[Any, tuple[Expr, ...]]]:
+        """Operands joined when they share a feature, cheapest group first."""
+        parent: dict[int, int] = {}
+
+        def find(f: int) -> int:
+            while parent.setdefault(f, f) != f:
+                parent[f] = parent[parent[f]]
+                f = parent[f]
+            return f
+
+        feats = []
+        for op in operands:
+            fs = {self.atoms[a].feature for a in atoms_of(op)}
+            feats.append(fs)
+            first = next(iter(fs))
+            for f in fs:
+                parent[find(f)] = find(first)
+        by_root: dict[int, list[Expr]] = {}
+        costs: dict[int, tuple[int, int]] = {}
+        for op, fs in zip(operands, feats, strict=True):
+            root = find(next(iter(fs)))
+            by_root.setdefault(root, []).append(op)
+            for f in fs:
+                c = (self.features[f].cost, f)
+                costs[root] = min(costs.get(root, c), c)
+        order = sorted(by_root, key=costs.__getitem__)
+        return [(costs[r], tuple(by_root[r])) for r in order]
 
     def _expand(self, e: Expr, hi: Node, lo: Node) -> Node:
         ids = atoms_of(e)
@@ -304,21 +357,24 @@ class DiagramBuilder:
         # When the else-diagram tests this same feature at its root, each branch here already
         # knows which way that test goes: continue at the matching child instead of testing
         # again. Runs of rules on one attribute thus become one split rather than a chain.
-        merge = lo if lo.feature == fid and not isinstance(lo, Leaf) else None
+        merge = lo if lo.feature == fid and _width(lo) <= MERGE_MAX else None
         if feature.kind == NUM:
             num_atoms = [(a, at) for a in mine if isinstance(at := self.atoms[a], NumAtom)]
             values = {at.value for _, at in num_atoms}
             if isinstance(merge, NumNode):
                 values.update(merge.thresholds)
             ts = sorted(values)
-            reps = _cell_representatives(ts)
+            index = {t: j for j, t in enumerate(ts)}
+            top = 2 * len(ts)
             cells = [
                 self.build(
-                    restrict(e, {a: at.holds(r) for a, at in num_atoms}),
+                    restrict(
+                        e, {a: _num_holds(at, index[at.value], k, top) for a, at in num_atoms}
+                    ),
                     hi,
-                    _num_child(merge, r) if isinstance(merge, NumNode) else lo,
+                    _num_child(merge, ts, k) if isinstance(merge, NumNode) else lo,
                 )
-                for r in reps
+                for k in range(top + 1)
             ]
             lo_missing = merge.missing if isinstance(merge, NumNode) else lo
             missing = self.build(restrict(e, dict.fromkeys(mine, False)), hi, lo_missing)
@@ -402,23 +458,34 @@ class DiagramBuilder:
         return None
 
 
-def _num_child(node: NumNode, value: Any) -> Node:
-    """The child `node` takes for a present `value`."""
-    ts = node.thresholds
-    i = bisect_left(ts, value)
-    return node.cells[2 * i + 1 if i < len(ts) and ts[i] == value else 2 * i]
+def _width(node: Node) -> int:
+    if isinstance(node, NumNode):
+        return len(node.thresholds)
+    if isinstance(node, DispatchNode):
+        return len(node.table)
+    return MERGE_MAX + 1  # leaves and phrase nodes are never merged
 
 
-def _cell_representatives(ts: list[Any]) -> list[Any]:
-    """A value inside each cell of the split at `ts` (see NumNode)."""
-    if not ts:
-        return [0]
-    reps: list[Any] = []
-    for i, t in enumerate(ts):
-        below = t - 1 if i == 0 else (ts[i - 1] + t) / 2
-        reps.extend((below, t))
-    reps.append(ts[-1] + 1)
-    return reps
+def _num_holds(atom: NumAtom, j: int, k: int, top: int) -> bool:
+    """Whether `atom` (its value is threshold j) holds in cell k of a split (see NumNode);
+    exact for any numbers, infinities and huge integers included."""
+    op = atom.op
+    if k % 2:  # the threshold k // 2 itself
+        i = k // 2
+        return {"<": i < j, "<=": i <= j, "==": i == j, ">": i > j, ">=": i >= j}[op]
+    i = k // 2  # below threshold i (above all when k == top)
+    return {"<": i <= j, "<=": i <= j, "==": False, ">": i > j, ">=": i > j}[op]
+
+
+def _num_child(node: NumNode, ts: list[Any], k: int) -> Node:
+    """The child `node` (whose thresholds are a subset of `ts`) takes in cell k of `ts`."""
+    sub = node.thresholds
+    if k % 2:
+        v = ts[k // 2]
+        i = bisect_left(sub, v)
+        return node.cells[2 * i + 1 if i < len(sub) and sub[i] == v else 2 * i]
+    i = k // 2
+    return node.cells[2 * (bisect_left(sub, ts[i]) if i < len(ts) else len(sub))]
 
 
 def count_nodes(root: Node) -> int:

@@ -17,9 +17,8 @@ test of that rule, at most once per request.
 Phrase features are the set of phrases found in a text (one automaton pass); their mask is
 computed from the phrases found, through per-phrase masks made at compile time, so the cost
 grows with the phrases a text holds, not with the keyword rules. A rule whose normal form
-would exceed MAX_CLAUSES clauses is kept whole (one *opaque* clause): its features are
-evaluated one by one, cheapest first, until a three-valued reading of its condition is
-decided.
+would exceed MAX_CLAUSES clauses is kept whole (one *opaque* clause): when it is the first
+rule still possible, its own decision diagram is walked.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from itertools import product
 from typing import Any
 
 from .atoms import (
+    COST_CLASSIFIER,
     DISCRETE,
     MATCH,
     NUM,
@@ -41,9 +41,12 @@ from .atoms import (
     NumAtom,
     atoms_of,
 )
+from .diagram import CONTINUE, Context, DiagramBuilder, Node, walk
 
-# A rule whose normal form has more clauses than this is evaluated whole.
-MAX_CLAUSES = 64
+# A rule whose normal form has more clauses than this is evaluated whole, and so are the
+# rules past a policy-wide budget of clauses (each is a bit in every mask).
+MAX_CLAUSES = 1024
+MAX_TOTAL_CLAUSES = 1 << 16
 
 Literal = tuple[int, bool]  # (atom id, polarity)
 Clause = frozenset[Literal]
@@ -83,28 +86,6 @@ def normal_form(e: Expr, positive: bool = True) -> list[Clause]:
     if len(unique) > MAX_CLAUSES:
         raise _TooBig
     return unique
-
-
-def kleene(e: Expr, truth: Callable[[int], bool | None]) -> bool | None:
-    """Three-valued reading of `e`; None while an atom it depends on is unknown."""
-    if e is True or e is False:
-        return e
-    assert isinstance(e, tuple)
-    tag = e[0]
-    if tag == "a":
-        return truth(e[1])
-    if tag == "not":
-        v = kleene(e[1], truth)
-        return None if v is None else not v
-    unknown = False
-    stop = tag == "or"  # the value that settles the operator
-    for x in e[1]:
-        v = kleene(x, truth)
-        if v is None:
-            unknown = True
-        elif v is stop:
-            return stop
-    return None if unknown else not stop
 
 
 def _intersect(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -166,14 +147,17 @@ class Evaluator:
         rule_clauses: list[tuple[int, ...]] = []
         # per feature: [(clause bit, [(atom id, polarity), ...]), ...]
         touching: list[list[tuple[int, list[Literal]]]] = [[] for _ in features]
-        self.opaque: dict[int, Expr] = {}
+        # Opaque rules: the diagram of `condition ? TRUE : FALSE`, walked when reached.
+        self.opaque: dict[int, Node] = {}
+        builder = DiagramBuilder(list(features), list(atoms), [])
         for index, cond in enumerate(conditions):
             try:
                 clauses = normal_form(cond)
+                if len(clause_rule) + len(clauses) > MAX_TOTAL_CLAUSES:
+                    raise _TooBig
             except _TooBig:
-                clauses = []
                 bit = len(clause_rule)
-                self.opaque[bit] = cond
+                self.opaque[bit] = builder.build(cond, builder.leaf(0), CONTINUE)
                 clause_rule.append(index)
                 fids = {atoms[a].feature for a in atoms_of(cond)}
                 needs.append(tuple(sorted(fids, key=self.order.__getitem__)))
@@ -196,6 +180,16 @@ class Evaluator:
         self.rule_clauses = rule_clauses
         self.all = (1 << len(clause_rule)) - 1
         self.values = values
+        # Classifier features of rules with several clauses: asked only once no cheaper
+        # feature of the rule is left (see _before_asking).
+        self.careful = frozenset(
+            f
+            for bits in rule_clauses
+            if len(bits) > 1
+            for b in bits
+            for f in needs[b]
+            if features[f].cost >= COST_CLASSIFIER
+        )
         self.masks: list[MaskFn] = []
         for fid, feature in enumerate(features):
             touched = 0
@@ -336,48 +330,64 @@ class Evaluator:
         """The index of the deciding rule (the default's index when none holds)."""
         cand = self.all
         done = 0
-        clause_rule, needs, rule_clauses = self.clause_rule, self.needs, self.rule_clauses
-        order, values, masks, opaque = self.order, self.values, self.masks, self.opaque
-        known: dict[int, Any] | None = {} if opaque else None
+        clause_rule, needs, opaque = self.clause_rule, self.needs, self.opaque
+        values, masks, careful = self.values, self.masks, self.careful
+        cursor: dict[int, int] | None = None
         while cand:
             low = (cand & -cand).bit_length() - 1
-            rule = clause_rule[low]
-            clauses = rule_clauses[rule]
-            best = -1
             if low in opaque:
-                assert known is not None
-                verdict = kleene(opaque[low], lambda a: self._truth(a, known))
-                if verdict is True:
-                    return rule
-                if verdict is False:
-                    cand &= ~(1 << low)
-                    continue
-                for f in needs[low]:
-                    if not (done >> f) & 1:
-                        best = f
-                        break
+                if self._walk(opaque[low], request, state) is not CONTINUE:
+                    return clause_rule[low]
+                cand &= ~(1 << low)
+                continue
+            fs = needs[low]
+            # The first feature the lowest clause still needs; features are only ever added
+            # to `done`, so a long clause keeps its place in a cursor.
+            if len(fs) < 8:
+                i = 0
+                while i < len(fs) and (done >> fs[i]) & 1:
+                    i += 1
             else:
-                for bit in clauses:
-                    if (cand >> bit) & 1:
-                        for f in needs[bit]:
-                            if not (done >> f) & 1:
-                                if best < 0 or order[f] < order[best]:
-                                    best = f
-                                break
-                        else:
-                            return rule  # a clause whose every feature is known holds
-            done |= 1 << best
-            v = values[best](request, state)
-            if known is not None:
-                known[best] = v
-            cand &= masks[best](v)
+                if cursor is None:
+                    cursor = {}
+                i = cursor.get(low, 0)
+                while i < len(fs) and (done >> fs[i]) & 1:
+                    i += 1
+                cursor[low] = i
+            if i == len(fs):
+                return clause_rule[low]  # every feature of a surviving clause is known
+            f = fs[i]
+            if f in careful:
+                # About to ask a classifier: first settle the rule by its other clauses.
+                settled, f = self._before_asking(clause_rule[low], cand, done)
+                if settled:
+                    return clause_rule[low]
+            done |= 1 << f
+            cand &= masks[f](values[f](request, state))
         return self.default
 
-    def _truth(self, aid: int, known: dict[int, Any]) -> bool | None:
-        atom = self.atoms[aid]
-        if atom.feature not in known:
-            return None
-        return atom.holds(known[atom.feature])
+    def _before_asking(self, rule: int, cand: int, done: int) -> tuple[bool, int]:
+        """(True, -1) when a surviving clause of `rule` already holds; else the cheapest
+        feature its surviving clauses still need."""
+        best = -1
+        order = self.order
+        for bit in self.rule_clauses[rule]:
+            if (cand >> bit) & 1:
+                for f in self.needs[bit]:
+                    if not (done >> f) & 1:
+                        if best < 0 or order[f] < order[best]:
+                            best = f
+                        break
+                else:
+                    return True, -1
+        return False, best
+
+    def _walk(self, root: Node, request: Any, state: dict[Any, Any]) -> Node:
+        values = self.values
+        getters = [lambda ctx, f=f: values[f](ctx.request, ctx.scans) for f in range(len(values))]
+        ctx = Context(request, getters, state.get("classifier"), None)
+        ctx.scans = state  # the same caches: a classifier is still asked at most once
+        return walk(root, ctx)
 
 
-__all__ = ["MAX_CLAUSES", "Evaluator", "kleene", "normal_form"]
+__all__ = ["MAX_CLAUSES", "Evaluator", "normal_form"]

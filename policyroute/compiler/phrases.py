@@ -141,11 +141,13 @@ class PhraseMatcher:
         n = len(data)
         for start, end, k in hits:
             pid = phrase_of[k]
-            if pid >= 0 and pid not in found:
-                if (start == 0 or not _word_before(data, start)) and (
-                    end == n or not _word_at(data, end)
-                ):
-                    found.add(pid)
+            if (
+                pid >= 0
+                and pid not in found
+                and (start == 0 or not _word_before(data, start))
+                and (end == n or not _word_at(data, end))
+            ):
+                found.add(pid)
             lids = literal_of[k]
             if lids:
                 literals.update(lids)

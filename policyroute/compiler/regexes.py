@@ -13,11 +13,11 @@ only when ASCII, where case folding is the same for RE2's `(?i)` and for Python'
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 # re._parser is the parser behind `re` itself (Python 3.11+: the old sre_parse).
-from re import _constants as sre  # type: ignore[attr-defined]
-from re import _parser as sre_parse  # type: ignore[attr-defined]
+from re import _constants as sre
+from re import _parser as sre_parse
+from typing import Any
 
 # Shorter literals occur too often to save anything.
 MIN_LITERAL = 3

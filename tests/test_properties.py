@@ -103,7 +103,11 @@ class CountingClassifier:
 
 
 @SETTINGS
-@given(policies(), requests(), st.sampled_from(["easy", "hard", "weird"]))
+@given(
+    st.one_of(policies(), interleaved_policies()),
+    requests(),
+    st.sampled_from(["easy", "hard", "weird"]),
+)
 def test_classifier_is_asked_at_most_once_and_only_when_needed(text, request, label) -> None:
     policy = policyroute.loads(text)
     counting = CountingClassifier(Classification(label, 0.9))
@@ -113,6 +117,11 @@ def test_classifier_is_asked_at_most_once_and_only_when_needed(text, request, la
     # when it was not asked.
     if not counting.calls:
         assert policy.decide(request).rule == decision.rule
+    # ...and exactly when the diagram walk, which tests each rule's cheaper conditions
+    # first, asks it.
+    walking = CountingClassifier(Classification(label, 0.9))
+    policy.decide(request, classifier=walking, explain=True)
+    assert walking.calls == counting.calls, text
 
 
 PHRASE_POOL = [*PHRASES, *ODD_WORDS, "a", "a a", "format x", "x x", "e", "-x", "ss", "日本 語"]

@@ -45,13 +45,14 @@ def test_interleaved_rule_kinds_agree_with_first_match_reading(text: str, cases:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policies(), st.lists(st.tuples(requests(), answers()), min_size=1, max_size=5))
 def test_rules_evaluated_whole_agree_too(text: str, cases: list) -> None:
-    """With the clause cap at 1, every rule with an `or` is walked as its own diagram."""
-    old = evaluator.MAX_CLAUSES
-    evaluator.MAX_CLAUSES = 1
+    """With the clause cap at 1, every rule with an `or` is walked as its own diagram, and
+    with CHAIN_MIN at 2 every `and`/`or` is built group by group."""
+    old, old_chain = evaluator.MAX_CLAUSES, diagram.CHAIN_MIN
+    evaluator.MAX_CLAUSES, diagram.CHAIN_MIN = 1, 2
     try:
         _agree(text, cases)
     finally:
-        evaluator.MAX_CLAUSES = old
+        evaluator.MAX_CLAUSES, diagram.CHAIN_MIN = old, old_chain
 
 
 def _agree(text: str, cases: list) -> None:

@@ -35,6 +35,8 @@ INDEX_MIN_RUN = 3
 # A split is merged into the next rule's split on the same feature only while that one is
 # this narrow: merging wider ones makes n rules on one attribute cost n^2 to build.
 MERGE_MAX = 64
+# An `and`/`or` of at least this many operands is built group by group (see _chain_parts).
+CHAIN_MIN = 16
 
 
 class Context:
@@ -293,7 +295,7 @@ class DiagramBuilder:
         by group, last first: linear and without recursion in the number of operands (a
         Shannon expansion would restrict the whole expression once per feature)."""
         assert isinstance(e, tuple)
-        if e[0] not in ("and", "or") or len(e[1]) < 2:
+        if e[0] not in ("and", "or") or len(e[1]) < CHAIN_MIN:
             return None
         groups = self._groups(e[1])
         if len(groups) < 2:
@@ -307,7 +309,8 @@ class DiagramBuilder:
         return node
 
     def _groups(self, operands: tuple[Expr, ...]) -> list[tuple[Any, tuple[Expr, ...]]]:
-        """Operands joined when they share a feature, cheapest group first."""
+        """Operands joined when they share a feature; a group with a costlier feature (a
+        classifier) after the others, so it is reached only when they leave it open."""
         parent: dict[int, int] = {}
 
         def find(f: int) -> int:
@@ -324,13 +327,14 @@ class DiagramBuilder:
             for f in fs:
                 parent[find(f)] = find(first)
         by_root: dict[int, list[Expr]] = {}
-        costs: dict[int, tuple[int, int]] = {}
+        costs: dict[int, tuple[int, int, int]] = {}
         for op, fs in zip(operands, feats, strict=True):
             root = find(next(iter(fs)))
             by_root.setdefault(root, []).append(op)
             for f in fs:
-                c = (self.features[f].cost, f)
-                costs[root] = min(costs.get(root, c), c)
+                top, low, first = costs.get(root, (0, 1 << 30, f))
+                cost = self.features[f].cost
+                costs[root] = (max(top, cost), min(low, cost), min(first, f))
         order = sorted(by_root, key=costs.__getitem__)
         return [(costs[r], tuple(by_root[r])) for r in order]
 

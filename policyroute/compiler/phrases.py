@@ -5,8 +5,9 @@ between word boundaries (start or end of text, or a character that is not a lett
 `_`), and a space in a phrase matches any run of white space.
 
 How: the text is case-folded (ASCII text by the fast ASCII path, which is the same mapping),
-encoded as UTF-8, and, only when the policy has a phrase of several words and the text has
-white space other than single spaces, its white-space runs are folded to one space. One
+encoded as UTF-8, and, when the policy has a phrase of several words, each white-space
+character read as a space; runs of spaces are collapsed only when a phrase could span one
+(see `PhraseMatcher`). One
 byte-wise double-array Aho-Corasick automaton (daachorse) then reports every occurrence of
 every phrase, overlapping ones included, and a phrase counts when one of its occurrences has a
 boundary on both sides. A boundary is looked up in a 128-entry table for ASCII bytes and by
@@ -21,11 +22,13 @@ absent is never run.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import daachorse
 
 _EMPTY: frozenset[int] = frozenset()
+ANCHOR = -2  # a pattern that is the first word of a phrase of several words, and its space
 
 # 1 for the ASCII bytes that are word characters: letters, digits, `_`.
 _WORD = bytes(1 if (chr(b).isalnum() or b == 0x5F) else 0 for b in range(128))
@@ -50,19 +53,36 @@ def is_word_char(c: str) -> bool:
     return c.isalnum() or c == "_"
 
 
-def fold(text: str, collapse: bool) -> bytes:
-    """The UTF-8 bytes the automaton reads: case-folded, white space folded if `collapse`."""
+# Every white-space character the contract knows (str.isspace), as the automaton reads it:
+# ASCII ones by a translation table, the others by their UTF-8 forms.
+_ASCII_SPACE = bytes.maketrans(b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f", b"         ")
+_UNICODE_SPACE = re.compile(
+    b"|".join(re.escape(chr(c).encode()) for c in range(0x80, 0x3001) if chr(c).isspace())
+)
+_UNICODE_SPACE_LEADS = tuple({chr(c).encode()[:2] for c in range(0x80, 0x3001) if chr(c).isspace()})
+_RUN = re.compile(b"  +")
+
+
+def fold(text: str, spaces: bool) -> bytes:
+    """The UTF-8 bytes the automaton reads: case-folded, and when `spaces`, every white-space
+    character as one space (runs are left for `collapse`)."""
     if text.isascii():
         data = text.encode("ascii").lower()
         # Every white-space character but the space is unprintable.
-        if collapse and (b"  " in data or not text.isprintable()):
-            data = b" ".join(data.translate(_SEPARATORS_TO_SPACE).split())
+        if spaces and not text.isprintable():
+            data = data.translate(_ASCII_SPACE)
         return data
-    folded = text.casefold()
-    if collapse and ("  " in folded or not folded.isprintable()):
-        folded = " ".join(folded.split())
     # A lone surrogate is kept (as its 3-byte form): it is no phrase's and not a word character.
-    return folded.encode("utf-8", "surrogatepass")
+    data = text.casefold().encode("utf-8", "surrogatepass")
+    if spaces and not text.isprintable():
+        data = data.translate(_ASCII_SPACE)
+        if any(lead in data for lead in _UNICODE_SPACE_LEADS):
+            data = _UNICODE_SPACE.sub(b" ", data)
+    return data
+
+
+def collapse(data: bytes) -> bytes:
+    return _RUN.sub(b" ", data)
 
 
 def _word_before(data: bytes, i: int) -> bool:
@@ -90,7 +110,7 @@ class PhraseMatcher:
     `scan(text)` returns those and the ids of the literals that occur anywhere in it.
     """
 
-    __slots__ = ("_automaton", "_collapse", "_literal_of", "_phrase_of", "literals", "phrases")
+    __slots__ = ("_automaton", "_literal_of", "_phrase_of", "_spaces", "literals", "phrases")
 
     def __init__(self, phrases: Iterable[str], literals: Iterable[str] = ()) -> None:
         self.phrases: list[str] = []
@@ -119,9 +139,19 @@ class PhraseMatcher:
                 phrase_of.append(-1)
                 literal_of.append(())
             literal_of[k] = (*literal_of[k], lid)
+        # A phrase of several words is found with single spaces; the first word and its space
+        # is an *anchor*: when an anchor stands before a second space, the text has a run
+        # of white space a phrase may span, and is scanned again with its runs collapsed.
+        for p in self.phrases:
+            if " " in p:
+                key = p[: p.index(" ") + 1].encode("utf-8", "surrogatepass")
+                if key not in patterns:
+                    patterns[key] = len(phrase_of)
+                    phrase_of.append(ANCHOR)
+                    literal_of.append(())
         self._phrase_of = phrase_of
         self._literal_of = literal_of
-        self._collapse = any(" " in p for p in self.phrases)
+        self._spaces = any(" " in p for p in self.phrases)
         self._automaton = daachorse.DoubleArrayAhoCorasick(list(patterns)) if patterns else None
 
     def find(self, text: str) -> frozenset[int]:
@@ -131,14 +161,21 @@ class PhraseMatcher:
         automaton = self._automaton
         if automaton is None or not text:
             return _EMPTY, _EMPTY
-        data = fold(text, self._collapse)
+        data = fold(text, self._spaces)
         hits = automaton.find_overlapping(data)
         if not hits:
             return _EMPTY, _EMPTY
-        phrase_of, literal_of = self._phrase_of, self._literal_of
+        phrase_of = self._phrase_of
+        n = len(data)
+        for _, end, k in hits:
+            if phrase_of[k] == ANCHOR and end < n and data[end] == 0x20:
+                data = collapse(data)
+                hits = automaton.find_overlapping(data)
+                n = len(data)
+                break
+        literal_of = self._literal_of
         found: set[int] = set()
         literals: set[int] = set()
-        n = len(data)
         for start, end, k in hits:
             pid = phrase_of[k]
             if (

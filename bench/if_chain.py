@@ -1,0 +1,106 @@
+"""The hand-written router a policy replaces, written by machine: one `if` per rule.
+
+`if_chain(policy)` turns a checked policy into the Python function a team writes today:
+the prompt lowered once, `any(k in low for k in SET)` for a keyword set (substrings, no
+word boundaries), Python's `re` for a regex, plain attribute tests, first match wins. It is
+the baseline decide() must beat; the bench checks that the two agree on its requests.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from policyroute import Policy
+from policyroute.syntax import ast
+
+_READ = {
+    "prompt": "r.prompt",
+    "system": "r.system",
+    "text": "r.text",
+    "length": "(len(r.prompt) if r.prompt is not None else None)",
+    "context_tokens": "r.estimated_context_tokens()",
+    "output_tokens": "r.output_tokens",
+    "turns": "r.turns",
+    "files": "r.files",
+    "task": "r.task",
+    "domain": "r.domain",
+    "user.tier": "r.user_tier",
+    "user.id": "r.user_id",
+    "has_tools": "r.has_tools",
+    "has_images": "r.has_images",
+}
+_LOWER = {"prompt": "low_prompt", "system": "low_system", "text": "low_text"}
+
+
+class _Writer:
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.consts: dict[str, Any] = {}
+        self.texts: set[str] = set()
+
+    def const(self, value: Any) -> str:
+        name = f"C{len(self.consts)}"
+        self.consts[name] = value
+        return name
+
+    def read(self, attr: ast.Attr) -> str:
+        if attr.parts[0] in self.policy.classifiers:
+            return "None" if attr.parts[1] == "label" else "0.0"
+        if attr.parts[0] == "metadata":
+            return f"r.metadata.get({attr.parts[1]!r})"
+        return _READ[attr.dotted]
+
+    def cond(self, e: ast.Expr) -> str:
+        if isinstance(e, ast.And):
+            return "(" + " and ".join(self.cond(x) for x in e.operands) + ")"
+        if isinstance(e, ast.Or):
+            return "(" + " or ".join(self.cond(x) for x in e.operands) + ")"
+        if isinstance(e, ast.Not):
+            return f"(not {self.cond(e.operand)})"
+        if isinstance(e, ast.Compare):
+            v, lit = self.read(e.attr), repr(e.value.value)
+            if e.op in ("==", "!=") or v[0].isdigit():
+                return f"({v} {e.op} {lit})"
+            return f"({v} is not None and {v} {e.op} {lit})"
+        if isinstance(e, ast.In):
+            vals = self.const(tuple(x.value for x in e.values))
+            return f"({self.read(e.attr)} {'not in' if e.negated else 'in'} {vals})"
+        if isinstance(e, ast.Contains):
+            self.texts.add(e.attr.dotted)
+            low = _LOWER[e.attr.dotted]
+            t = e.target
+            if isinstance(t, ast.Str):
+                return f"({t.value.lower()!r} in {low})"
+            phrases = (
+                self.policy.checked.keywords[t.name]
+                if isinstance(t, ast.Ident)
+                else tuple(p.value for p in t.phrases)
+            )
+            words = self.const(tuple(p.lower() for p in phrases))
+            quant = "any" if e.mode == "any" else "all"
+            return f"{quant}(k in {low} for k in {words})"
+        if isinstance(e, ast.Matches):
+            flags = 0
+            for f in e.regex.flags:
+                flags |= {"i": re.I, "m": re.M, "s": re.S}[f]
+            regex = self.const(re.compile(e.regex.pattern, flags))
+            return f"({regex}.search({self.read(e.attr)} or '') is not None)"
+        if isinstance(e, ast.Has):
+            return f"({self.read(e.attr)} is not None)"
+        assert isinstance(e, ast.Truthy)
+        return f"({self.read(e.attr)} is True)"
+
+
+def if_chain(policy: Policy) -> Any:
+    """A function `chain(request) -> rule name`: the policy as a hand-written if-chain."""
+    w = _Writer(policy)
+    body = []
+    for rule in policy.checked.rules:
+        assert rule.condition is not None
+        body.append(f"    if {w.cond(rule.condition)}:\n        return {rule.name!r}")
+    head = [f"    {_LOWER[t]} = ({_READ[t]} or '').lower()" for t in sorted(w.texts)]
+    src = "def chain(r):\n" + "\n".join([*head, *body]) + "\n    return 'default'\n"
+    scope: dict[str, Any] = dict(w.consts)
+    exec(compile(src, f"<if-chain {policy.name}>", "exec"), scope)
+    return scope["chain"]

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from .compiler.atoms import AtomTable, Expr
 from .compiler.checker import CheckedPolicy, CheckedRule, CheckedTest, check
+from .compiler.codegen import generate
 from .compiler.diagram import Context, DiagramBuilder, Node, PhraseIds, count_nodes, walk
 from .compiler.evaluator import Evaluator
 from .compiler.loader import Loaded, load_path, load_text
@@ -104,6 +105,7 @@ class Policy:
             self.conditions,
             [self._value(fid, f.key) for fid, f in enumerate(table.features)],
         )
+        self._decide = generate(self.evaluator)
         self.getters = tuple(self._getter(fid, f.key) for fid, f in enumerate(table.features))
         self._root: Node | None = None
 
@@ -258,7 +260,7 @@ class Policy:
             raise TypeError("pass either a Request or keyword attributes, not both")
         if not explain:
             state: dict[Any, Any] = {"classifier": classifier} if classifier is not None else {}
-            return self.decisions[self.evaluator.decide(request, state)]
+            return self.decisions[self._decide(request, state)]
         trace: list[tuple[str, Any, str]] = []
         ctx = Context(request, self.getters, classifier, trace)
         leaf = walk(self.root, ctx)

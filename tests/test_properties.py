@@ -23,7 +23,7 @@ from strategies import (
 
 import policyroute
 from policyroute import Classification, PolicyError, StaticClassifier
-from policyroute.compiler import diagram, evaluator
+from policyroute.compiler import codegen, diagram, evaluator
 from policyroute.compiler.regexes import required_literals
 from policyroute.features import PhraseMatcher, compile_regex, regex_search
 
@@ -46,13 +46,14 @@ def test_interleaved_rule_kinds_agree_with_first_match_reading(text: str, cases:
 @given(policies(), st.lists(st.tuples(requests(), answers()), min_size=1, max_size=5))
 def test_rules_evaluated_whole_agree_too(text: str, cases: list) -> None:
     """With the clause cap at 1, every rule with an `or` is walked as its own diagram, and
-    with CHAIN_MIN at 2 every `and`/`or` is built group by group."""
-    old, old_chain = evaluator.MAX_CLAUSES, diagram.CHAIN_MIN
-    evaluator.MAX_CLAUSES, diagram.CHAIN_MIN = 1, 2
+    with CHAIN_MIN at 2 every `and`/`or` is built group by group; with EAGER_MAX at 1 the
+    evaluator's loop reads the attributes the generated code would."""
+    old = evaluator.MAX_CLAUSES, diagram.CHAIN_MIN, codegen.EAGER_MAX
+    evaluator.MAX_CLAUSES, diagram.CHAIN_MIN, codegen.EAGER_MAX = 1, 2, 1
     try:
         _agree(text, cases)
     finally:
-        evaluator.MAX_CLAUSES, diagram.CHAIN_MIN = old, old_chain
+        evaluator.MAX_CLAUSES, diagram.CHAIN_MIN, codegen.EAGER_MAX = old
 
 
 def _agree(text: str, cases: list) -> None:

@@ -191,6 +191,9 @@ class Evaluator:
             if features[f].cost >= COST_CLASSIFIER
         )
         self.masks: list[MaskFn] = []
+        # The tables behind each mask, for generated code: ("num", thresholds, cells,
+        # missing) or ("discrete", table, other); phrase features have none.
+        self.tables: dict[int, tuple[Any, ...]] = {}
         for fid, feature in enumerate(features):
             touched = 0
             for bit, _ in touching[fid]:
@@ -199,7 +202,7 @@ class Evaluator:
             if feature.kind == NUM:
                 self.masks.append(self._num(fid, base, touching[fid]))
             elif feature.kind == DISCRETE:
-                self.masks.append(self._discrete(base, touching[fid]))
+                self.masks.append(self._discrete(fid, base, touching[fid]))
             else:
                 assert feature.kind == MATCH
                 self.masks.append(self._match(base, touching[fid]))
@@ -232,6 +235,7 @@ class Evaluator:
             running ^= toggles[k]
             masks.append(base | running)
         n = len(thresholds)
+        self.tables[fid] = ("num", thresholds, masks, missing)
 
         def mask(v: Any) -> int:
             if v is None or v != v:  # missing, or NaN: no comparison holds
@@ -241,7 +245,7 @@ class Evaluator:
 
         return mask
 
-    def _discrete(self, base: int, touching: list[tuple[int, list[Literal]]]) -> MaskFn:
+    def _discrete(self, fid: int, base: int, touching: list[tuple[int, list[Literal]]]) -> MaskFn:
         other = base
         diff: dict[Any, int] = {}
         for bit, lits in touching:
@@ -261,6 +265,7 @@ class Evaluator:
                 if held != at_other:
                     diff[v] = diff.get(v, 0) ^ (1 << bit)
         table = {v: other ^ d for v, d in diff.items() if d}
+        self.tables[fid] = ("discrete", table, other)
         get = table.get
 
         def mask(v: Any) -> int:
@@ -328,8 +333,10 @@ class Evaluator:
 
     def decide(self, request: Any, state: dict[Any, Any]) -> int:
         """The index of the deciding rule (the default's index when none holds)."""
-        cand = self.all
-        done = 0
+        return self.run(request, state, self.all, 0)
+
+    def run(self, request: Any, state: dict[Any, Any], cand: int, done: int) -> int:
+        """`decide` from surviving clauses `cand`, the features in `done` already applied."""
         clause_rule, needs, opaque = self.clause_rule, self.needs, self.opaque
         values, masks, careful = self.values, self.masks, self.careful
         cursor: dict[int, int] | None = None

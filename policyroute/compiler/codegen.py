@@ -1,0 +1,99 @@
+"""One generated function per policy: the cheap features read and masked in straight-line code.
+
+Reading an attribute and looking up its mask is a few bytecodes; calling a reader and a
+mask function per feature through the evaluator's loop costs several times that. So the
+attribute features a policy reads (up to EAGER_MAX of them, cheapest first) are read
+eagerly, each into one `m &= ...` line, and the evaluator's loop starts from there with only
+the costly features (phrases, regexes, classifiers) left to evaluate lazily. Cheap features
+have no side effects, so reading them all changes no decision and asks no classifier.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable
+from typing import Any
+
+from .atoms import COST_PRESENCE
+from .evaluator import Evaluator
+
+EAGER_MAX = 32
+
+# How generated code reads an attribute from a Request (policyroute/request.py).
+_READ = {
+    "prompt": "r.prompt",
+    "system": "r.system",
+    "text": "r.text",
+    "length": "r.length",
+    "context_tokens": "r.estimated_context_tokens()",
+    "output_tokens": "r.output_tokens",
+    "turns": "r.turns",
+    "files": "r.files",
+    "task": "r.task",
+    "domain": "r.domain",
+    "user.tier": "r.user_tier",
+    "user.id": "r.user_id",
+    "has_tools": "r.has_tools",
+    "has_images": "r.has_images",
+}
+
+
+def generate(ev: Evaluator) -> Callable[[Any, dict[Any, Any]], int]:
+    """`decide(request, state) -> rule index`, equal to `ev.decide`."""
+    eager = [
+        f
+        for f in sorted(range(len(ev.features)), key=ev.order.__getitem__)
+        if ev.features[f].cost <= COST_PRESENCE and f in ev.tables
+    ][:EAGER_MAX]
+    scope: dict[str, Any] = {
+        "ALL": ev.all,
+        "DEFAULT": ev.default,
+        "run": ev.run,
+        "bisect": bisect_left,
+        "NUMBER": (int, float),
+    }
+    lines = ["def decide(r, state):", "    m = ALL"]
+    if any(ev.features[f].key[1].startswith("metadata.") for f in eager):
+        lines.append("    md = r.metadata")
+    done = 0
+    for f in eager:
+        done |= 1 << f
+        kind, name = ev.features[f].key[0], ev.features[f].key[1]
+        read = f"md.get({name[9:]!r})" if name.startswith("metadata.") else _READ[name]
+        table = ev.tables[f]
+        if table[0] == "num":
+            _, ts, cells, missing = table
+            scope.update({f"T{f}": ts, f"C{f}": cells, f"M{f}": missing})
+            lines += [
+                f"    v = {read}",
+                "    if v is None or v.__class__ is bool or not isinstance(v, NUMBER) or v != v:",
+                f"        m &= M{f}",
+                "    else:",
+                f"        i = bisect(T{f}, v)",
+                f"        m &= C{f}[2 * i + 1 if i < {len(ts)} and T{f}[i] == v else 2 * i]",
+            ]
+            continue
+        _, values, other = table
+        scope.update({f"D{f}": values, f"O{f}": other})
+        if kind == "present":
+            yes, no = values.get(True, other), values.get(False, other)
+            scope.update({f"Y{f}": yes, f"N{f}": no})
+            lines.append(f"    m &= Y{f} if {read} is not None else N{f}")
+        elif kind == "bool":
+            lines += [
+                f"    v = {read}",
+                f"    m &= D{f}.get(v, O{f}) if v.__class__ is bool else O{f}",
+            ]
+        else:
+            assert kind == "str"
+            lines += [
+                f"    v = {read}",
+                f"    m &= D{f}.get(v, O{f}) if isinstance(v, str) else O{f}",
+            ]
+    lines += ["    if not m:", "        return DEFAULT", f"    return run(r, state, m, {done})"]
+    exec(compile("\n".join(lines) + "\n", "<policyroute decide>", "exec"), scope)
+    fn: Callable[[Any, dict[Any, Any]], int] = scope["decide"]
+    return fn
+
+
+__all__ = ["EAGER_MAX", "generate"]

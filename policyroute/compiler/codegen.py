@@ -66,12 +66,31 @@ def generate(ev: Evaluator) -> Callable[[Any, dict[Any, Any]], int]:
             scope.update({f"T{f}": ts, f"C{f}": cells, f"M{f}": missing})
             lines += [
                 f"    v = {read}",
-                "    if v is None or v.__class__ is bool or not isinstance(v, NUMBER) or v != v:",
-                f"        m &= M{f}",
-                "    else:",
-                f"        i = bisect(T{f}, v)",
-                f"        m &= C{f}[2 * i + 1 if i < {len(ts)} and T{f}[i] == v else 2 * i]",
+                # int and float first: the type test as_number makes, for the usual values
+                "    if (v.__class__ is int or v.__class__ is float) and v == v or (",
+                "        v is not None and v.__class__ is not bool and isinstance(v, NUMBER) and v == v",
+                "    ):",
             ]
+            if len(ts) <= 3:  # a few comparisons beat a call to bisect
+                for j in range(len(ts)):
+                    scope[f"T{f}_{j}"] = ts[j]
+                    word = "if" if j == 0 else "elif"
+                    lines += [
+                        f"        {word} v < T{f}_{j}:",
+                        f"            m &= C{f}[{2 * j}]",
+                        f"        elif v == T{f}_{j}:",
+                        f"            m &= C{f}[{2 * j + 1}]",
+                    ]
+                lines += [
+                    "        else:" if ts else "        if True:",
+                    f"            m &= C{f}[{2 * len(ts)}]",
+                ]
+            else:
+                lines += [
+                    f"        i = bisect(T{f}, v)",
+                    f"        m &= C{f}[2 * i + 1 if i < {len(ts)} and T{f}[i] == v else 2 * i]",
+                ]
+            lines += ["    else:", f"        m &= M{f}"]
             continue
         _, values, other = table
         scope.update({f"D{f}": values, f"O{f}": other})
@@ -90,7 +109,20 @@ def generate(ev: Evaluator) -> Callable[[Any, dict[Any, Any]], int]:
                 f"    v = {read}",
                 f"    m &= D{f}.get(v, O{f}) if isinstance(v, str) else O{f}",
             ]
-    lines += ["    if not m:", "        return DEFAULT", f"    return run(r, state, m, {done})"]
+    # The lowest surviving clause needs nothing lazy: its rule decides without the loop.
+    ready = 0
+    for bit, fs in enumerate(ev.needs):
+        if bit not in ev.opaque and all((done >> f) & 1 for f in fs):
+            ready |= 1 << bit
+    scope.update({"READY": ready, "RULE": ev.clause_rule})
+    lines += [
+        "    if not m:",
+        "        return DEFAULT",
+        "    low = m & -m",
+        "    if low & READY:",
+        "        return RULE[low.bit_length() - 1]",
+        f"    return run(r, state, m, {done})",
+    ]
     exec(compile("\n".join(lines) + "\n", "<policyroute decide>", "exec"), scope)
     fn: Callable[[Any, dict[Any, Any]], int] = scope["decide"]
     return fn

@@ -59,13 +59,15 @@ _ASCII_SPACE = bytes.maketrans(b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f", b"         ")
 _UNICODE_SPACE = re.compile(
     b"|".join(re.escape(chr(c).encode()) for c in range(0x80, 0x3001) if chr(c).isspace())
 )
-_UNICODE_SPACE_LEADS = tuple({chr(c).encode()[:2] for c in range(0x80, 0x3001) if chr(c).isspace()})
-_RUN = re.compile(b"  +")
+# The first bytes of those forms: one memchr each tells most non-ASCII texts they have none.
+_UNICODE_SPACE_LEADS = tuple(
+    sorted({chr(c).encode()[:1] for c in range(0x80, 0x3001) if chr(c).isspace()})
+)
 
 
 def fold(text: str, spaces: bool) -> bytes:
     """The UTF-8 bytes the automaton reads: case-folded, and when `spaces`, every white-space
-    character as one space (runs are left for `collapse`)."""
+    character as one space (runs stay: see PhraseMatcher)."""
     if text.isascii():
         data = text.encode("ascii").lower()
         # Every white-space character but the space is unprintable.
@@ -79,10 +81,6 @@ def fold(text: str, spaces: bool) -> bytes:
         if any(lead in data for lead in _UNICODE_SPACE_LEADS):
             data = _UNICODE_SPACE.sub(b" ", data)
     return data
-
-
-def collapse(data: bytes) -> bytes:
-    return _RUN.sub(b" ", data)
 
 
 def _word_before(data: bytes, i: int) -> bool:
@@ -110,7 +108,15 @@ class PhraseMatcher:
     `scan(text)` returns those and the ids of the literals that occur anywhere in it.
     """
 
-    __slots__ = ("_automaton", "_literal_of", "_phrase_of", "_spaces", "literals", "phrases")
+    __slots__ = (
+        "_automaton",
+        "_literal_of",
+        "_phrase_of",
+        "_spaces",
+        "_spanning",
+        "literals",
+        "phrases",
+    )
 
     def __init__(self, phrases: Iterable[str], literals: Iterable[str] = ()) -> None:
         self.phrases: list[str] = []
@@ -139,20 +145,39 @@ class PhraseMatcher:
                 phrase_of.append(-1)
                 literal_of.append(())
             literal_of[k] = (*literal_of[k], lid)
-        # A phrase of several words is found with single spaces; the first word and its space
-        # is an *anchor*: when an anchor stands before a second space, the text has a run
-        # of white space a phrase may span, and is scanned again with its runs collapsed.
-        for p in self.phrases:
-            if " " in p:
-                key = p[: p.index(" ") + 1].encode("utf-8", "surrogatepass")
-                if key not in patterns:
-                    patterns[key] = len(phrase_of)
+        # A phrase of several words is found as written, with single spaces. Each of its
+        # prefixes that ends in a space is an *anchor*: where an anchor stands before a
+        # second space (a run of white space), the phrases it begins are tried there with a
+        # regex that lets each space be a run. Texts without runs never pay for it.
+        spanning: dict[int, list[tuple[int, re.Pattern[bytes]]]] = {}
+        for pid, p in enumerate(self.phrases):
+            if " " not in p:
+                continue
+            words = p.encode("utf-8", "surrogatepass").split(b" ")
+            regex = re.compile(b" +".join(re.escape(w) for w in words))
+            for cut in range(1, len(words)):
+                key = b" ".join(words[:cut]) + b" "
+                k = patterns.get(key)
+                if k is None:
+                    k = patterns[key] = len(phrase_of)
                     phrase_of.append(ANCHOR)
                     literal_of.append(())
+                spanning.setdefault(k, []).append((pid, regex))
+        self._spanning = spanning
         self._phrase_of = phrase_of
         self._literal_of = literal_of
         self._spaces = any(" " in p for p in self.phrases)
         self._automaton = daachorse.DoubleArrayAhoCorasick(list(patterns)) if patterns else None
+
+    def _span(self, data: bytes, start: int, k: int, found: set[int]) -> None:
+        """The phrases anchor `k` begins, tried at `start` with runs of spaces allowed."""
+        if start > 0 and _word_before(data, start):
+            return
+        for pid, regex in self._spanning[k]:
+            if pid not in found:
+                m = regex.match(data, start)
+                if m is not None and (m.end() == len(data) or not _word_at(data, m.end())):
+                    found.add(pid)
 
     def find(self, text: str) -> frozenset[int]:
         return self.scan(text)[0]
@@ -165,19 +190,16 @@ class PhraseMatcher:
         hits = automaton.find_overlapping(data)
         if not hits:
             return _EMPTY, _EMPTY
-        phrase_of = self._phrase_of
+        phrase_of, literal_of = self._phrase_of, self._literal_of
         n = len(data)
-        for _, end, k in hits:
-            if phrase_of[k] == ANCHOR and end < n and data[end] == 0x20:
-                data = collapse(data)
-                hits = automaton.find_overlapping(data)
-                n = len(data)
-                break
-        literal_of = self._literal_of
         found: set[int] = set()
         literals: set[int] = set()
         for start, end, k in hits:
             pid = phrase_of[k]
+            if pid == ANCHOR:
+                if end < n and data[end] == 0x20:
+                    self._span(data, start, k, found)
+                continue
             if (
                 pid >= 0
                 and pid not in found

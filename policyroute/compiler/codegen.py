@@ -40,12 +40,19 @@ _READ = {
 
 def generate(ev: Evaluator) -> Callable[[Any, dict[Any, Any]], int]:
     """`decide(request, state) -> rule index`, equal to `ev.decide`."""
-    eager = [
-        f
-        for f in sorted(range(len(ev.features)), key=ev.order.__getitem__)
-        if ev.features[f].cost <= COST_PRESENCE and f in ev.tables
-    ][:EAGER_MAX]
+    # In the order the rules first need them, so a request an early rule decides is
+    # answered after reading only what that rule reads, as an if-chain would.
+    first_use: dict[int, int] = {}
+    for bit, fs in enumerate(ev.needs):
+        for f in fs:
+            first_use.setdefault(f, bit)
+    eager = sorted(
+        (f for f in first_use if ev.features[f].cost <= COST_PRESENCE and f in ev.tables),
+        key=lambda f: (first_use[f], f),
+    )[:EAGER_MAX]
+    ready_after = _ready_prefixes(ev, eager)
     scope: dict[str, Any] = {
+        "RULE": ev.clause_rule,
         "ALL": ev.all,
         "DEFAULT": ev.default,
         "run": ev.run,
@@ -56,7 +63,14 @@ def generate(ev: Evaluator) -> Callable[[Any, dict[Any, Any]], int]:
     if any(ev.features[f].key[1].startswith("metadata.") for f in eager):
         lines.append("    md = r.metadata")
     done = 0
-    for f in eager:
+    for n, f in enumerate(eager):
+        if n and ready_after[n - 1]:
+            scope[f"R{n}"] = ready_after[n - 1]
+            lines += [
+                "    low = m & -m",
+                f"    if low & R{n}:",
+                "        return RULE[low.bit_length() - 1]",
+            ]
         done |= 1 << f
         kind, name = ev.features[f].key[0], ev.features[f].key[1]
         read = f"md.get({name[9:]!r})" if name.startswith("metadata.") else _READ[name]
@@ -110,11 +124,7 @@ def generate(ev: Evaluator) -> Callable[[Any, dict[Any, Any]], int]:
                 f"    m &= D{f}.get(v, O{f}) if isinstance(v, str) else O{f}",
             ]
     # The lowest surviving clause needs nothing lazy: its rule decides without the loop.
-    ready = 0
-    for bit, fs in enumerate(ev.needs):
-        if bit not in ev.opaque and all((done >> f) & 1 for f in fs):
-            ready |= 1 << bit
-    scope.update({"READY": ready, "RULE": ev.clause_rule})
+    scope.update({"READY": ready_after[-1] if eager else 0, "RULE": ev.clause_rule})
     lines += [
         "    if not m:",
         "        return DEFAULT",
@@ -126,6 +136,20 @@ def generate(ev: Evaluator) -> Callable[[Any, dict[Any, Any]], int]:
     exec(compile("\n".join(lines) + "\n", "<policyroute decide>", "exec"), scope)
     fn: Callable[[Any, dict[Any, Any]], int] = scope["decide"]
     return fn
+
+
+def _ready_prefixes(ev: Evaluator, eager: list[int]) -> list[int]:
+    """For each prefix of `eager`, the clauses that need no feature outside it: when the
+    lowest surviving clause is one of them, its rule has decided."""
+    pos = {f: n for n, f in enumerate(eager)}
+    ready = [0] * len(eager)
+    for bit, fs in enumerate(ev.needs):
+        if bit in ev.opaque or not all(f in pos for f in fs):
+            continue
+        ready[max((pos[f] for f in fs), default=0)] |= 1 << bit
+    for n in range(1, len(ready)):
+        ready[n] |= ready[n - 1]
+    return ready
 
 
 __all__ = ["EAGER_MAX", "generate"]

@@ -647,6 +647,8 @@ class Checker:
             hint = None
             if e.code == "E302":
                 hint = "rewrite without it, or split the test into two rules"
+            elif e.code == "E304":
+                hint = "bound the repetition ({1,1000} -> {1,100}), or test a phrase instead"
             self.error(e.code, str(e), src, regex.span, hint)
             return
         if compiled.search("") is not None:

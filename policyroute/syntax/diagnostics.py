@@ -49,6 +49,7 @@ CODES: dict[str, str] = {
     "E301": "invalid regular expression",
     "E302": "regex needs backtracking (backreference or lookaround): not allowed",
     "E303": "unknown regex flag",
+    "E304": "regex too large",
     # imports
     "E401": "imported file not found",
     "E402": "import leaves the policy's root folder",

@@ -24,6 +24,7 @@ from strategies import (
 import policyroute
 from policyroute import Classification, PolicyError, StaticClassifier
 from policyroute.compiler import codegen, diagram, evaluator
+from policyroute.compiler import phrases as phrases_mod
 from policyroute.compiler.regexes import required_literals
 from policyroute.features import PhraseMatcher, compile_regex, regex_search
 
@@ -137,12 +138,18 @@ PHRASE_POOL = [*PHRASES, *ODD_WORDS, "a", "a a", "format x", "x x", "e", "-x", "
 def test_phrase_matcher_matches_the_contract(phrases: list[str], text: str) -> None:
     """Overlapping, adjacent and Unicode phrases, found in one pass exactly as the slow
     reading of the contract finds them one by one."""
-    matcher = PhraseMatcher([p for p in phrases if p.strip()])
-    found = {matcher.phrases[i] for i in matcher.find(text)}
-    for p in phrases:
-        if p.strip():
-            norm = " ".join(p.casefold().split())
-            assert (norm in found) == phrase_in(p, text), (p, text)
+    for anchor_words in (phrases_mod.ANCHOR_WORDS, 1):  # anchors, and collapsing instead
+        old = phrases_mod.ANCHOR_WORDS
+        phrases_mod.ANCHOR_WORDS = anchor_words
+        try:
+            matcher = PhraseMatcher([p for p in phrases if p.strip()])
+        finally:
+            phrases_mod.ANCHOR_WORDS = old
+        found = {matcher.phrases[i] for i in matcher.find(text)}
+        for p in phrases:
+            if p.strip():
+                norm = " ".join(p.casefold().split())
+                assert (norm in found) == phrase_in(p, text), (p, text, anchor_words)
 
 
 REGEX_ALPHABET = [

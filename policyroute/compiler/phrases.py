@@ -28,7 +28,9 @@ from collections.abc import Iterable
 import daachorse
 
 _EMPTY: frozenset[int] = frozenset()
-ANCHOR = -2  # a pattern that is the first word of a phrase of several words, and its space
+ANCHOR = -2  # a pattern that is the first words of a phrase of several words, and a space
+ANCHOR_WORDS = 16
+_RUN = re.compile(b"  +")
 
 # 1 for the ASCII bytes that are word characters: letters, digits, `_`.
 _WORD = bytes(1 if (chr(b).isalnum() or b == 0x5F) else 0 for b in range(128))
@@ -110,6 +112,7 @@ class PhraseMatcher:
 
     __slots__ = (
         "_automaton",
+        "_collapse",
         "_literal_of",
         "_phrase_of",
         "_spaces",
@@ -149,11 +152,17 @@ class PhraseMatcher:
         # prefixes that ends in a space is an *anchor*: where an anchor stands before a
         # second space (a run of white space), the phrases it begins are tried there with a
         # regex that lets each space be a run. Texts without runs never pay for it.
+        # A phrase of more than ANCHOR_WORDS words has no anchors (they would grow with the
+        # square of its length); a text with a run is then collapsed before the scan.
         spanning: dict[int, list[tuple[int, re.Pattern[bytes]]]] = {}
+        self._collapse = False
         for pid, p in enumerate(self.phrases):
             if " " not in p:
                 continue
             words = p.encode("utf-8", "surrogatepass").split(b" ")
+            if len(words) > ANCHOR_WORDS:
+                self._collapse = True
+                continue
             regex = re.compile(b" +".join(re.escape(w) for w in words))
             for cut in range(1, len(words)):
                 key = b" ".join(words[:cut]) + b" "
@@ -187,6 +196,8 @@ class PhraseMatcher:
         if automaton is None or not text:
             return _EMPTY, _EMPTY
         data = fold(text, self._spaces)
+        if self._collapse and b"  " in data:
+            data = _RUN.sub(b" ", data)
         hits = automaton.find_overlapping(data)
         if not hits:
             return _EMPTY, _EMPTY

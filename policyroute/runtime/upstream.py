@@ -155,6 +155,13 @@ def _overdue(end: float) -> DeadlineExceeded:
     return DeadlineExceeded("the attempt ran past its deadline")
 
 
+def _checked(event: Any) -> bool:
+    """True at `message_stop`; a malformed `message_start` fails before any content is sent."""
+    if event.type == "message_start":
+        check_message(event.message)
+    return bool(event.type == "message_stop")
+
+
 def _accept(event: Any, out: Outcome, live: bool) -> list[Any]:
     """The events to pass on now; buffers until the first content event on a live stream."""
     if not live:
@@ -189,7 +196,7 @@ def _one_try(
             try:
                 stopped = False
                 for event in s:
-                    stopped = stopped or event.type == "message_stop"
+                    stopped = stopped or _checked(event)
                     yield from _accept(event, out, live)
                     if time.perf_counter() > end:
                         raise _overdue(end)
@@ -243,7 +250,7 @@ async def _one_try_async(
                     break
                 except TimeoutError:
                     raise _overdue(end) from None
-                stopped = stopped or event.type == "message_stop"
+                stopped = stopped or _checked(event)
                 for item in _accept(event, out, live):
                     yield item
             if not stopped:

@@ -64,6 +64,8 @@ from policyroute.runtime.sdk import (
     AsyncCallNext,
     CallNext,
     Middleware,
+    request_body,
+    with_body,
 )
 
 if TYPE_CHECKING:
@@ -180,9 +182,7 @@ class _ChainClient:
 
 def _side_request(request: APIRequest, body: dict[str, Any], timeout: float | None) -> APIRequest:
     """A non-streaming request for `body`, with its own idempotency key."""
-    copied = (
-        request.copy(body=body) if timeout is None else request.copy(body=body, timeout=timeout)
-    )
+    copied = with_body(request, body, timeout)
     copied.options.idempotency_key = f"{request.options.idempotency_key}-classify"
     return APIRequest(
         options=copied.options,
@@ -229,7 +229,7 @@ class RoutingMiddleware(Middleware):
     def _routed_body(self, request: APIRequest) -> dict[str, Any] | None:
         if not _is_messages(request):
             return None
-        body = request.json
+        body = request_body(request)
         if not isinstance(body, Mapping) or body.get("model") not in self.source.routed_names():
             return None
         return dict(body)
@@ -296,7 +296,7 @@ class RoutingMiddleware(Middleware):
         # The tier's cap is a ceiling on the caller's max_tokens, never a raise.
         max_tokens = max_tokens_for(state.decision, state.index, tier, state.max_tokens)
         body = {**state.body, "model": tier.model, "max_tokens": max_tokens}
-        req = request.copy(body=body)
+        req = with_body(request, body)
         if state.index:
             # A new model is a new request: never let an idempotency key tie it to the last.
             req.options.idempotency_key = f"{request.options.idempotency_key}-{tier.name}"

@@ -53,7 +53,11 @@ MESSAGE_JSON = json.dumps(
 FAULTS: list[tuple[str, Reply, str]] = [
     ("invalid json", Reply(fault=Fault(body=b'{"id": "msg_')), "error"),
     ("empty body", Reply(fault=Fault(body=b"")), "error"),
-    ("html", Reply(fault=Fault(body=b"<html><body>502</body></html>", content_type="text/html")), "error"),
+    (
+        "html",
+        Reply(fault=Fault(body=b"<html><body>502</body></html>", content_type="text/html")),
+        "error",
+    ),
     ("json array", Reply(fault=Fault(body=b'[{"type": "message"}]')), "error"),
     ("json to a stream request", Reply(fault=Fault(body=MESSAGE_JSON)), "error"),
     ("missing usage", Reply(fault=Fault(patch={"usage": None})), "error"),
@@ -77,6 +81,7 @@ CASES_TOP += [(m, *f) for f in SLOW_FAULTS for m in ("sync", "async-stream")]
 
 def _ids(cases: list[tuple[str, str, Reply, str]]) -> list[str]:
     return [f"{c[1]}-{c[0]}" for c in cases]
+
 
 # The SDK serializes what it built from the broken answer and warns; the warning is its own.
 pytestmark = pytest.mark.filterwarnings("ignore:Pydantic serializer warnings")
@@ -106,7 +111,6 @@ def _run(mode: str, fake: FakeAnthropic, policy: Any, records: Path, route: dict
             return await s.get_result()
 
     return asyncio.run(main())
-
 
 
 def _records(path: Path) -> list[DecisionRecord]:
@@ -234,9 +238,7 @@ def test_a_raising_confidence_function_keeps_the_attempts(
         raise ZeroDivisionError("oops")
 
     with pytest.raises(EscalationError) as info:
-        Router(policy, default_client(fake.base_url)).create(
-            messages=user("hi"), confidence=broken
-        )
+        Router(policy, default_client(fake.base_url)).create(messages=user("hi"), confidence=broken)
     assert isinstance(info.value.last_error, ZeroDivisionError)
     assert len(info.value.attempts) == 1
 

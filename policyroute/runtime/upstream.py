@@ -187,7 +187,8 @@ def _one_try(
     guard: _Guard | None = None
     request = None
     try:
-        timeout = _bounded_timeout(client.timeout, remaining)
+        params = dict(params)
+        timeout = _bounded_timeout(params.pop("timeout", client.timeout), remaining)
         with client.messages.stream(**params, timeout=timeout) as s:
             out.opened = True
             request = s.response.request
@@ -229,7 +230,9 @@ async def _one_try_async(
     try:
         if end <= time.perf_counter():
             raise _overdue(end)
-        timeout = _bounded_timeout(client.timeout, end - time.perf_counter())
+        params = dict(params)
+        base = params.pop("timeout", client.timeout)  # the caller's own, if given
+        timeout = _bounded_timeout(base, end - time.perf_counter())
         manager = client.messages.stream(**params, timeout=timeout)
         try:
             async with asyncio.timeout_at(at):

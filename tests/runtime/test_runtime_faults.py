@@ -272,3 +272,68 @@ def test_key_redaction_covers_the_shapes_an_upstream_echoes() -> None:
 
 
 Check = Callable[[], None]
+
+
+def test_a_callers_own_timeout_is_kept_and_bounded(
+    fake: FakeAnthropic, policy: policyroute.Policy
+) -> None:
+    fake.script(HAIKU, [Reply(delay=1.0)] * 3)
+    result = Router(policy, default_client(fake.base_url)).create(
+        messages=user("hi"), route={"task": "classify"}, timeout=0.3
+    )
+    assert [a.trigger for a in result.attempts] == ["timeout", None]
+
+
+# -- the middleware under the same faults ------------------------------------------------
+
+
+def _mw_client(fake: FakeAnthropic, policy: Any, records: Path) -> Any:
+    import anthropic
+
+    from policyroute.runtime import RoutingMiddleware
+
+    return anthropic.Anthropic(
+        base_url=fake.base_url,
+        api_key=SECRET_KEY,
+        middleware=[RoutingMiddleware(policy, records=records)],
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "reply"),
+    [
+        ("invalid json", Reply(fault=Fault(body=b'{"id": "msg_'))),
+        ("html", Reply(fault=Fault(body=b"<html></html>", content_type="text/html"))),
+        ("json array", Reply(fault=Fault(body=b"[1, 2]"))),
+        ("missing usage", Reply(fault=Fault(patch={"usage": None}))),
+        ("huge retry-after", Reply(status=429, retry_after=999999999)),
+        ("echoed key", Reply(status=500, text="bad", fault=Fault(echo_credentials=True))),
+    ],
+)
+def test_middleware_faults_escalate_and_fail_with_attempts(
+    fake: FakeAnthropic, policy: policyroute.Policy, tmp_path: Path, name: str, reply: Reply
+) -> None:
+    client = _mw_client(fake, policy, tmp_path / "r.jsonl")
+    route = {"route": {"task": "classify"}}
+    fake.script(HAIKU, [reply] * 3)
+    fake.script(SONNET, [Reply(text="from sonnet")])
+    started = time.perf_counter()
+    message = client.messages.create(
+        model="auto", max_tokens=100, messages=user("hi"), extra_body=route
+    )
+    assert time.perf_counter() - started < 10
+    assert message.model == SONNET
+    fake.reset()
+    fake.default_reply = reply
+    with pytest.raises(EscalationError) as info:
+        client.messages.create(
+            model="auto",
+            max_tokens=100,
+            messages=user("hi"),
+            extra_body={"route": {"task": "never"}},
+        )
+    assert info.value.attempts and info.value.attempts[-1].trigger == "error"
+    _no_secret(str(info.value), *(a.error for a in info.value.attempts))
+    records = _records(tmp_path / "r.jsonl")
+    assert [r.outcome for r in records] == ["ok", "failed"]
+    _no_secret((tmp_path / "r.jsonl").read_text())

@@ -59,18 +59,32 @@ class Outcome:
     note: str | None = None  # why a retryable failure was not retried
 
 
-def _bounded_timeout(client_timeout: Any, remaining: float) -> Any:
-    """The client's own timeout, no part of it longer than what is left of the deadline."""
+def _bounded_timeout(timeout: Any, remaining: float) -> Any:
+    """`timeout` (the caller's or the client's) cut to what is left of the deadline; None
+    when no part of it is longer, so the call keeps the client's own and costs nothing."""
     remaining = max(remaining, 0.001)
-    if isinstance(client_timeout, sdk.Timeout):
-        parts = {
-            k: min(v, remaining) if v is not None else remaining
-            for k, v in client_timeout.as_dict().items()
-        }
-        return sdk.Timeout(**parts)
-    if isinstance(client_timeout, int | float):
-        return min(float(client_timeout), remaining)
+    if isinstance(timeout, sdk.Timeout):
+        parts = timeout.as_dict()
+        if all(v is not None and v <= remaining for v in parts.values()):
+            return None
+        return sdk.Timeout(
+            **{k: remaining if v is None else min(v, remaining) for k, v in parts.items()}
+        )
+    if isinstance(timeout, int | float):
+        return None if timeout <= remaining else remaining
     return remaining
+
+
+def _stream_call(client: Any, params: dict[str, Any], remaining: float) -> Any:
+    """`client.messages.stream(...)` with its timeout bounded by the deadline."""
+    params = dict(params)
+    own = params.pop("timeout", None)  # the caller's, if given; else the client's applies
+    bounded = _bounded_timeout(own if own is not None else client.timeout, remaining)
+    if bounded is not None:
+        params["timeout"] = bounded
+    elif own is not None:
+        params["timeout"] = own
+    return client.messages.stream(**params)
 
 
 def _normalize(exc: BaseException, opened: bool, request: Any = None) -> BaseException:
@@ -187,9 +201,7 @@ def _one_try(
     guard: _Guard | None = None
     request = None
     try:
-        params = dict(params)
-        timeout = _bounded_timeout(params.pop("timeout", client.timeout), remaining)
-        with client.messages.stream(**params, timeout=timeout) as s:
+        with _stream_call(client, params, remaining) as s:
             out.opened = True
             request = s.response.request
             out.request_id = s.response.headers.get("request-id")
@@ -230,10 +242,7 @@ async def _one_try_async(
     try:
         if end <= time.perf_counter():
             raise _overdue(end)
-        params = dict(params)
-        base = params.pop("timeout", client.timeout)  # the caller's own, if given
-        timeout = _bounded_timeout(base, end - time.perf_counter())
-        manager = client.messages.stream(**params, timeout=timeout)
+        manager = _stream_call(client, params, end - time.perf_counter())
         try:
             async with asyncio.timeout_at(at):
                 s = await manager.__aenter__()

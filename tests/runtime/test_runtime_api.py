@@ -131,3 +131,19 @@ def test_the_sdk_module_is_the_only_private_sdk_import() -> None:
     ]
     assert offenders == []
     assert isinstance(anthropic.__version__, str)
+
+
+def test_a_failing_record_sink_loses_neither_the_answer_nor_the_attempts(
+    fake: FakeAnthropic, policy: policyroute.Policy, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Full:
+        def write(self, record: DecisionRecord) -> None:
+            raise OSError(28, "No space left on device")
+
+    router = Router(policy, default_client(fake.base_url), records=Full())
+    assert router.create(messages=user("hi")).text == "hello"
+    fake.script(HAIKU, [Reply(status=400)])
+    with pytest.raises(EscalationError) as info:
+        router.create(messages=user("hi"), route={"task": "never"})
+    assert len(info.value.attempts) == 1
+    assert "could not write the record" in caplog.text

@@ -165,7 +165,7 @@ class _Guard:
         WATCHDOG.disarm(self._handle)
 
 
-def _overdue(end: float) -> DeadlineExceeded:
+def _overdue() -> DeadlineExceeded:
     return DeadlineExceeded("the attempt ran past its deadline")
 
 
@@ -196,7 +196,7 @@ def _one_try(
     out = Outcome()
     remaining = end - time.perf_counter()
     if remaining <= 0:
-        out.error = _overdue(end)
+        out.error = _overdue()
         return out
     guard: _Guard | None = None
     request = None
@@ -212,16 +212,16 @@ def _one_try(
                     stopped = stopped or _checked(event)
                     yield from _accept(event, out, live)
                     if time.perf_counter() > end:
-                        raise _overdue(end)
+                        raise _overdue()
                 if guard.fired:
-                    raise _overdue(end)
+                    raise _overdue()
                 if not stopped:
                     raise MalformedAnswerError("the stream ended before message_stop")
                 out.message = check_message(s.get_final_message())
             finally:
                 guard.release()
     except Exception as e:
-        out.error = _overdue(end) if guard is not None and guard.fired else e
+        out.error = _overdue() if guard is not None and guard.fired else e
         out.error = _normalize(out.error, out.opened, request)
         out.message = None
     return out
@@ -229,7 +229,7 @@ def _one_try(
 
 async def _one_try_async(
     client: anthropic.AsyncAnthropic, params: dict[str, Any], end: float, live: bool
-) -> AsyncGenerator[Any, Outcome | None]:
+) -> AsyncGenerator[Any, None]:
     """The async try; its last item is the Outcome (async generators cannot return one).
 
     Each await on the network runs under the deadline on its own, so the time the caller
@@ -241,13 +241,13 @@ async def _one_try_async(
     request = None
     try:
         if end <= time.perf_counter():
-            raise _overdue(end)
+            raise _overdue()
         manager = _stream_call(client, params, end - time.perf_counter())
         try:
             async with asyncio.timeout_at(at):
                 s = await manager.__aenter__()
         except TimeoutError:
-            raise _overdue(end) from None
+            raise _overdue() from None
         out.opened = True
         try:
             request = s.response.request
@@ -261,7 +261,7 @@ async def _one_try_async(
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
-                    raise _overdue(end) from None
+                    raise _overdue() from None
                 stopped = stopped or _checked(event)
                 for item in _accept(event, out, live):
                     yield item
@@ -306,7 +306,7 @@ async def try_tier_async(
     clock: Clock,
     deadlines: Deadlines,
     live: bool,
-) -> AsyncGenerator[Any, Outcome | None]:
+) -> AsyncGenerator[Any, None]:
     """The async `try_tier`; its last item is the Outcome."""
     retries = 0
     while True:

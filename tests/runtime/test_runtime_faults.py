@@ -337,3 +337,28 @@ def test_middleware_faults_escalate_and_fail_with_attempts(
     records = _records(tmp_path / "r.jsonl")
     assert [r.outcome for r in records] == ["ok", "failed"]
     _no_secret((tmp_path / "r.jsonl").read_text())
+
+
+def test_middleware_request_deadline_stops_retries_and_climbs(
+    fake: FakeAnthropic, policy: policyroute.Policy, tmp_path: Path
+) -> None:
+    import anthropic
+
+    from policyroute.runtime import RoutingMiddleware
+
+    fake.default_reply = Reply(delay=1.5)  # every try is slower than what is left
+    client = anthropic.Anthropic(
+        base_url=fake.base_url,
+        api_key=SECRET_KEY,
+        middleware=[RoutingMiddleware(policy, request_deadline=0.8)],
+    )
+    started = time.perf_counter()
+    with pytest.raises(EscalationError) as info:
+        client.messages.create(
+            model="auto",
+            max_tokens=100,
+            messages=user("hi"),
+            extra_body={"route": {"task": "classify"}},
+        )
+    assert time.perf_counter() - started < 3  # without it: 3 tiers x 3 tries x 1.5 s + backoff
+    assert "deadline" in (info.value.attempts[-1].error or "")

@@ -1,0 +1,150 @@
+"""Choosing rules: quality bought per strong call, stable under resampling, within the budget.
+
+The policy being learned sends a request to the strong tier when any chosen condition holds,
+and to the cheap tier otherwise. So choosing conditions is a knapsack: each strong call costs
+one unit of budget and buys the strong tier's gain on that request. The greedy choice, at
+each step, is the condition whose *newly covered* requests gain the most per call, judged by
+a lower confidence bound (mean minus one standard error) so that a broad condition with
+steady gains beats a narrow one that got lucky; it must cover at least `min_support`
+requests and still fit in the budget.
+
+Greedy choice on a few hundred requests overfits, so the final choice is *stability
+selection*: the greedy learner is rerun on bootstrap resamples of the training groups and
+only conditions it picks in at least `min_frequency` of them are kept (then chosen greedily
+again, on the whole training part, to respect the budget). Every figure here comes from the
+training part; the held-out part is not passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .features import Candidates, Item
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    budget: float  # share of training requests the strong tier may take, in [0, 1]
+    min_support: int
+    min_groups: int = 3
+    max_rules: int = 8
+    resamples: int = 100
+    min_frequency: float = 0.5
+    z: float = 1.0
+    seed: int = 0
+
+
+@dataclass(slots=True)
+class Selection:
+    items: list[Item]  # in the order chosen
+    frequency: dict[Item, float]  # share of resamples whose learner chose the item
+    strong: np.ndarray  # (n,) bool: training requests the chosen conditions send strong
+    resampled_strong: np.ndarray  # (resamples, n) bool: the same, for each resampled learner
+    weights: np.ndarray  # (resamples, n) the bootstrap weights (for intervals downstream)
+    notes: list[str] = field(default_factory=list)
+
+
+def greedy(
+    masks: np.ndarray,
+    families: Sequence[tuple[str, str]],
+    gain: np.ndarray,
+    weight: np.ndarray,
+    budget: float,
+    min_support: float,
+    max_rules: int,
+    z: float,
+) -> list[int]:
+    """Indices of the conditions chosen, in order (see the module's docstring)."""
+    import numpy as np
+
+    k, n = masks.shape
+    covered = np.zeros(n, dtype=bool)
+    chosen: list[int] = []
+    open_families: set[tuple[str, str]] = set()
+    spent = 0.0
+    usable = np.ones(k, dtype=bool)
+    while usable.any():
+        free = weight * ~covered
+        count = masks @ free
+        total = masks @ (free * gain)
+        square = masks @ (free * gain * gain)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = total / count
+            var = np.maximum(square / count - mean * mean, 0.0)
+            lcb = mean - z * np.sqrt(var / np.maximum(count - 1.0, 1.0))
+        ok = usable & (count >= min_support) & (spent + count <= budget + 1e-9) & (lcb > 0)
+        if len(open_families) >= max_rules:
+            ok &= np.array([f in open_families for f in families])
+        if not ok.any():
+            break
+        best = int(np.argmax(np.where(ok, lcb, -np.inf)))
+        chosen.append(best)
+        usable[best] = False
+        open_families.add(families[best])
+        covered |= masks[best] > 0
+        spent = float(weight[covered].sum())
+    return chosen
+
+
+def group_weights(groups: Sequence[str], resamples: int, seed: int) -> np.ndarray:
+    """Bootstrap weights over groups: each row is one resample, each entry how many times that
+    example's group was drawn. Resampling groups keeps a question's turns together."""
+    import numpy as np
+
+    names = sorted(set(groups))
+    index = {g: i for i, g in enumerate(names)}
+    member = np.array([index[g] for g in groups])
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(len(names), np.full(len(names), 1.0 / len(names)), size=resamples)
+    return draws[:, member].astype(np.float64)
+
+
+def select(
+    candidates: Candidates, gain: np.ndarray, groups: Sequence[str], config: Config
+) -> Selection:
+    import numpy as np
+
+    masks = candidates.masks
+    items = candidates.items
+    n = gain.shape[0]
+    families = [i.family for i in items]
+    budget = config.budget * n
+    weights = group_weights(groups, config.resamples, config.seed)
+    counts = np.zeros(len(items))
+    resampled = np.zeros((config.resamples, n), dtype=bool)
+    for r in range(config.resamples):
+        w = weights[r]
+        # The budget scales with the resample's size (a resample can draw more requests).
+        picked = greedy(masks, families, gain, w, config.budget * w.sum(),
+                        config.min_support, config.max_rules, config.z)
+        counts[picked] += 1
+        if picked:
+            resampled[r] = masks[picked].max(axis=0) > 0
+    frequency = counts / max(config.resamples, 1)
+    stable = [j for j in range(len(items)) if frequency[j] >= config.min_frequency]
+    notes: list[str] = []
+    chosen: list[int] = []
+    if stable:
+        sub = masks[stable]
+        order = greedy(sub, [families[j] for j in stable], gain, np.ones(n), budget,
+                       config.min_support, config.max_rules, config.z)
+        chosen = [stable[j] for j in order]
+    if len(chosen) < len(stable):
+        notes.append(
+            f"{len(stable) - len(chosen)} stable condition(s) left out: over the budget, "
+            "nothing left to gain once earlier rules took their requests, or past --max-rules"
+        )
+    strong = masks[chosen].max(axis=0) > 0 if chosen else np.zeros(n, dtype=bool)
+    return Selection(
+        [items[j] for j in chosen],
+        {items[j]: float(frequency[j]) for j in range(len(items)) if counts[j]},
+        strong,
+        resampled,
+        weights,
+        notes,
+    )

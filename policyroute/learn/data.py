@@ -9,10 +9,16 @@ learner has never seen, not about a second turn of a question it learned from.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from ..decision import Tier
 from ..request import Request
+
+if TYPE_CHECKING:
+    from ..measure.outcomes import Outcomes
+    from ..measure.traffic import TrafficItem
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,15 +72,51 @@ def split_by_group(examples: Sequence[Example], holdout: float, seed: int) -> Sp
     return Split(train, heldout, frozenset(out))
 
 
-def usable(
-    examples: Iterable[Example], cheap: str, strong: str
-) -> tuple[list[Example], int]:
-    """Examples scored on both tiers, and how many were not (they cannot teach a gain)."""
-    kept: list[Example] = []
-    dropped = 0
-    for ex in examples:
-        if cheap in ex.scores and strong in ex.scores:
-            kept.append(ex)
-        else:
-            dropped += 1
-    return kept, dropped
+
+
+@dataclass(slots=True)
+class Loaded:
+    examples: list[Example]
+    requests: int  # replayable requests read
+    problems: list[str]  # unreadable lines and outcome problems, `file:line: why`
+    no_outcome: int  # requests without an outcome on both tiers
+    items: dict[str, TrafficItem]  # what replay reads, for the held-out report
+    outcomes: Outcomes
+
+
+def load_examples(
+    traffic: Sequence[str],
+    outcomes: Sequence[str],
+    tiers: Sequence[Tier],
+    cheap: str,
+    strong: str,
+    group_by: str | None,
+) -> Loaded:
+    """Examples from TRAFFIC and OUTCOMES files, read by replay's own readers (so learn and
+    replay agree on ids, groups and tier names). Raises the readers' file errors."""
+    from ..measure.outcomes import read_outcomes
+    from ..measure.traffic import TrafficItem as Item
+    from ..measure.traffic import read_traffic
+
+    scores = read_outcomes(outcomes, tiers)
+    problems = [str(p) for p in scores.problems]
+    examples: list[Example] = []
+    items: dict[str, TrafficItem] = {}
+    missing = 0
+    for item in read_traffic(traffic, group_by):
+        if not isinstance(item, Item):
+            problems.append(str(item))
+            continue
+        if item.id in items:
+            problems.append(f"{item.where}: a second request with id {item.id!r}; the first is kept")
+            continue
+        items[item.id] = item
+        row = scores.by_id.get(item.id, {})
+        if cheap not in row or strong not in row:
+            missing += 1
+            continue
+        group = item.group if item.group is not None else f"\0{item.id}"
+        examples.append(
+            Example(item.id, group, item.request, {t: o.score for t, o in row.items()})
+        )
+    return Loaded(examples, len(items), problems, missing, items, scores)

@@ -155,6 +155,9 @@ def describe(
     return rules
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
 def pick_example(
     train: Sequence[Example], where: np.ndarray, gain: np.ndarray, want_gain: bool
 ) -> Example | None:
@@ -165,7 +168,7 @@ def pick_example(
     for j in where.nonzero()[0]:
         ex = train[int(j)]
         prompt = ex.request.prompt or ""
-        if any(c < " " and c not in "\n\t" for c in prompt):
+        if _CONTROL.search(prompt):
             continue
         shows = (gain[j] > 0) if want_gain else (gain[j] <= 0)
         key = (not shows, len(prompt), ex.id)

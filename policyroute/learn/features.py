@@ -107,8 +107,8 @@ def _phrases(prompts: Sequence[str], groups: Sequence[str], min_support: int, mi
              max_share: float, limit: int) -> list[str]:
     """Words and two-word phrases of the prompts with enough support, most supported first."""
     docs: Counter[str] = Counter()
-    where: dict[str, set[str]] = {}
-    for text, group in zip(prompts, groups, strict=True):
+    per_doc: list[set[str]] = []
+    for text in prompts:
         norm = normalize_text(text)
         seen: set[str] = set()
         prev: re.Match[str] | None = None
@@ -124,9 +124,13 @@ def _phrases(prompts: Sequence[str], groups: Sequence[str], min_support: int, mi
                 ):
                     seen.add(f"{a} {word}")
             prev = m
+        docs.update(seen)
+        per_doc.append(seen)
+    where: dict[str, set[str]] = {p: set() for p, n in docs.items() if n >= min_support}
+    for seen, group in zip(per_doc, groups, strict=True):
         for phrase in seen:
-            docs[phrase] += 1
-            where.setdefault(phrase, set()).add(group)
+            if phrase in where:
+                where[phrase].add(group)
     most = max_share * len(prompts)
     kept = [
         p

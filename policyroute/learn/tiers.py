@@ -3,7 +3,7 @@
 TIERS.route may be a file of declarations made to be imported (no rules, no default) or a
 whole policy; only its tiers are used. The learned policy imports it when the import path
 stays inside the learned file's folder (the language confines imports there), and otherwise
-repeats the two tier declarations it routes to, exactly as they are written.
+repeats the declarations of the two tiers it routes to, every property kept.
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ from ..compiler.loader import load_path
 from ..decision import Tier
 from ..syntax import ast
 from ..syntax.diagnostics import PolicyError
+from ..syntax.formatter import fmt_num, fmt_str
 
 
 @dataclass(frozen=True, slots=True)
 class TierFile:
     path: Path
     tiers: tuple[Tier, ...]
-    declarations: dict[str, str]  # tier name -> its declaration as written
+    declarations: dict[str, str]  # tier name -> its declaration, every property kept
     names: frozenset[str]  # every name the file declares (tiers, keyword sets, classifiers)
 
     def tier(self, name_or_model: str) -> Tier | None:
@@ -52,8 +53,13 @@ def read_tiers(path: Path) -> TierFile:
         if isinstance(node, (ast.TierDecl, ast.KeywordsDecl, ast.ClassifierDecl)):
             names.add(node.name.name)
         if isinstance(node, ast.TierDecl):
-            declarations[node.name.name] = located.source.text[node.span.start : node.span.end]
+            declarations[node.name.name] = _declaration(node)
     return TierFile(path.resolve(), tuple(checked.tiers), declarations, frozenset(names))
+
+
+def _declaration(node: ast.TierDecl) -> str:
+    props = "  ".join(f"{p.name.name} {fmt_num(p.value)}" for p in node.props)
+    return f"tier {node.name.name} = {fmt_str(node.model.value)} {{ {props} }}"
 
 
 def tier_lines(tiers: TierFile, used: Sequence[str], out: Path) -> list[str]:

@@ -221,10 +221,12 @@ def run(
                     # the whole file ahead into memory.
                     while len(pending) >= 3 * processes:
                         result, size = pending.popleft()
-                        absorb(*result.get(), size)
+                        part, asked = result.get()
+                        absorb(part, asked, size)
                 while pending:
                     result, size = pending.popleft()
-                    absorb(*result.get(), size)
+                    part, asked = result.get()
+                    absorb(part, asked, size)
             except BaseException:
                 pool.terminate()
                 raise
@@ -251,9 +253,7 @@ def replay(
     if outcomes is not None and tally.rows:
         from .stats import quality as measure
 
-        quality = measure(
-            tally.rows, 0, [t.name for t in policy.tiers], universe, bootstrap, seed
-        )
+        quality = measure(tally.rows, 0, [t.name for t in policy.tiers], universe, bootstrap, seed)
     return build(
         policy,
         tally,

@@ -145,7 +145,9 @@ class Report:
                 "pct": self.savings_pct,
             },
             "tokens": {
-                "input": {k: self.input_sources[k] for k in INPUT_SOURCES if self.input_sources.get(k)},
+                "input": {
+                    k: self.input_sources[k] for k in INPUT_SOURCES if self.input_sources.get(k)
+                },
                 "output": {
                     k: self.output_sources[k] for k in OUTPUT_SOURCES if self.output_sources.get(k)
                 },
@@ -170,7 +172,9 @@ def _iv(i: Interval | None) -> list[float] | None:
     return i.to_list() if i is not None else None
 
 
-def quality_json(q: Quality | None, coverage: float | None, unscored: dict[str, int]) -> dict[str, Any]:
+def quality_json(
+    q: Quality | None, coverage: float | None, unscored: dict[str, int]
+) -> dict[str, Any]:
     out: dict[str, Any] = {"coverage": coverage, "no_outcome": unscored}
     if q is None:
         out["score"] = None
@@ -277,7 +281,8 @@ def build(
     ]
     scores = quality.tier_scores if quality is not None else {}
     baselines = [
-        Baseline(t.name, pt.baseline_cost[i], scores.get(t.name)) for i, t in enumerate(policy.tiers)
+        Baseline(t.name, pt.baseline_cost[i], scores.get(t.name))
+        for i, t in enumerate(policy.tiers)
     ]
     covered = sum(tier_scored)
     unscored = {

@@ -34,15 +34,19 @@ class PolicyTally:
         return cls([0] * tiers, [0.0] * tiers, [0] * rules, [0.0] * rules, [0.0] * tiers)
 
     def merge(self, other: PolicyTally) -> None:
-        for mine, theirs in (
+        for counts, more in (
             (self.tier_count, other.tier_count),
-            (self.tier_cost, other.tier_cost),
             (self.rule_count, other.rule_count),
+        ):
+            for i, n in enumerate(more):
+                counts[i] += n
+        for costs, extra in (
+            (self.tier_cost, other.tier_cost),
             (self.rule_cost, other.rule_cost),
             (self.baseline_cost, other.baseline_cost),
         ):
-            for i, v in enumerate(theirs):
-                mine[i] += v  # type: ignore[operator]
+            for i, x in enumerate(extra):
+                costs[i] += x
 
 
 @dataclass

@@ -124,7 +124,9 @@ def mt_bench(data: Path, out: Path, tiers: dict[str, str]) -> tuple[int, int]:
             ),
         ):
             rid = f"{group}/{turn}"
-            meta = _meta("mt-bench", contaminated, category=q["category"], question=group, turn=turn)
+            meta = _meta(
+                "mt-bench", contaminated, category=q["category"], question=group, turn=turn
+            )
             traffic.append(
                 _dump(
                     {

@@ -96,7 +96,9 @@ class Outcomes:
         if tier in row:
             self.problems.append(
                 OutcomeProblem(
-                    file, line, f"a second outcome for id {request_id!r} on tier {tier}; the first is kept"
+                    file,
+                    line,
+                    f"a second outcome for id {request_id!r} on tier {tier}; the first is kept",
                 )
             )
             return
@@ -169,7 +171,7 @@ def _token(obj: Mapping[str, Any], key: str) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"'{key}' must be a whole number >= 0")
-    if isinstance(value, float) and not value.is_integer() or value < 0:
+    if (isinstance(value, float) and not value.is_integer()) or value < 0:
         raise ValueError(f"'{key}' must be a whole number >= 0")
     return int(value)
 
@@ -237,7 +239,9 @@ def _read_csv(f: IO[str], name: str, names: TierNames, out: Outcomes) -> None:
         return
     if "id" not in header:
         out.problems.append(
-            OutcomeProblem(name, 1, "the header has no 'id' column (columns: " + ", ".join(header) + ")")
+            OutcomeProblem(
+                name, 1, "the header has no 'id' column (columns: " + ", ".join(header) + ")"
+            )
         )
         return
     id_col = header.index("id")
@@ -290,9 +294,7 @@ def _read_csv(f: IO[str], name: str, names: TierNames, out: Outcomes) -> None:
         out.problems.append(OutcomeProblem(name, reader.line_num, f"unreadable CSV: {e}"))
 
 
-def read_outcomes(
-    paths: Iterable[str | Path], tiers: Sequence[Tier] | None = None
-) -> Outcomes:
+def read_outcomes(paths: Iterable[str | Path], tiers: Sequence[Tier] | None = None) -> Outcomes:
     """Every outcome of the files. With ``tiers`` (a policy's), model ids map to tier names and
     an undeclared name is a problem; without, names are kept as the file gives them.
     """

@@ -104,7 +104,7 @@ def open_traffic(path: str | Path) -> IO[bytes]:
     p = Path(path)
     try:
         if p.suffix == ".gz":
-            return gzip.open(p, "rb")
+            return gzip.open(p, "rb")  # type: ignore[return-value]
         return p.open("rb")
     except OSError as e:
         raise TrafficFileError(f"{path}: cannot open: {e.strerror or e}") from None
@@ -261,7 +261,9 @@ def parse_line(
     except RecursionError:
         return _fail(where, "invalid JSON", "invalid JSON: nested too deeply")
     if not isinstance(obj, dict):
-        return _fail(where, "not an object", f"a line must be a JSON object, got {type(obj).__name__}")
+        return _fail(
+            where, "not an object", f"a line must be a JSON object, got {type(obj).__name__}"
+        )
     group = group_of(obj, group_by) if group_by else None
     try:
         if "custom_id" in obj and "params" in obj:
@@ -290,7 +292,9 @@ def parse_line(
         return _fail(where, "bad request", str(e))
 
 
-def _record(obj: Mapping[str, Any], where: Location, group: str | None) -> TrafficItem | Unreplayable:
+def _record(
+    obj: Mapping[str, Any], where: Location, group: str | None
+) -> TrafficItem | Unreplayable:
     rid = _id(obj["request_id"])
     if rid is None:
         return _fail(where, "bad id", "record: 'request_id' must be a string")

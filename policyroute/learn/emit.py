@@ -67,7 +67,8 @@ def _base_name(kind: str, attr: str) -> str:
         return "phrases"
     if kind == REGEX:
         return "patterns"
-    return _NAMES.get((kind, attr)) or f"{'by' if kind == VALUE else kind}_{_ident(attr)}"
+    short = attr.removeprefix("metadata.").replace("user.tier", "user_tier")
+    return _NAMES.get((kind, attr)) or f"{'by' if kind == VALUE else kind}_{_ident(short)}"
 
 
 def _literal(value: str | int | float | bool) -> str:
@@ -238,6 +239,21 @@ def test_block(example: Example, reads: set[str], tier: str, rule: str) -> list[
     return [f"test {fmt_str('training request ' + example.id)} {{", *body, f"}} -> {tier} by {rule}"]
 
 
+def wrap_comment(line: str, width: int = 100) -> list[str]:
+    """A `#` line wrapped at `width`, continuation lines indented under its text; a line
+    holding a command (two leading spaces) stays whole so it can be copied."""
+    if len(line) <= width or not line.startswith("#") or line.startswith("#   policyroute"):
+        return [line]
+    import textwrap
+
+    body = line[1:].strip()
+    indent = "#   " if line.startswith("#   ") else "# "
+    return textwrap.wrap(
+        body, width, initial_indent=indent, subsequent_indent=indent + "  ",
+        break_on_hyphens=False, break_long_words=False,
+    )
+
+
 def render(
     *,
     header: Sequence[str],
@@ -250,7 +266,8 @@ def render(
     resamples: int,
     default_example: Example | None,
 ) -> str:
-    out = [*header, "", f"policy {fmt_str(policy_name)}", "", *tier_lines, ""]
+    out = [*(w for line in header for w in wrap_comment(line))]
+    out += ["", f"policy {fmt_str(policy_name)}", "", *tier_lines, ""]
     for rule in rules:
         if rule.keywords is not None:
             name, phrases = rule.keywords
@@ -258,7 +275,7 @@ def render(
     if any(r.keywords for r in rules):
         out.append("")
     for rule in rules:
-        out += rule_comment(rule, n_train, resamples)
+        out += [w for line in rule_comment(rule, n_train, resamples) for w in wrap_comment(line)]
         out.append(f"rule {rule.name}: {rule.condition} -> {strong}")
     if not rules:
         out.append("# No condition bought the strong tier a steady gain within the budget.")

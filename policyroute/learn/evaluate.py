@@ -1,55 +1,121 @@
 """The held-out report of a learned policy, computed by replay's own code.
 
-Learn does not compute its own quality figures: it hands the emitted policy, the held-out
-requests (as replay's reader read them) and the outcomes to `policyroute.measure.replay`,
-the function behind `policyroute replay`, and copies the figures it reports. So the header
-of a learned file says exactly what `policyroute replay LEARNED.route HELDOUT --outcomes ...`
-says on the held-out split, with the same bootstrap and seed (a test checks it).
+Learn does not compute its own quality figures: it writes the held-out requests' TRAFFIC
+lines, exactly as they were read, to a file and runs `policyroute.measure.replay.replay`
+(the function behind `policyroute replay`) on the emitted policy with the same outcomes,
+grouping, bootstrap and seed. So the header of a learned file says what
+`policyroute replay LEARNED.route HELDOUT.jsonl --outcomes ... --group-by ... --seed ...`
+says on the held-out split (a test checks it, figure by figure).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..policy import Policy
 
 if TYPE_CHECKING:
-    from .data import Loaded, Split
-    from .learner import Settings
+    from ..measure.outcomes import Outcomes
+    from ..measure.traffic import Location
+
+# replay's defaults, so a plain `policyroute replay` of the held-out split reproduces the header.
+BOOTSTRAP = 2000
 
 
 @dataclass(frozen=True, slots=True)
 class HeldOut:
-    requests: int
-    strong_share: float
-    pct_of_top: float
-    pct_ci: tuple[float, float]
-    random_pct: float
-    random_ci: tuple[float, float]
-    lift: float  # percentage points of the strong tier's score, over random at the same share
-    lift_ci: tuple[float, float]
-    p_value: float
-    pgr: float | None
-    report: dict[str, Any]  # replay's report, as its JSON output has it
+    report: dict[str, Any]  # replay's report, exactly as `replay --format json` prints it
+    strong: str
+    cheap: str
 
-    def lines(self, split: Split, s: Settings) -> list[str]:
-        groups = len({ex.group for ex in split.heldout})
+    @property
+    def quality(self) -> dict[str, Any]:
+        q: dict[str, Any] = self.report.get("quality") or {}
+        return q
+
+    @property
+    def strong_share(self) -> float:
+        tier = self.report["tiers"].get(self.strong)
+        return float(tier["share"]) if tier else 0.0
+
+    @property
+    def pct_of_top(self) -> float | None:
+        v = self.quality.get("pct_of_top")
+        return float(v) if v is not None else None
+
+    def lines(self, groups: int, replay_command: str) -> list[str]:
+        q = self.quality
+        r = self.report
+        head = [
+            f"# Held-out report: {r['replayed']} requests in {groups} groups never seen while "
+            "learning, as `policyroute replay` reports them:",
+            f"#   {replay_command}",
+        ]
+        if q.get("score") is None or q.get("pct_of_top") is None:
+            return [*head, "#   (no quality figures: the held-out requests have no usable outcomes)"]
+        top = q["tier_scores"][self.strong]
+        cheap = q["tier_scores"].get(self.cheap)
+        rnd = q["random_same_share"]
+        lift = q["lift_over_random"]
+        ci, sci = q["ci95"], q["score_ci95"]
         return [
-            f"# Held-out report ({self.requests} requests in {groups} groups never seen while "
-            f"learning; `policyroute replay`'s figures, bootstrap over groups):",
-            f"#   {s.strong} share {self.strong_share:.1%}; score {self.pct_of_top:.1f}% of "
-            f"all-{s.strong} [{self.pct_ci[0]:.1f}, {self.pct_ci[1]:.1f}]"
-            + (f"; gap recovered (PGR) {self.pgr:.2f}" if self.pgr is not None else ""),
-            f"#   random routing at the same share: {self.random_pct:.1f}% "
-            f"[{self.random_ci[0]:.1f}, {self.random_ci[1]:.1f}]; lift over random "
-            f"{self.lift:+.1f} points [{self.lift_ci[0]:+.1f}, {self.lift_ci[1]:+.1f}], "
-            f"one-sided p = {self.p_value:.3g}",
+            *head,
+            f"#   {self.strong} share {self.strong_share:.1%}; mean score {q['score']:.3g} "
+            f"[{sci[0]:.3g}, {sci[1]:.3g}] = {q['pct_of_top']:.1f}% of all-{self.strong} "
+            f"({top:.3g}) [{ci[0]:.1f}, {ci[1]:.1f}]"
+            + (f"; all-{self.cheap} scores {cheap:.3g}" if cheap is not None else ""),
+            f"#   random routing at the same share: {rnd['score']:.3g} "
+            f"[{rnd['ci95'][0]:.3g}, {rnd['ci95'][1]:.3g}]; lift over random "
+            f"{lift['value']:+.3g} [{lift['ci95'][0]:+.3g}, {lift['ci95'][1]:+.3g}], "
+            f"one-sided p = {lift['p_value']:.3g}"
+            + (f"; gap recovered (PGR) {q['pgr']:.2f}" if q.get("pgr") is not None else ""),
         ]
 
 
+def write_lines(where: Collection[Location], traffic: Sequence[str], out: Path) -> int:
+    """Copy the TRAFFIC lines at `where` (file and line number, as replay's reader numbers
+    them) to `out`, in their order; returns how many were written."""
+    from ..measure.traffic import iter_chunks
+
+    wanted = {(w.file, w.line) for w in where}
+    written = 0
+    with out.open("wb") as f:
+        for name, start, lines in iter_chunks(traffic):
+            for offset, raw in enumerate(lines):
+                if (name, start + offset) in wanted:
+                    f.write(raw if raw.endswith(b"\n") else raw + b"\n")
+                    written += 1
+    return written
+
+
 def heldout_report(
-    policy: Policy, loaded: Loaded, ids: Sequence[str], s: Settings, *, seed: int
+    policy: Policy,
+    heldout_file: Path,
+    outcomes: Outcomes,
+    *,
+    cheap: str,
+    strong: str,
+    group_by: str | None,
+    seed: int,
 ) -> HeldOut:
-    raise NotImplementedError
+    from ..measure.replay import ReplayOptions, replay
+
+    report = replay(
+        policy,
+        [heldout_file],
+        outcomes,
+        ReplayOptions(group_by=group_by),
+        bootstrap=BOOTSTRAP,
+        seed=seed,
+    )
+    return HeldOut(report.to_json(), strong, cheap)
+
+
+def temporary_path() -> Path:
+    handle = tempfile.NamedTemporaryFile(prefix="policyroute-heldout-", suffix=".jsonl", delete=False)
+    handle.close()
+    return Path(handle.name)

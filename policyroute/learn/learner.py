@@ -14,7 +14,7 @@ from pathlib import Path
 from ..policy import Policy
 from .data import Example, Loaded, Split, split_by_group
 from .emit import EmitError, LearnedRule, describe, pick_example, render, verify
-from .evaluate import HeldOut, heldout_report
+from .evaluate import HeldOut, heldout_report, temporary_path, write_lines
 from .features import generate
 from .select import Config, select
 from .tiers import TierFile, tier_lines
@@ -59,10 +59,18 @@ def learn(
     settings: Settings,
     out: Path,
     *,
-    sources: Sequence[str] = (),
+    traffic: Sequence[str],
+    outcomes: Sequence[str],
+    heldout_out: Path | None = None,
     command: str = "",
     name: str | None = None,
 ) -> Learned:
+    """Learn a policy from `loaded` (read from `traffic` and `outcomes`) and return its text,
+    checked and tested; `out` is where it will be written (imports are relative to it).
+
+    The held-out requests' TRAFFIC lines go to `heldout_out` (a temporary file if None) and
+    replay's report on them becomes the header.
+    """
     import numpy as np
 
     s = settings
@@ -86,9 +94,16 @@ def learn(
         seed=s.seed,
     )
     selection = select(candidates, gain, [ex.group for ex in train], config)
+    if not selection.items:
+        raise LearnError(
+            f"no condition sends requests to {s.strong} with a steady gain within a "
+            f"{s.budget:.0%} budget (support >= {support} requests in >= 3 groups, chosen by "
+            f">= 20% of {s.resamples} resampled learners): the best policy found is "
+            f"`default -> {s.cheap}`; try a larger budget or more data"
+        )
     rules = describe(selection, candidates.items, candidates.masks, train, gain, tiers.names)
     default_example = pick_example(train, ~selection.strong, gain, want_gain=False)
-    lines = tier_lines(tiers, [s.cheap, s.strong] if rules else [s.cheap], out)
+    lines = tier_lines(tiers, [s.cheap, s.strong], out)
     policy_name = name or out.stem
 
     def text_with(header: Sequence[str]) -> str:
@@ -111,11 +126,40 @@ def learn(
     if decided != [bool(x) for x in selection.strong]:
         raise EmitError("the emitted rules do not decide the training requests as selected")
     heldout = None
+    report_lines: list[str] = []
     if split.heldout:
-        ids = [ex.id for ex in split.heldout]
-        heldout = heldout_report(policy, loaded, ids, s, seed=s.seed)
+        path = heldout_out or temporary_path()
+        try:
+            write_lines([loaded.items[ex.id].where for ex in split.heldout], traffic, path)
+            heldout = heldout_report(
+                policy,
+                path,
+                loaded.outcomes,
+                cheap=s.cheap,
+                strong=s.strong,
+                group_by=s.group_by,
+                seed=s.seed,
+            )
+        finally:
+            if heldout_out is None:
+                path.unlink(missing_ok=True)
+        shown = str(heldout_out) if heldout_out else "HELDOUT.jsonl"
+        replay_command = " ".join(
+            [
+                "policyroute replay",
+                str(out),
+                shown,
+                *(f"--outcomes {o}" for o in outcomes),
+                *([f"--group-by {s.group_by}"] if s.group_by else []),
+                f"--seed {s.seed}",
+            ]
+        )
+        report_lines = heldout.lines(_groups(split.heldout), replay_command)
+        if heldout_out is None:
+            report_lines.insert(2, "#   (HELDOUT.jsonl: the held-out lines; --write-heldout FILE writes them)")
     header = header_lines(
-        loaded, split, s, train_share, heldout, support, sources, command, len(candidates.items)
+        loaded, split, s, train_share, report_lines, support, traffic, command,
+        len(candidates.items),
     )
     text, policy = verify(text_with(header), out.name, base)
     return Learned(text, policy, rules, split, train_share, heldout, list(selection.notes))
@@ -130,7 +174,7 @@ def header_lines(
     split: Split,
     s: Settings,
     train_share: float,
-    heldout: HeldOut | None,
+    report_lines: list[str],
     support: int,
     sources: Sequence[str],
     command: str,
@@ -143,8 +187,6 @@ def header_lines(
     ]
     if command:
         out.append(f"#   {command}")
-    if sources:
-        out.append("# Data: " + ", ".join(sources))
     out += [
         f"# {loaded.requests} requests read; {len(loaded.examples)} have outcomes on both "
         f"{s.cheap} and {s.strong} ({grouping}).",
@@ -153,8 +195,7 @@ def header_lines(
         f"#   conditions taken in order of how often learners on {s.resamples} bootstrap resamples chose them (>= 20%);"
         f" budget {s.budget:.0%} strong, used {train_share:.1%} on training.",
     ]
-    if heldout is None:
+    if not split.heldout:
         out.append("# Held-out: none (--holdout 0): no figure here says how it does on new requests.")
-    else:
-        out += heldout.lines(split, s)
+    out += report_lines
     return out

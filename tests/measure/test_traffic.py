@@ -254,7 +254,7 @@ def test_missing_and_corrupt_files(tmp_path: Path) -> None:
         list(read_traffic([tmp_path / "nope.jsonl"]))
     bad = tmp_path / "bad.jsonl.gz"
     bad.write_bytes(gzip.compress(b'{"messages": []}\n' * 1000)[:-30])
-    with pytest.raises(TrafficFileError, match="bad.jsonl.gz"):
+    with pytest.raises(TrafficFileError, match=r"bad\.jsonl\.gz"):
         list(read_traffic([bad]))
 
 

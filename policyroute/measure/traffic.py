@@ -267,8 +267,8 @@ def parse_line(
     group = group_of(obj, group_by) if group_by else None
     try:
         if "custom_id" in obj and "params" in obj:
-            rid = _id(obj["custom_id"])
-            if rid is None:
+            rid = obj["custom_id"]
+            if not isinstance(rid, str):
                 return _fail(where, "bad id", "batch line: 'custom_id' must be a string")
             params = obj["params"]
             if not isinstance(params, Mapping):
@@ -295,8 +295,8 @@ def parse_line(
 def _record(
     obj: Mapping[str, Any], where: Location, group: str | None
 ) -> TrafficItem | Unreplayable:
-    rid = _id(obj["request_id"])
-    if rid is None:
+    rid = obj["request_id"]
+    if not isinstance(rid, str):
         return _fail(where, "bad id", "record: 'request_id' must be a string")
     try:
         recorded = _recorded(obj)

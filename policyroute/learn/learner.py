@@ -158,8 +158,8 @@ def learn(
         if heldout_out is None:
             report_lines.insert(2, "#   (HELDOUT.jsonl: the held-out lines; --write-heldout FILE writes them)")
     header = header_lines(
-        loaded, split, s, train_share, report_lines, support, traffic, command,
-        len(candidates.items),
+        loaded, split, s, train_share, report_lines, support, command,
+        len(candidates.items), selection.z,
     )
     text, policy = verify(text_with(header), out.name, base)
     return Learned(text, policy, rules, split, train_share, heldout, list(selection.notes))
@@ -176,9 +176,9 @@ def header_lines(
     train_share: float,
     report_lines: list[str],
     support: int,
-    sources: Sequence[str],
     command: str,
     candidates: int,
+    z: float,
 ) -> list[str]:
     grouping = f"grouped by {s.group_by}" if s.group_by else "each request its own group"
     out = [
@@ -190,10 +190,13 @@ def header_lines(
     out += [
         f"# {loaded.requests} requests read; {len(loaded.examples)} have outcomes on both "
         f"{s.cheap} and {s.strong} ({grouping}).",
-        f"# Training: {len(split.train)} requests in {_groups(split.train)} groups; "
-        f"{candidates} candidate conditions with support >= {support} requests in >= 3 groups;",
-        f"#   conditions taken in order of how often learners on {s.resamples} bootstrap resamples chose them (>= 20%);"
-        f" budget {s.budget:.0%} strong, used {train_share:.1%} on training.",
+        f"# Training: {len(split.train)} requests in {_groups(split.train)} groups. "
+        f"{candidates} candidate conditions matched >= {support} requests in >= 3 groups. A "
+        f"condition must gain with its lower bound (mean - {z:.2f} standard errors, "
+        f"simultaneous over the candidates) above zero; conditions are taken in order of how "
+        f"often learners on {s.resamples} bootstrap resamples of the groups chose them "
+        f"(at least 20%). Budget {s.budget:.0%} to {s.strong}; used {train_share:.1%} "
+        "on training.",
     ]
     if not split.heldout:
         out.append("# Held-out: none (--holdout 0): no figure here says how it does on new requests.")

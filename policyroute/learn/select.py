@@ -4,9 +4,12 @@ The policy being learned sends a request to the strong tier when any chosen cond
 and to the cheap tier otherwise. So choosing conditions is a knapsack: each strong call costs
 one unit of budget and buys the strong tier's gain on that request. The greedy choice, at
 each step, is the condition whose *newly covered* requests gain the most per call, judged by
-a lower confidence bound (mean minus one standard error) so that a broad condition with
-steady gains beats a narrow one that got lucky; it must cover at least `min_support`
-requests and still fit in the budget.
+a lower confidence bound (mean minus z standard errors, z simultaneous over all candidates
+by Bonferroni, about 3 for a few hundred) so that a broad condition with
+steady gains beats a narrow one that got lucky, and among conditions whose mean reaches the
+best one's bound (statistically tied) the one with the most gain in total, so "length > 56"
+never beats the keyword it is a proxy for; it must cover at least `min_support` requests and
+still fit in the budget.
 
 Greedy choice on a few hundred requests overfits (a word that happens to sit in nine prompts
 where the strong tier won looks better than a whole category), so the final choice is
@@ -40,7 +43,8 @@ class Config:
     max_rules: int = 8
     resamples: int = 100
     min_frequency: float = 0.2
-    z: float = 1.0
+    z: float | None = None  # None: simultaneous over the candidates (see `simultaneous_z`)
+    alpha: float = 0.05
     seed: int = 0
 
 
@@ -51,6 +55,7 @@ class Selection:
     strong: np.ndarray  # (n,) bool: training requests the chosen conditions send strong
     resampled_strong: np.ndarray  # (resamples, n) bool: the same, for each resampled learner
     weights: np.ndarray  # (resamples, n) the bootstrap weights (for intervals downstream)
+    z: float  # the lower bound's z, simultaneous over the candidates
     notes: list[str] = field(default_factory=list)
 
 
@@ -67,8 +72,9 @@ def greedy(
 ) -> list[int]:
     """Indices of the conditions chosen, in order (see the module's docstring).
 
-    Without `priority` the best lower bound wins each step; with it, the highest priority
-    among the conditions that still qualify (ties to the better lower bound).
+    Without `priority`, each step takes the best lower bound on gain per call, preferring the
+    broadest of the conditions statistically tied with it; with `priority`, the highest
+    priority among the conditions that still qualify (ties to the better lower bound).
     """
     import numpy as np
 
@@ -96,7 +102,12 @@ def greedy(
         if not ok.any():
             break
         if priority is None:
-            best = int(np.argmax(np.where(ok, lcb, -np.inf)))
+            # Among the conditions whose gain per call cannot be told from the best one's
+            # (their mean reaches its lower bound), the broadest: the most gain in total.
+            floor = np.where(ok, lcb, -np.inf).max()
+            near = ok & (mean >= floor)
+            with np.errstate(invalid="ignore"):
+                best = int(np.argmax(np.where(near, count * lcb, -np.inf)))
         else:
             top = np.where(ok, priority, -np.inf).max()
             best = int(np.argmax(np.where(ok & (priority >= top), lcb, -np.inf)))
@@ -108,6 +119,14 @@ def greedy(
         sums -= masks[:, newly] @ columns[newly]
         spent += float(weight[newly].sum())
     return chosen
+
+
+def simultaneous_z(candidates: int, alpha: float) -> float:
+    """The z of a lower bound that holds for all `candidates` at once (Bonferroni): with
+    hundreds of candidate conditions, one at z = 2 looks good by chance on pure noise."""
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(1.0 - alpha / max(candidates, 1))
 
 
 def group_weights(groups: Sequence[str], resamples: int, seed: int) -> np.ndarray:
@@ -133,6 +152,7 @@ def select(
     n = gain.shape[0]
     families = [i.family for i in items]
     budget = config.budget * n
+    z = config.z if config.z is not None else simultaneous_z(len(items), config.alpha)
     weights = group_weights(groups, config.resamples, config.seed)
     counts = np.zeros(len(items))
     resampled = np.zeros((config.resamples, n), dtype=bool)
@@ -140,7 +160,7 @@ def select(
         w = weights[r]
         # The budget scales with the resample's size (a resample can draw more requests).
         picked = greedy(masks, families, gain, w, config.budget * w.sum(),
-                        config.min_support, config.max_rules, config.z)
+                        config.min_support, config.max_rules, z)
         counts[picked] += 1
         if picked:
             resampled[r] = masks[picked].max(axis=0) > 0
@@ -151,7 +171,7 @@ def select(
     if stable:
         sub = masks[stable]
         order = greedy(sub, [families[j] for j in stable], gain, np.ones(n), budget,
-                       config.min_support, config.max_rules, config.z,
+                       config.min_support, config.max_rules, z,
                        priority=frequency[stable])
         chosen = [stable[j] for j in order]
     if len(chosen) < len(stable):
@@ -166,5 +186,6 @@ def select(
         strong,
         resampled,
         weights,
+        z,
         notes,
     )

@@ -193,7 +193,7 @@ def header_lines(
         f"# Training: {len(split.train)} requests in {_groups(split.train)} groups. "
         f"{candidates} candidate conditions matched >= {support} requests in >= 3 groups. A "
         f"condition must gain with its lower bound (mean - {z:.2f} standard errors, "
-        f"simultaneous over the candidates) above zero; conditions are taken in order of how "
+        f"the Benjamini-Hochberg bar at 5% over the candidates) above zero; conditions are taken in order of how "
         f"often learners on {s.resamples} bootstrap resamples of the groups chose them "
         f"(at least 20%). Budget {s.budget:.0%} to {s.strong}; used {train_share:.1%} "
         "on training.",

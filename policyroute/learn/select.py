@@ -4,8 +4,8 @@ The policy being learned sends a request to the strong tier when any chosen cond
 and to the cheap tier otherwise. So choosing conditions is a knapsack: each strong call costs
 one unit of budget and buys the strong tier's gain on that request. The greedy choice, at
 each step, is the condition whose *newly covered* requests gain the most per call, judged by
-a lower confidence bound (mean minus z standard errors, z simultaneous over all candidates
-by Bonferroni, about 3 for a few hundred) so that a broad condition with
+a lower confidence bound (mean minus z standard errors, z set for all candidates at once
+by the Benjamini-Hochberg rule, see `simultaneous_z`) so that a broad condition with
 steady gains beats a narrow one that got lucky, and among conditions whose mean reaches the
 best one's bound (statistically tied) the one with the most gain in total, so "length > 56"
 never beats the keyword it is a proxy for; it must cover at least `min_support` requests and
@@ -121,12 +121,31 @@ def greedy(
     return chosen
 
 
-def simultaneous_z(candidates: int, alpha: float) -> float:
-    """The z of a lower bound that holds for all `candidates` at once (Bonferroni): with
-    hundreds of candidate conditions, one at z = 2 looks good by chance on pure noise."""
+def simultaneous_z(masks: np.ndarray, gain: np.ndarray, alpha: float) -> float:
+    """The z a condition's lower bound must clear, chosen for the many candidates at once.
+
+    With hundreds of candidate conditions one at z = 2 looks good by chance on pure noise, so
+    the bar is the Benjamini-Hochberg threshold at false discovery rate `alpha` over every
+    candidate's one-sided z statistic on the training part: where many conditions truly gain
+    it comes down towards 2, and where none does it stays at the Bonferroni bar.
+    """
+    import numpy as np
     from statistics import NormalDist
 
-    return NormalDist().inv_cdf(1.0 - alpha / max(candidates, 1))
+    normal = NormalDist()
+    k = masks.shape[0]
+    count = masks @ np.ones_like(gain)
+    total = masks @ gain
+    square = masks @ (gain * gain)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = total / count
+        var = np.maximum(square / count - mean * mean, 0.0)
+        stat = mean / np.sqrt(var / np.maximum(count - 1.0, 1.0))
+    stat = np.nan_to_num(stat, nan=0.0, posinf=50.0, neginf=-50.0)
+    p = np.array(sorted(1.0 - normal.cdf(float(t)) for t in stat))
+    passing = np.flatnonzero(p <= alpha * np.arange(1, k + 1) / max(k, 1))
+    level = alpha * (passing[-1] + 1) / k if passing.size else alpha / max(k, 1)
+    return normal.inv_cdf(1.0 - level)
 
 
 def group_weights(groups: Sequence[str], resamples: int, seed: int) -> np.ndarray:
@@ -152,7 +171,7 @@ def select(
     n = gain.shape[0]
     families = [i.family for i in items]
     budget = config.budget * n
-    z = config.z if config.z is not None else simultaneous_z(len(items), config.alpha)
+    z = config.z if config.z is not None else simultaneous_z(masks, gain, config.alpha)
     weights = group_weights(groups, config.resamples, config.seed)
     counts = np.zeros(len(items))
     resampled = np.zeros((config.resamples, n), dtype=bool)

@@ -216,9 +216,9 @@ def test_split_never_cuts_a_group(sizes: list[int], holdout: float, seed: int) -
     assert split.train, "something is always left to learn from"
     if holdout == 0.0:
         assert not split.heldout
-    # Adding groups never moves a group that was held out back into training.
-    more = split_by_group([*examples, *(Example(f"n{i}", f"new{i}", Request("x"), {}) for i in range(5))], holdout, seed)
-    assert more.heldout_groups >= held_groups or holdout * (len(examples) + 5) < len(split.heldout)
+    # The split depends on the groups and the seed, not on the order requests arrive in.
+    again = split_by_group(list(reversed(examples)), holdout, seed)
+    assert again.heldout_groups == split.heldout_groups
 
 
 def test_budgets_write_policies_and_a_curve(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

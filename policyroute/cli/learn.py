@@ -24,7 +24,9 @@ def percent(text: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a percentage such as 25 or 25%, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a percentage such as 25 or 25%, got {text!r}"
+        ) from None
     if not 0.0 < value <= 100.0:
         raise argparse.ArgumentTypeError(f"must be more than 0 and at most 100, got {text!r}")
     return value / 100.0
@@ -35,7 +37,9 @@ def holdout_percent(text: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a percentage such as 30 or 30%, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a percentage such as 30 or 30%, got {text!r}"
+        ) from None
     if not 0.0 <= value < 100.0:
         raise argparse.ArgumentTypeError(f"must be at least 0 and less than 100, got {text!r}")
     return value / 100.0
@@ -79,6 +83,8 @@ def _command(args: argparse.Namespace, budget: float, target: Path) -> str:
     if args.max_rules != 8:
         words += ["--max-rules", str(args.max_rules)]
     words += ["--seed", str(args.seed), "-o", str(target)]
+    if args.write_heldout:
+        words += ["--write-heldout", args.write_heldout]
     return " ".join(shlex.quote(w) for w in words)
 
 
@@ -89,9 +95,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
     try:
         import numpy  # noqa: F401
     except ImportError:
-        print(
-            "policyroute learn: needs numpy: pip install 'policyroute[learn]'", file=sys.stderr
-        )
+        print("policyroute learn: needs numpy: pip install 'policyroute[learn]'", file=sys.stderr)
         return EXIT_FAIL
     from ..learn.data import load_examples
     from ..learn.emit import EmitError
@@ -110,7 +114,9 @@ def cmd_learn(args: argparse.Namespace) -> int:
         tier = tiers.tier(given)
         if tier is None:
             known = ", ".join(f"{t.name} ({t.model})" for t in tiers.tiers)
-            raise UsageError(f"{flag} {given}: {args.tiers} declares no such tier or model; it declares {known}")
+            raise UsageError(
+                f"{flag} {given}: {args.tiers} declares no such tier or model; it declares {known}"
+            )
         names.append(tier.name)
     cheap, strong = names
     if cheap == strong:
@@ -120,7 +126,9 @@ def cmd_learn(args: argparse.Namespace) -> int:
         raise UsageError(f"--cheap {cheap} stands above --strong {strong} in {args.tiers}'s ladder")
 
     try:
-        loaded = load_examples(args.traffic, args.outcomes, tiers.tiers, cheap, strong, args.group_by)
+        loaded = load_examples(
+            args.traffic, args.outcomes, tiers.tiers, cheap, strong, args.group_by
+        )
     except (TrafficFileError, OutcomesFileError) as e:
         print(f"policyroute learn: {e}", file=sys.stderr)
         return EXIT_FAIL
@@ -139,7 +147,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
 
     budgets = args.budgets or [args.budget]
     points = []
-    status = EXIT_OK
+    failed = 0
     for budget in budgets:
         target = _budget_path(out, budget) if args.budgets else out
         settings = Settings(
@@ -166,7 +174,11 @@ def cmd_learn(args: argparse.Namespace) -> int:
             )
         except LearnError as e:
             print(f"policyroute learn: budget {budget:.0%}: {e}", file=sys.stderr)
-            status = EXIT_FAIL
+            failed += 1
+            if args.budgets:
+                from ..learn.curve import Point
+
+                points.append(Point(budget, "", 0, 0.0, None))
             continue
         except EmitError as e:
             print(
@@ -191,9 +203,15 @@ def cmd_learn(args: argparse.Namespace) -> int:
             from ..learn.curve import Point
 
             points.append(
-                Point(budget, target.name, len(result.rules), result.train_strong_share, result.heldout)
+                Point(
+                    budget,
+                    target.name,
+                    len(result.rules),
+                    result.train_strong_share,
+                    result.heldout,
+                )
             )
-    if args.budgets and points:
+    if args.budgets and len(points) > failed:
         from ..learn.curve import to_csv, to_html
 
         stem = out.with_name(f"{out.stem}-curve")
@@ -203,8 +221,9 @@ def cmd_learn(args: argparse.Namespace) -> int:
             to_html(points, cheap, strong, f"{out.stem}: held-out quality against {strong} share"),
             encoding="utf-8",
         )
-        print(f"{csv_path}, {html_path}: the curve of {len(points)} policies")
-    return status
+        print(f"{csv_path}, {html_path}: the curve of {len(points) - failed} policies")
+    # A curve with a point missing is still a curve; nothing written at all is a failure.
+    return EXIT_FAIL if failed == len(budgets) else EXIT_OK
 
 
 def register(sub: Any) -> None:
@@ -223,12 +242,17 @@ def register(sub: Any) -> None:
         metavar="FILE",
         help="OUTCOMES: JSON lines or CSV of scores per request and tier",
     )
-    p.add_argument("--tiers", required=True, metavar="TIERS.route", help="the tiers to route between")
+    p.add_argument(
+        "--tiers", required=True, metavar="TIERS.route", help="the tiers to route between"
+    )
     p.add_argument("--cheap", required=True, metavar="TIER", help="tier name or model id")
     p.add_argument("--strong", required=True, metavar="TIER", help="tier name or model id")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument(
-        "--budget", type=percent, metavar="PCT", help="most share of requests sent strong (25 or 25%%)"
+        "--budget",
+        type=percent,
+        metavar="PCT",
+        help="most share of requests sent strong (25 or 25%%)",
     )
     which.add_argument(
         "--budgets",
@@ -237,7 +261,11 @@ def register(sub: Any) -> None:
         help="one policy per budget (e.g. 10,20,30,40), and the curve as CSV and HTML",
     )
     p.add_argument(
-        "--holdout", type=holdout_percent, default=0.3, metavar="PCT", help="share held out, by group (30)"
+        "--holdout",
+        type=holdout_percent,
+        default=0.3,
+        metavar="PCT",
+        help="share held out, by group (30)",
     )
     p.add_argument(
         "--group-by",
@@ -245,8 +273,12 @@ def register(sub: Any) -> None:
         metavar="FIELD",
         help="requests sharing this field stay on one side of the split (a question's turns)",
     )
-    p.add_argument("--max-rules", dest="max_rules", type=_whole(1), default=8, metavar="N", help="(8)")
-    p.add_argument("--seed", type=_whole(0), default=0, metavar="N", help="split and resampling seed (0)")
+    p.add_argument(
+        "--max-rules", dest="max_rules", type=_whole(1), default=8, metavar="N", help="(8)"
+    )
+    p.add_argument(
+        "--seed", type=_whole(0), default=0, metavar="N", help="split and resampling seed (0)"
+    )
     p.add_argument("-o", "--output", required=True, metavar="LEARNED.route")
     p.add_argument(
         "--write-heldout",

@@ -61,7 +61,10 @@ def to_csv(points: Sequence[Point]) -> str:
     for p in points:
         row: list[str] = [_f(100 * p.budget), p.policy, str(p.rules), _f(p.train_share)]
         q = p.heldout.quality if p.heldout else {}
-        if p.heldout is None or q.get("pct_of_top") is None:
+        if not p.policy:
+            row[1] = "(none: no condition gained within this budget)"
+            row += [""] * (len(COLUMNS) - len(row))
+        elif p.heldout is None or q.get("pct_of_top") is None:
             row += [""] * (len(COLUMNS) - len(row))
         else:
             rnd, lift = q["random_same_share"], q["lift_over_random"]
@@ -94,9 +97,9 @@ def to_html(points: Sequence[Point], cheap: str, strong: str, title: str) -> str
     q0 = measured[0].heldout.quality  # type: ignore[union-attr]
     top = q0["tier_scores"][strong]
     cheap_pct = 100.0 * q0["tier_scores"][cheap] / top if cheap in q0["tier_scores"] else None
-    ys = [100.0] + ([cheap_pct] if cheap_pct is not None else [])
+    ys: list[float] = [100.0] + ([cheap_pct] if cheap_pct is not None else [])
     for p in measured:
-        ys += list(p.heldout.quality["ci95"])  # type: ignore[union-attr]
+        ys += [float(v) for v in p.heldout.quality["ci95"]]  # type: ignore[union-attr]
     y_lo = min(ys) - 1.0
     y_hi = max(ys) + 1.0
     pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
@@ -116,7 +119,9 @@ def to_html(points: Sequence[Point], cheap: str, strong: str, title: str) -> str
     v = int(y_lo) + 1
     while v < y_hi:
         svg.append(f'<text x="{LEFT - 8}" y="{py(v) + 4:.1f}" class="tick y">{v}%</text>')
-        svg.append(f'<line x1="{LEFT}" x2="{LEFT + pw}" y1="{py(v):.1f}" y2="{py(v):.1f}" class="grid"/>')
+        svg.append(
+            f'<line x1="{LEFT}" x2="{LEFT + pw}" y1="{py(v):.1f}" y2="{py(v):.1f}" class="grid"/>'
+        )
         v += step
     svg.append(
         f'<text x="{LEFT + pw / 2}" y="{H - 15}" class="label">share of requests sent to '
@@ -136,7 +141,9 @@ def to_html(points: Sequence[Point], cheap: str, strong: str, title: str) -> str
             f'<text x="{px(0) + 8:.1f}" y="{py(cheap_pct) - 8:.1f}" class="note">all-{escape(cheap)}</text>'
         )
     svg.append(f'<circle cx="{px(1):.1f}" cy="{py(100):.1f}" r="5" class="tier"/>')
-    svg.append(f'<text x="{px(1) - 8:.1f}" y="{py(100) + 18:.1f}" class="note end">all-{escape(strong)}</text>')
+    svg.append(
+        f'<text x="{px(1) - 8:.1f}" y="{py(100) + 18:.1f}" class="note end">all-{escape(strong)}</text>'
+    )
     line: list[str] = []
     marks: list[str] = []
     for p in sorted(measured, key=lambda p: p.heldout.strong_share):  # type: ignore[union-attr]
@@ -170,6 +177,8 @@ def to_html(points: Sequence[Point], cheap: str, strong: str, title: str) -> str
             f"(p = {p.heldout.quality['lift_over_random']['p_value']:.3g})</td>"
             if p.heldout is not None and p.heldout.pct_of_top is not None
             else "<td colspan=3>no held-out figures</td>"
+            if p.policy
+            else f"<td colspan=3>no policy: all to {escape(cheap)}</td>"
         )
         + "</tr>"
         for p in points

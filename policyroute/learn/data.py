@@ -72,8 +72,6 @@ def split_by_group(examples: Sequence[Example], holdout: float, seed: int) -> Sp
     return Split(train, heldout, frozenset(out))
 
 
-
-
 @dataclass(slots=True)
 class Loaded:
     examples: list[Example]
@@ -108,7 +106,9 @@ def load_examples(
             problems.append(str(item))
             continue
         if item.id in items:
-            problems.append(f"{item.where}: a second request with id {item.id!r}; the first is kept")
+            problems.append(
+                f"{item.where}: a second request with id {item.id!r}; the first is kept"
+            )
             continue
         items[item.id] = item
         row = scores.by_id.get(item.id, {})
@@ -116,7 +116,5 @@ def load_examples(
             missing += 1
             continue
         group = item.group if item.group is not None else f"\0{item.id}"
-        examples.append(
-            Example(item.id, group, item.request, {t: o.score for t, o in row.items()})
-        )
+        examples.append(Example(item.id, group, item.request, {t: o.score for t, o in row.items()}))
     return Loaded(examples, len(items), problems, missing, items, scores)

@@ -64,9 +64,9 @@ _NAMES = {
 
 def _base_name(kind: str, attr: str) -> str:
     if kind == PHRASE:
-        return "phrases"
+        return "learned_words"
     if kind == REGEX:
-        return "patterns"
+        return "learned_patterns"
     short = attr.removeprefix("metadata.").replace("user.tier", "user_tier")
     return _NAMES.get((kind, attr)) or f"{'by' if kind == VALUE else kind}_{_ident(short)}"
 
@@ -92,9 +92,9 @@ def condition_text(kind: str, attr: str, items: Sequence[Item], set_name: str) -
             parts.append(f"{attr} matches {fmt_regex(ast.Regex(pattern, flags))}")
         return " or ".join(parts)
     if kind == ABOVE:
-        return f"{attr} > {min(values)}"  # type: ignore[type-var]
+        return f"{attr} > {min(values)}"
     if kind == BELOW:
-        return f"{attr} < {max(values)}"  # type: ignore[type-var]
+        return f"{attr} < {max(values)}"
     if len(values) == 1 or all(isinstance(v, bool) for v in values):
         return " or ".join(f"{attr} == {_literal(v)}" for v in values)
     return f"{attr} in [{', '.join(_literal(v) for v in values)}]"
@@ -120,7 +120,7 @@ def describe(
     rules: list[LearnedRule] = []
     for (kind, attr), items in families.items():
         name = _unique(_base_name(kind, attr), used)
-        set_name = _unique(f"{name}_{'strong'}", used) if kind == PHRASE and len(items) > 1 else ""
+        set_name = _unique("learned", used) if kind == PHRASE and len(items) > 1 else ""
         matched = masks[[index[i] for i in items]].max(axis=0) > 0
         decided = matched & ~covered
         covered |= matched
@@ -133,9 +133,7 @@ def describe(
             if means.size >= 20
             else None
         )
-        stability = (
-            float(selection.resampled_strong[:, decided].mean()) if decided.any() else 0.0
-        )
+        stability = float(selection.resampled_strong[:, decided].mean()) if decided.any() else 0.0
         phrases = [str(i.value) for i in items] if kind == PHRASE else []
         example = pick_example(train, decided, gain, want_gain=True)
         rules.append(
@@ -236,7 +234,11 @@ def test_block(example: Example, reads: set[str], tier: str, rule: str) -> list[
             attrs.append((f"metadata.{key}", _literal(value)))
     width = max(len(a) for a, _ in attrs)
     body = [f"  {a.ljust(width)} = {v}" for a, v in attrs]
-    return [f"test {fmt_str('training request ' + example.id)} {{", *body, f"}} -> {tier} by {rule}"]
+    return [
+        f"test {fmt_str('training request ' + example.id)} {{",
+        *body,
+        f"}} -> {tier} by {rule}",
+    ]
 
 
 def wrap_comment(line: str, width: int = 100) -> list[str]:
@@ -249,8 +251,12 @@ def wrap_comment(line: str, width: int = 100) -> list[str]:
     body = line[1:].strip()
     indent = "#   " if line.startswith("#   ") else "# "
     return textwrap.wrap(
-        body, width, initial_indent=indent, subsequent_indent=indent + "  ",
-        break_on_hyphens=False, break_long_words=False,
+        body,
+        width,
+        initial_indent=indent,
+        subsequent_indent=indent + "  ",
+        break_on_hyphens=False,
+        break_long_words=False,
     )
 
 

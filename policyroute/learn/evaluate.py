@@ -10,6 +10,7 @@ says on the held-out split (a test checks it, figure by figure).
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -56,7 +57,10 @@ class HeldOut:
             f"#   {replay_command}",
         ]
         if q.get("score") is None or q.get("pct_of_top") is None:
-            return [*head, "#   (no quality figures: the held-out requests have no usable outcomes)"]
+            return [
+                *head,
+                "#   (no quality figures: the held-out requests have no usable outcomes)",
+            ]
         top = q["tier_scores"][self.strong]
         cheap = q["tier_scores"].get(self.cheap)
         rnd = q["random_same_share"]
@@ -116,6 +120,6 @@ def heldout_report(
 
 
 def temporary_path() -> Path:
-    handle = tempfile.NamedTemporaryFile(prefix="policyroute-heldout-", suffix=".jsonl", delete=False)
-    handle.close()
-    return Path(handle.name)
+    fd, name = tempfile.mkstemp(prefix="policyroute-heldout-", suffix=".jsonl")
+    os.close(fd)
+    return Path(name)

@@ -74,14 +74,146 @@ REGEXES: dict[str, tuple[str, str]] = {
 # Words that say nothing about difficulty; a learned keyword set made of them would be noise
 # a reviewer has to read past.
 STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for from
-    further had has have having he her here hers herself him himself his how i if in into is
-    it its itself just me more most my myself no nor not now of off on once only or other our
-    ours ourselves out over own same she should so some such than that the their theirs them
-    themselves then there these they this those through to too under until up very was we were
-    what when where which while who whom why will with would you your yours yourself
-    yourselves also may might must shall us one two using use used following""".split()
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "also",
+        "may",
+        "might",
+        "must",
+        "shall",
+        "us",
+        "one",
+        "two",
+        "using",
+        "use",
+        "used",
+        "following",
+    ]
 )
 
 _WORD = re.compile(r"\w+")
@@ -99,12 +231,18 @@ def _nice(x: float) -> int:
     """A threshold a person would write: two significant digits."""
     if x < 10:
         return max(1, round(x))
-    digits = int(math.floor(math.log10(x))) - 1
+    digits = math.floor(math.log10(x)) - 1
     return int(round(x / 10**digits) * 10**digits)
 
 
-def _phrases(prompts: Sequence[str], groups: Sequence[str], min_support: int, min_groups: int,
-             max_share: float, limit: int) -> list[str]:
+def _phrases(
+    prompts: Sequence[str],
+    groups: Sequence[str],
+    min_support: int,
+    min_groups: int,
+    max_share: float,
+    limit: int,
+) -> list[str]:
     """Words and two-word phrases of the prompts with enough support, most supported first."""
     docs: Counter[str] = Counter()
     per_doc: list[set[str]] = []
@@ -132,11 +270,7 @@ def _phrases(prompts: Sequence[str], groups: Sequence[str], min_support: int, mi
             if phrase in where:
                 where[phrase].add(group)
     most = max_share * len(prompts)
-    kept = [
-        p
-        for p, n in docs.items()
-        if min_support <= n <= most and len(where[p]) >= min_groups
-    ]
+    kept = [p for p, n in docs.items() if min_support <= n <= most and len(where[p]) >= min_groups]
     kept.sort(key=lambda p: (-docs[p], p))
     return kept[:limit]
 
@@ -169,8 +303,10 @@ def generate(
     groups = [ex.group for ex in train]
     columns: list[tuple[Item, np.ndarray]] = []
 
-    phrases = [] if "prompt" in exclude else _phrases(
-        prompts, groups, min_support, min_groups, max_share, max_phrases
+    phrases = (
+        []
+        if "prompt" in exclude
+        else _phrases(prompts, groups, min_support, min_groups, max_share, max_phrases)
     )
     if phrases:
         matcher = PhraseMatcher(phrases)
@@ -233,30 +369,3 @@ def generate(
         kept.append((item, col))
     masks = np.stack([c for _, c in kept]) if kept else np.zeros((0, n), dtype=np.float32)
     return Candidates([i for i, _ in kept], masks)
-
-
-def holds(items: Sequence[Item], requests: Sequence[Request]) -> list[list[bool]]:
-    """Each item's truth on each request, computed afresh (for requests not in training)."""
-    phrases = [str(i.value) for i in items if i.kind == PHRASE]
-    matcher = PhraseMatcher(phrases)
-    found = [matcher.find(r.prompt or "") for r in requests]
-    out: list[list[bool]] = []
-    for item in items:
-        if item.kind == PHRASE:
-            pid = matcher.id_of(str(item.value))
-            out.append([pid in f for f in found])
-        elif item.kind == REGEX:
-            regex = compile_regex(*REGEXES[str(item.value)])
-            out.append([regex.search(r.prompt or "") is not None for r in requests])
-        else:
-            row = []
-            for r in requests:
-                v = _value(r, item.attr)
-                if item.kind == VALUE:
-                    row.append(v == item.value and type(v) is type(item.value))
-                elif not isinstance(v, (int, float)) or isinstance(v, bool):
-                    row.append(False)
-                else:
-                    row.append(v > item.value if item.kind == ABOVE else v < item.value)
-            out.append(row)
-    return out

@@ -156,10 +156,19 @@ def learn(
         )
         report_lines = heldout.lines(_groups(split.heldout), replay_command)
         if heldout_out is None:
-            report_lines.insert(2, "#   (HELDOUT.jsonl: the held-out lines; --write-heldout FILE writes them)")
+            report_lines.insert(
+                2, "#   (HELDOUT.jsonl: the held-out lines; --write-heldout FILE writes them)"
+            )
     header = header_lines(
-        loaded, split, s, train_share, report_lines, support, command,
-        len(candidates.items), selection.z,
+        loaded,
+        split,
+        s,
+        train_share,
+        report_lines,
+        support,
+        command,
+        len(candidates.items),
+        selection.z,
     )
     text, policy = verify(text_with(header), out.name, base)
     return Learned(text, policy, rules, split, train_share, heldout, list(selection.notes))
@@ -199,6 +208,8 @@ def header_lines(
         "on training.",
     ]
     if not split.heldout:
-        out.append("# Held-out: none (--holdout 0): no figure here says how it does on new requests.")
+        out.append(
+            "# Held-out: none (--holdout 0): no figure here says how it does on new requests."
+        )
     out += report_lines
     return out

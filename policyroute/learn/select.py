@@ -129,8 +129,9 @@ def simultaneous_z(masks: np.ndarray, gain: np.ndarray, alpha: float) -> float:
     candidate's one-sided z statistic on the training part: where many conditions truly gain
     it comes down towards 2, and where none does it stays at the Bonferroni bar.
     """
-    import numpy as np
     from statistics import NormalDist
+
+    import numpy as np
 
     normal = NormalDist()
     k = masks.shape[0]
@@ -178,8 +179,16 @@ def select(
     for r in range(config.resamples):
         w = weights[r]
         # The budget scales with the resample's size (a resample can draw more requests).
-        picked = greedy(masks, families, gain, w, config.budget * w.sum(),
-                        config.min_support, config.max_rules, z)
+        picked = greedy(
+            masks,
+            families,
+            gain,
+            w,
+            config.budget * w.sum(),
+            config.min_support,
+            config.max_rules,
+            z,
+        )
         counts[picked] += 1
         if picked:
             resampled[r] = masks[picked].max(axis=0) > 0
@@ -189,9 +198,17 @@ def select(
     chosen: list[int] = []
     if stable:
         sub = masks[stable]
-        order = greedy(sub, [families[j] for j in stable], gain, np.ones(n), budget,
-                       config.min_support, config.max_rules, z,
-                       priority=frequency[stable])
+        order = greedy(
+            sub,
+            [families[j] for j in stable],
+            gain,
+            np.ones(n),
+            budget,
+            config.min_support,
+            config.max_rules,
+            z,
+            priority=frequency[stable],
+        )
         chosen = [stable[j] for j in order]
     if len(chosen) < len(stable):
         notes.append(

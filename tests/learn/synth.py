@@ -14,11 +14,38 @@ TIERS = (
 )
 
 # Filler words with no effect: each is common enough to be a candidate keyword.
-FILLER = (
-    "apple river stone garden window market basket ladder candle mirror pencil bottle "
-    "carpet engine forest harbor island jacket kettle lemon meadow napkin orange pillow "
-    "rabbit saddle ticket violin wagon yellow"
-).split()
+FILLER = [
+    "apple",
+    "river",
+    "stone",
+    "garden",
+    "window",
+    "market",
+    "basket",
+    "ladder",
+    "candle",
+    "mirror",
+    "pencil",
+    "bottle",
+    "carpet",
+    "engine",
+    "forest",
+    "harbor",
+    "island",
+    "jacket",
+    "kettle",
+    "lemon",
+    "meadow",
+    "napkin",
+    "orange",
+    "pillow",
+    "rabbit",
+    "saddle",
+    "ticket",
+    "violin",
+    "wagon",
+    "yellow",
+]
 
 
 def write(
@@ -59,5 +86,8 @@ def write(
                 cheap = base + rng.gauss(0, noise)
                 strong = base + (gain if hard else 0.0) + rng.gauss(0, noise)
                 o.write(json.dumps({"id": rid, "tier": "haiku", "score": round(cheap, 3)}) + "\n")
-                o.write(json.dumps({"id": rid, "model": "claude-opus-4-7", "score": round(strong, 3)}) + "\n")
+                o.write(
+                    json.dumps({"id": rid, "model": "claude-opus-4-7", "score": round(strong, 3)})
+                    + "\n"
+                )
     return traffic, outcomes, tiers

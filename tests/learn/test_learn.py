@@ -16,8 +16,7 @@ from hypothesis import strategies as st
 
 import policyroute
 from policyroute.cli import main
-from policyroute.learn.data import Example, split_by_group
-from policyroute.learn.data import load_examples
+from policyroute.learn.data import Example, load_examples, split_by_group
 from policyroute.learn.emit import condition_text
 from policyroute.learn.features import generate
 from policyroute.learn.learner import Settings, learn
@@ -34,9 +33,13 @@ SLOW = settings(
 def _learn(folder: Path, budget: float, *, seed: int = 0, holdout: float = 0.3, **synth: object):
     traffic, outcomes, tiers_path = write(folder, seed=seed, **synth)  # type: ignore[arg-type]
     tiers = read_tiers(tiers_path)
-    loaded = load_examples([str(traffic)], [str(outcomes)], tiers.tiers, "haiku", "opus", "conversation")
+    loaded = load_examples(
+        [str(traffic)], [str(outcomes)], tiers.tiers, "haiku", "opus", "conversation"
+    )
     s = Settings("haiku", "opus", budget, holdout=holdout, group_by="conversation", seed=seed)
-    return learn(loaded, tiers, s, folder / "learned.route", traffic=[str(traffic)], outcomes=[str(outcomes)]), loaded
+    return learn(
+        loaded, tiers, s, folder / "learned.route", traffic=[str(traffic)], outcomes=[str(outcomes)]
+    ), loaded
 
 
 @SLOW
@@ -44,7 +47,9 @@ def _learn(folder: Path, budget: float, *, seed: int = 0, holdout: float = 0.3, 
     planted=st.sampled_from(["quantum", "deadlock", "theorem", "zebra crossing"]),
     seed=st.integers(0, 10_000),
 )
-def test_finds_the_planted_keyword(tmp_path_factory: pytest.TempPathFactory, planted: str, seed: int) -> None:
+def test_finds_the_planted_keyword(
+    tmp_path_factory: pytest.TempPathFactory, planted: str, seed: int
+) -> None:
     folder = tmp_path_factory.mktemp("synth")
     # The planted keyword stands in about 15% of the requests, well inside a 30% budget.
     result, _ = _learn(folder, 0.3, planted=planted, seed=seed, share=0.15)
@@ -83,12 +88,32 @@ def _cli(*args: str) -> int:
     return main(list(args))
 
 
-def test_emitted_file_round_trips_fmt_check_and_test(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_emitted_file_round_trips_fmt_check_and_test(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     traffic, outcomes, tiers = write(tmp_path, planted="quantum")
     out = tmp_path / "learned.route"
-    assert _cli("learn", str(traffic), "--outcomes", str(outcomes), "--tiers", str(tiers), "--cheap", "haiku",
-                "--strong", "claude-opus-4-7", "--budget", "25%", "--group-by", "conversation",
-                "-o", str(out)) == 0
+    assert (
+        _cli(
+            "learn",
+            str(traffic),
+            "--outcomes",
+            str(outcomes),
+            "--tiers",
+            str(tiers),
+            "--cheap",
+            "haiku",
+            "--strong",
+            "claude-opus-4-7",
+            "--budget",
+            "25%",
+            "--group-by",
+            "conversation",
+            "-o",
+            str(out),
+        )
+        == 0
+    )
     text = out.read_text()
     assert 'import "tiers.route"' in text  # the tiers file is in the same folder: imported
     assert _cli("fmt", "--check", str(out)) == 0
@@ -100,12 +125,31 @@ def test_emitted_file_round_trips_fmt_check_and_test(tmp_path: Path, capsys: pyt
     capsys.readouterr()
 
 
-def test_tiers_outside_the_folder_are_repeated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_tiers_outside_the_folder_are_repeated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     traffic, outcomes, tiers = write(tmp_path, planted="quantum")
     (tmp_path / "out").mkdir()
     out = tmp_path / "out" / "learned.route"
-    assert _cli("learn", str(traffic), "--outcomes", str(outcomes), "--tiers", str(tiers), "--cheap", "haiku",
-                "--strong", "opus", "--budget", "25", "-o", str(out)) == 0
+    assert (
+        _cli(
+            "learn",
+            str(traffic),
+            "--outcomes",
+            str(outcomes),
+            "--tiers",
+            str(tiers),
+            "--cheap",
+            "haiku",
+            "--strong",
+            "opus",
+            "--budget",
+            "25",
+            "-o",
+            str(out),
+        )
+        == 0
+    )
     text = out.read_text()
     assert "import" not in text.split("policy ")[1]
     assert 'tier opus  = "claude-opus-4-7"' in text and "sonnet" not in text
@@ -117,12 +161,48 @@ def test_heldout_header_equals_replay(tmp_path: Path, capsys: pytest.CaptureFixt
     traffic, outcomes, tiers = write(tmp_path, planted="quantum", seed=3)
     out = tmp_path / "learned.route"
     heldout = tmp_path / "heldout.jsonl"
-    assert _cli("learn", str(traffic), "--outcomes", str(outcomes), "--tiers", str(tiers), "--cheap", "haiku",
-                "--strong", "opus", "--budget", "30", "--group-by", "conversation", "--seed", "5",
-                "--write-heldout", str(heldout), "-o", str(out)) == 0
+    assert (
+        _cli(
+            "learn",
+            str(traffic),
+            "--outcomes",
+            str(outcomes),
+            "--tiers",
+            str(tiers),
+            "--cheap",
+            "haiku",
+            "--strong",
+            "opus",
+            "--budget",
+            "30",
+            "--group-by",
+            "conversation",
+            "--seed",
+            "5",
+            "--write-heldout",
+            str(heldout),
+            "-o",
+            str(out),
+        )
+        == 0
+    )
     capsys.readouterr()
-    assert _cli("replay", str(out), str(heldout), "--outcomes", str(outcomes), "--group-by",
-                "conversation", "--seed", "5", "--format", "json") == 0
+    assert (
+        _cli(
+            "replay",
+            str(out),
+            str(heldout),
+            "--outcomes",
+            str(outcomes),
+            "--group-by",
+            "conversation",
+            "--seed",
+            "5",
+            "--format",
+            "json",
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     q = report["quality"]
     header = "\n".join(line for line in out.read_text().splitlines() if line.startswith("#"))
@@ -158,10 +238,20 @@ def test_heldout_report_is_replays_object(tmp_path: Path) -> None:
     path = tmp_path / "held.jsonl"
     from policyroute.learn.evaluate import write_lines
 
-    write_lines([loaded.items[ex.id].where for ex in result.split.heldout], [str(tmp_path / "traffic.jsonl")], path)
+    write_lines(
+        [loaded.items[ex.id].where for ex in result.split.heldout],
+        [str(tmp_path / "traffic.jsonl")],
+        path,
+    )
     tiers = read_tiers(tmp_path / "tiers.route")
-    again = replay(result.policy, [path], read_outcomes([tmp_path / "outcomes.jsonl"], tiers.tiers),
-                   ReplayOptions(group_by="conversation"), bootstrap=2000, seed=11).to_json()
+    again = replay(
+        result.policy,
+        [path],
+        read_outcomes([tmp_path / "outcomes.jsonl"], tiers.tiers),
+        ReplayOptions(group_by="conversation"),
+        bootstrap=2000,
+        seed=11,
+    ).to_json()
     assert again["quality"] == result.heldout.report["quality"]
     assert again["tiers"] == result.heldout.report["tiers"]
 
@@ -171,15 +261,27 @@ def test_candidate_masks_are_the_languages_own_semantics(tmp_path: Path) -> None
     condition decides: what the learner measured is what the rule will do."""
     write(tmp_path, planted="zebra crossing", n_groups=60)
     tiers = read_tiers(tmp_path / "tiers.route")
-    loaded = load_examples([str(tmp_path / "traffic.jsonl")], [str(tmp_path / "outcomes.jsonl")],
-                           tiers.tiers, "haiku", "opus", None)
+    loaded = load_examples(
+        [str(tmp_path / "traffic.jsonl")],
+        [str(tmp_path / "outcomes.jsonl")],
+        tiers.tiers,
+        "haiku",
+        "opus",
+        None,
+    )
     extra = [
         Example(f"x{i}", f"x{i}", Request(p, turns=t, task=task), {"haiku": 1.0, "opus": 2.0})
-        for i, (p, t, task) in enumerate([
-            ("```py\nprint(1)\n```", 1, "code"), ("what is 12 + 30 = ? and 4*5", 3, "math"),
-            ("see https://example.com/a/b", 2, "code"), ("\\frac{1}{2} and $x^2$", 1, "math"),
-            ("1. one\n2. two\n- three", 5, "code"), ("who? what? why?", 1, "chat"),
-        ] * 4)
+        for i, (p, t, task) in enumerate(
+            [
+                ("```py\nprint(1)\n```", 1, "code"),
+                ("what is 12 + 30 = ? and 4*5", 3, "math"),
+                ("see https://example.com/a/b", 2, "code"),
+                ("\\frac{1}{2} and $x^2$", 1, "math"),
+                ("1. one\n2. two\n- three", 5, "code"),
+                ("who? what? why?", 1, "chat"),
+            ]
+            * 4
+        )
     ]
     train = [*loaded.examples, *extra]
     cands = generate(train, min_support=3, min_groups=2)
@@ -206,7 +308,9 @@ def tiers_text() -> str:
 )
 def test_split_never_cuts_a_group(sizes: list[int], holdout: float, seed: int) -> None:
     examples = [
-        Example(f"{g}-{i}", f"g{g}", Request("x"), {}) for g, n in enumerate(sizes) for i in range(n)
+        Example(f"{g}-{i}", f"g{g}", Request("x"), {})
+        for g, n in enumerate(sizes)
+        for i in range(n)
     ]
     split = split_by_group(examples, holdout, seed)
     train_groups = {ex.group for ex in split.train}
@@ -221,12 +325,32 @@ def test_split_never_cuts_a_group(sizes: list[int], holdout: float, seed: int) -
     assert again.heldout_groups == split.heldout_groups
 
 
-def test_budgets_write_policies_and_a_curve(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_budgets_write_policies_and_a_curve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     traffic, outcomes, tiers = write(tmp_path, planted="quantum")
     out = tmp_path / "learned.route"
-    assert _cli("learn", str(traffic), "--outcomes", str(outcomes), "--tiers", str(tiers), "--cheap", "haiku",
-                "--strong", "opus", "--budgets", "10,20,30%,40", "--group-by", "conversation",
-                "-o", str(out)) == 0
+    assert (
+        _cli(
+            "learn",
+            str(traffic),
+            "--outcomes",
+            str(outcomes),
+            "--tiers",
+            str(tiers),
+            "--cheap",
+            "haiku",
+            "--strong",
+            "opus",
+            "--budgets",
+            "10,20,30%,40",
+            "--group-by",
+            "conversation",
+            "-o",
+            str(out),
+        )
+        == 0
+    )
     for b in (10, 20, 30, 40):
         assert _cli("check", "--strict", str(tmp_path / f"learned-{b}.route")) == 0
     rows = (tmp_path / "learned-curve.csv").read_text().splitlines()
@@ -249,11 +373,26 @@ def test_budgets_write_policies_and_a_curve(tmp_path: Path, capsys: pytest.Captu
         (["--budget", "25", "--max-rules", "0"], "1 or more"),
     ],
 )
-def test_bad_flags_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+def test_bad_flags_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
     traffic, outcomes, tiers = write(tmp_path, planted="quantum", n_groups=10)
     with pytest.raises(SystemExit) as e:
-        _cli("learn", str(traffic), "--outcomes", str(outcomes), "--tiers", str(tiers), "--cheap", "haiku",
-             "--strong", "opus", "-o", str(tmp_path / "o.route"), *args)
+        _cli(
+            "learn",
+            str(traffic),
+            "--outcomes",
+            str(outcomes),
+            "--tiers",
+            str(tiers),
+            "--cheap",
+            "haiku",
+            "--strong",
+            "opus",
+            "-o",
+            str(tmp_path / "o.route"),
+            *args,
+        )
     assert e.value.code == 2
     assert message in capsys.readouterr().err
 
@@ -267,9 +406,16 @@ def test_bad_flags_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], ar
         ({"-o": "nowhere/o.route"}, "no such folder"),
     ],
 )
-def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], change: dict[str, str], message: str) -> None:
+def test_usage_errors_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: dict[str, str], message: str
+) -> None:
     traffic, outcomes, tiers = write(tmp_path, planted="quantum", n_groups=10)
-    flags = {"--tiers": str(tiers), "--cheap": "haiku", "--strong": "opus", "-o": str(tmp_path / "o.route")}
+    flags = {
+        "--tiers": str(tiers),
+        "--cheap": "haiku",
+        "--strong": "opus",
+        "-o": str(tmp_path / "o.route"),
+    }
     for k, v in change.items():
         flags[k] = str(tmp_path / v) if k in ("--tiers", "-o") else v
     argv = ["learn", str(traffic), "--outcomes", str(outcomes), "--budget", "25"]
@@ -280,22 +426,60 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     assert message in err and "Traceback" not in err
 
 
-def test_nothing_to_learn_exits_1_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_nothing_to_learn_exits_1_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     traffic, outcomes, tiers = write(tmp_path, planted="quantum", gain=0.0, share=0.0)
     out = tmp_path / "o.route"
-    assert _cli("learn", str(traffic), "--outcomes", str(outcomes), "--tiers", str(tiers), "--cheap", "haiku",
-                "--strong", "opus", "--budget", "25", "-o", str(out)) == 1
+    assert (
+        _cli(
+            "learn",
+            str(traffic),
+            "--outcomes",
+            str(outcomes),
+            "--tiers",
+            str(tiers),
+            "--cheap",
+            "haiku",
+            "--strong",
+            "opus",
+            "--budget",
+            "25",
+            "-o",
+            str(out),
+        )
+        == 1
+    )
     assert "no condition sends requests to opus" in capsys.readouterr().err
     assert not out.exists()
 
 
-def test_bad_lines_are_reported_and_learning_goes_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_lines_are_reported_and_learning_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     traffic, outcomes, tiers = write(tmp_path, planted="quantum")
     with traffic.open("a") as f:
         f.write("{not json\n")
     out = tmp_path / "o.route"
-    assert _cli("learn", str(traffic), "--outcomes", str(outcomes), "--tiers", str(tiers), "--cheap", "haiku",
-                "--strong", "opus", "--budget", "25", "-o", str(out)) == 0
+    assert (
+        _cli(
+            "learn",
+            str(traffic),
+            "--outcomes",
+            str(outcomes),
+            "--tiers",
+            str(tiers),
+            "--cheap",
+            "haiku",
+            "--strong",
+            "opus",
+            "--budget",
+            "25",
+            "-o",
+            str(out),
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert f"{traffic}:301: invalid JSON" in err
     assert out.exists()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..features import PhraseMatcher, attribute, compile_regex, normalize_text
 from ..request import Request
+from ..syntax.parser import LANGUAGE_KEYWORDS
 from .data import Example
 
 if TYPE_CHECKING:
@@ -217,6 +218,7 @@ STOPWORDS = frozenset(
 )
 
 _WORD = re.compile(r"\w+")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 NUMERIC_ATTRS = ("length", "files")
 STRING_ATTRS = ("task", "domain", "user.tier")
 
@@ -342,7 +344,12 @@ def generate(
                 if attr != "turns":
                     columns.append((Item(BELOW, attr, cut), (nums < cut).astype(np.float32)))
 
-    meta_keys = sorted({k for r in requests for k in r.metadata})
+    # A key the language cannot spell as `metadata.KEY` cannot be a condition.
+    meta_keys = sorted(
+        k
+        for k in {k for r in requests for k in r.metadata}
+        if _NAME.fullmatch(k) and k not in LANGUAGE_KEYWORDS
+    )
     for attr in (*STRING_ATTRS, *(f"metadata.{k}" for k in meta_keys)):
         if attr in exclude or attribute(attr) is None:
             continue

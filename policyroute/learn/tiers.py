@@ -27,6 +27,7 @@ class TierFile:
     tiers: tuple[Tier, ...]
     declarations: dict[str, str]  # tier name -> its declaration, every property kept
     names: frozenset[str]  # every name the file declares (tiers, keyword sets, classifiers)
+    only_tiers: bool  # declares nothing but tiers (and imports nothing else)
 
     def tier(self, name_or_model: str) -> Tier | None:
         """The tier called `name_or_model`, or the one that declares that model id."""
@@ -54,7 +55,8 @@ def read_tiers(path: Path) -> TierFile:
             names.add(node.name.name)
         if isinstance(node, ast.TierDecl):
             declarations[node.name.name] = _declaration(node)
-    return TierFile(path.resolve(), tuple(checked.tiers), declarations, frozenset(names))
+    only = not checked.keywords and not checked.classifiers
+    return TierFile(path.resolve(), tuple(checked.tiers), declarations, frozenset(names), only)
 
 
 def _declaration(node: ast.TierDecl) -> str:
@@ -63,13 +65,20 @@ def _declaration(node: ast.TierDecl) -> str:
 
 
 def tier_lines(tiers: TierFile, used: Sequence[str], out: Path) -> list[str]:
-    """`import "..."` when TIERS.route is reachable from `out`'s folder, else the declarations
-    of the tiers `used`, cheapest first."""
+    """`import "..."` when TIERS.route declares only tiers and is reachable from `out`'s
+    folder, else the declarations of the tiers `used`, cheapest first."""
     folder = out.resolve().parent
-    if tiers.path.is_relative_to(folder):
+    # Imported keyword sets would share phrases with learned ones (W006), so a file that
+    # declares more than tiers is repeated from, not imported.
+    if tiers.only_tiers and tiers.path.is_relative_to(folder):
         rel = Path(os.path.relpath(tiers.path, folder)).as_posix()
         return [f'import "{rel}"']
     order = [t.name for t in tiers.tiers]
-    lines = [f"# Tiers repeated from {tiers.path.name} (an import may not leave this folder)."]
+    why = (
+        "an import may not leave this folder"
+        if tiers.only_tiers
+        else "it declares more than tiers, which an import would bring in"
+    )
+    lines = [f"# Tiers repeated from {tiers.path.name} ({why})."]
     lines += [tiers.declarations[name] for name in sorted(used, key=order.index)]
     return lines

@@ -19,7 +19,7 @@ from policyroute.cli import main
 from policyroute.learn.data import Example, load_examples, split_by_group
 from policyroute.learn.emit import condition_text
 from policyroute.learn.features import generate
-from policyroute.learn.learner import Settings, learn
+from policyroute.learn.learner import LearnError, Settings, learn
 from policyroute.learn.tiers import read_tiers
 from policyroute.request import Request
 
@@ -76,7 +76,7 @@ def test_budget_holds_on_training(
     folder = tmp_path_factory.mktemp("budget")
     try:
         result, _ = _learn(folder, budget, planted="quantum", share=share, seed=seed)
-    except Exception as e:  # a budget too small for any supported rule is a clear refusal
+    except LearnError as e:  # a budget too small for any supported rule is a clear refusal
         assert "no condition" in str(e)
         return
     strong = sum(result.policy.decide(ex.request).tier == "opus" for ex in result.split.train)
@@ -507,3 +507,54 @@ def test_numpy_free_emitted_policy(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == "opus", done.stderr
     assert np is not None
+
+
+def test_a_whole_policy_as_tiers_is_repeated_not_imported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A TIERS.route with keyword sets of its own would share phrases with learned ones."""
+    traffic, outcomes, _ = write(tmp_path, planted="deadlock")
+    tiers = tmp_path / "app.route"
+    tiers.write_text(
+        tiers_text() + 'keywords hard = ["deadlock", "race condition"]\n'
+        "rule hard_words: prompt contains any hard -> opus\ndefault -> sonnet\n"
+    )
+    out = tmp_path / "learned.route"
+    argv = ["learn", str(traffic), "--outcomes", str(outcomes), "--tiers", str(tiers)]
+    argv += ["--cheap", "haiku", "--strong", "opus", "--budget", "30", "-o", str(out)]
+    assert _cli(*argv) == 0
+    text = out.read_text()
+    assert "import" not in text.split("policy ")[1] and "declares more than tiers" in text
+    assert _cli("check", "--strict", str(out)) == 0
+    capsys.readouterr()
+
+
+def test_attribute_rules_and_unspellable_metadata_keys(tmp_path: Path) -> None:
+    """A signal in a request attribute becomes an `in`/`==` rule; a metadata key the language
+    cannot spell is never a condition (and never breaks the emitted file)."""
+    traffic, outcomes, tiers_path = write(tmp_path, planted="apple", share=0.0)
+    lines = []
+    for i, line in enumerate(traffic.read_text().splitlines()):
+        obj = json.loads(line)
+        hard = i % 5 == 0
+        obj["route"]["metadata"].update({"kind": "proof" if hard else "chat", "odd-key": "x"})
+        obj["route"]["task"] = "math" if hard else "talk"
+        lines.append(json.dumps(obj))
+    traffic.write_text("\n".join(lines) + "\n")
+    scores = []
+    for i, line in enumerate(outcomes.read_text().splitlines()):
+        obj = json.loads(line)
+        if (i // 2) % 5 == 0 and obj.get("model") == "claude-opus-4-7":
+            obj["score"] += 3
+        scores.append(json.dumps(obj))
+    outcomes.write_text("\n".join(scores) + "\n")
+    tiers = read_tiers(tiers_path)
+    loaded = load_examples(
+        [str(traffic)], [str(outcomes)], tiers.tiers, "haiku", "opus", "conversation"
+    )
+    s = Settings("haiku", "opus", 0.3, group_by="conversation")
+    result = learn(
+        loaded, tiers, s, tmp_path / "l.route", traffic=[str(traffic)], outcomes=[str(outcomes)]
+    )
+    assert result.rules[0].condition in ('task == "math"', 'metadata.kind == "proof"')
+    assert "odd-key" not in result.text.split("policy ")[1].split("test ")[0]

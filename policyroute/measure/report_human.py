@@ -15,7 +15,8 @@ def _plural(n: int, noun: str) -> str:
 
 
 def _usd(x: float) -> str:
-    return f"${x:,.4f}" if abs(x) < 100 else f"${x:,.2f}"
+    sign = "-" if x < 0 else ""
+    return f"{sign}${abs(x):,.4f}" if abs(x) < 100 else f"{sign}${abs(x):,.2f}"
 
 
 def _pct(x: float | None) -> str:

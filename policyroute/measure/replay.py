@@ -117,6 +117,15 @@ def _tally_item(
     tiers_chosen: list[int] = []
     rules_chosen: list[int] = []
     decisions = []
+    rec = item.recorded
+    # Without outcomes or records every token count comes from the request alone: price each
+    # tier with one multiply-add instead of the full costing (the common, large-file case).
+    simple = row is None and rec is None
+    if simple:
+        isrc = "caller" if item.request.context_tokens is not None else "text"
+        cap = item.request.output_tokens
+        assumed = state.output_tokens
+        osrc = "assumed" if assumed is not None else "max_tokens"
     for pi, policy in enumerate(state.policies):
         decision = policy.decide(item.request, classifier=unasked)
         decisions.append(decision)
@@ -125,17 +134,34 @@ def _tally_item(
         tiers_chosen.append(ti)
         rules_chosen.append(ri)
         pt = tally.policies[pi]
-        for j, tier in enumerate(policy.tiers):
-            priced = price(item, tier, row, state.output_tokens, estimate)
-            pt.baseline_cost[j] += priced.cost
-            if j == ti:
-                pt.tier_count[j] += 1
-                pt.tier_cost[j] += priced.cost
-                pt.rule_count[ri] += 1
-                pt.rule_cost[ri] += priced.cost
+        if simple:
+            costs = [
+                tier.cost(
+                    estimate,
+                    assumed
+                    if assumed is not None
+                    else (cap if cap is not None else tier.max_tokens or 0),
+                )
+                for tier in policy.tiers
+            ]
             if pi == 0:
-                tally.input_sources[priced.input_source] += 1
-                tally.output_sources[priced.output_source] += 1
+                tally.input_sources[isrc] += len(costs)
+                tally.output_sources[osrc] += len(costs)
+        else:
+            costs = []
+            for tier in policy.tiers:
+                priced = price(item, tier, row, state.output_tokens, estimate)
+                costs.append(priced.cost)
+                if pi == 0:
+                    tally.input_sources[priced.input_source] += 1
+                    tally.output_sources[priced.output_source] += 1
+        baseline = pt.baseline_cost
+        for j, cost in enumerate(costs):
+            baseline[j] += cost
+        pt.tier_count[ti] += 1
+        pt.tier_cost[ti] += costs[ti]
+        pt.rule_count[ri] += 1
+        pt.rule_cost[ri] += costs[ti]
     if len(decisions) == 2 and decisions[0].tier != decisions[1].tier:
         old, new = decisions
         tally.moves[(old.tier, new.tier, old.rule, new.rule)] += 1
@@ -145,7 +171,6 @@ def _tally_item(
         group = item.group if item.group is not None else "\0" + item.id
         scores = tuple(row[t].score if t in row else None for t in universe)
         tally.rows.append((group, tuple(tiers_chosen), tuple(rules_chosen), scores))
-    rec = item.recorded
     if rec is not None:
         tally.served.add(
             rec.attempts, rec.triggers, rec.outcome, rec.final_tier or rec.tier, rec.latency_ms

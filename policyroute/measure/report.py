@@ -216,7 +216,7 @@ def served_json(s: ServedTally) -> dict[str, Any]:
         "outcomes": dict(sorted(s.outcomes.items())),
         "latency_ms": {
             tier: {f"p{q}": round(percentile(h, q), 1) for q in (50, 95, 99)}
-            | {"n": sum(h.values())}
+            | {"n": int(sum(n for n, _ in h.values()))}
             for tier, h in sorted(s.latency.items())
         },
     }

@@ -10,8 +10,8 @@ from html import escape
 from .report import Report
 from .report_human import _pct, _usd
 
-W, H = 720, 420
-LEFT, RIGHT, TOP, BOTTOM = 70, 180, 30, 50
+W, H = 860, 470
+LEFT, RIGHT, TOP, BOTTOM = 70, 30, 20, 100
 
 
 def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -30,6 +30,20 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
         out.append(round(v, 10))
         v += step
     return out
+
+
+def _tick_usd(value: float, span: float) -> str:
+    if value == 0:
+        return "$0"
+    decimals = max(0, 2 - math.floor(math.log10(span))) if span > 0 else 2
+    return f"${value:,.{decimals}f}"
+
+
+def _label(x: float, y: float, text: str, cls: str, left: bool) -> str:
+    """A point's label, beside it; to its left when the point is near the right edge."""
+    if left:
+        return f'<text x="{x - 10:.1f}" y="{y:.1f}" class="{cls}" text-anchor="end">{escape(text)}</text>'
+    return f'<text x="{x + 10:.1f}" y="{y:.1f}" class="{cls}">{escape(text)}</text>'
 
 
 def _plane(r: Report) -> str:
@@ -68,7 +82,7 @@ def _plane(r: Report) -> str:
             f'<line x1="{px(t):.1f}" y1="{TOP}" x2="{px(t):.1f}" y2="{TOP + ph}" class="grid"/>'
         )
         parts.append(
-            f'<text x="{px(t):.1f}" y="{TOP + ph + 18}" class="tick" text-anchor="middle">{escape(_usd(t))}</text>'
+            f'<text x="{px(t):.1f}" y="{TOP + ph + 18}" class="tick" text-anchor="middle">{escape(_tick_usd(t, x_hi))}</text>'
         )
     for t in _ticks(y_lo, y_hi):
         parts.append(
@@ -78,7 +92,7 @@ def _plane(r: Report) -> str:
             f'<text x="{LEFT - 8}" y="{py(t) + 4:.1f}" class="tick" text-anchor="end">{t:g}</text>'
         )
     parts.append(
-        f'<text x="{LEFT + pw / 2}" y="{H - 8}" class="axis" text-anchor="middle">cost of the replayed traffic (USD)</text>'
+        f'<text x="{LEFT + pw / 2}" y="{TOP + ph + 40}" class="axis" text-anchor="middle">cost of the replayed traffic (USD)</text>'
     )
     parts.append(
         f'<text x="16" y="{TOP + ph / 2}" class="axis" text-anchor="middle" '
@@ -90,9 +104,6 @@ def _plane(r: Report) -> str:
         parts.append(
             f'<line x1="{px(cheap[1]):.1f}" y1="{py(cheap[2]):.1f}" x2="{px(top[1]):.1f}" '
             f'y2="{py(top[2]):.1f}" class="random"/>'
-        )
-        parts.append(
-            f'<text x="{LEFT + pw + 8}" y="{TOP + 14}" class="legend random-text">- - random routing line</text>'
         )
 
     def bar(x: float, lo: float, hi: float, cls: str) -> None:
@@ -107,7 +118,13 @@ def _plane(r: Report) -> str:
     for name, cost, score in scored:
         parts.append(f'<circle cx="{px(cost):.1f}" cy="{py(score):.1f}" r="6" class="tier"/>')
         parts.append(
-            f'<text x="{px(cost) + 9:.1f}" y="{py(score) - 8:.1f}" class="label">every request on {escape(name)}</text>'
+            _label(
+                px(cost),
+                py(score) - 9,
+                f"every request on {name}",
+                "label",
+                px(cost) > LEFT + pw * 0.6,
+            )
         )
     for b in r.baselines:
         if b.tier not in q.tier_scores:
@@ -125,24 +142,31 @@ def _plane(r: Report) -> str:
     bar(r.cost_usd, q.ci95.low, q.ci95.high, "pbar")
     parts.append(f'<circle cx="{px(r.cost_usd):.1f}" cy="{py(q.score):.1f}" r="7" class="policy"/>')
     parts.append(
-        f'<text x="{px(r.cost_usd) + 10:.1f}" y="{py(q.score) + 16:.1f}" class="label strong">'
-        f"policy {escape(r.policy or '')}</text>"
+        _label(
+            px(r.cost_usd),
+            py(q.score) + 18,
+            f"policy {r.policy or ''}",
+            "label strong",
+            px(r.cost_usd) > LEFT + pw * 0.6,
+        )
     )
+    # The legend sits in one row under the axis title, clear of every point and label.
     legend = [
-        ("policy", "policy, with its 95% interval"),
-        ("rpoint", "random routing, same share"),
-        ("tier", "a single tier"),
+        ("policy", "the policy, with its 95% interval"),
+        ("rpoint", "random routing at the same share"),
+        ("tier", "every request on one tier"),
+        ("random", "random routing, cheapest to top"),
     ]
     for i, (cls, text) in enumerate(legend):
-        y = TOP + 40 + 22 * i
-        shape = (
-            f'<rect x="{LEFT + pw + 10}" y="{y - 9}" width="10" height="10" class="{cls}"/>'
-            if cls == "rpoint"
-            else f'<circle cx="{LEFT + pw + 15}" cy="{y - 4}" r="5" class="{cls}"/>'
-        )
-        parts.append(
-            shape + f'<text x="{LEFT + pw + 26}" y="{y}" class="legend">{escape(text)}</text>'
-        )
+        x = LEFT + (i % 2) * 330.0
+        y = TOP + ph + 68 + (i // 2) * 22
+        if cls == "rpoint":
+            shape = f'<rect x="{x}" y="{y - 9}" width="10" height="10" class="{cls}"/>'
+        elif cls == "random":
+            shape = f'<line x1="{x - 4}" y1="{y - 4}" x2="{x + 14}" y2="{y - 4}" class="{cls}"/>'
+        else:
+            shape = f'<circle cx="{x + 5}" cy="{y - 4}" r="5" class="{cls}"/>'
+        parts.append(shape + f'<text x="{x + 20}" y="{y}" class="legend">{escape(text)}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
 

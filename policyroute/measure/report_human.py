@@ -7,11 +7,16 @@ from collections.abc import Sequence
 from .costing import INPUT_SOURCES, OUTPUT_SOURCES, SOURCE_TEXT
 from .report import ImpactReport, Report, served_json
 
-SHAPE_TEXT = {"request": "request objects", "batch": "batch lines", "record": "decision records"}
+SHAPE_TEXT = {"request": "request object", "batch": "batch line", "record": "decision record"}
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def _usd(x: float) -> str:
-    return f"${x:,.4f}" if abs(x) < 100 else f"${x:,.2f}"
+    sign = "-" if x < 0 else ""
+    return f"{sign}${abs(x):,.4f}" if abs(x) < 100 else f"{sign}${abs(x):,.2f}"
 
 
 def _pct(x: float | None) -> str:
@@ -46,7 +51,7 @@ def render(report: Report) -> str:
     r = report
     lines = [f"replay of {r.policy or '(unnamed policy)'} (revision {r.revision})"]
     lines.append("traffic: " + ", ".join(r.files))
-    shapes = ", ".join(f"{n:,} {SHAPE_TEXT.get(k, k)}" for k, n in r.shapes.items())
+    shapes = ", ".join(_plural(n, SHAPE_TEXT.get(k, k)) for k, n in r.shapes.items())
     lines.append(
         f"requests {r.requests:,}, replayed {r.replayed:,}"
         + (f" ({shapes})" if shapes else "")
@@ -185,7 +190,7 @@ def _quality(r: Report) -> list[str]:
 def _served(r: Report) -> list[str]:
     assert r.served is not None
     s = served_json(r.served)
-    lines = [f"as served (from {s['records']:,} decision records)"]
+    lines = [f"as served (from {_plural(s['records'], 'decision record')})"]
     by = ", ".join(f"{t} {_pct(v)}" for t, v in s["escalation_rate_by_trigger"].items())
     lines.append(
         f"  escalated {_pct(s['escalation_rate'])}" + (f" (by trigger: {by})" if by else "")

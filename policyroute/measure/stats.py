@@ -255,6 +255,7 @@ def difference(
     inverse, g = _group_index(keys)
     n_g = np.bincount(inverse, minlength=g).astype(np.float64)
     o_g = np.bincount(inverse, weights=np.asarray(old), minlength=g)
+    w_g = np.bincount(inverse, weights=np.asarray(new), minlength=g)
     d_g = np.bincount(inverse, weights=np.asarray(new) - np.asarray(old), minlength=g)
     diffs = [(w @ d_g) / (w @ n_g) for w in _resamples(g, bootstrap, seed)]
     sample = np.concatenate(diffs) if diffs else np.empty(0)
@@ -265,7 +266,7 @@ def difference(
         n=len(keys),
         groups=g,
         old=old_mean,
-        new=old_mean + point,
+        new=float(w_g.sum() / total),
         diff=point,
         ci95=_interval(sample, point) or Interval(point, point),
         bootstrap=bootstrap,

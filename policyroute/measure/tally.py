@@ -58,7 +58,9 @@ class ServedTally:
     trigger_requests: Counter[str] = field(default_factory=Counter)
     attempts: Counter[int] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
-    latency: dict[str, Counter[int]] = field(default_factory=dict)
+    # tier -> bucket -> [count, sum of the values]: the sum makes a bucket's value its mean,
+    # exact whenever a bucket holds one distinct value.
+    latency: dict[str, dict[int, list[float]]] = field(default_factory=dict)
 
     def add(
         self, attempts: int, triggers: tuple[str, ...], outcome: str, tier: str, ms: float | None
@@ -72,7 +74,9 @@ class ServedTally:
             self.trigger_requests[t] += 1
         if ms is not None:
             bucket = ZERO_BUCKET if ms <= 0 else math.floor(math.log(ms) / LATENCY_STEP)
-            self.latency.setdefault(tier, Counter())[bucket] += 1
+            cell = self.latency.setdefault(tier, {}).setdefault(bucket, [0, 0.0])
+            cell[0] += 1
+            cell[1] += ms
 
     def merge(self, other: ServedTally) -> None:
         self.records += other.records
@@ -81,18 +85,24 @@ class ServedTally:
         self.attempts.update(other.attempts)
         self.outcomes.update(other.outcomes)
         for tier, hist in other.latency.items():
-            self.latency.setdefault(tier, Counter()).update(hist)
+            mine = self.latency.setdefault(tier, {})
+            for bucket, (n, total) in hist.items():
+                cell = mine.setdefault(bucket, [0, 0.0])
+                cell[0] += n
+                cell[1] += total
 
 
-def percentile(hist: Counter[int], q: float) -> float:
-    """The q-th percentile (0-100) of bucketed latencies, within 1% of the exact value."""
-    total = sum(hist.values())
+def percentile(hist: dict[int, list[float]], q: float) -> float:
+    """The q-th percentile (0-100, nearest rank) of bucketed latencies: the mean of the bucket
+    holding that rank, so within 1% of the exact value."""
+    total = sum(n for n, _ in hist.values())
     rank = max(1, math.ceil(q / 100 * total))
-    seen = 0
+    seen = 0.0
     for bucket in sorted(hist):
-        seen += hist[bucket]
+        n, values = hist[bucket]
+        seen += n
         if seen >= rank:
-            return 0.0 if bucket == ZERO_BUCKET else math.exp((bucket + 0.5) * LATENCY_STEP)
+            return values / n
     return 0.0
 
 

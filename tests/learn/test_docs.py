@@ -107,3 +107,11 @@ def _same_as_header(tmp: Path, command: str) -> None:
         f"opus share {report['tiers']['opus']['share']:.1%}",
     ):
         assert figure in header, figure
+
+
+def test_shown_policy_text_is_the_committed_file() -> None:
+    for lang, body in _blocks():
+        if lang == "" and body.startswith("policy "):
+            name = body.split('"')[1]
+            committed = (ROOT / "examples" / "learned" / f"{name}.route").read_text()
+            assert body in committed, f"docs/learn.md shows a stale excerpt of {name}.route"

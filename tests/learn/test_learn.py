@@ -558,3 +558,66 @@ def test_attribute_rules_and_unspellable_metadata_keys(tmp_path: Path) -> None:
     )
     assert result.rules[0].condition in ('task == "math"', 'metadata.kind == "proof"')
     assert "odd-key" not in result.text.split("policy ")[1].split("test ")[0]
+
+
+SIGNALS = {
+    "long": lambda rng, hard: "word " * (rng.randint(80, 120) if hard else rng.randint(5, 40)),
+    "fence": lambda rng, hard: ("```py\nx = 1\n```\n" if hard else "") + "explain this " * 3,
+    "latex": lambda rng, hard: ("solve $x^2 = 4$ " if hard else "say hi ") + "please",
+    "turns": lambda rng, hard: "and then what happened next",
+}
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    signal=st.sampled_from(sorted(SIGNALS)),
+    seed=st.integers(0, 10_000),
+    budget=st.sampled_from([0.2, 0.3, 0.5]),
+    task_signal=st.booleans(),
+)
+def test_any_learned_policy_checks_clean_and_keeps_its_budget(
+    signal: str, seed: int, budget: float, task_signal: bool
+) -> None:
+    """Whatever kind of condition carries the gain (length, a regex, turns, an attribute),
+    learn either refuses clearly or writes a file that loads with zero diagnostics, formats to
+    itself, passes its own tests and keeps the budget on training."""
+    import random
+
+    from policyroute.learn.data import Loaded
+    from policyroute.learn.tiers import TierFile
+    from policyroute.measure.outcomes import Outcomes
+    from policyroute.policy import loads
+
+    rng = random.Random(seed)
+    examples = []
+    for i in range(240):
+        hard = rng.random() < 0.2
+        prompt = SIGNALS[signal](rng, hard)
+        turns = (3 if hard else 1) if signal == "turns" else 1
+        task = ("proof" if hard else "chat") if task_signal else rng.choice(["a", "b", "c"])
+        base = rng.uniform(3, 6)
+        scores = {"haiku": base + rng.gauss(0, 1), "opus": base + 3 * hard + rng.gauss(0, 1)}
+        examples.append(
+            Example(f"r{i}", f"g{i // 2}", Request(prompt, turns=turns, task=task), scores)
+        )
+    loaded = Loaded(examples, len(examples), [], 0, {}, Outcomes())
+    declared = loads(tiers_text() + "default -> haiku\n").tiers
+    # A tiers file outside the output folder: the learned file repeats the declarations.
+    tiers = TierFile(
+        Path("/elsewhere/tiers.route"),
+        declared,
+        {t.name: f'tier {t.name} = "{t.model}" {{ input 1 output 5 }}' for t in declared},
+        frozenset(t.name for t in declared),
+        True,
+    )
+    s = Settings("haiku", "opus", budget, holdout=0.0, group_by=None, seed=seed)
+    try:
+        result = learn(loaded, tiers, s, Path("/tmp/learned.route"), traffic=[], outcomes=[])
+    except LearnError as e:
+        assert "no condition" in str(e)
+        return
+    strong = sum(result.policy.decide(ex.request).tier == "opus" for ex in examples)
+    assert strong / len(examples) <= budget + 1e-12
+    assert result.policy.warnings == []
+    reads = {i.attr for r in result.rules for i in r.items}
+    assert reads, "a rule reads something"

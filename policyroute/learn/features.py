@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..features import PhraseMatcher, attribute, compile_regex, normalize_text
 from ..request import Request
+from ..syntax.formatter import fmt_str
 from ..syntax.parser import LANGUAGE_KEYWORDS
 from .data import Example
 
@@ -47,14 +48,16 @@ class Item:
 
     def label(self) -> str:
         if self.kind == PHRASE:
-            return f"{self.attr} contains {self.value!r}"
+            return f"{self.attr} contains {fmt_str(str(self.value))}"
         if self.kind == REGEX:
             return f"{self.attr} matches {self.value}"
         if self.kind == ABOVE:
             return f"{self.attr} > {self.value}"
         if self.kind == BELOW:
             return f"{self.attr} < {self.value}"
-        return f"{self.attr} == {self.value!r}"
+        if isinstance(self.value, bool):
+            return f"{self.attr} == {'true' if self.value else 'false'}"
+        return f"{self.attr} == {fmt_str(str(self.value))}"
 
 
 # The vetted regex family: each names a property of a prompt a reviewer recognises, runs on

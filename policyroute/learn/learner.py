@@ -169,6 +169,7 @@ def learn(
         command,
         len(candidates.items),
         selection.z,
+        selection.notes,
     )
     text, policy = verify(text_with(header), out.name, base)
     return Learned(text, policy, rules, split, train_share, heldout, list(selection.notes))
@@ -188,6 +189,7 @@ def header_lines(
     command: str,
     candidates: int,
     z: float,
+    notes: Sequence[str] = (),
 ) -> list[str]:
     grouping = f"grouped by {s.group_by}" if s.group_by else "each request its own group"
     out = [
@@ -202,11 +204,12 @@ def header_lines(
         f"# Training: {len(split.train)} requests in {_groups(split.train)} groups. "
         f"{candidates} candidate conditions matched >= {support} requests in >= 3 groups. A "
         f"condition must gain with its lower bound (mean - {z:.2f} standard errors, "
-        f"the Benjamini-Hochberg bar at 5% over the candidates) above zero; conditions are taken in order of how "
-        f"often learners on {s.resamples} bootstrap resamples of the groups chose them "
+        "the Benjamini-Hochberg bar at 5% over the candidates) above zero; conditions are "
+        f"taken in order of how often learners on {s.resamples} bootstrap resamples of the groups chose them "
         f"(at least 20%). Budget {s.budget:.0%} to {s.strong}; used {train_share:.1%} "
         "on training.",
     ]
+    out += [f"# Note: {note}." for note in notes]
     if not split.heldout:
         out.append(
             "# Held-out: none (--holdout 0): no figure here says how it does on new requests."

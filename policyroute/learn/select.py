@@ -162,6 +162,25 @@ def group_weights(groups: Sequence[str], resamples: int, seed: int) -> np.ndarra
     return draws[:, member].astype(np.float64)
 
 
+def _why_left_out(
+    mask: np.ndarray, strong: np.ndarray, gain: np.ndarray, budget: float, config: Config, z: float
+) -> str:
+    """Why the final choice passed over a condition the resampled learners liked."""
+    import numpy as np
+
+    new = mask & ~strong
+    count = int(new.sum())
+    if count == 0:
+        return "the rules above already take all its requests"
+    if strong.sum() + count > budget + 1e-9:
+        return "over the budget"
+    g = gain[new]
+    lcb = g.mean() - z * np.sqrt(g.var() / max(count - 1, 1))
+    if count < config.min_support or lcb <= 0:
+        return "too little gain left once the rules above took their requests"
+    return "past --max-rules"
+
+
 def select(
     candidates: Candidates, gain: np.ndarray, groups: Sequence[str], config: Config
 ) -> Selection:
@@ -210,12 +229,17 @@ def select(
             priority=frequency[stable],
         )
         chosen = [stable[j] for j in order]
-    if len(chosen) < len(stable):
-        notes.append(
-            f"{len(stable) - len(chosen)} stable condition(s) left out: over the budget, "
-            "nothing left to gain once earlier rules took their requests, or past --max-rules"
-        )
     strong = masks[chosen].max(axis=0) > 0 if chosen else np.zeros(n, dtype=bool)
+    left = [j for j in stable if j not in chosen]
+    if left:
+        left.sort(key=lambda j: -frequency[j])
+        shown = ", ".join(
+            f"{items[j].label()} ({frequency[j]:.0%}: "
+            f"{_why_left_out(masks[j] > 0, strong, gain, budget, config, z)})"
+            for j in left[:5]
+        )
+        more = f" and {len(left) - 5} more" if len(left) > 5 else ""
+        notes.append(f"chosen by resampled learners but left out: {shown}{more}")
     return Selection(
         [items[j] for j in chosen],
         {items[j]: float(frequency[j]) for j in range(len(items)) if counts[j]},

@@ -119,11 +119,16 @@ def describe(
     covered = np.zeros(len(train), dtype=bool)
     rules: list[LearnedRule] = []
     for (kind, attr), items in families.items():
-        name = _unique(_base_name(kind, attr), used)
-        set_name = _unique("learned", used) if kind == PHRASE and len(items) > 1 else ""
         matched = masks[[index[i] for i in items]].max(axis=0) > 0
         decided = matched & ~covered
+        if not decided.any():
+            # A later condition merged into an earlier rule took every request this family
+            # covers: the rule would never decide a training request, so it is left out
+            # (no decision changes).
+            continue
         covered |= matched
+        name = _unique(_base_name(kind, attr), used)
+        set_name = _unique("learned", used) if kind == PHRASE and len(items) > 1 else ""
         g = gain[decided]
         w = selection.weights[:, decided]
         sums = w.sum(axis=1)

@@ -621,3 +621,32 @@ def test_any_learned_policy_checks_clean_and_keeps_its_budget(
     assert result.policy.warnings == []
     reads = {i.attr for r in result.rules for i in r.items}
     assert reads, "a rule reads something"
+
+
+def test_a_family_emptied_by_merging_is_left_out() -> None:
+    """Merging by family can hand a later rule's every request to an earlier rule; the emitter
+    then leaves the empty rule out instead of writing a rule that never decides."""
+    from policyroute.learn.emit import describe
+    from policyroute.learn.features import ABOVE, PHRASE, Item
+    from policyroute.learn.select import Selection
+
+    n = 12
+    a1, b1, a2 = (
+        Item(PHRASE, "prompt", "alpha"),
+        Item(ABOVE, "length", 50),
+        Item(PHRASE, "prompt", "beta"),
+    )
+    masks = np.zeros((3, n), dtype=np.float32)
+    masks[0, 0:4] = 1  # alpha
+    masks[1, 4:8] = 1  # length > 50
+    masks[2, 4:10] = 1  # beta covers every request of length > 50, and more
+    train = [
+        Example(f"r{i}", f"g{i}", Request("x" * (60 if 4 <= i < 8 else 5)), {}) for i in range(n)
+    ]
+    gain = np.ones(n)
+    strong = masks.max(axis=0) > 0
+    selection = Selection([a1, b1, a2], {}, strong, np.zeros((1, n), bool), np.ones((1, n)), 2.0)
+    rules = describe(selection, [a1, b1, a2], masks, train, gain, frozenset())
+    assert [r.name for r in rules] == ["learned_words"]
+    assert [i.value for i in rules[0].items] == ["alpha", "beta"]
+    assert rules[0].decides == 10

@@ -262,3 +262,13 @@ def test_routellm_example_files_are_current(tmp_path: Path) -> None:
         assert (tmp_path / name).read_bytes() == (ROOT / "examples/routellm" / name).read_bytes(), (
             name
         )
+
+
+def test_crlf_and_a_last_line_without_newline_in_both_paths(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    body = "\r\n".join(request(str(i), f"prompt {i}") for i in range(7)) + "\r\n{bad"
+    path.write_bytes(body.encode())
+    for jobs in (1, 2):
+        r = replay(POLICY, [path], options=ReplayOptions(processes=jobs, chunk_size=3))
+        assert (r.requests, r.replayed, r.skipped_total) == (8, 7, 1)
+        assert str(r.skipped_examples[0].where) == f"{path}:8"

@@ -332,3 +332,12 @@ def test_html_and_csv_without_outcomes(tmp_path: Path) -> None:
         proc = run("replay", TWO, MT, "--format", fmt)
         assert proc.returncode == 0, proc.stderr
     assert "needs scores" in run("replay", TWO, MT, "--format", "html").stdout
+
+
+def test_outcomes_that_match_no_request_are_pointed_out(tmp_path: Path) -> None:
+    out = tmp_path / "o.jsonl"
+    out.write_text('{"id": "nope", "tier": "haiku", "score": 3}\n')
+    proc = run("replay", TWO, MT, "--outcomes", str(out))
+    assert proc.returncode == 0
+    assert "no outcome's id matches a replayed request's id" in proc.stderr
+    assert "nothing to score" in proc.stdout

@@ -183,6 +183,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
             ),
         )
         _report_skipped(args.command, report.skipped_examples, report.skipped_total)
+        if outcomes is not None and len(outcomes) and not report.with_outcomes and report.replayed:
+            print(
+                f"policyroute {args.command}: no outcome's id matches a replayed request's id "
+                "(outcomes join on the request's id, custom_id or request_id)",
+                file=sys.stderr,
+            )
         renderer = {
             "human": report_human.render,
             "json": report_json.render,

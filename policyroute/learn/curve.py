@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -115,8 +116,9 @@ def to_html(points: Sequence[Point], cheap: str, strong: str, title: str) -> str
     for i in range(6):
         share = i / 5
         svg.append(f'<text x="{px(share):.1f}" y="{TOP + ph + 18}" class="tick">{share:.0%}</text>')
-    step = max(1, round((y_hi - y_lo) / 6))
-    v = int(y_lo) + 1
+    # Ticks on round percentages: a step of 1, 2, 5 or 10 points, at its multiples.
+    step = next((m for m in (1, 2, 5, 10) if (y_hi - y_lo) / m <= 8), 20)
+    v = math.ceil(y_lo / step) * step
     while v < y_hi:
         svg.append(f'<text x="{LEFT - 8}" y="{py(v) + 4:.1f}" class="tick y">{v}%</text>')
         svg.append(

@@ -272,3 +272,18 @@ def test_crlf_and_a_last_line_without_newline_in_both_paths(tmp_path: Path) -> N
         r = replay(POLICY, [path], options=ReplayOptions(processes=jobs, chunk_size=3))
         assert (r.requests, r.replayed, r.skipped_total) == (8, 7, 1)
         assert str(r.skipped_examples[0].where) == f"{path}:8"
+
+
+def test_bad_lines_read_the_same_serial_and_parallel(tmp_path: Path) -> None:
+    lines = [
+        request("a", "x"),
+        '{"id": "b", "messages": [{"role": "user", "content": "cut',
+        "[]",
+        "{",
+        request("c", "y"),
+    ]
+    path = write(tmp_path / "t.jsonl", lines * 5)
+    a = replay(POLICY, [path], options=ReplayOptions(processes=1, chunk_size=4))
+    b = replay(POLICY, [path], options=ReplayOptions(processes=2, chunk_size=4))
+    assert [str(p) for p in a.skipped_examples] == [str(p) for p in b.skipped_examples]
+    assert a.skipped == b.skipped == {"invalid JSON": 10, "not an object": 5}

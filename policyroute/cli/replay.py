@@ -206,8 +206,25 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def impact_requested(args: argparse.Namespace) -> bool:
+    """Whether `diff` was given any of the traffic flags (then it measures, or says what is missing)."""
+    return bool(
+        getattr(args, "traffic", None)
+        or getattr(args, "outcomes", None)
+        or getattr(args, "group_by", None)
+        or getattr(args, "output", None)
+        or getattr(args, "strict", False)
+        or getattr(args, "output_tokens", None) is not None
+        or getattr(args, "jobs", None) is not None
+    )
+
+
 def run_impact(args: argparse.Namespace) -> int:
     """`diff OLD NEW --traffic FILE...`: the change measured on traffic (hooked from tooling)."""
+    if not args.traffic:
+        raise UsageError(
+            "--outcomes, --group-by, -o and the other measuring flags need --traffic FILE"
+        )
     from ..measure import report_human, report_json
     from ..measure.replay import impact
 

@@ -200,6 +200,7 @@ def test_nothing_replayable_fails(tmp_path: Path) -> None:
         (["replay", TWO, MT, "--format", "pdf"], 2, "invalid choice"),
         (["replay", TWO], 2, "required"),
         (["replay", TWO, MT, "-o", "/nonexistent/dir/r.txt"], 1, "cannot write"),
+        (["diff", TWO, TWO, "--outcomes", MT_OUT], 2, "need --traffic"),
     ],
 )
 def test_usage_errors(args: list[str], code: int, words: str) -> None:

@@ -193,10 +193,8 @@ def cmd_learn(args: argparse.Namespace) -> int:
             f"{result.train_strong_share:.1%} (budget {budget:.0%})"
         )
         if result.heldout is not None:
-            for line in result.heldout.lines(
-                len(result.split.heldout_groups), "(see the file's header)"
-            )[2:]:
-                print("  " + line.lstrip("# ").strip())
+            for line in result.heldout.figures():
+                print("  " + line)
         for note in result.notes:
             print(f"  note: {note}")
         if args.budgets:

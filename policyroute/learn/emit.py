@@ -224,7 +224,7 @@ def _short(item: Item) -> str:
     return f"{'>' if item.kind == ABOVE else '<'} {item.value}"
 
 
-def test_block(example: Example, reads: set[str], tier: str, rule: str) -> list[str]:
+def inline_test_lines(example: Example, reads: set[str], tier: str, rule: str) -> list[str]:
     r = example.request
     attrs: list[tuple[str, str]] = [("prompt", fmt_str(r.prompt or ""))]
     if "turns" in reads and r.turns is not None:
@@ -294,9 +294,9 @@ def render(
     reads = {i.attr for r in rules for i in r.items}
     for rule in rules:
         if rule.example is not None:
-            out += [*test_block(rule.example, reads, strong, rule.name), ""]
+            out += [*inline_test_lines(rule.example, reads, strong, rule.name), ""]
     if default_example is not None:
-        out += [*test_block(default_example, reads, cheap, "default"), ""]
+        out += [*inline_test_lines(default_example, reads, cheap, "default"), ""]
     return "\n".join(out)
 
 

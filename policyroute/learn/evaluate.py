@@ -49,30 +49,30 @@ class HeldOut:
         return float(v) if v is not None else None
 
     def lines(self, groups: int, replay_command: str) -> list[str]:
-        q = self.quality
-        r = self.report
-        head = [
-            f"# Held-out report: {r['replayed']} requests in {groups} groups never seen while "
-            "learning, as `policyroute replay` reports them:",
+        """The header's held-out report: what was held out, the replay command, the figures."""
+        return [
+            f"# Held-out report: {self.report['replayed']} requests in {groups} groups never "
+            "seen while learning, as `policyroute replay` reports them:",
             f"#   {replay_command}",
+            *(f"#   {line}" for line in self.figures()),
         ]
+
+    def figures(self) -> list[str]:
+        """Share, score and lift over random, each with its interval, as replay reports them."""
+        q = self.quality
         if q.get("score") is None or q.get("pct_of_top") is None:
-            return [
-                *head,
-                "#   (no quality figures: the held-out requests have no usable outcomes)",
-            ]
+            return ["(no quality figures: the held-out requests have no usable outcomes)"]
         top = q["tier_scores"][self.strong]
         cheap = q["tier_scores"].get(self.cheap)
         rnd = q["random_same_share"]
         lift = q["lift_over_random"]
         ci, sci = q["ci95"], q["score_ci95"]
         return [
-            *head,
-            f"#   {self.strong} share {self.strong_share:.1%}; mean score {q['score']:.3g} "
+            f"{self.strong} share {self.strong_share:.1%}; mean score {q['score']:.3g} "
             f"[{sci[0]:.3g}, {sci[1]:.3g}] = {q['pct_of_top']:.1f}% of all-{self.strong} "
             f"({top:.3g}) [{ci[0]:.1f}, {ci[1]:.1f}]"
             + (f"; all-{self.cheap} scores {cheap:.3g}" if cheap is not None else ""),
-            f"#   random routing at the same share: {rnd['score']:.3g} "
+            f"random routing at the same share: {rnd['score']:.3g} "
             f"[{rnd['ci95'][0]:.3g}, {rnd['ci95'][1]:.3g}]; lift over random "
             f"{lift['value']:+.3g} [{lift['ci95'][0]:+.3g}, {lift['ci95'][1]:+.3g}], "
             f"one-sided p = {lift['p_value']:.3g}"

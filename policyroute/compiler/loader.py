@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..syntax import ast
-from ..syntax.diagnostics import Diagnostic, did_you_mean
+from ..syntax.diagnostics import Diagnostic, did_you_mean, hint_budget
 from ..syntax.limits import MAX_FILE_BYTES, MAX_FILES, MAX_IMPORTS_PER_FILE, MAX_POLICY_BYTES
 from ..syntax.parser import parse
 from ..syntax.source import Source, Span, UnreadableFile, read_regular_file
@@ -132,7 +132,8 @@ def _resolve(path: Path) -> Path:
 def load_text(text: str, name: str = "<string>", base_dir: Path | None = None) -> Loaded:
     loaded = Loaded()
     source = Source(text, name)
-    _load_source(source, (base_dir or Path.cwd()).resolve(), None, loaded, [])
+    with hint_budget():
+        _load_source(source, _resolve(base_dir or Path.cwd()), None, loaded, [])
     return loaded
 
 
@@ -145,7 +146,8 @@ def load_path(path: Path) -> Loaded:
         loaded.diagnostics.append(problem)
         loaded.files.append(path)
         return loaded
-    _load_source(source, path.parent, path, loaded, [])
+    with hint_budget():
+        _load_source(source, path.parent, path, loaded, [])
     return loaded
 
 
@@ -260,7 +262,7 @@ def _siblings(folder: Path, loaded: Loaded) -> list[str]:
         try:
             with os.scandir(folder) as entries:
                 # A hint needs only a few candidates; a huge folder is not listed whole.
-                names = [e.name for _, e in zip(range(10_000), entries, strict=False)]
+                names = [e.name for _, e in zip(range(1_000), entries, strict=False)]
         except OSError:
             names = []
         names = [n for n in names if n.endswith(".route")]

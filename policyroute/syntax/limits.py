@@ -19,10 +19,11 @@ MAX_FILES = 128
 MAX_IMPORTS_PER_FILE = 64
 # Nesting of `not`, `and`, `or` and brackets in one condition.
 MAX_NESTING = 64
-# Tests (comparisons, contains, matches, ...) in one rule's condition.
+# Tests (comparisons, contains, matches, ...) in one rule's condition, and in all of them.
 MAX_CONDITION_TESTS = 256
+MAX_POLICY_CONDITION_TESTS = 10_000
 # Declarations of a whole policy, imports included.
-MAX_RULES = 2_000
+MAX_RULES = 1_000
 MAX_TIERS = 64
 MAX_KEYWORD_SETS = 2_000
 MAX_CLASSIFIERS = 64

@@ -29,6 +29,7 @@ from . import ast
 from .diagnostics import Diagnostic
 from .limits import MAX_CONDITION_TESTS, MAX_INTEGER_DIGITS, MAX_NESTING, MAX_NUMBER_DIGITS
 from .source import Source, Span
+
 STATEMENT_KEYWORDS = (
     "policy",
     "import",
@@ -379,7 +380,7 @@ def _extend(
     return _Chain(kind, [left, right])
 
 
-class _ToAstFlat(Transformer_NonRecursive, _ToAst):
+class _ToAstFlat(Transformer_NonRecursive[Token, Any], _ToAst):
     """The same transformer for a statement parsed alone, without recursion: the parse tree
     of `a and b and ...` is as deep as the chain is long."""
 
@@ -403,7 +404,7 @@ def _shape_problem(statement: ast.Statement) -> _SyntaxProblem | None:
                 "split the condition into simpler rules",
             )
         if isinstance(expr, (ast.And, ast.Or)):
-            stack.extend((op, depth + 1) for op in expr.operands)
+            stack.extend((op, depth + 1) for op in reversed(expr.operands))
         elif isinstance(expr, ast.Not):
             stack.append((expr.operand, depth + 1))
         else:

@@ -73,6 +73,7 @@ CODES: dict[str, str] = {
     "W008": "escalate max larger than the ladder allows",
     "W009": "duplicate phrase in one keyword set",
     "W010": "tiers not ordered cheapest first",
+    "W011": "policy too large to analyse: W001 and W002 not checked",
 }
 
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .syntax.diagnostics import PolicyError, render_human
+from ..syntax.diagnostics import PolicyError, render_human
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -33,8 +33,8 @@ def _route_files(paths: list[str]) -> list[Path] | None:
 
 
 def run_fmt(args: argparse.Namespace) -> int:
-    from .compiler.loader import read
-    from .syntax.formatter import format_source
+    from ..compiler.loader import read
+    from ..syntax.formatter import format_source
 
     files = _route_files(args.paths)
     if files is None:
@@ -72,7 +72,7 @@ def run_fmt(args: argparse.Namespace) -> int:
 
 
 def _load(path: str) -> Any:
-    from .policy import load
+    from ..policy import load
 
     if not Path(path).is_file():
         print(f"policyroute: {path}: no such file", file=sys.stderr)
@@ -85,7 +85,7 @@ def _load(path: str) -> Any:
 
 
 def run_diff(args: argparse.Namespace) -> int:
-    from .analysis import diff
+    from ..analysis import diff
 
     old = _load(args.old)
     new = _load(args.new)
@@ -109,7 +109,7 @@ def run_diff(args: argparse.Namespace) -> int:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    from .analysis import why_no_witness, witness
+    from ..analysis import why_no_witness, witness
 
     policy = _load(args.policy)
     if policy is None:
@@ -128,7 +128,7 @@ def run_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_parsers(subparsers: Any) -> None:
+def register(subparsers: Any) -> None:
     p = subparsers.add_parser("fmt", help="rewrite policies in the canonical layout")
     p.add_argument("paths", nargs="+", metavar="PATH", help=".route files or folders")
     p.add_argument(

@@ -7,18 +7,15 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anthropic
+from .common import UsageError, add_route_flags, route_object
 
-from policyroute.request import RequestError
-from policyroute.runtime.attempts import Attempt, EscalationError, RoutedResult
-from policyroute.runtime.router import Router
+if TYPE_CHECKING:  # the SDK loads only when `ask` runs
+    from ..runtime.attempts import Attempt, EscalationError, RoutedResult
 
 
-def add_parser(subparsers: Any) -> None:
-    from policyroute.cli import add_route_flags
-
+def register(subparsers: Any) -> None:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "ask",
         help="send one request through a policy to the Anthropic API",
@@ -42,8 +39,6 @@ def add_parser(subparsers: Any) -> None:
 
 def request_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     """(Messages API params, route object) from --prompt/--system or --request, plus flags."""
-    from policyroute.cli import UsageError, route_object
-
     route = route_object(args)
     if args.request is None:
         params: dict[str, Any] = {"messages": [{"role": "user", "content": args.prompt}]}
@@ -91,6 +86,8 @@ def _attempt_line(a: Attempt) -> str:
 
 
 def _explain_failure(e: EscalationError, base_url: str) -> str:
+    import anthropic
+
     err = e.last_error
     if isinstance(err, anthropic.APITimeoutError):
         return "the API call timed out"
@@ -104,8 +101,12 @@ def _explain_failure(e: EscalationError, base_url: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    import anthropic
+
     import policyroute
-    from policyroute.cli import UsageError
+    from policyroute.request import RequestError
+    from policyroute.runtime.attempts import EscalationError
+    from policyroute.runtime.router import Router
 
     try:
         policy = policyroute.load(args.policy)

@@ -113,7 +113,7 @@ def run_diff(args: argparse.Namespace) -> int:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    from ..analysis import why_no_witness, witness
+    from ..analysis import AnalysisTooLarge, why_no_witness, witness
 
     policy = _load(args.policy)
     if policy is None:

@@ -429,3 +429,32 @@ def test_fuzz_mutated_policies_never_crash_or_hang(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert last == ["done"]
     assert time.monotonic() - started < 90 * max(1, count // 160)
+
+
+# -- the examples of docs/diagnostics.md added for these limits run as written ---------------
+
+
+def _doc_examples(anchor: str) -> list[tuple[str, str]]:
+    """(policy, printed output) pairs of one section of docs/diagnostics.md."""
+    text = (ROOT / "docs" / "diagnostics.md").read_text(encoding="utf-8")
+    section = text.split(f'<a id="{anchor}"></a>', 1)[1].split("<a id=", 1)[0]
+    blocks = section.split("```")[1::2]
+    return [
+        (blocks[i].lstrip("\n"), blocks[i + 1].lstrip("\n")) for i in range(0, len(blocks) - 1, 2)
+    ]
+
+
+@pytest.mark.parametrize(("anchor", "index"), [("e006", 1), ("e007", 1), ("e008", 0)])
+def test_doc_example_output(anchor: str, index: int, tmp_path: Path) -> None:
+    policy, expected = _doc_examples(anchor)[index]
+    (tmp_path / "policy.route").write_text(policy, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "policyroute.cli", "check", "policy.route"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
+    assert proc.returncode == 1
+    assert proc.stderr + proc.stdout == expected

@@ -34,7 +34,7 @@ from .features import (
     compile_regex,
     regex_search,
 )
-from .request import Request
+from .request import Request, RequestError
 from .syntax.diagnostics import Diagnostic, PolicyError
 from .syntax.source import Span
 
@@ -243,7 +243,7 @@ class Policy:
 
     def decide(
         self,
-        request: Request | None = None,
+        request: Request | Mapping[str, Any] | None = None,
         /,
         *,
         classifier: Classifier | None = None,
@@ -252,10 +252,20 @@ class Policy:
     ) -> Decision:
         """The decision for one request: exactly one tier, never an exception for valid input.
 
-        Pass a `Request`, or its attributes as keywords (`prompt=`, `task=`, `user_tier=`...).
+        Pass a `Request`, a mapping of its attributes, or the attributes as keywords
+        (`prompt=`, `task=`, `user_tier=`...). A wrong-typed attribute raises `RequestError`.
         """
         if request is None:
-            request = Request(**attrs)
+            request = _request_from(attrs)
+        elif not isinstance(request, Request):
+            if not isinstance(request, Mapping):
+                raise RequestError(
+                    "decide() takes a Request or a mapping of attributes, "
+                    f"got {type(request).__name__}"
+                )
+            if attrs:
+                raise TypeError("pass either a request or keyword attributes, not both")
+            request = _request_from(request)
         elif attrs:
             raise TypeError("pass either a Request or keyword attributes, not both")
         if not explain:
@@ -283,6 +293,17 @@ class Policy:
             f"<Policy {self.name or '(unnamed)'} rev {self.revision}: {len(self.rules) - 1} rules, "
             f"{len(self.tiers)} tiers, {self.node_count} nodes>"
         )
+
+
+def _request_from(attrs: Mapping[str, Any]) -> Request:
+    try:
+        return Request(**attrs)
+    except TypeError:  # an attribute name Request does not know
+        known = sorted(k for k in Request.__slots__ if k != "text")
+        unknown = sorted(str(k) for k in attrs if k not in Request.__slots__)
+        raise RequestError(
+            f"unknown attribute(s) {', '.join(unknown)}; known: {', '.join(known)}"
+        ) from None
 
 
 def _valid_classification(answer: Any, spec: ClassifierSpec) -> Classification:

@@ -7,10 +7,9 @@ does not ask for except the few joins below.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 # Rough token estimate when the caller gives no count: ~4 characters a token for text and the
 # published upper bound for one image.
@@ -22,32 +21,49 @@ class RequestError(ValueError):
     """A request (JSON, parameters or attributes) that cannot be read; says where and why."""
 
 
-class UserAttrs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    tier: str | None = None
-    id: str | None = None
+# One set of checks serves keyword arguments, the `route` object of request JSON and
+# `Request(...)`, so the Python API and the CLI accept and refuse exactly the same values.
+ROUTE_KEYS = frozenset(
+    ("task", "domain", "user", "files", "context_tokens", "metadata", "user_tier", "user_id")
+)
 
 
-class RouteAttrs(BaseModel):
-    """The `route` object: routing attributes the caller states about a request."""
-
-    model_config = ConfigDict(extra="forbid")
-    task: str | None = None
-    domain: str | None = None
-    user: UserAttrs | None = None
-    files: int | None = Field(default=None, ge=0)
-    context_tokens: int | None = Field(default=None, ge=0)
-    metadata: dict[str, str | int | float | bool] | None = None
-
-    @field_validator("files", "context_tokens", mode="before")
-    @classmethod
-    def _no_bool(cls, v: Any) -> Any:
-        if isinstance(v, bool):
-            raise ValueError("must be a whole number, not a boolean")
-        return v
+def _type_name(value: Any) -> str:
+    return "a boolean" if isinstance(value, bool) else f"{type(value).__name__} {value!r:.40}"
 
 
-ROUTE_KEYS = frozenset(RouteAttrs.model_fields) | {"user_tier", "user_id"}
+def _count(where: str, value: Any) -> int:
+    """A whole number >= 0. An integral float (JSON `3.0`) is accepted; a string is not."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        number = int(value)
+    else:
+        raise RequestError(f"{where}: must be a whole number, got {_type_name(value)}")
+    if number < 0:
+        raise RequestError(f"{where}: must be 0 or more, got {number}")
+    return number
+
+
+def _string(where: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise RequestError(f"{where}: must be a string, got {_type_name(value)}")
+    return value
+
+
+def _metadata(where: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise RequestError(f"{where}: must be an object, got {_type_name(value)}")
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise RequestError(f"{where}: keys must be strings, got {_type_name(key)}")
+        if not isinstance(item, (str, int, float)):  # bool is an int
+            raise RequestError(
+                f"{where}.{key}: must be a string, number or boolean, got {_type_name(item)}"
+            )
+        out[key] = item
+    return out
 
 
 def _block_text(content: Any) -> tuple[str, int]:
@@ -122,6 +138,31 @@ class Request:
         has_tools: bool = False,
         has_images: bool = False,
     ) -> None:
+        for name, value in (("prompt", prompt), ("system", system), ("text", text)):
+            if value is not None and not isinstance(value, str):
+                raise RequestError(f"{name}: must be a string, got {_type_name(value)}")
+        for name, value in (
+            ("task", task),
+            ("domain", domain),
+            ("user_tier", user_tier),
+            ("user_id", user_id),
+        ):
+            if value is not None and not isinstance(value, str):
+                raise RequestError(f"{name}: must be a string, got {_type_name(value)}")
+        if files is not None:
+            files = _count("files", files)
+        if context_tokens is not None:
+            context_tokens = _count("context_tokens", context_tokens)
+        if output_tokens is not None:
+            output_tokens = _count("output_tokens", output_tokens)
+        if turns is not None:
+            turns = _count("turns", turns)
+        if not isinstance(has_tools, bool) or not isinstance(has_images, bool):
+            bad = "has_tools" if not isinstance(has_tools, bool) else "has_images"
+            value = has_tools if bad == "has_tools" else has_images
+            raise RequestError(f"{bad}: must be true or false, got {_type_name(value)}")
+        if metadata is not None:
+            metadata = _metadata("metadata", metadata)
         self.prompt = prompt
         self.system = system
         if text is None:
@@ -233,35 +274,40 @@ class Request:
 
 
 def normalize_route(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate routing attributes given in either form and return Request keyword arguments."""
-    attrs = dict(attrs)
-    flat: dict[str, Any] = {}
-    for key in ("user_tier", "user_id"):
-        if key in attrs:
-            value = attrs.pop(key)
-            if value is not None and not isinstance(value, str):
-                raise RequestError(f"'{key}' must be a string")
-            flat[key] = value
-    unknown = set(attrs) - set(RouteAttrs.model_fields)
+    """Validate routing attributes given in either form and return Request keyword arguments.
+
+    The `route` object form (`user={"tier": ...}`) and the keyword form (`user_tier=...`)
+    may be mixed; a wrong type raises `RequestError` naming the attribute, never a silent
+    "missing".
+    """
+    unknown = set(attrs) - ROUTE_KEYS
     if unknown:
         raise RequestError(
             f"unknown routing attribute(s): {', '.join(sorted(unknown))}; known: "
             + ", ".join(sorted(ROUTE_KEYS))
         )
-    try:
-        route = RouteAttrs.model_validate(attrs)
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise RequestError(f"route.{where}: {first['msg']}") from None
-    out: dict[str, Any] = {k: v for k, v in flat.items() if v is not None}
-    for key in ("task", "domain", "files", "context_tokens", "metadata"):
-        value = getattr(route, key)
+    out: dict[str, Any] = {}
+    for key in ("user_tier", "user_id", "task", "domain"):
+        value = attrs.get(key)
         if value is not None:
-            out[key] = value
-    if route.user is not None:
-        if route.user.tier is not None:
-            out.setdefault("user_tier", route.user.tier)
-        if route.user.id is not None:
-            out.setdefault("user_id", route.user.id)
+            out[key] = _string(f"route.{key}", value)
+    for key in ("files", "context_tokens"):
+        value = attrs.get(key)
+        if value is not None:
+            out[key] = _count(f"route.{key}", value)
+    if attrs.get("metadata") is not None:
+        out["metadata"] = _metadata("route.metadata", attrs["metadata"])
+    user = attrs.get("user")
+    if user is not None:
+        if not isinstance(user, Mapping):
+            raise RequestError(f"route.user: must be an object, got {_type_name(user)}")
+        extra = set(user) - {"tier", "id"}
+        if extra:
+            raise RequestError(
+                f"route.user: unknown key(s) {', '.join(sorted(map(str, extra)))}; known: id, tier"
+            )
+        for key in ("tier", "id"):
+            value = user.get(key)
+            if value is not None:
+                out.setdefault(f"user_{key}", _string(f"route.user.{key}", value))
     return out

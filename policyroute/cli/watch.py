@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from .store import DEFAULT_POLL_INTERVAL, PolicyStore, render_errors, watch
-from .syntax.diagnostics import PolicyError
+from ..syntax.diagnostics import PolicyError
 
 if TYPE_CHECKING:
-    from .policy import Policy
+    from ..policy import Policy
+    from ..store import PolicyStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +42,11 @@ class _Stop:
 
 _Event = _Reloaded | _Rejected | _Stop
 
+# The store's own default, repeated so `--help` does not load watchfiles; a test pins them equal.
+_DEFAULT_POLL_INTERVAL = 0.3
 
-def add_parser(subparsers: Any) -> None:
+
+def register(subparsers: Any) -> None:
     """Register `watch` on the `policyroute` command's subparsers."""
     p: argparse.ArgumentParser = subparsers.add_parser(
         "watch",
@@ -65,9 +68,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument(
         "--poll-interval",
         type=float,
-        default=DEFAULT_POLL_INTERVAL,
+        default=_DEFAULT_POLL_INTERVAL,
         metavar="SECONDS",
-        help=f"how often to poll with --poll (default {DEFAULT_POLL_INTERVAL})",
+        help=f"how often to poll with --poll (default {_DEFAULT_POLL_INTERVAL})",
     )
     p.set_defaults(func=run)
 
@@ -127,6 +130,8 @@ def _follow(
     on_reload: Any,
     on_error: Any,
 ) -> int:
+    from ..store import render_errors, watch
+
     def stop(signum: int, frame: FrameType | None) -> None:
         events.put(_Stop())
 

@@ -1,0 +1,119 @@
+"""`policyroute check`: parse, type-check and lint policies; human, JSON or SARIF output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..compiler.loader import load_path
+from ..policy import Policy, build
+from ..syntax.diagnostics import CODES, Diagnostic, render_human, sort_key
+from .common import EXIT_FAIL, EXIT_OK, policy_files
+
+
+def _analysis_lints(policy: Policy) -> list[Diagnostic]:
+    from ..analysis import lint
+
+    return lint(policy)
+
+
+def _check_file(path: Path) -> tuple[list[Diagnostic], bool]:
+    """Diagnostics of one file and whether it is a library (declarations to import)."""
+    from ..compiler.checker import check as check_statements
+
+    loaded = load_path(path)
+    if not loaded.statements and loaded.diagnostics:
+        return loaded.diagnostics, False
+    checked, found = check_statements(loaded.statements, loaded.imports_failed())
+    diagnostics = [*loaded.diagnostics, *found]
+    if checked.library:
+        return diagnostics, True
+    if not any(d.is_error for d in diagnostics):
+        policy = build(loaded)
+        diagnostics.extend(_analysis_lints(policy))
+    return diagnostics, False
+
+
+def _sarif(diagnostics: list[Diagnostic]) -> dict[str, Any]:
+    used = sorted({d.code for d in diagnostics})
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "policyroute",
+                        "rules": [
+                            {
+                                "id": code,
+                                "shortDescription": {"text": CODES.get(code, code)},
+                            }
+                            for code in used
+                        ],
+                    }
+                },
+                "results": [_sarif_result(d) for d in sorted(diagnostics, key=sort_key)],
+            }
+        ],
+    }
+
+
+def _sarif_result(d: Diagnostic) -> dict[str, Any]:
+    where = d.to_json()
+    return {
+        "ruleId": d.code,
+        "level": d.severity,
+        "message": {"text": d.message + (f" ({d.hint})" if d.hint else "")},
+        "locations": [
+            {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": d.source.name},
+                    "region": {
+                        "startLine": where["line"],
+                        "startColumn": where["column"],
+                        "endLine": where["end_line"],
+                        "endColumn": where["end_column"],
+                    },
+                }
+            }
+        ],
+    }
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    files = policy_files(args.paths)
+    everything: list[Diagnostic] = []
+    lines: list[str] = []
+    for path in files:
+        diagnostics, library = _check_file(path)
+        everything.extend(diagnostics)
+        errors = sum(d.is_error for d in diagnostics)
+        warnings = len(diagnostics) - errors
+        status = "error" if errors else "ok"
+        what = " (declarations for import)" if library and not errors else ""
+        lines.append(f"{path}: {status}{what}, {errors} error(s), {warnings} warning(s)")
+    failed = any(d.is_error for d in everything) or (
+        args.strict and any(not d.is_error for d in everything)
+    )
+    if args.format == "json":
+        print(json.dumps([d.to_json() for d in sorted(everything, key=sort_key)], indent=2))
+    elif args.format == "sarif":
+        print(json.dumps(_sarif(everything), indent=2))
+    else:
+        if everything:
+            print(render_human(everything), file=sys.stderr)
+            print(file=sys.stderr)
+        print("\n".join(lines))
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("check", help="parse, type-check and lint policies")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--format", choices=("human", "json", "sarif"), default="human")
+    p.add_argument("--strict", action="store_true", help="warnings fail the check too")
+    p.set_defaults(func=cmd_check)

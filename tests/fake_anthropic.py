@@ -333,7 +333,10 @@ def _fault_events(model: str, r: Reply, f: Fault) -> list[str]:
         return events
     block = {"type": "text", "text": ""}
     events.append(
-        sse("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block})
+        sse(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": block},
+        )
     )
     n = max(1, r.chunks)
     size = max(1, -(-len(r.text) // n))

@@ -97,10 +97,9 @@ def requests(draw: st.DrawFn) -> Request:
         task=draw(st.one_of(st.none(), st.sampled_from(TASKS))),
         domain=draw(st.one_of(st.none(), st.sampled_from(DOMAINS))),
         user_tier=draw(st.one_of(st.none(), st.sampled_from(USER_TIERS))),
-        files=draw(st.one_of(st.none(), st.integers(0, 10), st.sampled_from(ODD_NUMBERS))),
-        context_tokens=draw(
-            st.one_of(st.none(), st.integers(0, 100_000), st.sampled_from(ODD_NUMBERS))
-        ),
+        # Counts are whole numbers >= 0 (Request refuses others), of any size.
+        files=draw(st.one_of(st.none(), st.integers(0, 10), st.just(10**400))),
+        context_tokens=draw(st.one_of(st.none(), st.integers(0, 100_000), st.just(10**400))),
         turns=draw(st.one_of(st.none(), st.integers(0, 6))),
         metadata=meta,
         has_tools=draw(st.booleans()),
@@ -253,7 +252,7 @@ def small_requests() -> st.SearchStrategy[Request]:
     )
 
 
-HUGE = "1" + "0" * 400  # an integer literal beyond any float
+HUGE = "999_999_999_999_999"  # the largest literal the language takes; requests go beyond
 SET_NAMES = ["one", "two", "three"]  # `conditions()` reads the first two
 
 

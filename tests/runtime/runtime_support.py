@@ -34,6 +34,7 @@ TIMEOUT = 0.5
 def user(text: str) -> list[MessageParam]:
     return [{"role": "user", "content": text}]
 
+
 # A key shaped like a real one: the fault matrix checks it never leaks into errors or records.
 SECRET_KEY = "sk-ant-api03-" + "S3CR3T" * 8
 

@@ -36,7 +36,18 @@ from if_chain import if_chain  # noqa: E402
 import policyroute  # noqa: E402
 from policyroute import Request  # noqa: E402
 
-NON_ASCII = ["über", "naïve", "déjà", "größe", "Straße", "日本語", "данные", "ошибка", "café", "niño"]
+NON_ASCII = [
+    "über",
+    "naïve",
+    "déjà",
+    "größe",
+    "Straße",
+    "日本語",
+    "данные",
+    "ошибка",
+    "café",
+    "niño",
+]
 TIERS = """tier haiku = "claude-haiku-4-5" { input 1 output 5 }
 tier sonnet = "claude-sonnet-4-6" { input 3 output 15 }
 tier opus = "claude-opus-4-7" { input 5 output 25 }
@@ -66,7 +77,9 @@ def timed(fn: Callable[[Any], Any], items: list[Any]) -> float:
     return dt / len(items)
 
 
-def race(policy: policyroute.Policy, chain: Any, reqs: list[Request], rounds: int) -> tuple[float, float]:
+def race(
+    policy: policyroute.Policy, chain: Any, reqs: list[Request], rounds: int
+) -> tuple[float, float]:
     """Best seconds per call of decide() and of the chain, rounds interleaved."""
     bad = [r for r in reqs if policy.decide(r).rule != chain(r)]
     assert not bad, f"decide() and the if-chain disagree on {len(bad)} requests, e.g. {bad[0]!r}"
@@ -107,11 +120,35 @@ def requests_for(
 
 def ten_rule_policy(rng: random.Random) -> tuple[str, list[str]]:
     """A common shape: attribute rules, two small keyword sets, a regex, metadata."""
-    hard = rng.sample(["deadlock", "race condition", "security", "architecture", "memory leak",
-                       "vulnerability", "system design", "threat model"], 5)
-    simple = rng.sample(["format", "rename", "sort imports", "typo", "convert", "fix lint",
-                         "docstring", "boilerplate"], 5)
-    text = TIERS + f"""
+    hard = rng.sample(
+        [
+            "deadlock",
+            "race condition",
+            "security",
+            "architecture",
+            "memory leak",
+            "vulnerability",
+            "system design",
+            "threat model",
+        ],
+        5,
+    )
+    simple = rng.sample(
+        [
+            "format",
+            "rename",
+            "sort imports",
+            "typo",
+            "convert",
+            "fix lint",
+            "docstring",
+            "boilerplate",
+        ],
+        5,
+    )
+    text = (
+        TIERS
+        + f"""
 keywords hard = [{", ".join(f'"{p}"' for p in hard)}]
 keywords simple = [{", ".join(f'"{p}"' for p in simple)}]
 rule sensitive: domain in ["security", "payments"] -> opus
@@ -126,6 +163,7 @@ rule backfill: metadata.backfill == true -> haiku
 rule tiny: length < 200 and not has_tools -> haiku
 default -> sonnet
 """
+    )
     return text, hard + simple
 
 
@@ -147,7 +185,9 @@ def shapes(rounds: int) -> None:
             for size in (200, 2_000, 32_000):
                 rng = random.Random(size)
                 n = max(40, 24_000 // size)
-                reqs = requests_for(phrases, size, unicode, rng, n) * max(1, 4_000 // (n * max(1, size // 200)))
+                reqs = requests_for(phrases, size, unicode, rng, n) * max(
+                    1, 4_000 // (n * max(1, size // 200))
+                )
                 d, c = race(policy, chain, reqs, rounds)
                 worst = max(worst, d / c)
                 label = f"{size}B{' uni' if unicode else ''}"
@@ -162,7 +202,9 @@ def interleaved(rules: int, rng: random.Random) -> tuple[str, list[str]]:
     for k in range(sets):
         ps = [f"kw{k}x{j}" for j in range(3)]
         phrases.extend(ps)
-        lines.append(f"keywords s{k} = [{', '.join(f'{p!r}'.replace(chr(39), chr(34)) for p in ps)}]")
+        lines.append(
+            f"keywords s{k} = [{', '.join(f'{p!r}'.replace(chr(39), chr(34)) for p in ps)}]"
+        )
     tiers = ["haiku", "sonnet", "opus"]
     for i in range(rules):
         if i % 3 == 0:

@@ -74,12 +74,17 @@ def _share(checker: Checker, node: ast.ShadowDecl, src: Source) -> float | None:
 def _never_shadowed(
     checker: Checker, node: ast.ShadowDecl, src: Source, order: list[str], routed: list[str]
 ) -> None:
-    tops = sorted({t for t in routed if t in order}, key=order.index)
+    top = max((order.index(t) for t in routed if t in order), default=0)
+    hint = (
+        f"shadow a tier below '{order[top]}', the highest tier a rule or the default routes to"
+        if top > 0
+        else f"every request is routed to '{order[0]}', the cheapest tier: there is nothing "
+        "cheaper to shadow it to"
+    )
     checker.error(
         "E119",
         f"no request is routed above tier '{node.tier.name}', so none would be shadowed to it",
         src,
         node.tier.span,
-        f"rules and the default route to {', '.join(tops)}; shadow a cheaper tier than the "
-        "top one they use",
+        hint,
     )

@@ -65,7 +65,9 @@ def _share(checker: Checker, node: ast.ShadowDecl, src: Source) -> float | None:
             f"a sample share lies in (0, 100]%, not {node.percent.text or value}%",
             src,
             node.percent.span,
-            "remove the statement to stop shadowing" if value <= 0 else "100% shadows every request",
+            "remove the statement to stop shadowing"
+            if value <= 0
+            else "100% shadows every request",
         )
         return None
     return float(value) / 100

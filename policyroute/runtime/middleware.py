@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -46,6 +46,7 @@ from policyroute.runtime.escalation import (
 )
 from policyroute.runtime.records import RecordSink, build_record, prompt_record, sink_for
 from policyroute.runtime.router import PolicySource
+from policyroute.runtime.shadow import AsyncShadow, Served, ShadowConfig, ThreadShadow
 
 # Calls whose SDK retry is pending; bounded so an abandoned call cannot leak forever.
 MAX_PENDING_CALLS = 4096
@@ -62,6 +63,7 @@ class _State:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     index: int = 0
     attempts: list[Attempt] = field(default_factory=list)
+    send: Any = None  # how a shadow copy is sent: this call's middleware chain
 
 
 def _is_messages(request: APIRequest) -> bool:
@@ -115,16 +117,44 @@ class _ChainClient:
         self.messages = messages
 
 
-def _side_request(request: APIRequest, body: dict[str, Any]) -> APIRequest:
+def _side_request(request: APIRequest, body: dict[str, Any], role: str = "classify") -> APIRequest:
     """A non-streaming request for `body`, with its own idempotency key."""
     copied = request.copy(body=body)
-    copied.options.idempotency_key = f"{request.options.idempotency_key}-classify"
+    copied.options.idempotency_key = f"{request.options.idempotency_key}-{role}"
     return APIRequest(
         options=copied.options,
         cast_to=Message,
         stream=False,
         retries_taken=request.retries_taken,
     )
+
+
+class _ShadowSend:
+    """Sends a shadow copy down this call's middleware chain, from a worker thread."""
+
+    def __init__(self, request: APIRequest, call_next: CallNext) -> None:
+        self._request = request
+        self._call_next = call_next
+
+    def __call__(self, params: dict[str, Any]) -> Message:
+        response = self._call_next(_side_request(self._request, params, "shadow"))
+        if response.status_code >= 400:
+            raise _error_for(response)
+        message: Message = response.parse()
+        return message
+
+
+class _AsyncShadowSend:
+    def __init__(self, request: APIRequest, call_next: AsyncCallNext) -> None:
+        self._request = request
+        self._call_next = call_next
+
+    async def send(self, params: dict[str, Any]) -> Message:
+        response = await self._call_next(_side_request(self._request, params, "shadow"))
+        if response.status_code >= 400:
+            raise _error_for(response)
+        message: Message = await response.parse()
+        return message
 
 
 class RoutingMiddleware(Middleware):
@@ -142,8 +172,13 @@ class RoutingMiddleware(Middleware):
         records: str | os.PathLike[str] | RecordSink | None = None,
         log_prompts: bool = False,
         on_attempts: Callable[[Decision, list[Attempt]], None] | None = None,
+        shadow: ShadowConfig | None = None,
     ) -> None:
         self.source = PolicySource(store_or_policy)
+        # One runner per client kind: a middleware serves a sync or an async client.
+        self._shadow_config = shadow
+        self._shadow_sync: ThreadShadow | None = None
+        self._shadow_async: AsyncShadow | None = None
         self.max_retries = max_retries
         self.records = sink_for(records)
         self.log_prompts = log_prompts
@@ -200,22 +235,89 @@ class RoutingMiddleware(Middleware):
         state.attempts.append(attempt)
         return req, attempt
 
-    def _finish(self, state: _State, outcome: Literal["ok", "failed"], error: str | None) -> None:
-        if self.records is not None:
-            self.records.write(
-                build_record(
-                    request_id=state.request_id,
-                    decision=state.decision,
-                    attempts=state.attempts,
-                    latency_ms=(time.perf_counter() - state.start) * 1000,
-                    outcome=outcome,
-                    route=state.route,
-                    prompt=prompt_record(state.request.text, self.log_prompts),
-                    error=error,
+    def _finish(
+        self,
+        state: _State,
+        outcome: Literal["ok", "failed"],
+        error: str | None,
+        message: Message | None = None,
+    ) -> None:
+        latency = (time.perf_counter() - state.start) * 1000
+
+        def write(shadows: Sequence[Attempt] = ()) -> None:
+            if self.records is not None:
+                self.records.write(
+                    build_record(
+                        request_id=state.request_id,
+                        decision=state.decision,
+                        attempts=[*state.attempts, *shadows],
+                        latency_ms=latency,
+                        outcome=outcome,
+                        route=state.route,
+                        prompt=prompt_record(state.request.text, self.log_prompts),
+                        error=error,
+                    )
                 )
-            )
+
         if self.on_attempts is not None:
             self.on_attempts(state.decision, state.attempts)
+        if outcome == "ok" and message is not None and self._shadow(state, message, write):
+            return
+        write()
+
+    @property
+    def shadow_stats(self) -> dict[str, float]:
+        """Shadow counters (sampled, skipped, succeeded, failed, spent) of both client kinds."""
+        total: dict[str, float] = {}
+        for runner in (self._shadow_sync, self._shadow_async):
+            for k, v in (runner.stats.as_dict() if runner is not None else {}).items():
+                total[k] = total.get(k, 0) + v
+        return total
+
+    def _shadow(
+        self, state: _State, message: Message, write: Callable[[Sequence[Attempt]], None]
+    ) -> bool:
+        config = self._shadow_config
+        if config is None or state.send is None:
+            return False
+        shadows_for = getattr(self.source.policy, "shadows_for", None)
+        shadows = shadows_for(state.decision.tier) if shadows_for is not None else ()
+        if not shadows:
+            return False
+        params = {
+            k: v for k, v in state.body.items() if k not in ("model", "stream", "max_tokens")
+        }
+        max_tokens = state.body.get("max_tokens")
+        served = Served(
+            request_id=state.request_id,
+            decision=state.decision,
+            params=params,
+            max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+            route=state.route,
+            text=state.request.text,
+            answer=state.attempts[-1],
+            message=message,
+            finish=write,
+        )
+        if asyncio.iscoroutinefunction(state.send):
+            if self._shadow_async is None:
+                self._shadow_async = AsyncShadow(config, self.log_prompts)
+            return self._shadow_async.offer(served, shadows, state.send)
+        if self._shadow_sync is None:
+            with self._lock:
+                if self._shadow_sync is None:
+                    self._shadow_sync = ThreadShadow(config, self.log_prompts)
+        return self._shadow_sync.offer(served, shadows, state.send)
+
+    def close(self) -> None:
+        """Wait for the shadow calls of a sync client still running."""
+        if self._shadow_sync is not None:
+            self._shadow_sync.close()
+
+    async def aclose(self) -> None:
+        """Wait for the shadow calls of an async client still running."""
+        if self._shadow_async is not None:
+            await self._shadow_async.drain()
 
     def _on_exception(
         self, request: APIRequest, state: _State, attempt: Attempt, exc: Exception, start: float
@@ -269,7 +371,7 @@ class RoutingMiddleware(Middleware):
             state.index += 1
             return True
         # At the top the last answer is returned as it is: the middleware stays transparent.
-        self._finish(state, "ok" if verdict.trigger is None else "failed", None)
+        self._finish(state, "ok" if verdict.trigger is None else "failed", None, message)
         return False
 
     # -- sync ------------------------------------------------------------------------------
@@ -288,6 +390,7 @@ class RoutingMiddleware(Middleware):
             state = _State(
                 decision, tiers_of(decision), body, route, routed, start, attempts=attempts
             )
+        state.send = _ShadowSend(request, call_next) if not request.stream else None
         while True:
             req, attempt = self._attempt_request(request, state)
             start = time.perf_counter()
@@ -324,6 +427,7 @@ class RoutingMiddleware(Middleware):
             state = _State(
                 decision, tiers_of(decision), body, route, routed, start, attempts=attempts
             )
+        state.send = _AsyncShadowSend(request, call_next).send if not request.stream else None
         while True:
             sub, attempt = self._attempt_request(request, state)
             start = time.perf_counter()

@@ -6,7 +6,14 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Generator,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -35,6 +42,7 @@ from policyroute.runtime.escalation import (
     tiers_of,
 )
 from policyroute.runtime.records import RecordSink, build_record, prompt_record, sink_for
+from policyroute.runtime.shadow import AsyncShadow, Served, ShadowConfig, ThreadShadow
 
 # -- errors raised while reading a stream body ---------------------------------------------
 # The SDK wraps transport failures of the request itself, but a body read mid-stream raises
@@ -123,10 +131,12 @@ class _Core:
         policy_or_store: Any,
         records: str | os.PathLike[str] | RecordSink | None,
         log_prompts: bool,
+        shadowing: ThreadShadow | AsyncShadow | None = None,
     ) -> None:
         self.source = PolicySource(policy_or_store)
         self.records = sink_for(records)
         self.log_prompts = log_prompts
+        self.shadowing = shadowing
 
     def _prepare(
         self,
@@ -168,14 +178,17 @@ class _Core:
         decision: Decision,
         outcome: Literal["ok", "failed", "interrupted"],
         error: str | None = None,
+        latency: float | None = None,
+        shadows: Sequence[Attempt] = (),
     ) -> float:
-        latency = (time.perf_counter() - call.start) * 1000
+        if latency is None:
+            latency = (time.perf_counter() - call.start) * 1000
         if self.records is not None:
             self.records.write(
                 build_record(
                     request_id=call.request_id,
                     decision=decision,
-                    attempts=call.attempts,
+                    attempts=[*call.attempts, *shadows],
                     latency_ms=latency,
                     outcome=outcome,
                     route=call.route,
@@ -188,7 +201,9 @@ class _Core:
     def _success(
         self, call: _Call, decision: Decision, message: Message, parsed: Any, final: str | None
     ) -> RoutedResult:
-        latency = self._record(call, decision, "ok")
+        latency = (time.perf_counter() - call.start) * 1000
+        if not self._shadow(call, decision, message, latency):
+            self._record(call, decision, "ok", latency=latency)
         return RoutedResult(
             message=message,
             decision=decision,
@@ -198,6 +213,30 @@ class _Core:
             parsed=parsed,
             final_trigger=final,
         )
+
+    def _shadow(self, call: _Call, decision: Decision, message: Message, latency: float) -> bool:
+        """Hand a sampled copy to the shadow runner; True when it writes the record later."""
+        if self.shadowing is None:
+            return False
+        shadows_for = getattr(self.source.policy, "shadows_for", None)
+        shadows = shadows_for(decision.tier) if shadows_for is not None else ()
+        if not shadows:
+            return False
+        served = Served(
+            request_id=call.request_id,
+            decision=decision,
+            params=call.params,
+            max_tokens=call.max_tokens,
+            route=call.route,
+            text=call.request.text,
+            answer=call.attempts[-1],
+            message=message,
+            finish=lambda extra: self._record(call, decision, "ok", latency=latency, shadows=extra),
+        )
+        return self.shadowing.offer(served, shadows, self._shadow_send)
+
+    def _shadow_send(self, params: dict[str, Any]) -> Any:
+        raise NotImplementedError
 
     def _give_up(
         self,
@@ -239,9 +278,21 @@ class Router(_Core):
         client: anthropic.Anthropic | None = None,
         records: str | os.PathLike[str] | RecordSink | None = None,
         log_prompts: bool = False,
+        shadow: ShadowConfig | None = None,
     ) -> None:
-        super().__init__(policy_or_store, records, log_prompts)
+        runner = ThreadShadow(shadow, log_prompts) if shadow is not None else None
+        super().__init__(policy_or_store, records, log_prompts, runner)
         self.client = client if client is not None else anthropic.Anthropic()
+
+    def _shadow_send(self, params: dict[str, Any]) -> Message:
+        # Streamed, as the SDK requires of a call that may run long; nobody reads the events.
+        with self.client.messages.stream(**params) as s:
+            return s.get_final_message()
+
+    def close(self) -> None:
+        """Wait for the shadow calls still running (their records and pairs are written)."""
+        if isinstance(self.shadowing, ThreadShadow):
+            self.shadowing.close()
 
     def decide(self, call: _Call) -> Decision:
         classifier = AnthropicClassifier(self.client, call.attempts.append)
@@ -399,9 +450,20 @@ class AsyncRouter(_Core):
         client: anthropic.AsyncAnthropic | None = None,
         records: str | os.PathLike[str] | RecordSink | None = None,
         log_prompts: bool = False,
+        shadow: ShadowConfig | None = None,
     ) -> None:
-        super().__init__(policy_or_store, records, log_prompts)
+        runner = AsyncShadow(shadow, log_prompts) if shadow is not None else None
+        super().__init__(policy_or_store, records, log_prompts, runner)
         self.client = client if client is not None else anthropic.AsyncAnthropic()
+
+    async def _shadow_send(self, params: dict[str, Any]) -> Message:
+        async with self.client.messages.stream(**params) as s:
+            return await s.get_final_message()
+
+    async def aclose(self) -> None:
+        """Wait for the shadow calls still running (their records and pairs are written)."""
+        if isinstance(self.shadowing, AsyncShadow):
+            await self.shadowing.drain()
 
     async def decide(self, call: _Call) -> Decision:
         if not self.source.has_classifiers():

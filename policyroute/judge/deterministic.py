@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..runtime.escalation import extract_json
+from ..runtime.answers import extract_json
 
 
 class SchemaJudge:

@@ -39,8 +39,9 @@ from anthropic.types import Message
 
 from policyroute.decision import Decision, Shadow, Tier
 from policyroute.pairs import Answer, DecisionRef, Pair, PromptDigest, Usage
+from policyroute.runtime.answers import message_text
 from policyroute.runtime.attempts import Attempt
-from policyroute.runtime.escalation import FALLBACK_MAX_TOKENS, describe, message_text
+from policyroute.runtime.escalation import describe, max_tokens_for
 
 log = logging.getLogger("policyroute.shadow")
 
@@ -207,8 +208,8 @@ class _Shadowing:
         self.stats.add(sampled=len(chosen))
         calls = []
         for s in chosen:
-            max_tokens = served.max_tokens or s.tier.max_tokens or served.decision.max_tokens
-            max_tokens = max_tokens or FALLBACK_MAX_TOKENS
+            # As for a tier escalation climbs to: the caller's value, the tier's cap a ceiling.
+            max_tokens = max_tokens_for(served.decision, 1, s.tier, served.max_tokens)
             bound = _worst_case(served, s.tier, max_tokens)
             if self.budget.reserve(bound):
                 calls.append((s.tier, max_tokens, bound))
@@ -229,8 +230,8 @@ class _Shadowing:
     ) -> Attempt:
         attempt = Attempt(kind="shadow", tier=tier.name, model=tier.model)
         attempt.answered(message, tier, start)
-        self.budget.settle(reserved, attempt.cost)
-        self.stats.add(succeeded=1, spent_usd=attempt.cost)
+        self.budget.settle(reserved, attempt.cost_usd)
+        self.stats.add(succeeded=1, spent_usd=attempt.cost_usd)
         if self.pairs is not None:
             try:
                 self.pairs.write(self._pair(job.served, attempt, message))
@@ -321,7 +322,7 @@ def _answer(attempt: Attempt, text: str, keep: bool) -> Answer:
             cache_creation_tokens=attempt.cache_creation_tokens,
             cache_read_tokens=attempt.cache_read_tokens,
         ),
-        cost_usd=attempt.cost,
+        cost_usd=attempt.cost_usd,
         latency_ms=round(attempt.latency_ms, 3),
     )
 

@@ -85,6 +85,10 @@ def _load(path: str) -> Any:
 
 
 def run_diff(args: argparse.Namespace) -> int:
+    if getattr(args, "traffic", None):  # the change measured on real traffic: cli/replay.py
+        from .replay import run_impact
+
+        return run_impact(args)
     from ..analysis import diff
 
     old = _load(args.old)
@@ -142,6 +146,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("old", metavar="OLD")
     p.add_argument("new", metavar="NEW")
     p.add_argument("--json", action="store_true")
+    from .replay import add_impact_flags
+
+    add_impact_flags(p)
     p.set_defaults(func=run_diff)
 
     p = subparsers.add_parser("explain", help="a request a rule decides (a witness), as JSON")

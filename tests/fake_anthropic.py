@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -110,6 +110,8 @@ class FakeAnthropic:
         self.unknown_models: set[str] = set()
         self.record_requests = True
         self.batches = BatchState()
+        # model -> a function of the request body giving the reply, when its queue is empty.
+        self.responders: dict[str, Callable[[dict[str, Any]], Reply]] = {}
         handler = _make_handler(self)
         self._server = _Server(("127.0.0.1", port), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -143,6 +145,7 @@ class FakeAnthropic:
             self.requests.clear()
             self.unknown_models.clear()
             self.default_reply = Reply(text="hello")
+            self.responders.clear()
         self.batches = BatchState()
 
     def models_called(self) -> list[str]:
@@ -157,6 +160,10 @@ class FakeAnthropic:
             queue = self._queues.get(model)
             if queue:
                 return queue.popleft()
+            responder = self.responders.get(model)
+        if responder is not None:
+            return responder(body)
+        with self._lock:
             return self.default_reply
 
 

@@ -344,3 +344,35 @@ def test_judge_tier_from_a_policy(fake: FakeAnthropic, tmp_path: Path) -> None:
     )
     assert {s.model for s in fake.requests} == {HAIKU}
     assert outcomes(out)[0]["judge"]["model"] == HAIKU
+
+
+def test_a_batch_interrupted_by_ctrl_c_resumes(fake: FakeAnthropic, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    src = write(tmp_path / "pairs.jsonl", PAIRS)
+    fake.batches.polls = 10_000
+    fake.default_reply = Reply(text="Rating: [[5]]")
+    out = tmp_path / "out.jsonl"
+    args = ["judge", str(src), "--judge-tier", "opus", "--batch", "--poll-interval", "0.05"]
+    args += ["-o", str(out), "--cache", str(tmp_path / "cache.sqlite")]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "policyroute.cli", *args],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "ANTHROPIC_BASE_URL": fake.base_url, "ANTHROPIC_API_KEY": "x"},
+    )
+    state = tmp_path / "out.jsonl.batch.json"
+    deadline = time.monotonic() + 60
+    while not fake.batches.created and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # a few polls
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err
+    (batch_id,) = fake.batches.created
+    assert json.loads(state.read_text())["batches"][0]["id"] == batch_id
+    fake.batches.batches[batch_id]["polls_left"] = 0  # the batch ends while nobody watches
+    assert main(args) == 0
+    assert fake.batches.created == [batch_id] and len(outcomes(out)) == 6

@@ -8,7 +8,7 @@ shadow call (see `policyroute.pairs`). The caller never waits for, and never see
 call: a full queue or an exhausted budget skips the shadow, and a failure is logged and
 counted in `stats`, never raised.
 
-The cap holds: before a shadow call is queued, its worst-case cost (the request's input
+The cap holds: before a shadow call is sent, its worst-case cost (the request's input
 bounded by its UTF-8 size or the routed call's real input tokens, whichever is larger,
 at the cache-write price, plus every output token it may produce) is reserved against the
 day's budget (UTC); the reservation is settled to the real cost when the call ends.
@@ -182,7 +182,7 @@ class Served:
 @dataclass(slots=True)
 class _Job:
     served: Served
-    calls: list[tuple[Tier, int, float]]  # (tier, max_tokens, reserved USD)
+    chosen: list[Shadow]
 
 
 class _Shadowing:
@@ -200,14 +200,24 @@ class _Shadowing:
             PairsWriter(pairs) if isinstance(pairs, str | os.PathLike) else pairs
         )
 
-    def _job(self, served: Served, shadows: Sequence[Shadow]) -> _Job | None:
+    # On the caller's path only a draw per statement and a non-blocking hand-over happen;
+    # the budget, the counters and everything else are the worker's.
+
+    def _sample(self, served: Served, shadows: Sequence[Shadow]) -> _Job | None:
         with self._rng_lock:
             chosen = [s for s in shadows if self._rng.random() < s.share]
-        if not chosen:
-            return None
-        self.stats.add(sampled=len(chosen))
+        return _Job(served, chosen) if chosen else None
+
+    def _dropped(self, job: _Job) -> None:
+        n = len(job.chosen)
+        self.stats.add(sampled=n, skipped_full=n)
+
+    def _calls(self, job: _Job) -> list[tuple[Tier, int, float]]:
+        """(tier, max_tokens, reserved USD) of each sampled shadow the day's budget allows."""
+        self.stats.add(sampled=len(job.chosen))
         calls = []
-        for s in chosen:
+        served = job.served
+        for s in job.chosen:
             # As for a tier escalation climbs to: the caller's value, the tier's cap a ceiling.
             max_tokens = max_tokens_for(served.decision, 1, s.tier, served.max_tokens)
             bound = _worst_case(served, s.tier, max_tokens)
@@ -215,12 +225,7 @@ class _Shadowing:
                 calls.append((s.tier, max_tokens, bound))
             else:
                 self.stats.add(skipped_budget=1)
-        return _Job(served, calls) if calls else None
-
-    def _release(self, job: _Job) -> None:
-        for _, _, reserved in job.calls:
-            self.budget.settle(reserved, 0.0)
-        self.stats.add(skipped_full=len(job.calls))
+        return calls
 
     def _params(self, job: _Job, tier: Tier, max_tokens: int) -> dict[str, Any]:
         return {**job.served.params, "model": tier.model, "max_tokens": max_tokens}
@@ -356,14 +361,14 @@ class ThreadShadow(_Shadowing):
         """Queue the sampled shadows of a served request; True when the job will write the
         decision record. Never blocks and never raises."""
         try:
-            job = self._job(served, shadows)
+            job = self._sample(served, shadows)
             if job is None:
                 return False
             self._ensure_workers()
             try:
                 self._queue.put_nowait((job, send))
             except queue.Full:
-                self._release(job)
+                self._dropped(job)
                 return False
             return True
         except Exception as e:
@@ -387,7 +392,7 @@ class ThreadShadow(_Shadowing):
                     return
                 job, send = item
                 attempts = []
-                for tier, max_tokens, reserved in job.calls:
+                for tier, max_tokens, reserved in self._calls(job):
                     start = time.perf_counter()
                     try:
                         message = send(self._params(job, tier, max_tokens))
@@ -425,11 +430,11 @@ class AsyncShadow(_Shadowing):
 
     def offer(self, served: Served, shadows: Sequence[Shadow], send: AsyncSend) -> bool:
         try:
-            job = self._job(served, shadows)
+            job = self._sample(served, shadows)
             if job is None:
                 return False
             if len(self._tasks) >= self.config.max_pending:
-                self._release(job)
+                self._dropped(job)
                 return False
             task = asyncio.get_running_loop().create_task(self._run(job, send))
             self._tasks.add(task)
@@ -445,7 +450,7 @@ class AsyncShadow(_Shadowing):
         attempts = []
         try:
             async with self._semaphore:
-                for tier, max_tokens, reserved in job.calls:
+                for tier, max_tokens, reserved in self._calls(job):
                     start = time.perf_counter()
                     try:
                         message = await send(self._params(job, tier, max_tokens))

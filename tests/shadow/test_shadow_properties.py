@@ -80,8 +80,8 @@ def test_sampling_picks_each_share_on_its_own() -> None:
     n = 20_000
     counts = {"haiku": 0, "sonnet": 0}
     for _ in range(n):
-        job = runner._job(served, policy.shadows_for("opus"))
-        for tier, _, reserved in job.calls if job is not None else ():
+        job = runner._sample(served, policy.shadows_for("opus"))
+        for tier, _, reserved in runner._calls(job) if job is not None else ():
             counts[tier.name] += 1
             runner.budget.settle(reserved, 0.0)
     for name, p in (("haiku", 0.05), ("sonnet", 0.5)):

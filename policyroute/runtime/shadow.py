@@ -30,7 +30,7 @@ import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -131,36 +131,35 @@ class DailyBudget:
             self.committed = max(0.0, self.committed - reserved + actual)
 
 
-@dataclass(slots=True)
 class ShadowStats:
-    """Counters, for logs and metrics. `sampled` counts shadow calls chosen by sampling."""
+    """Counters, for logs and metrics. `sampled` counts shadow calls chosen by sampling.
 
-    sampled: int = 0
-    skipped_budget: int = 0
-    skipped_full: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    spent_usd: float = 0.0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    Callers and workers count under separate locks, so the caller's path never waits for a
+    worker; `as_dict()` adds them up.
+    """
+
+    FIELDS = ("sampled", "skipped_budget", "skipped_full", "succeeded", "failed", "spent_usd")
+
+    def __init__(self) -> None:
+        self._worker: dict[str, float] = dict.fromkeys(self.FIELDS, 0)
+        self._caller: dict[str, float] = dict.fromkeys(self.FIELDS, 0)
+        self._worker_lock = threading.Lock()
+        self._caller_lock = threading.Lock()
 
     def add(self, **counts: float) -> None:
-        with self._lock:
+        """Count from a worker (or the event loop)."""
+        with self._worker_lock:
             for k, v in counts.items():
-                setattr(self, k, getattr(self, k) + v)
+                self._worker[k] += v
+
+    def add_from_caller(self, **counts: float) -> None:
+        with self._caller_lock:
+            for k, v in counts.items():
+                self._caller[k] += v
 
     def as_dict(self) -> dict[str, float]:
-        with self._lock:
-            return {
-                k: getattr(self, k)
-                for k in (
-                    "sampled",
-                    "skipped_budget",
-                    "skipped_full",
-                    "succeeded",
-                    "failed",
-                    "spent_usd",
-                )
-            }
+        with self._worker_lock, self._caller_lock:
+            return {k: self._worker[k] + self._caller[k] for k in self.FIELDS}
 
 
 @dataclass(slots=True)
@@ -210,7 +209,7 @@ class _Shadowing:
 
     def _dropped(self, job: _Job) -> None:
         n = len(job.chosen)
-        self.stats.add(sampled=n, skipped_full=n)
+        self.stats.add_from_caller(sampled=n, skipped_full=n)
 
     def _calls(self, job: _Job) -> list[tuple[Tier, int, float]]:
         """(tier, max_tokens, reserved USD) of each sampled shadow the day's budget allows."""
@@ -349,13 +348,20 @@ AsyncSend = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
 class ThreadShadow(_Shadowing):
-    """Shadowing for the sync `Router` and middleware: a bounded queue and worker threads."""
+    """Shadowing for the sync `Router` and middleware: a queue and worker threads.
+
+    The hand-over is a `queue.SimpleQueue` (C, no Python-level lock), so a caller never waits
+    on a lock a busy worker holds; `max_pending` bounds the jobs waiting in it.
+    """
 
     def __init__(self, config: ShadowConfig, log_prompts: bool) -> None:
         super().__init__(config, log_prompts)
-        self._queue: queue.Queue[tuple[_Job, SyncSend] | None] = queue.Queue(config.max_pending)
+        self._queue: queue.SimpleQueue[tuple[_Job, SyncSend] | None] = queue.SimpleQueue()
         self._workers: list[threading.Thread] = []
         self._start_lock = threading.Lock()
+        self._queued = 0  # jobs handed over (under the sampling lock: callers only)
+        self._done = 0  # jobs finished (under _done_lock: workers only)
+        self._done_lock = threading.Lock()
 
     def offer(self, served: Served, shadows: Sequence[Shadow], send: SyncSend) -> bool:
         """Queue the sampled shadows of a served request; True when the job will write the
@@ -364,20 +370,20 @@ class ThreadShadow(_Shadowing):
             job = self._sample(served, shadows)
             if job is None:
                 return False
-            self._ensure_workers()
-            try:
-                self._queue.put_nowait((job, send))
-            except queue.Full:
+            if self._queue.qsize() >= self.config.max_pending:
                 self._dropped(job)
                 return False
+            if len(self._workers) < self.config.max_concurrency:
+                self._start_workers()
+            with self._rng_lock:
+                self._queued += 1
+            self._queue.put((job, send))
             return True
         except Exception as e:
             log.warning("shadow not queued for %s: %s", served.request_id, e)
             return False
 
-    def _ensure_workers(self) -> None:
-        if len(self._workers) >= self.config.max_concurrency:
-            return
+    def _start_workers(self) -> None:
         with self._start_lock:
             while len(self._workers) < self.config.max_concurrency:
                 t = threading.Thread(target=self._work, name="policyroute-shadow", daemon=True)
@@ -387,9 +393,9 @@ class ThreadShadow(_Shadowing):
     def _work(self) -> None:
         while True:
             item = self._queue.get()
+            if item is None:
+                return
             try:
-                if item is None:
-                    return
                 job, send = item
                 attempts = []
                 for tier, max_tokens, reserved in self._calls(job):
@@ -404,14 +410,22 @@ class ThreadShadow(_Shadowing):
             except Exception as e:  # a worker never dies
                 log.warning("shadow worker: %s", e)
             finally:
-                self._queue.task_done()
+                with self._done_lock:
+                    self._done += 1
 
-    def drain(self) -> None:
+    def drain(self, poll: float = 0.005) -> None:
         """Wait until every queued shadow has ended."""
-        self._queue.join()
+        while True:
+            with self._rng_lock:
+                queued = self._queued
+            with self._done_lock:
+                if self._done >= queued:
+                    return
+            time.sleep(poll)
 
     def close(self) -> None:
         """Finish the queued shadows, then stop the workers."""
+        self.drain()
         for _ in self._workers:
             self._queue.put(None)
         for t in self._workers:

@@ -294,7 +294,9 @@ def _call(
 
 
 def _write_traffic(path: Path, plans: list[Any]) -> None:
+    seen: set[str] = set()
     with path.open("w", encoding="utf-8") as f:
         for p in plans:
-            if p.pair.request is not None:
+            if p.pair.request is not None and p.pair.id not in seen:
+                seen.add(p.pair.id)
                 f.write(json.dumps({**p.pair.request, "id": p.pair.id}, ensure_ascii=False) + "\n")

@@ -151,6 +151,9 @@ def write_outcomes(
     elif options.mode == "reference":
         checker = ReferenceJudge()
     tmp = out.with_name(out.name + ".tmp")
+    # A request shadowed to two tiers makes two pairs with the same routed answer: its outcome
+    # is written once, as replay takes one outcome per request and tier.
+    written: set[tuple[str, str]] = set()
     with tmp.open("w", encoding="utf-8") as f:
         for p in plans:
             answers = {r.key: v for r in p.requests if (v := cache.get(r.key)) is not None}
@@ -170,6 +173,9 @@ def write_outcomes(
                 "cached": all(r.key not in fresh for r in p.requests) and bool(p.requests),
             }
             for answer, score in ((p.pair.routed, routed), (p.pair.shadow, shadow)):
+                if (p.pair.id, answer.tier) in written:
+                    continue
+                written.add((p.pair.id, answer.tier))
                 line = outcome_line(p.pair, answer, score, judge, options.by)
                 f.write(json.dumps(line, ensure_ascii=False) + "\n")
                 summary.written += 1

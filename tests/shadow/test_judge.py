@@ -376,3 +376,20 @@ def test_a_batch_interrupted_by_ctrl_c_resumes(fake: FakeAnthropic, tmp_path: Pa
     fake.batches.batches[batch_id]["polls_left"] = 0  # the batch ends while nobody watches
     assert main(args) == 0
     assert fake.batches.created == [batch_id] and len(outcomes(out)) == 6
+
+
+def test_a_request_shadowed_to_two_tiers_has_one_outcome_per_tier(
+    fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    two = pair("q9", "Hard question", "strong", "weak")
+    mid = json.loads(json.dumps(two))
+    mid["shadow"].update(tier="sonnet", model=SONNET, text="middle", chars=6)
+    two["routed"].update(tier="opus", model=JUDGE)
+    mid["routed"].update(tier="opus", model=JUDGE)
+    src = write(tmp_path / "pairs.jsonl", [two, mid])
+    fake.default_reply = Reply(text="Rating: [[6]]")
+    out, traffic = tmp_path / "out.jsonl", tmp_path / "traffic.jsonl"
+    args = ["--judge-tier", "opus", "-o", str(out), "--traffic", str(traffic)]
+    assert judge(tmp_path, str(src), *args) == 0
+    assert sorted(o["tier"] for o in outcomes(out)) == ["haiku", "opus", "sonnet"]
+    assert len(outcomes(traffic)) == 1

@@ -124,7 +124,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--share", type=float, default=100.0, help="the shadow sample, in percent")
     args = ap.parse_args()
-    policy = policyroute.loads(POLICY.format(share=args.share))
+    policy = policyroute.loads(POLICY.replace("{share}", f"{args.share:g}"))
     # Two servers alike, so the slow router's slow shadow answers never reach the others; each
     # in its own process, as the real API is, so its threads do not share this one's GIL.
     with (

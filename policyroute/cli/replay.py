@@ -183,6 +183,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
             ),
         )
         _report_skipped(args.command, report.skipped_examples, report.skipped_total)
+        if outcomes is not None and len(outcomes) and not report.with_outcomes and report.replayed:
+            print(
+                f"policyroute {args.command}: no outcome's id matches a replayed request's id "
+                "(outcomes join on the request's id, custom_id or request_id)",
+                file=sys.stderr,
+            )
         renderer = {
             "human": report_human.render,
             "json": report_json.render,
@@ -200,8 +206,25 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def impact_requested(args: argparse.Namespace) -> bool:
+    """Whether `diff` was given any of the traffic flags (then it measures, or says what is missing)."""
+    return bool(
+        getattr(args, "traffic", None)
+        or getattr(args, "outcomes", None)
+        or getattr(args, "group_by", None)
+        or getattr(args, "output", None)
+        or getattr(args, "strict", False)
+        or getattr(args, "output_tokens", None) is not None
+        or getattr(args, "jobs", None) is not None
+    )
+
+
 def run_impact(args: argparse.Namespace) -> int:
     """`diff OLD NEW --traffic FILE...`: the change measured on traffic (hooked from tooling)."""
+    if not args.traffic:
+        raise UsageError(
+            "--outcomes, --group-by, -o and the other measuring flags need --traffic FILE"
+        )
     from ..measure import report_human, report_json
     from ..measure.replay import impact
 

@@ -85,9 +85,9 @@ def _load(path: str) -> Any:
 
 
 def run_diff(args: argparse.Namespace) -> int:
-    if getattr(args, "traffic", None):  # the change measured on real traffic: cli/replay.py
-        from .replay import run_impact
+    from .replay import impact_requested, run_impact
 
+    if impact_requested(args):  # the change measured on real traffic: cli/replay.py
         return run_impact(args)
     from ..analysis import diff
 

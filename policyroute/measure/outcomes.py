@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..decision import Tier
+from .traffic import json_problem
 
 
 class OutcomesFileError(Exception):
@@ -187,7 +188,7 @@ def _read_jsonl(f: IO[str], name: str, names: TierNames, out: Outcomes) -> None:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            bad(f"invalid JSON at column {e.colno}: {e.msg}")
+            bad(json_problem(e))
             continue
         if not isinstance(obj, dict):
             bad("an outcome must be a JSON object")

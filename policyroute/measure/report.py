@@ -69,6 +69,7 @@ class Report:
     group_by: str | None
     group_missing: int
     outcomes_given: bool
+    with_outcomes: int = 0  # replayed requests with an outcome for any tier
     coverage: float | None = None
     unscored: dict[str, int] = field(default_factory=dict)  # tier -> requests sent, no outcome
     quality: Quality | None = None
@@ -308,6 +309,7 @@ def build(
         group_by=group_by,
         group_missing=tally.group_missing,
         outcomes_given=outcomes_given,
+        with_outcomes=len(tally.rows),
         coverage=covered / n if outcomes_given and n else None,
         unscored=unscored,
         quality=quality,

@@ -141,6 +141,12 @@ def iter_chunks(
 # -- parsing one line -------------------------------------------------------------------
 
 
+def json_problem(e: json.JSONDecodeError) -> str:
+    """json's message read as a sentence: "invalid JSON: expecting value at column 3"."""
+    msg = e.msg[:1].lower() + e.msg[1:]
+    return f"invalid JSON: {msg}{'' if msg.endswith(' at') else ' at'} column {e.colno}"
+
+
 def _fail(where: Location, reason: str, detail: str) -> Unreplayable:
     return Unreplayable(where, "unreadable", reason, detail)
 
@@ -252,12 +258,18 @@ def parse_line(
     """One TRAFFIC line as a `TrafficItem`, an `Unreplayable` saying why not, or None if blank."""
     if not raw.strip():
         return None
+    # The line without its terminator, however it was read, so a broken line gets the same
+    # message from every reader.
+    if isinstance(raw, bytes):
+        raw = raw[:-1] if raw.endswith(b"\n") else raw
+    elif raw.endswith("\n"):
+        raw = raw[:-1]
     try:
         obj = json.loads(raw)
     except UnicodeDecodeError as e:
         return _fail(where, "not UTF-8", f"not UTF-8 text: {e.reason} at byte {e.start}")
     except json.JSONDecodeError as e:
-        return _fail(where, "invalid JSON", f"invalid JSON at column {e.colno}: {e.msg}")
+        return _fail(where, "invalid JSON", json_problem(e))
     except RecursionError:
         return _fail(where, "invalid JSON", "invalid JSON: nested too deeply")
     if not isinstance(obj, dict):

@@ -66,7 +66,9 @@ def test_example(index: int, tmp_path: Path) -> None:
         text = PAGE.read_text(encoding="utf-8")
         old = f"```console\n$ {command}\n{shown}```"
         assert old in text
-        PAGE.write_text(text.replace(old, f"```console\n$ {command}\n{got}```", 1), encoding="utf-8")
+        PAGE.write_text(
+            text.replace(old, f"```console\n$ {command}\n{got}```", 1), encoding="utf-8"
+        )
         return
     assert got == shown, f"docs/replay.md example {index + 1} ({command}) printed:\n{got}"
 

@@ -262,3 +262,57 @@ def test_routellm_example_files_are_current(tmp_path: Path) -> None:
         assert (tmp_path / name).read_bytes() == (ROOT / "examples/routellm" / name).read_bytes(), (
             name
         )
+
+
+def test_crlf_and_a_last_line_without_newline_in_both_paths(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    body = "\r\n".join(request(str(i), f"prompt {i}") for i in range(7)) + "\r\n{bad"
+    path.write_bytes(body.encode())
+    for jobs in (1, 2):
+        r = replay(POLICY, [path], options=ReplayOptions(processes=jobs, chunk_size=3))
+        assert (r.requests, r.replayed, r.skipped_total) == (8, 7, 1)
+        assert str(r.skipped_examples[0].where) == f"{path}:8"
+
+
+def test_bad_lines_read_the_same_serial_and_parallel(tmp_path: Path) -> None:
+    lines = [
+        request("a", "x"),
+        '{"id": "b", "messages": [{"role": "user", "content": "cut',
+        "[]",
+        "{",
+        request("c", "y"),
+    ]
+    path = write(tmp_path / "t.jsonl", lines * 5)
+    a = replay(POLICY, [path], options=ReplayOptions(processes=1, chunk_size=4))
+    b = replay(POLICY, [path], options=ReplayOptions(processes=2, chunk_size=4))
+    assert [str(p) for p in a.skipped_examples] == [str(p) for p in b.skipped_examples]
+    assert a.skipped == b.skipped == {"invalid JSON": 10, "not an object": 5}
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=40),
+    st.sampled_from(["haiku", "opus"]),
+)
+def test_a_one_tier_policy_reproduces_that_tier_on_cost_and_quality(
+    scores: list[tuple[bool, bool]], tier: str
+) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = write(
+            Path(d) / "t.jsonl", [request(str(i), f"prompt {i}") for i in range(len(scores))]
+        )
+        out = Path(d) / "o.csv"
+        out.write_text(
+            "id,haiku,opus\n" + "".join(f"{i},{a},{b}\n" for i, (a, b) in enumerate(scores))
+        )
+        policy = one_tier(tier)
+        r = replay(policy, [path], read_outcomes([out], policy.tiers), SERIAL, bootstrap=50)
+    q = r.quality
+    assert q is not None
+    assert r.cost_usd == next(b.cost_usd for b in r.baselines if b.tier == tier)
+    assert q.score == q.tier_scores[tier] == next(b.score for b in r.baselines if b.tier == tier)
+    assert q.lift == 0.0 and q.random_same_share == q.score
+    assert r.coverage == 1.0
+    assert sum(t.share for t in r.tiers) == 1.0

@@ -200,6 +200,7 @@ def test_nothing_replayable_fails(tmp_path: Path) -> None:
         (["replay", TWO, MT, "--format", "pdf"], 2, "invalid choice"),
         (["replay", TWO], 2, "required"),
         (["replay", TWO, MT, "-o", "/nonexistent/dir/r.txt"], 1, "cannot write"),
+        (["diff", TWO, TWO, "--outcomes", MT_OUT], 2, "need --traffic"),
     ],
 )
 def test_usage_errors(args: list[str], code: int, words: str) -> None:
@@ -301,3 +302,43 @@ def test_import_policyroute_and_check_stay_light() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize(
+    "policy", ["policies/coding-assistant.route", "policies/document-pipeline.route"]
+)
+def test_html_when_a_tier_or_everything_has_no_outcome(tmp_path: Path, policy: str) -> None:
+    target = tmp_path / "r.html"
+    proc = run(
+        "replay",
+        policy,
+        MT,
+        "--outcomes",
+        MT_OUT,
+        "--format",
+        "html",
+        "-o",
+        str(target),
+        "--bootstrap",
+        "100",
+    )
+    assert proc.returncode == 0, proc.stderr
+    page = target.read_text()
+    assert "No outcome for tier sonnet" in page
+    assert not re.search(r"https?:|\bsrc\s*=|\bhref\s*=", page)
+
+
+def test_html_and_csv_without_outcomes(tmp_path: Path) -> None:
+    for fmt in ("html", "csv", "json"):
+        proc = run("replay", TWO, MT, "--format", fmt)
+        assert proc.returncode == 0, proc.stderr
+    assert "needs scores" in run("replay", TWO, MT, "--format", "html").stdout
+
+
+def test_outcomes_that_match_no_request_are_pointed_out(tmp_path: Path) -> None:
+    out = tmp_path / "o.jsonl"
+    out.write_text('{"id": "nope", "tier": "haiku", "score": 3}\n')
+    proc = run("replay", TWO, MT, "--outcomes", str(out))
+    assert proc.returncode == 0
+    assert "no outcome's id matches a replayed request's id" in proc.stderr
+    assert "nothing to score" in proc.stdout

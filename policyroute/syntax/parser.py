@@ -586,7 +586,18 @@ def _problem_from(e: UnexpectedInput, text: str, base: int) -> _SyntaxProblem:
     return _SyntaxProblem("E001", str(e).splitlines()[0], base, base + 1)
 
 
-_TRAILING_NON_CODE = re.compile(r"(?:\s+|#[^\n]*)*\Z")
+def _code_length(chunk: str) -> int:
+    """Length of `chunk` without its trailing white space and full-line comments. Linear:
+    a regex for this (`(?:\\s+|#.*)*$`) backtracks exponentially on long white space."""
+    end = len(chunk)
+    while True:
+        while end and chunk[end - 1].isspace():
+            end -= 1
+        start = chunk.rfind("\n", 0, end) + 1
+        line = chunk[start:end].lstrip()
+        if not line.startswith("#"):
+            return end
+        end = start
 
 
 def _parse_chunk(
@@ -600,7 +611,7 @@ def _parse_chunk(
         return _ToAstFlat(base=start).transform(tree), None
     except UnexpectedInput as e:
         # A statement cut short ends where its code ends, not at the end of the file.
-        code_end = start + len(_TRAILING_NON_CODE.sub("", chunk))
+        code_end = start + _code_length(chunk)
         problem = _problem_from(e, source.text[: max(code_end, start)], start)
         if source.text[end:].strip() and problem.message.startswith("unexpected end of file"):
             problem.message = "the statement ends early" + problem.message[22:]

@@ -131,3 +131,15 @@ def test_round_trip_and_check_agree_with_a_reference(
     if not expected:
         policy = policyroute.loads(text)
         assert {s.tier.name for s in policy.shadows} == set(tiers)
+
+
+@pytest.mark.timeout(20)
+def test_a_broken_statement_with_long_white_space_is_located_promptly() -> None:
+    # Regression: the end of a statement cut short was once found by a regex that backtracked
+    # exponentially on long runs of white space (the hostile-input fuzz found it).
+    text = HEADER + "default -> opus\nshadow haiku sample 5" + " \t" * 20_000 + "#c\n" * 3
+    text += "rule x: length < 1 -> haiku\n"
+    module, diags = parse(Source(text))
+    assert [d.code for d in diags] == ["E001"]
+    line, _ = diags[0].source.line_col(diags[0].span.start)
+    assert line == text[: text.index("shadow")].count("\n") + 1  # the shadow line, not the end

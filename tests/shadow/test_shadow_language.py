@@ -139,7 +139,7 @@ def test_a_broken_statement_with_long_white_space_is_located_promptly() -> None:
     # exponentially on long runs of white space (the hostile-input fuzz found it).
     text = HEADER + "default -> opus\nshadow haiku sample 5" + " \t" * 20_000 + "#c\n" * 3
     text += "rule x: length < 1 -> haiku\n"
-    module, diags = parse(Source(text))
+    _, diags = parse(Source(text))
     assert [d.code for d in diags] == ["E001"]
     line, _ = diags[0].source.line_col(diags[0].span.start)
     assert line == text[: text.index("shadow")].count("\n") + 1  # the shadow line, not the end

@@ -34,7 +34,13 @@ from policyroute.runtime.escalation import (
     max_tokens_for,
     status_of,
 )
-from policyroute.runtime.records import RecordSink, build_record, prompt_record, sink_for
+from policyroute.runtime.records import (
+    RecordSink,
+    build_record,
+    prompt_record,
+    sink_for,
+    write_record,
+)
 from policyroute.runtime.redact import redact
 from policyroute.runtime.shadow import AsyncShadow, Served, ThreadShadow
 from policyroute.runtime.upstream import Outcome
@@ -249,7 +255,8 @@ class Core:
         if latency is None:
             latency = (time.perf_counter() - call.start) * 1000
         if self.records is not None:
-            self.records.write(
+            write_record(
+                self.records,
                 build_record(
                     request_id=call.request_id,
                     decision=decision,
@@ -259,7 +266,7 @@ class Core:
                     route=call.route,
                     prompt=prompt_record(call.request.text, self.log_prompts),
                     error=error,
-                )
+                ),
             )
         return latency
 

@@ -45,8 +45,21 @@ from policyroute.request import Request
 from policyroute.runtime.answers import MalformedAnswerError, check_message
 from policyroute.runtime.attempts import Attempt, EscalationError
 from policyroute.runtime.calls import PolicySource
+from policyroute.runtime.chain import (
+    AsyncChainMessages,
+    ChainClient,
+    ChainMessages,
+    error_for,
+    is_messages,
+    secrets_of,
+    side_request,
+)
 from policyroute.runtime.classifier import AnthropicClassifier
-from policyroute.runtime.deadlines import DEFAULT_MAX_RETRY_AFTER, retry_after
+from policyroute.runtime.deadlines import (
+    DEFAULT_MAX_RETRY_AFTER,
+    DEFAULT_REQUEST_SECONDS,
+    retry_after,
+)
 from policyroute.runtime.escalation import (
     describe,
     error_trigger,
@@ -55,7 +68,13 @@ from policyroute.runtime.escalation import (
     retryable_status,
     tiers_of,
 )
-from policyroute.runtime.records import RecordSink, build_record, prompt_record, sink_for
+from policyroute.runtime.records import (
+    RecordSink,
+    build_record,
+    prompt_record,
+    sink_for,
+    write_record,
+)
 from policyroute.runtime.redact import redact
 from policyroute.runtime.sdk import (
     APIRequest,
@@ -64,11 +83,16 @@ from policyroute.runtime.sdk import (
     AsyncCallNext,
     CallNext,
     Middleware,
+    request_body,
+    with_body,
 )
 from policyroute.runtime.shadow import AsyncShadow, Served, ShadowConfig, ThreadShadow
 
 if TYPE_CHECKING:
     from policyroute.runtime.calls import PolicyLike
+
+# The SDK's default read timeout: a deadline further away than this needs no cut.
+CLIENT_DEFAULT_READ_SECONDS = 600.0
 
 # Calls whose SDK retry is pending; bounded so an abandoned call cannot leak forever.
 MAX_PENDING_CALLS = 4096
@@ -89,111 +113,10 @@ class _State:
     send: Any = None  # how a shadow copy is sent: down this call's middleware chain
 
 
-def _is_messages(request: APIRequest) -> bool:
-    url = request.url.split("?", 1)[0]
-    return request.method.lower() == "post" and url.endswith("/v1/messages")
-
-
-_STATUS_ERRORS: dict[int, type[anthropic.APIStatusError]] = {
-    400: anthropic.BadRequestError,
-    401: anthropic.AuthenticationError,
-    403: anthropic.PermissionDeniedError,
-    404: anthropic.NotFoundError,
-    409: anthropic.ConflictError,
-    422: anthropic.UnprocessableEntityError,
-    429: anthropic.RateLimitError,
-}
-
-
-def _error_for(response: APIResponse[Any] | AsyncAPIResponse[Any]) -> anthropic.APIStatusError:
-    """The SDK's error for an error response, with the message of its body when it has one."""
-    raw = response.http_response
-    body: Any = None
-    message = f"HTTP {raw.status_code}"
-    try:
-        body = raw.json() if raw.is_stream_consumed or not raw.is_closed else None
-        err = body.get("error") if isinstance(body, Mapping) else None
-        if isinstance(err, Mapping) and isinstance(err.get("message"), str):
-            message = err["message"]
-    except Exception:  # an unreadable error body still is an error status
-        body = None
-    status = raw.status_code
-    cls = _STATUS_ERRORS.get(
-        status, anthropic.InternalServerError if status >= 500 else anthropic.APIStatusError
-    )
-    return cls(message, response=raw, body=body)
-
-
-def _secrets_of(request: APIRequest) -> tuple[str | None, ...]:
-    """The credentials this request carries, so an echo of them can be masked."""
-    headers = request.headers
-    found: list[str | None] = []
-    if isinstance(headers, Mapping):
-        for name in ("x-api-key", "authorization", "X-Api-Key", "Authorization"):
-            value = headers.get(name)
-            if isinstance(value, str):
-                found.append(value)
-                found.append(value.split()[-1] if value.split() else None)
-    return tuple(found)
-
-
-class _ChainMessages:
-    """`messages.create` over the rest of the middleware chain, for the classifier."""
-
-    def __init__(self, request: APIRequest, call_next: CallNext) -> None:
-        self._request = request
-        self._call_next = call_next
-
-    def create(self, **params: Any) -> Message:
-        timeout = params.pop("timeout", None)
-        response = self._call_next(_side_request(self._request, params, timeout))
-        if response.status_code >= 400:
-            raise _error_for(response)
-        message: Message = response.parse()
-        return message
-
-
-class _AsyncChainMessages:
-    """The same over an async chain, from the worker thread decide() runs in."""
-
-    def __init__(
-        self, request: APIRequest, call_next: AsyncCallNext, loop: asyncio.AbstractEventLoop
-    ) -> None:
-        self._request = request
-        self._call_next = call_next
-        self._loop = loop
-
-    async def _create(self, params: dict[str, Any]) -> Message:
-        timeout = params.pop("timeout", None)
-        response = await self._call_next(_side_request(self._request, params, timeout))
-        if response.status_code >= 400:
-            raise _error_for(response)
-        message: Message = await response.parse()
-        return message
-
-    def create(self, **params: Any) -> Message:
-        return asyncio.run_coroutine_threadsafe(self._create(params), self._loop).result()
-
-
-class _ChainClient:
-    def __init__(self, messages: _ChainMessages | _AsyncChainMessages) -> None:
-        self.messages = messages
-
-
-def _side_request(
-    request: APIRequest, body: dict[str, Any], timeout: float | None, role: str = "classify"
-) -> APIRequest:
-    """A non-streaming request for `body`, with its own idempotency key."""
-    copied = (
-        request.copy(body=body) if timeout is None else request.copy(body=body, timeout=timeout)
-    )
-    copied.options.idempotency_key = f"{request.options.idempotency_key}-{role}"
-    return APIRequest(
-        options=copied.options,
-        cast_to=Message,
-        stream=False,
-        retries_taken=request.retries_taken,
-    )
+def _shadow_request(request: APIRequest, params: dict[str, Any]) -> APIRequest:
+    req = side_request(request, params, None)
+    req.options.idempotency_key = f"{request.options.idempotency_key}-shadow"
+    return req
 
 
 class _ShadowSend:
@@ -204,9 +127,9 @@ class _ShadowSend:
         self._call_next = call_next
 
     def __call__(self, params: dict[str, Any]) -> Message:
-        response = self._call_next(_side_request(self._request, params, None, "shadow"))
+        response = self._call_next(_shadow_request(self._request, params))
         if response.status_code >= 400:
-            raise _error_for(response)
+            raise error_for(response)
         return check_message(response.parse())
 
 
@@ -216,9 +139,9 @@ class _AsyncShadowSend:
         self._call_next = call_next
 
     async def send(self, params: dict[str, Any]) -> Message:
-        response = await self._call_next(_side_request(self._request, params, None, "shadow"))
+        response = await self._call_next(_shadow_request(self._request, params))
         if response.status_code >= 400:
-            raise _error_for(response)
+            raise error_for(response)
         return check_message(await response.parse())
 
 
@@ -235,6 +158,7 @@ class RoutingMiddleware(Middleware):
         *,
         max_retries: int = anthropic.DEFAULT_MAX_RETRIES,
         max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+        request_deadline: float | None = DEFAULT_REQUEST_SECONDS,
         records: str | os.PathLike[str] | RecordSink | None = None,
         log_prompts: bool = False,
         on_attempts: Callable[[Decision, list[Attempt]], None] | None = None,
@@ -247,6 +171,7 @@ class RoutingMiddleware(Middleware):
         self._shadow_async: AsyncShadow | None = None
         self.max_retries = max_retries
         self.max_retry_after = max_retry_after
+        self.request_deadline = request_deadline
         self.records = sink_for(records)
         self.log_prompts = log_prompts
         self.on_attempts = on_attempts
@@ -262,9 +187,9 @@ class RoutingMiddleware(Middleware):
     # -- shared steps ----------------------------------------------------------------------
 
     def _routed_body(self, request: APIRequest) -> dict[str, Any] | None:
-        if not _is_messages(request):
+        if not is_messages(request):
             return None
-        body = request.json
+        body = request_body(request)
         if not isinstance(body, Mapping) or body.get("model") not in self.source.routed_names():
             return None
         return dict(body)
@@ -331,13 +256,26 @@ class RoutingMiddleware(Middleware):
         # The tier's cap is a ceiling on the caller's max_tokens, never a raise.
         max_tokens = max_tokens_for(state.decision, state.index, tier, state.max_tokens)
         body = {**state.body, "model": tier.model, "max_tokens": max_tokens}
-        req = request.copy(body=body)
+        # No try outlasts the request's deadline: its socket timeouts are cut to what is left.
+        left = self._left(state)
+        cut = left if left is not None and left < CLIENT_DEFAULT_READ_SECONDS else None
+        req = with_body(request, body, max(cut, 0.001) if cut is not None else None)
         if state.index:
             # A new model is a new request: never let an idempotency key tie it to the last.
             req.options.idempotency_key = f"{request.options.idempotency_key}-{tier.name}"
         attempt = Attempt(kind="generate", tier=tier.name, model=tier.model)
         state.attempts.append(attempt)
         return req, attempt
+
+    def _left(self, state: _State) -> float | None:
+        """Seconds left before the request's deadline (None: no deadline)."""
+        if self.request_deadline is None:
+            return None
+        return state.start + self.request_deadline - time.perf_counter()
+
+    def _overdue(self, state: _State) -> bool:
+        left = self._left(state)
+        return left is not None and left <= 0
 
     def _finish(
         self,
@@ -350,7 +288,8 @@ class RoutingMiddleware(Middleware):
 
         def write(shadows: Sequence[Attempt] = ()) -> None:
             if self.records is not None:
-                self.records.write(
+                write_record(
+                    self.records,
                     build_record(
                         request_id=state.request_id,
                         decision=state.decision,
@@ -360,7 +299,7 @@ class RoutingMiddleware(Middleware):
                         route=state.route,
                         prompt=prompt_record(state.request.text, self.log_prompts),
                         error=error,
-                    )
+                    ),
                 )
 
         # A shadowed request's record is written when its shadow calls end (runtime/shadow.py).
@@ -385,7 +324,9 @@ class RoutingMiddleware(Middleware):
         served = Served(
             request_id=state.request_id,
             decision=state.decision,
-            params={k: v for k, v in state.body.items() if k not in ("model", "stream", "max_tokens")},
+            params={
+                k: v for k, v in state.body.items() if k not in ("model", "stream", "max_tokens")
+            },
             max_tokens=state.max_tokens,
             route=state.route,
             text=state.request.text,
@@ -441,7 +382,7 @@ class RoutingMiddleware(Middleware):
     def _can_climb(self, state: _State, trigger: str | None) -> bool:
         if trigger is None or trigger not in state.decision.escalation.triggers:
             return False
-        if state.index + 1 >= len(state.tiers):
+        if state.index + 1 >= len(state.tiers) or self._overdue(state):
             return False
         state.index += 1
         return True
@@ -463,7 +404,13 @@ class RoutingMiddleware(Middleware):
         trig = error_trigger(exc)
         attempt.trigger = trig or "error"
         attempt.latency_ms = (time.perf_counter() - start) * 1000
-        if isinstance(exc, anthropic.APIConnectionError) and self._sdk_will_retry(request, None):
+        overdue = self._overdue(state)
+        if overdue:
+            attempt.error += " (the request's deadline has passed)"
+        retry = isinstance(exc, anthropic.APIConnectionError) and self._sdk_will_retry(
+            request, None
+        )
+        if retry and not overdue:
             self._keep_state(request, state)
             return False
         if self._can_climb(state, trig):
@@ -481,7 +428,7 @@ class RoutingMiddleware(Middleware):
     ) -> Literal["return", "climb"]:
         """An error status: climb, or "return" it for the SDK to retry; raises when done."""
         raw = response.http_response
-        err = _error_for(response)
+        err = error_for(response)
         attempt.status = raw.status_code
         attempt.error = describe(err, secrets)
         attempt.trigger = "error"
@@ -495,6 +442,10 @@ class RoutingMiddleware(Middleware):
             attempt.error += (
                 f" (retry-after {asked:.0f} s is over the {self.max_retry_after:.0f} s cap)"
             )
+        elif self._overdue(state):
+            raw.headers["x-should-retry"] = "false"
+            attempt.error += " (the request's deadline has passed)"
+            raise self._fail(state, err, None) from None
         elif self._sdk_will_retry(request, raw.status_code, raw):
             self._keep_state(request, state)
             return "return"
@@ -544,11 +495,11 @@ class RoutingMiddleware(Middleware):
             start = time.perf_counter()
             route, routed = self._parse(body)
             attempts: list[Attempt] = []
-            chain = _ChainClient(_ChainMessages(request, call_next))
+            chain = ChainClient(ChainMessages(request, call_next))
             decision = self.source.decide(routed, AnthropicClassifier(chain, attempts.append))
             state = self._new_state(body, decision, route, routed, start, attempts)
         state.send = _ShadowSend(request, call_next) if not request.stream else None
-        secrets = _secrets_of(request)
+        secrets = secrets_of(request)
         while True:
             req, attempt = self._attempt_request(request, state)
             start = time.perf_counter()
@@ -590,7 +541,7 @@ class RoutingMiddleware(Middleware):
             decision = await self._decide_async(request, call_next, attempts, routed)
             state = self._new_state(body, decision, route, routed, start, attempts)
         state.send = _AsyncShadowSend(request, call_next).send if not request.stream else None
-        secrets = _secrets_of(request)
+        secrets = secrets_of(request)
         while True:
             sub, attempt = self._attempt_request(request, state)
             start = time.perf_counter()
@@ -623,7 +574,7 @@ class RoutingMiddleware(Middleware):
             return self.source.decide(req, None)
         loop = asyncio.get_running_loop()
         classifier = AnthropicClassifier(
-            _ChainClient(_AsyncChainMessages(request, call_next, loop)), attempts.append
+            ChainClient(AsyncChainMessages(request, call_next, loop)), attempts.append
         )
         decided: Awaitable[Decision] = asyncio.to_thread(self.source.decide, req, classifier)
         return await decided

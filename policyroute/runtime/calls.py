@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
@@ -42,6 +42,7 @@ from policyroute.runtime.records import (
     write_record,
 )
 from policyroute.runtime.redact import redact
+from policyroute.runtime.shadow import AsyncShadow, Served, ThreadShadow
 from policyroute.runtime.upstream import Outcome
 
 if TYPE_CHECKING:
@@ -118,6 +119,9 @@ class Settled:
 
 class Core:
     """Preparing a call, settling each tier, recording and raising: shared by both routers."""
+
+    # Set by a router given a ShadowConfig: sends sampled copies to cheaper tiers after success.
+    shadowing: ThreadShadow | AsyncShadow | None = None
 
     def __init__(
         self,
@@ -245,15 +249,18 @@ class Core:
         decision: Decision,
         outcome: Literal["ok", "failed", "interrupted"],
         error: str | None = None,
+        latency: float | None = None,
+        shadows: Sequence[Attempt] = (),
     ) -> float:
-        latency = (time.perf_counter() - call.start) * 1000
+        if latency is None:
+            latency = (time.perf_counter() - call.start) * 1000
         if self.records is not None:
             write_record(
                 self.records,
                 build_record(
                     request_id=call.request_id,
                     decision=decision,
-                    attempts=call.attempts,
+                    attempts=[*call.attempts, *shadows],
                     latency_ms=latency,
                     outcome=outcome,
                     route=call.route,
@@ -266,7 +273,9 @@ class Core:
     def success(
         self, call: Call, decision: Decision, message: Message, parsed: Any, final: str | None
     ) -> RoutedResult:
-        latency = self.record(call, decision, "ok")
+        latency = (time.perf_counter() - call.start) * 1000
+        if not self.shadow(call, decision, message, latency):
+            self.record(call, decision, "ok", latency=latency)
         return RoutedResult(
             message=message,
             decision=decision,
@@ -276,6 +285,32 @@ class Core:
             parsed=parsed,
             final_trigger=final,
         )
+
+    def shadow(self, call: Call, decision: Decision, message: Message, latency: float) -> bool:
+        """Offer a sampled copy to the shadow runner (never blocks, never raises); True when
+        the runner writes the decision record once the shadow calls end."""
+        if self.shadowing is None:
+            return False
+        shadows_for = getattr(self.source.policy, "shadows_for", None)  # a hand-made policy
+        shadows = shadows_for(decision.tier) if callable(shadows_for) else ()
+        if not shadows:
+            return False
+        served = Served(
+            request_id=call.request_id,
+            decision=decision,
+            params=call.params,
+            max_tokens=call.max_tokens,
+            route=call.route,
+            text=call.request.text,
+            answer=call.attempts[-1],
+            message=message,
+            finish=lambda extra: self.record(call, decision, "ok", latency=latency, shadows=extra),
+        )
+        return self.shadowing.offer(served, shadows, self.shadow_send)
+
+    def shadow_send(self, params: dict[str, Any]) -> Any:
+        """Send one shadow call (the sync or async router's client)."""
+        raise NotImplementedError
 
     def give_up(
         self,

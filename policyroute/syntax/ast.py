@@ -247,6 +247,15 @@ class TestDecl:
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class StickyDecl:
+    """`sticky conversations N UNIT`: a conversation's later turns never go to a cheaper tier."""
+
+    window: Num
+    unit: Ident | None
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+
+
 Statement = (
     PolicyDecl
     | Import
@@ -257,6 +266,7 @@ Statement = (
     | DefaultDecl
     | EscalateDecl
     | TestDecl
+    | StickyDecl
 )
 
 

@@ -38,6 +38,7 @@ STATEMENT_KEYWORDS = (
     "default",
     "escalate",
     "test",
+    "sticky",
 )
 LANGUAGE_KEYWORDS = frozenset(
     {*STATEMENT_KEYWORDS, "using", "labels", "and", "or", "not", "in", "contains", "any", "all"}
@@ -334,6 +335,9 @@ class _ToAst(Transformer[Token, Any]):
         attrs = tuple(a for a in rest[:-2] if isinstance(a, ast.TestAttr))
         return ast.TestDecl(name, attrs, tier, by_rule, self._span_of(name, tier, by_rule))
 
+    def sticky_stmt(self, window: ast.Num, unit: ast.Ident | None) -> ast.StickyDecl:
+        return ast.StickyDecl(window, unit, self._span_of(window, unit))
+
     def start(self, *statements: ast.Statement) -> ast.Module:
         return ast.Module(tuple(statements))
 
@@ -348,7 +352,7 @@ STATEMENT_SCAN = re.compile(
   | (?P<regex>/(?:\\.|[^/\\\n])*/?)
   | (?P<dotted>\.\s*[A-Za-z_][A-Za-z0-9_]*)
   | (?P<option>\bescalate\s+(?:never|max)\b)
-  | (?P<keyword>\b(?:policy|import|tier|keywords|classifier|rule|default|escalate|test)\b)
+  | (?P<keyword>\b(?:policy|import|tier|keywords|classifier|rule|default|escalate|test|sticky)\b)
   | (?P<open>[(\[{])
   | (?P<close>[)\]}])
     """,

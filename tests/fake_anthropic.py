@@ -51,6 +51,8 @@ class Reply:
     cache_read_input_tokens: int = 0
     stream_error_after: int | None = None
     chunks: int = 2
+    # Seconds between stream events (a slow stream, for disconnect tests).
+    chunk_delay: float = 0.0
 
     @classmethod
     def json(cls, obj: Any, **kw: Any) -> Reply:
@@ -85,6 +87,8 @@ class FakeAnthropic:
         self.default_reply = Reply(text="hello")
         self.unknown_models: set[str] = set()
         self.record_requests = True
+        # Streams whose client hung up before the end (counted by the serve tests).
+        self.streams_aborted = 0
         handler = _make_handler(self)
         self._server = _Server(("127.0.0.1", port), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -173,6 +177,9 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length)
+            if self.path.split("?")[0] == "/v1/messages/count_tokens":
+                _count_tokens(self, fake, raw)
+                return
             if not self.path.startswith("/v1/messages"):
                 self._error(404, f"no route {self.path}")
                 return
@@ -193,7 +200,16 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
                 else:
                     self._json(200, _message(model, reply))
             except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (a timeout); nothing to answer
+                # The client gave up (a timeout, a disconnect); nothing to answer.
+                if body.get("stream"):
+                    with fake._lock:
+                        fake.streams_aborted += 1
+
+        def do_GET(self) -> None:
+            if self.path.split("?")[0].startswith("/v1/models"):
+                _models(self, fake)
+                return
+            self._error(404, f"no route {self.path}")
 
         def _json(self, status: int, obj: Any, extra: dict[str, str] | None = None) -> None:
             data = json.dumps(obj).encode()
@@ -215,10 +231,15 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
             )
 
         def _sse(self, event: str, data: dict[str, Any]) -> None:
+            if self._chunk_delay:
+                time.sleep(self._chunk_delay)
             self.wfile.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
             self.wfile.flush()
 
+        _chunk_delay = 0.0
+
         def _stream(self, model: str, r: Reply) -> None:
+            self._chunk_delay = r.chunk_delay
             self.send_response(200)
             self.send_header("content-type", "text/event-stream")
             self.send_header("request-id", "req_" + uuid.uuid4().hex[:20])
@@ -274,6 +295,51 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
             self._sse("message_stop", {"type": "message_stop"})
 
     return Handler
+
+
+# -- count_tokens and models ------------------------------------------------------------------
+
+MODELS = ("claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-7")
+
+
+def _count_tokens(handler: Any, fake: FakeAnthropic, raw: bytes) -> None:
+    """`POST /v1/messages/count_tokens`: about 4 characters a token, 404 for unknown models."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        handler._error(400, "body is not JSON")
+        return
+    model = str(body.get("model", ""))
+    with fake._lock:
+        if fake.record_requests:
+            fake.requests.append(
+                Seen(model, body, {k.lower(): v for k, v in handler.headers.items()})
+            )
+    if model in fake.unknown_models or not model.startswith("claude-"):
+        handler._error(404, f"model: {model}")
+        return
+    text = json.dumps([body.get("system"), body.get("messages"), body.get("tools")])
+    handler._json(200, {"input_tokens": max(1, len(text) // 4)})
+
+
+def _models(handler: Any, fake: FakeAnthropic) -> None:
+    """`GET /v1/models` and `GET /v1/models/ID`."""
+    path = handler.path.split("?")[0].rstrip("/")
+    entries = [
+        {"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"}
+        for m in MODELS
+    ]
+    if path == "/v1/models":
+        handler._json(
+            200,
+            {"data": entries, "has_more": False, "first_id": MODELS[0], "last_id": MODELS[-1]},
+        )
+        return
+    found = [e for e in entries if path.endswith("/" + str(e["id"]))]
+    if found:
+        handler._json(200, found[0])
+    else:
+        handler._error(404, f"model: {path.rsplit('/', 1)[-1]}")
 
 
 if __name__ == "__main__":

@@ -68,9 +68,7 @@ def conversation_key(
     messages = params.get("messages")
     if not isinstance(messages, list | tuple):
         return None
-    first = next(
-        (m for m in messages if isinstance(m, Mapping) and m.get("role") == "user"), None
-    )
+    first = next((m for m in messages if isinstance(m, Mapping) and m.get("role") == "user"), None)
     if first is None:
         return None
     shape = {"system": _canonical(params.get("system")), "first": _canonical(first.get("content"))}
@@ -143,7 +141,9 @@ class Sticky:
         w = getattr(policy, "sticky_window", None)
         return float(w) if isinstance(w, int | float) else None
 
-    def apply(self, policy: Any, decision: Decision, key: str | None) -> tuple[Decision, str | None]:
+    def apply(
+        self, policy: Any, decision: Decision, key: str | None
+    ) -> tuple[Decision, str | None]:
         """(the decision to serve, the tier it was raised from or None)."""
         window = self.window(policy)
         if window is None or key is None:

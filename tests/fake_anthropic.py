@@ -53,6 +53,8 @@ class Reply:
     chunks: int = 2
     # Seconds between stream events (a slow stream, for disconnect tests).
     chunk_delay: float = 0.0
+    # Answer exactly these bytes (status `status`, JSON content type): a malformed answer.
+    raw: bytes | None = None
 
     @classmethod
     def json(cls, obj: Any, **kw: Any) -> Reply:
@@ -193,7 +195,9 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
             if reply.delay:
                 time.sleep(reply.delay)
             try:
-                if reply.status != 200:
+                if reply.raw is not None:
+                    _raw_answer(self, reply)
+                elif reply.status != 200:
                     self._error(reply.status, reply.text, reply.retry_after)
                 elif body.get("stream"):
                     self._stream(model, reply)
@@ -320,6 +324,15 @@ def _count_tokens(handler: Any, fake: FakeAnthropic, raw: bytes) -> None:
         return
     text = json.dumps([body.get("system"), body.get("messages"), body.get("tools")])
     handler._json(200, {"input_tokens": max(1, len(text) // 4)})
+
+
+def _raw_answer(handler: Any, reply: Reply) -> None:
+    data = reply.raw or b""
+    handler.send_response(reply.status)
+    handler.send_header("content-type", "application/json")
+    handler.send_header("content-length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
 
 
 def _models(handler: Any, fake: FakeAnthropic) -> None:

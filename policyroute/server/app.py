@@ -28,9 +28,11 @@ import anyio
 import httpx2
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from policyroute.request import Request, RequestError
 from policyroute.runtime.records import RecordSink, sink_for
@@ -195,9 +197,28 @@ def create_app(config: ServeConfig) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: not_found, Exception: not_found},
+        middleware=[Middleware(_InFlight, gauge=state.metrics.in_flight)],
     )
     app.state.policyroute = state
     return app
+
+
+class _InFlight:
+    """Counts requests from arrival to the last byte sent (streams included)."""
+
+    def __init__(self, app: ASGIApp, gauge: Any) -> None:
+        self.app = app
+        self.gauge = gauge
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        self.gauge.inc()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.gauge.dec()
 
 
 def _internal(state: _State, exc: BaseException) -> Response:
@@ -211,7 +232,6 @@ async def _guarded(state: _State, request: HttpRequest, handler: Any) -> Respons
     services = state.services
     if services is None:
         return error_response(503, "policyroute is starting")
-    services.metrics.in_flight.inc()
     try:
         try:
             caller = state.auth.check(request.headers)
@@ -225,8 +245,6 @@ async def _guarded(state: _State, request: HttpRequest, handler: Any) -> Respons
         return e.response()
     except Exception as e:  # never a traceback to the caller
         return _internal(state, e)
-    finally:
-        services.metrics.in_flight.dec()
 
 
 async def _read_body(request: HttpRequest, limit: int) -> bytes:
@@ -252,7 +270,7 @@ def _json_body(raw: bytes) -> dict[str, Any]:
     if not raw:
         raise ApiError(400, "the request body is empty; expected a JSON object")
     try:
-        body = json.loads(raw)
+        body = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ApiError(400, "the request body is not UTF-8 JSON") from None
     except json.JSONDecodeError as e:
@@ -320,7 +338,11 @@ def _routed_call(
 
 def services_headers(request: HttpRequest) -> list[tuple[str, str]]:
     state: _State = request.app.state.policyroute
-    headers = state.auth.upstream_auth(request_headers(request.headers.raw))
+    headers = [
+        (k, v)
+        for k, v in state.auth.upstream_auth(request_headers(request.headers.raw))
+        if k != "content-type"
+    ]
     return [*headers, ("content-type", "application/json")]
 
 

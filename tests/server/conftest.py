@@ -37,7 +37,9 @@ def policy() -> policyroute.Policy:
 
 
 @pytest.fixture
-def proxy(fake: FakeAnthropic, policy: policyroute.Policy, tmp_path: Path) -> Iterator[ServerThread]:
+def proxy(
+    fake: FakeAnthropic, policy: policyroute.Policy, tmp_path: Path
+) -> Iterator[ServerThread]:
     config = ServeConfig(policy=policy, upstream=fake.base_url, records=tmp_path / "records.jsonl")
     with ServerThread(config) as server:
         yield server

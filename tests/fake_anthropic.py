@@ -70,6 +70,8 @@ class Seen:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 resets connections under tens of concurrent clients.
+    request_queue_size = 256
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hung up (a timeout, a closed keep-alive) is routine here.

@@ -55,10 +55,34 @@ class Reply:
     chunk_delay: float = 0.0
     # Answer exactly these bytes (status `status`, JSON content type): a malformed answer.
     raw: bytes | None = None
+    fault: Fault | None = None  # a broken answer (see Fault); None answers normally
 
     @classmethod
     def json(cls, obj: Any, **kw: Any) -> Reply:
         return cls(text=json.dumps(obj), **kw)
+
+
+@dataclass
+class Fault:
+    """A broken 200 answer or a hostile upstream, for the runtime's fault matrix.
+
+    `body`: answer 200 with exactly these bytes (`content_type`), stream request or not.
+    `patch`: keys merged into the message (the `message_start` message of a stream); a None
+    value deletes the key. `usage_patch`: the same for `usage` (and a stream's final usage).
+    `cut`: end a stream early, "start" right after `message_start`, "content" after the
+    first text delta (no `message_stop`). `sse`: this raw text as the stream body.
+    `trickle`: seconds between single bytes of the body. `echo_credentials`: answer
+    `Reply.status` (500 if 200) with an error quoting the request's key headers.
+    """
+
+    body: bytes | None = None
+    content_type: str = "application/json"
+    patch: dict[str, Any] | None = None
+    usage_patch: dict[str, Any] | None = None
+    cut: str | None = None
+    sse: str | None = None
+    trickle: float = 0.0
+    echo_credentials: bool = False
 
 
 @dataclass
@@ -199,6 +223,8 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
             try:
                 if reply.raw is not None:
                     _raw_answer(self, reply)
+                elif reply.fault is not None:
+                    _send_fault(self, model, body, reply, reply.fault)
                 elif reply.status != 200:
                     self._error(reply.status, reply.text, reply.retry_after)
                 elif body.get("stream"):
@@ -355,6 +381,98 @@ def _models(handler: Any, fake: FakeAnthropic) -> None:
         handler._json(200, found[0])
     else:
         handler._error(404, f"model: {path.rsplit('/', 1)[-1]}")
+
+
+# -- faults (the runtime's fault matrix) -------------------------------------------------
+
+
+def _patched(obj: dict[str, Any], patch: dict[str, Any] | None) -> dict[str, Any]:
+    out = dict(obj)
+    for k, v in (patch or {}).items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = v
+    return out
+
+
+def _fault_message(model: str, r: Reply, f: Fault) -> dict[str, Any]:
+    message = _message(model, r)
+    if "usage" in message:
+        message["usage"] = _patched(message["usage"], f.usage_patch)
+    return _patched(message, f.patch)
+
+
+def _fault_events(model: str, r: Reply, f: Fault) -> list[str]:
+    def sse(event: str, data: dict[str, Any]) -> str:
+        return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+    start = _fault_message(model, r, f)
+    start["content"], start["stop_reason"] = [], None
+    events = [sse("message_start", {"type": "message_start", "message": start})]
+    if f.cut == "start":
+        return events
+    block = {"type": "text", "text": ""}
+    events.append(
+        sse(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": block},
+        )
+    )
+    n = max(1, r.chunks)
+    size = max(1, -(-len(r.text) // n))
+    for i in range(0, len(r.text), size):
+        delta = {"type": "text_delta", "text": r.text[i : i + size]}
+        events.append(
+            sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+        )
+        if f.cut == "content":
+            return events
+    events.append(sse("content_block_stop", {"type": "content_block_stop", "index": 0}))
+    usage = _patched({"output_tokens": r.output_tokens}, f.usage_patch)
+    delta = {"stop_reason": r.stop_reason, "stop_sequence": None}
+    events.append(sse("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}))
+    events.append(sse("message_stop", {"type": "message_stop"}))
+    return events
+
+
+def _send_fault(
+    handler: BaseHTTPRequestHandler, model: str, body: dict[str, Any], r: Reply, f: Fault
+) -> None:
+    status = 200
+    if f.echo_credentials:
+        status = r.status if r.status != 200 else 500
+        key = handler.headers.get("x-api-key")
+        auth = handler.headers.get("authorization")
+        error = {"type": "api_error", "message": f"{r.text}: x-api-key={key} authorization={auth}"}
+        data = json.dumps({"type": "error", "error": error}).encode()
+        content_type = "application/json"
+    elif f.body is not None:
+        data, content_type = f.body, f.content_type
+    elif body.get("stream"):
+        text = f.sse if f.sse is not None else "".join(_fault_events(model, r, f))
+        data, content_type = text.encode(), "text/event-stream"
+    else:
+        data, content_type = json.dumps(_fault_message(model, r, f)).encode(), "application/json"
+    handler.send_response(status)
+    handler.send_header("content-type", content_type)
+    handler.send_header("request-id", "req_" + uuid.uuid4().hex[:20])
+    if body.get("stream") and f.body is None:
+        # A stream (cut or not) ends with the connection, as a real one does.
+        handler.send_header("connection", "close")
+        handler.close_connection = True
+    else:
+        handler.send_header("content-length", str(len(data)))
+    if r.retry_after is not None:
+        handler.send_header("retry-after", str(r.retry_after))
+    handler.end_headers()
+    if not f.trickle:
+        handler.wfile.write(data)
+        return
+    for i in range(len(data)):
+        handler.wfile.write(data[i : i + 1])
+        handler.wfile.flush()
+        time.sleep(f.trickle)
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ def _attempt_line(a: Attempt) -> str:
     if a.cache_creation_tokens or a.cache_read_tokens:
         tokens += f" cache+{a.cache_creation_tokens} cache>{a.cache_read_tokens}"
     end = f"-> {a.trigger}" if a.trigger else "ok"
-    line = f"  {what} {status:>4}  {tokens:<28} ${a.cost:.6f}  {a.latency_ms:7.0f} ms  {end}"
+    line = f"  {what} {status:>4}  {tokens:<28} ${a.cost_usd:.6f}  {a.latency_ms:7.0f} ms  {end}"
     if a.error:
         line += f"\n{'':12}{a.error}"
     return line
@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         _print_decision(result.decision.to_dict())
         for a in result.attempts:
             print(_attempt_line(a))
-        print(f"total ${result.total_cost:.6f}  {result.latency_ms:.0f} ms\n")
+        print(f"total ${result.cost_usd:.6f}  {result.latency_ms:.0f} ms\n")
         print(result.text)
     return 0
 
@@ -171,7 +171,7 @@ def _result_json(r: RoutedResult) -> dict[str, Any]:
         "decision": r.decision.to_dict(),
         "attempts": [a.to_dict() for a in r.attempts],
         "tier": r.tier,
-        "total_cost": r.total_cost,
+        "cost_usd": r.cost_usd,
         "latency_ms": r.latency_ms,
         "answer": r.text,
         "stop_reason": r.message.stop_reason,
@@ -183,6 +183,6 @@ def _failure_json(e: EscalationError) -> dict[str, Any]:
         "request_id": e.request_id,
         "decision": e.decision.to_dict(),
         "attempts": [a.to_dict() for a in e.attempts],
-        "total_cost": e.total_cost,
+        "cost_usd": e.cost_usd,
         "error": str(e),
     }

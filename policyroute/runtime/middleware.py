@@ -13,6 +13,16 @@ The retry budget is the call's, shared by every tier it climbs to.
 
 Streaming requests are routed and escalate on failures before the stream opens (HTTP
 status, connection, timeout); the body of a stream is passed through uninspected.
+
+The middleware never raises a request's `max_tokens`: the tier's cap is a ceiling on the
+caller's value. A non-streaming call is therefore never longer than the caller asked for,
+and the SDK's own "streaming is required" rule applies to it as it would without routing;
+long outputs go through `client.messages.stream(model="auto", ...)`, which is routed too.
+
+When a routed request fails for good (every tier tried, or a failure no tier would fix) the
+middleware raises `EscalationError` carrying every attempt, with the SDK's own error as
+`last_error`. A `retry-after` above `max_retry_after` is not waited for: the tier counts as
+failed. An answer that is not a well-formed message counts as an upstream error.
 """
 
 from __future__ import annotations
@@ -25,27 +35,39 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anthropic
-from anthropic._middleware import AsyncCallNext, CallNext, Middleware
-from anthropic._request import APIRequest
-from anthropic._response import APIResponse, AsyncAPIResponse
 from anthropic.types import Message
 
 from policyroute.decision import Decision, Tier
 from policyroute.request import Request
-from policyroute.runtime.attempts import Attempt
+from policyroute.runtime.answers import MalformedAnswerError, check_message
+from policyroute.runtime.attempts import Attempt, EscalationError
+from policyroute.runtime.calls import PolicySource
 from policyroute.runtime.classifier import AnthropicClassifier
+from policyroute.runtime.deadlines import DEFAULT_MAX_RETRY_AFTER, retry_after
 from policyroute.runtime.escalation import (
     describe,
     error_trigger,
     judge,
+    max_tokens_for,
     retryable_status,
     tiers_of,
 )
 from policyroute.runtime.records import RecordSink, build_record, prompt_record, sink_for
-from policyroute.runtime.router import PolicySource
+from policyroute.runtime.redact import redact
+from policyroute.runtime.sdk import (
+    APIRequest,
+    APIResponse,
+    AsyncAPIResponse,
+    AsyncCallNext,
+    CallNext,
+    Middleware,
+)
+
+if TYPE_CHECKING:
+    from policyroute.runtime.calls import PolicyLike
 
 # Calls whose SDK retry is pending; bounded so an abandoned call cannot leak forever.
 MAX_PENDING_CALLS = 4096
@@ -59,6 +81,7 @@ class _State:
     route: dict[str, Any]
     request: Request
     start: float
+    max_tokens: int | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     index: int = 0
     attempts: list[Attempt] = field(default_factory=list)
@@ -69,9 +92,47 @@ def _is_messages(request: APIRequest) -> bool:
     return request.method.lower() == "post" and url.endswith("/v1/messages")
 
 
+_STATUS_ERRORS: dict[int, type[anthropic.APIStatusError]] = {
+    400: anthropic.BadRequestError,
+    401: anthropic.AuthenticationError,
+    403: anthropic.PermissionDeniedError,
+    404: anthropic.NotFoundError,
+    409: anthropic.ConflictError,
+    422: anthropic.UnprocessableEntityError,
+    429: anthropic.RateLimitError,
+}
+
+
 def _error_for(response: APIResponse[Any] | AsyncAPIResponse[Any]) -> anthropic.APIStatusError:
+    """The SDK's error for an error response, with the message of its body when it has one."""
     raw = response.http_response
-    return anthropic.APIStatusError(f"HTTP {raw.status_code}", response=raw, body=None)
+    body: Any = None
+    message = f"HTTP {raw.status_code}"
+    try:
+        body = raw.json() if raw.is_stream_consumed or not raw.is_closed else None
+        err = body.get("error") if isinstance(body, Mapping) else None
+        if isinstance(err, Mapping) and isinstance(err.get("message"), str):
+            message = err["message"]
+    except Exception:  # an unreadable error body still is an error status
+        body = None
+    status = raw.status_code
+    cls = _STATUS_ERRORS.get(
+        status, anthropic.InternalServerError if status >= 500 else anthropic.APIStatusError
+    )
+    return cls(message, response=raw, body=body)
+
+
+def _secrets_of(request: APIRequest) -> tuple[str | None, ...]:
+    """The credentials this request carries, so an echo of them can be masked."""
+    headers = request.headers
+    found: list[str | None] = []
+    if isinstance(headers, Mapping):
+        for name in ("x-api-key", "authorization", "X-Api-Key", "Authorization"):
+            value = headers.get(name)
+            if isinstance(value, str):
+                found.append(value)
+                found.append(value.split()[-1] if value.split() else None)
+    return tuple(found)
 
 
 class _ChainMessages:
@@ -82,7 +143,8 @@ class _ChainMessages:
         self._call_next = call_next
 
     def create(self, **params: Any) -> Message:
-        response = self._call_next(_side_request(self._request, params))
+        timeout = params.pop("timeout", None)
+        response = self._call_next(_side_request(self._request, params, timeout))
         if response.status_code >= 400:
             raise _error_for(response)
         message: Message = response.parse()
@@ -100,7 +162,8 @@ class _AsyncChainMessages:
         self._loop = loop
 
     async def _create(self, params: dict[str, Any]) -> Message:
-        response = await self._call_next(_side_request(self._request, params))
+        timeout = params.pop("timeout", None)
+        response = await self._call_next(_side_request(self._request, params, timeout))
         if response.status_code >= 400:
             raise _error_for(response)
         message: Message = await response.parse()
@@ -115,9 +178,11 @@ class _ChainClient:
         self.messages = messages
 
 
-def _side_request(request: APIRequest, body: dict[str, Any]) -> APIRequest:
+def _side_request(request: APIRequest, body: dict[str, Any], timeout: float | None) -> APIRequest:
     """A non-streaming request for `body`, with its own idempotency key."""
-    copied = request.copy(body=body)
+    copied = (
+        request.copy(body=body) if timeout is None else request.copy(body=body, timeout=timeout)
+    )
     copied.options.idempotency_key = f"{request.options.idempotency_key}-classify"
     return APIRequest(
         options=copied.options,
@@ -136,20 +201,28 @@ class RoutingMiddleware(Middleware):
 
     def __init__(
         self,
-        store_or_policy: Any,
+        store_or_policy: PolicyLike,
         *,
         max_retries: int = anthropic.DEFAULT_MAX_RETRIES,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
         records: str | os.PathLike[str] | RecordSink | None = None,
         log_prompts: bool = False,
         on_attempts: Callable[[Decision, list[Attempt]], None] | None = None,
     ) -> None:
         self.source = PolicySource(store_or_policy)
         self.max_retries = max_retries
+        self.max_retry_after = max_retry_after
         self.records = sink_for(records)
         self.log_prompts = log_prompts
         self.on_attempts = on_attempts
         self._pending: OrderedDict[str, _State] = OrderedDict()
         self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"<RoutingMiddleware policy {self.source.describe()}, max_retries={self.max_retries}, "
+            f"records={'on' if self.records is not None else 'off'}>"
+        )
 
     # -- shared steps ----------------------------------------------------------------------
 
@@ -183,15 +256,46 @@ class RoutingMiddleware(Middleware):
             raise ValueError("'route' must be an object of routing attributes")
         return dict(route), Request.from_anthropic(body, **route)
 
-    def _sdk_will_retry(self, request: APIRequest, status: int | None) -> bool:
+    def _new_state(
+        self,
+        body: dict[str, Any],
+        decision: Decision,
+        route: dict[str, Any],
+        routed: Request,
+        start: float,
+        attempts: list[Attempt],
+    ) -> _State:
+        requested = body.get("max_tokens")
+        if isinstance(requested, bool) or not isinstance(requested, int):
+            requested = None
+        return _State(
+            decision,
+            tiers_of(decision),
+            body,
+            route,
+            routed,
+            start,
+            max_tokens=requested,
+            attempts=attempts,
+        )
+
+    def _sdk_will_retry(
+        self, request: APIRequest, status: int | None, response: Any = None
+    ) -> bool:
         budget = request.max_retries if isinstance(request.max_retries, int) else self.max_retries
         if request.retries_taken >= budget:
             return False
+        if response is not None:
+            should = response.headers.get("x-should-retry")
+            if should in ("true", "false"):
+                return bool(should == "true")
         return status is None or retryable_status(status)
 
     def _attempt_request(self, request: APIRequest, state: _State) -> tuple[APIRequest, Attempt]:
         tier = state.tiers[state.index]
-        body = {**state.body, "model": tier.model}
+        # The tier's cap is a ceiling on the caller's max_tokens, never a raise.
+        max_tokens = max_tokens_for(state.decision, state.index, tier, state.max_tokens)
+        body = {**state.body, "model": tier.model, "max_tokens": max_tokens}
         req = request.copy(body=body)
         if state.index:
             # A new model is a new request: never let an idempotency key tie it to the last.
@@ -217,58 +321,115 @@ class RoutingMiddleware(Middleware):
         if self.on_attempts is not None:
             self.on_attempts(state.decision, state.attempts)
 
+    def _fail(
+        self, state: _State, exc: BaseException | None, message: Message | None
+    ) -> EscalationError:
+        """Record the failed request; the error the caller gets, carrying every attempt."""
+        last = state.attempts[-1]
+        why = redact(last.error or f"trigger {last.trigger!r} fired")
+        tiers = " -> ".join(a.tier for a in state.attempts if a.kind == "generate")
+        self._finish(state, "failed", why)
+        return EscalationError(
+            f"every attempt failed ({tiers}); last: {why}",
+            decision=state.decision,
+            attempts=tuple(state.attempts),
+            last_error=exc,
+            last_message=message,
+            request_id=state.request_id,
+        )
+
+    def _can_climb(self, state: _State, trigger: str | None) -> bool:
+        if trigger is None or trigger not in state.decision.escalation.triggers:
+            return False
+        if state.index + 1 >= len(state.tiers):
+            return False
+        state.index += 1
+        return True
+
     def _on_exception(
-        self, request: APIRequest, state: _State, attempt: Attempt, exc: Exception, start: float
+        self,
+        request: APIRequest,
+        state: _State,
+        attempt: Attempt,
+        exc: Exception,
+        start: float,
+        secrets: tuple[str | None, ...],
     ) -> bool:
-        """Record a connection failure; True to climb, False to re-raise it."""
-        attempt.error = describe(exc)
+        """A call that raised: True to climb, False to hand it back to the SDK's retry.
+
+        Raises EscalationError when the request has failed for good.
+        """
+        attempt.error = describe(exc, secrets)
         trig = error_trigger(exc)
         attempt.trigger = trig or "error"
         attempt.latency_ms = (time.perf_counter() - start) * 1000
-        if trig is not None and self._sdk_will_retry(request, None):
+        if isinstance(exc, anthropic.APIConnectionError) and self._sdk_will_retry(request, None):
             self._keep_state(request, state)
             return False
-        if trig in state.decision.escalation.triggers and state.index + 1 < len(state.tiers):
-            state.index += 1
+        if self._can_climb(state, trig):
             return True
-        self._finish(state, "failed", attempt.error)
-        return False
+        raise self._fail(state, exc, None) from None
 
     def _on_status(
-        self, request: APIRequest, state: _State, attempt: Attempt, status: int, start: float
+        self,
+        request: APIRequest,
+        state: _State,
+        attempt: Attempt,
+        response: APIResponse[Any] | AsyncAPIResponse[Any],
+        start: float,
+        secrets: tuple[str | None, ...],
     ) -> Literal["return", "climb"]:
-        attempt.status = status
-        attempt.error = f"HTTP {status}"
+        """An error status: climb, or "return" it for the SDK to retry; raises when done."""
+        raw = response.http_response
+        err = _error_for(response)
+        attempt.status = raw.status_code
+        attempt.error = describe(err, secrets)
         attempt.trigger = "error"
         attempt.latency_ms = (time.perf_counter() - start) * 1000
-        if not retryable_status(status):
-            self._finish(state, "failed", attempt.error)
-            return "return"
-        if self._sdk_will_retry(request, status):
+        if not retryable_status(raw.status_code):
+            raise self._fail(state, err, None) from None
+        asked = retry_after(raw.headers)
+        if asked is not None and asked > self.max_retry_after:
+            # Not worth the wait: the SDK must not sleep on it, and this tier has failed.
+            raw.headers["x-should-retry"] = "false"
+            attempt.error += (
+                f" (retry-after {asked:.0f} s is over the {self.max_retry_after:.0f} s cap)"
+            )
+        elif self._sdk_will_retry(request, raw.status_code, raw):
             self._keep_state(request, state)
             return "return"
-        if "error" in state.decision.escalation.triggers and state.index + 1 < len(state.tiers):
-            state.index += 1
+        if self._can_climb(state, "error"):
             return "climb"
-        self._finish(state, "failed", attempt.error)
-        return "return"
+        raise self._fail(state, err, None) from None
 
-    def _on_message(
-        self, state: _State, attempt: Attempt, message: Any | None, start: float
+    def _on_answer(
+        self,
+        state: _State,
+        attempt: Attempt,
+        message: Message | BaseException | None,
+        start: float,
+        secrets: tuple[str | None, ...],
     ) -> bool:
-        """Record an answer; True to climb."""
+        """A 200: True to climb; raises EscalationError when a broken answer ends the request."""
         if message is None:  # a stream: its body is the caller's, uninspected
             attempt.status = 200
             attempt.latency_ms = (time.perf_counter() - start) * 1000
             self._finish(state, "ok", None)
             return False
+        if isinstance(message, BaseException):
+            attempt.status = 200
+            attempt.error = describe(message, secrets)
+            attempt.trigger = "error"
+            attempt.latency_ms = (time.perf_counter() - start) * 1000
+            if self._can_climb(state, "error"):
+                return True
+            raise self._fail(state, message, None) from None
         attempt.answered(message, state.tiers[state.index], start)
         verdict = judge(message, state.decision.escalation)
         attempt.trigger = verdict.trigger
-        if verdict.trigger is not None and state.index + 1 < len(state.tiers):
-            state.index += 1
+        if self._can_climb(state, verdict.trigger):
             return True
-        # At the top the last answer is returned as it is: the middleware stays transparent.
+        # At the top the last answer is returned as it is: the caller can read a refusal.
         self._finish(state, "ok" if verdict.trigger is None else "failed", None)
         return False
 
@@ -285,25 +446,30 @@ class RoutingMiddleware(Middleware):
             attempts: list[Attempt] = []
             chain = _ChainClient(_ChainMessages(request, call_next))
             decision = self.source.decide(routed, AnthropicClassifier(chain, attempts.append))
-            state = _State(
-                decision, tiers_of(decision), body, route, routed, start, attempts=attempts
-            )
+            state = self._new_state(body, decision, route, routed, start, attempts)
+        secrets = _secrets_of(request)
         while True:
             req, attempt = self._attempt_request(request, state)
             start = time.perf_counter()
             try:
                 response = call_next(req)
-            except anthropic.APIConnectionError as e:
-                if self._on_exception(request, state, attempt, e, start):
+            except Exception as e:
+                if self._on_exception(request, state, attempt, e, start, secrets):
                     continue
                 raise
             if response.status_code >= 400:
-                if self._on_status(request, state, attempt, response.status_code, start) == "climb":
+                if self._on_status(request, state, attempt, response, start, secrets) == "climb":
                     response.close()
                     continue
                 return response
-            message = None if request.stream else response.parse()
-            if self._on_message(state, attempt, message, start):
+            answer: Message | BaseException | None = None
+            if not request.stream:
+                try:
+                    answer = check_message(response.parse())
+                except Exception as e:
+                    answer = MalformedAnswerError(f"unreadable answer ({type(e).__name__}: {e})")
+            if self._on_answer(state, attempt, answer, start, secrets):
+                response.close()
                 continue
             return response
 
@@ -321,25 +487,30 @@ class RoutingMiddleware(Middleware):
             route, routed = self._parse(body)
             attempts: list[Attempt] = []
             decision = await self._decide_async(request, call_next, attempts, routed)
-            state = _State(
-                decision, tiers_of(decision), body, route, routed, start, attempts=attempts
-            )
+            state = self._new_state(body, decision, route, routed, start, attempts)
+        secrets = _secrets_of(request)
         while True:
             sub, attempt = self._attempt_request(request, state)
             start = time.perf_counter()
             try:
                 response = await call_next(sub)
-            except anthropic.APIConnectionError as e:
-                if self._on_exception(request, state, attempt, e, start):
+            except Exception as e:
+                if self._on_exception(request, state, attempt, e, start, secrets):
                     continue
                 raise
             if response.status_code >= 400:
-                if self._on_status(request, state, attempt, response.status_code, start) == "climb":
+                if self._on_status(request, state, attempt, response, start, secrets) == "climb":
                     await response.close()
                     continue
                 return response
-            message = None if request.stream else await response.parse()
-            if self._on_message(state, attempt, message, start):
+            answer: Message | BaseException | None = None
+            if not request.stream:
+                try:
+                    answer = check_message(await response.parse())
+                except Exception as e:
+                    answer = MalformedAnswerError(f"unreadable answer ({type(e).__name__}: {e})")
+            if self._on_answer(state, attempt, answer, start, secrets):
+                await response.close()
                 continue
             return response
 

@@ -36,6 +36,7 @@ class AttemptRecord(BaseModel):
     cost_usd: float = 0.0
     latency_ms: float = 0.0
     upstream_request_id: str | None = None
+    retries: int = 0
 
 
 class PromptRecord(BaseModel):
@@ -56,12 +57,13 @@ class DecisionRecord(BaseModel):
     v: int = SCHEMA_VERSION
     time: str
     request_id: str
-    policy: str | None
+    # Optional with a default: lines leave out nulls, and must still read back.
+    policy: str | None = None
     revision: str
     rule: str
     tier: str
     model: str
-    final_tier: str | None
+    final_tier: str | None = None
     outcome: Literal["ok", "failed", "interrupted"]
     route: dict[str, Any] = {}
     attempts: list[AttemptRecord]
@@ -164,9 +166,10 @@ def build_record(
                 output_tokens=a.output_tokens,
                 cache_creation_tokens=a.cache_creation_tokens,
                 cache_read_tokens=a.cache_read_tokens,
-                cost_usd=a.cost,
+                cost_usd=a.cost_usd,
                 latency_ms=round(a.latency_ms, 3),
                 upstream_request_id=a.upstream_request_id,
+                retries=a.retries,
             )
             for a in attempts
         ],
@@ -176,7 +179,7 @@ def build_record(
         output_tokens=sum(a.output_tokens for a in attempts),
         cache_creation_tokens=sum(a.cache_creation_tokens for a in attempts),
         cache_read_tokens=sum(a.cache_read_tokens for a in attempts),
-        cost_usd=sum(a.cost for a in attempts),
+        cost_usd=sum(a.cost_usd for a in attempts),
         latency_ms=round(latency_ms, 3),
         prompt=prompt,
         error=error,

@@ -35,8 +35,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from policyroute.request import Request, RequestError
+from policyroute.runtime.calls import PolicySource
 from policyroute.runtime.records import RecordSink, sink_for
-from policyroute.runtime.router import PolicySource
 from policyroute.runtime.sticky import CONVERSATION_HEADER, DEFAULT_MAX_CONVERSATIONS, Sticky
 from policyroute.runtime.sticky import conversation_key as _conversation_key
 from policyroute.server.auth import Auth, AuthError, Caller, redact

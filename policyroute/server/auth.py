@@ -15,22 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from policyroute.runtime.redact import redact
+
+__all__ = ["Auth", "AuthError", "Caller", "redact"]
+
 TOKEN_HEADER = "x-policyroute-token"
 SECRET_HEADERS = frozenset({"x-api-key", "authorization", TOKEN_HEADER})
-# Anthropic keys and anything bearer-like, in case one reaches an error text by another path.
-_KEY_LIKE = re.compile(r"sk-ant-[A-Za-z0-9_\-]{8,}|(?i:bearer)\s+[A-Za-z0-9._\-~+/=]{8,}")
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with every given secret and every key-looking string replaced by `[redacted]`."""
-    for s in secrets:
-        if s and len(s) >= 4:
-            text = text.replace(s, "[redacted]")
-    return _KEY_LIKE.sub("[redacted]", text)
 
 
 class AuthError(Exception):

@@ -82,8 +82,8 @@ class Metrics:
 
     def attempts(self, attempts: list[Attempt]) -> None:
         for a in attempts:
-            if a.cost:
-                self.cost.labels(a.tier).inc(a.cost)
+            if a.cost_usd:
+                self.cost.labels(a.tier).inc(a.cost_usd)
             for kind, n in (
                 ("input", a.input_tokens),
                 ("output", a.output_tokens),

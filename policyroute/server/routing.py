@@ -30,11 +30,12 @@ from starlette.responses import Response
 
 from policyroute.decision import Decision, Tier
 from policyroute.request import Request
+from policyroute.runtime.answers import MalformedAnswerError, check_message
 from policyroute.runtime.attempts import Attempt
+from policyroute.runtime.calls import PolicySource
 from policyroute.runtime.classifier import AnthropicClassifier
 from policyroute.runtime.escalation import judge, max_tokens_for, retryable_status, tiers_of
 from policyroute.runtime.records import RecordSink, build_record, prompt_record
-from policyroute.runtime.router import PolicySource
 from policyroute.runtime.sticky import Sticky
 from policyroute.server.auth import Caller, redact
 from policyroute.server.errors import error_body, error_response
@@ -250,10 +251,11 @@ async def answer(services: Services, call: Call) -> Response:
                 continue
             return result
         try:
-            message = Message.model_validate_json(data)
-        except ValidationError:
+            message = check_message(Message.model_validate_json(data))
+        except (ValidationError, MalformedAnswerError) as e:
             attempt.status = response.status_code
-            attempt.error = "malformed answer: not a Messages API message"
+            why = e.args[0] if isinstance(e, MalformedAnswerError) else "not a Messages API message"
+            attempt.error = f"malformed answer: {why}"
             attempt.trigger = "error"
             attempt.latency_ms = (time.perf_counter() - start) * 1000
             if "error" in esc.triggers and not top:

@@ -15,6 +15,8 @@ from typing import Any
 from anthropic.types import Message
 from pydantic import ValidationError
 
+from policyroute.runtime.answers import MalformedAnswerError, check_message
+
 _BOUNDARY = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 # Events whose arrival means the caller has seen content.
 CONTENT_EVENTS = frozenset({"content_block_delta"})
@@ -118,6 +120,6 @@ class StreamState:
             }
         )
         try:
-            return Message.model_validate(base)
-        except ValidationError:
+            return check_message(Message.model_validate(base))
+        except (ValidationError, MalformedAnswerError):
             return None

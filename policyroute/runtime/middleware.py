@@ -65,6 +65,7 @@ from policyroute.runtime.sdk import (
     CallNext,
     Middleware,
 )
+from policyroute.runtime.sticky import Sticky, conversation_key, explicit_conversation
 
 if TYPE_CHECKING:
     from policyroute.runtime.calls import PolicyLike
@@ -85,6 +86,8 @@ class _State:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     index: int = 0
     attempts: list[Attempt] = field(default_factory=list)
+    conversation: str | None = None
+    sticky_from: str | None = None
 
 
 def _is_messages(request: APIRequest) -> bool:
@@ -217,6 +220,8 @@ class RoutingMiddleware(Middleware):
         self.on_attempts = on_attempts
         self._pending: OrderedDict[str, _State] = OrderedDict()
         self._lock = threading.Lock()
+        # `sticky conversations` state (bounded LRU; see runtime/sticky.py).
+        self.sticky = Sticky()
 
     def __repr__(self) -> str:
         return (
@@ -264,10 +269,17 @@ class RoutingMiddleware(Middleware):
         routed: Request,
         start: float,
         attempts: list[Attempt],
+        request: APIRequest,
     ) -> _State:
         requested = body.get("max_tokens")
         if isinstance(requested, bool) or not isinstance(requested, int):
             requested = None
+        policy = self.source.policy
+        conversation = None
+        if self.sticky.window(policy) is not None:
+            headers = request.headers if isinstance(request.headers, Mapping) else {}
+            conversation = conversation_key(body, explicit_conversation({"extra_headers": headers}))
+        decision, sticky_from = self.sticky.apply(policy, decision, conversation)
         return _State(
             decision,
             tiers_of(decision),
@@ -277,6 +289,8 @@ class RoutingMiddleware(Middleware):
             start,
             max_tokens=requested,
             attempts=attempts,
+            conversation=conversation,
+            sticky_from=sticky_from,
         )
 
     def _sdk_will_retry(
@@ -305,6 +319,9 @@ class RoutingMiddleware(Middleware):
         return req, attempt
 
     def _finish(self, state: _State, outcome: Literal["ok", "failed"], error: str | None) -> None:
+        answered = [a for a in state.attempts if a.kind == "generate" and a.status == 200]
+        if answered:
+            self.sticky.remember(self.source.policy, state.conversation, answered[-1].tier)
         if self.records is not None:
             self.records.write(
                 build_record(
@@ -316,6 +333,7 @@ class RoutingMiddleware(Middleware):
                     route=state.route,
                     prompt=prompt_record(state.request.text, self.log_prompts),
                     error=error,
+                    sticky_from=state.sticky_from,
                 )
             )
         if self.on_attempts is not None:
@@ -446,7 +464,7 @@ class RoutingMiddleware(Middleware):
             attempts: list[Attempt] = []
             chain = _ChainClient(_ChainMessages(request, call_next))
             decision = self.source.decide(routed, AnthropicClassifier(chain, attempts.append))
-            state = self._new_state(body, decision, route, routed, start, attempts)
+            state = self._new_state(body, decision, route, routed, start, attempts, request)
         secrets = _secrets_of(request)
         while True:
             req, attempt = self._attempt_request(request, state)
@@ -487,7 +505,7 @@ class RoutingMiddleware(Middleware):
             route, routed = self._parse(body)
             attempts: list[Attempt] = []
             decision = await self._decide_async(request, call_next, attempts, routed)
-            state = self._new_state(body, decision, route, routed, start, attempts)
+            state = self._new_state(body, decision, route, routed, start, attempts, request)
         secrets = _secrets_of(request)
         while True:
             sub, attempt = self._attempt_request(request, state)

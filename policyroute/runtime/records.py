@@ -77,6 +77,9 @@ class DecisionRecord(BaseModel):
     latency_ms: float
     prompt: PromptRecord | None = None
     error: str | None = None
+    # The tier the rules chose when `sticky conversations` raised the request to its
+    # conversation's previous tier (`tier` is then the raised one).
+    sticky_from: str | None = None
 
 
 class RecordSink(Protocol):
@@ -138,6 +141,7 @@ def build_record(
     route: Mapping[str, Any] | None,
     prompt: PromptRecord | None,
     error: str | None = None,
+    sticky_from: str | None = None,
 ) -> DecisionRecord:
     generations = [a for a in attempts if a.kind == "generate"]
     final = generations[-1].tier if generations and outcome == "ok" else None
@@ -183,4 +187,5 @@ def build_record(
         latency_ms=round(latency_ms, 3),
         prompt=prompt,
         error=error,
+        sticky_from=sticky_from,
     )

@@ -51,6 +51,16 @@ def _canonical_value(value: Any) -> Any:
     return value
 
 
+def explicit_conversation(params: Mapping[str, Any]) -> str | None:
+    """The conversation header among SDK call parameters (`extra_headers=`), if given."""
+    headers = params.get("extra_headers")
+    if isinstance(headers, Mapping):
+        for name, value in headers.items():
+            if isinstance(name, str) and name.lower() == CONVERSATION_HEADER:
+                return str(value) if value else None
+    return None
+
+
 def conversation_key(
     params: Mapping[str, Any], explicit: str | None = None, scope: str = ""
 ) -> str | None:

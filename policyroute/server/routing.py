@@ -175,6 +175,7 @@ def _finish(services: Services, call: Call, outcome: Outcome, error: str | None 
                 route=call.route,
                 prompt=prompt_record(call.request.text, services.log_prompts),
                 error=redact(error, services.secrets) if error else None,
+                sticky_from=call.sticky_from,
             )
         )
 

@@ -75,6 +75,8 @@ class ServeConfig:
     upstream_timeout: float = DEFAULT_TIMEOUT_S
     sticky_max_conversations: int = DEFAULT_MAX_CONVERSATIONS
     poll: bool = False
+    # Refuse a reload whose inline tests fail (the store's `check_tests`, where it has it).
+    check_tests: bool = True
     transport: Any = None  # an httpx2 transport, for tests
 
 
@@ -105,14 +107,14 @@ def _open_store(state: _State) -> tuple[Any, bool]:
     """The policy source: a path becomes a hot-reloading store (started by the caller)."""
     policy = state.config.policy
     if isinstance(policy, str | os.PathLike):
+        import inspect
+
         from policyroute.store import AsyncPolicyStore
 
-        return (
-            AsyncPolicyStore(
-                policy, state.on_reload, state.on_error, force_polling=state.config.poll
-            ),
-            True,
-        )
+        options: dict[str, Any] = {"force_polling": state.config.poll}
+        if "check_tests" in inspect.signature(AsyncPolicyStore.__init__).parameters:
+            options["check_tests"] = state.config.check_tests
+        return AsyncPolicyStore(policy, state.on_reload, state.on_error, **options), True
     return policy, False
 
 

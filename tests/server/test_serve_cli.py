@@ -163,3 +163,24 @@ def test_hot_reload_keeps_the_last_good_policy(policy_file: Path, fake: FakeAnth
         metrics = httpx2.get(proxy.url + "/metrics").text
         assert 'policyroute_policy_reloads_total{result="rejected"} 1.0' in metrics
         assert 'policyroute_policy_reloads_total{result="ok"} 1.0' in metrics
+
+
+def test_a_reload_whose_inline_tests_fail_is_refused(
+    policy_file: Path, fake: FakeAnthropic
+) -> None:
+    import inspect
+
+    from policyroute.store import AsyncPolicyStore
+
+    if "check_tests" not in inspect.signature(AsyncPolicyStore.__init__).parameters:
+        pytest.skip("this store cannot check inline tests on reload")
+    config = ServeConfig(policy=str(policy_file), upstream=fake.base_url, poll=True)
+    with ServerThread(config) as proxy:
+        first = httpx2.get(proxy.url + "/healthz").json()
+        failing = POLICY_TEXT + '\ntest "hi is cheap" { prompt = "hi" } -> opus\n'
+        policy_file.write_text(failing)
+        deadline = time.monotonic() + 10
+        while httpx2.get(proxy.url + "/healthz").json()["last_reload_error"] is None:
+            assert time.monotonic() < deadline, "the failing edit was never noticed"
+            time.sleep(0.05)
+        assert httpx2.get(proxy.url + "/healthz").json()["revision"] == first["revision"]

@@ -168,15 +168,13 @@ def test_sticky_statement_checks() -> None:
     assert policy.sticky_window == 600
 
 
-def test_nginx_example() -> None:
+def test_nginx_example(tmp_path: Path) -> None:
     (conf,) = blocks("nginx")
     assert "$http_x_policyroute_conversation" in conf and "consistent" in conf
     nginx = shutil.which("nginx")
     if nginx is None:
         pytest.skip("nginx is not installed: the configuration's syntax is not checked")
-    with open("/tmp/policyroute-nginx-test.conf", "w") as f:
-        f.write("events {}\nhttp {\n" + conf + "}\n")
-    r = subprocess.run(
-        [nginx, "-t", "-c", "/tmp/policyroute-nginx-test.conf"], capture_output=True, text=True
-    )
+    path = tmp_path / "nginx.conf"
+    path.write_text("events {}\nhttp {\n" + conf + "}\n")
+    r = subprocess.run([nginx, "-t", "-c", str(path)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

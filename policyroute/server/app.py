@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio
-import httpx2
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -49,6 +47,7 @@ from policyroute.server.upstream import (
     DEFAULT_UPSTREAM,
     Upstream,
     UpstreamFailure,
+    UpstreamResponse,
     request_headers,
     response_headers,
 )
@@ -77,7 +76,6 @@ class ServeConfig:
     poll: bool = False
     # Refuse a reload whose inline tests fail (the store's `check_tests`, where it has it).
     check_tests: bool = True
-    transport: Any = None  # an httpx2 transport, for tests
 
 
 class _State:
@@ -128,7 +126,7 @@ def create_app(config: ServeConfig) -> Starlette:
             store.start()
             await store.wait_ready()
         state.store = store
-        upstream = Upstream(config.upstream, config.upstream_timeout, config.transport)
+        upstream = Upstream(config.upstream, config.upstream_timeout)
         records = sink_for(config.records)
         state.services = Services(
             source=PolicySource(store),
@@ -406,15 +404,14 @@ async def _forward(
     return Response(data, response.status_code, headers=out_headers)
 
 
-async def _passthrough_stream(response: Any) -> AsyncIterator[bytes]:
+async def _passthrough_stream(response: UpstreamResponse) -> AsyncIterator[bytes]:
     try:
-        async for chunk in response.aiter_bytes():
+        async for chunk in response.chunks():
             yield chunk
-    except httpx2.HTTPError:
+    except UpstreamFailure:
         yield b"event: error\ndata: " + error_body(502, "upstream stream failed") + b"\n\n"
     finally:
-        with anyio.CancelScope(shield=True):
-            await response.aclose()
+        response.close()
 
 
 def _endpoint_label(path: str) -> str:

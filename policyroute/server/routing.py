@@ -22,8 +22,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import anyio
-import httpx2
 from anthropic.types import Message
 from pydantic import ValidationError
 from starlette.responses import Response
@@ -42,7 +40,12 @@ from policyroute.server.errors import error_body, error_response
 from policyroute.server.metrics import Metrics
 from policyroute.server.sse import StreamState
 from policyroute.server.stream import ProxyStream
-from policyroute.server.upstream import Upstream, UpstreamFailure, response_headers
+from policyroute.server.upstream import (
+    Upstream,
+    UpstreamFailure,
+    UpstreamResponse,
+    response_headers,
+)
 
 MESSAGES = "/v1/messages"
 Outcome = Literal["ok", "failed", "interrupted"]
@@ -285,7 +288,7 @@ async def _open_stream(
     call: Call,
     attempt: Attempt,
     tier: Tier,
-    response: httpx2.Response,
+    response: UpstreamResponse,
     start: float,
     top: bool,
 ) -> Response | None:
@@ -294,16 +297,16 @@ async def _open_stream(
     assert esc is not None
     state = StreamState(keep_text="confidence" in esc.triggers)
     held: list[bytes] = []
-    chunks = response.aiter_bytes()
+    chunks = response.chunks()
     try:
         async for chunk in chunks:
             held.append(chunk)
             state.feed(chunk)
             if state.started or state.error is not None:
                 break
-    except httpx2.HTTPError as e:
-        await _close(response)
-        trig = _transport_failure(attempt, UpstreamFailure(e), start)
+    except UpstreamFailure as e:
+        response.close()
+        trig = _transport_failure(attempt, e, start)
         if trig in esc.triggers and not top:
             return None
         _finish(services, call, "failed", attempt.error)
@@ -314,7 +317,7 @@ async def _open_stream(
         )
     headers = {**response_headers(response.headers), **routing_headers(call, tier.name)}
     if state.error is not None and not state.started:
-        await _close(response)
+        response.close()
         attempt.status = 200
         attempt.error = (
             f"stream error event: {state.error.get('type')}: {state.error.get('message')}"
@@ -327,7 +330,7 @@ async def _open_stream(
         return Response(b"".join(held), 200, headers=headers)
     if not state.started:
         # The stream ended without content: judge the whole answer like a JSON one.
-        await _close(response)
+        response.close()
         message = state.final_message(tier.model)
         if message is None:
             attempt.status = 200
@@ -351,11 +354,6 @@ async def _open_stream(
     )
 
 
-async def _close(response: httpx2.Response) -> None:
-    with anyio.CancelScope(shield=True):
-        await response.aclose()
-
-
 def _stream_error_event(message: str) -> bytes:
     return b"event: error\ndata: " + error_body(502, message) + b"\n\n"
 
@@ -365,7 +363,7 @@ async def _relay(
     call: Call,
     attempt: Attempt,
     tier: Tier,
-    response: httpx2.Response,
+    response: UpstreamResponse,
     chunks: AsyncIterator[bytes],
     held: list[bytes],
     state: StreamState,
@@ -387,13 +385,13 @@ async def _relay(
             error = "the upstream stream ended without message_stop"
         else:
             outcome, error = "ok", None
-    except httpx2.HTTPError as e:
-        error = redact(f"upstream stream failed: {type(e).__name__}: {e}", services.secrets)
+    except UpstreamFailure as e:
+        error = redact(f"upstream stream failed: {e}", services.secrets)
         yield _stream_error_event(
             f"upstream {tier.model}: the stream failed after content was sent"
         )
     finally:
-        await _close(response)
+        response.close()
         message = state.final_message(tier.model)
         if message is not None:
             attempt.answered(message, tier, start)

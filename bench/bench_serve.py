@@ -53,6 +53,15 @@ def _wait_up(url: str, proc: subprocess.Popen[bytes], path: str) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (Linux), or None where /proc is not there."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _pct(xs: list[float], q: float) -> float:
     s = sorted(xs)
     return s[min(len(s) - 1, int(q * len(s)))]
@@ -94,10 +103,8 @@ class _Conn:
                     break
         else:  # delimited by close
             await self.reader.read()
-        if (
-            headers.get("connection") == "close"
-            or ("content-length" not in headers
-            and (headers.get("transfer-encoding") != "chunked"))
+        if headers.get("connection") == "close" or (
+            "content-length" not in headers and (headers.get("transfer-encoding") != "chunked")
         ):
             self.writer.close()
             self.writer = None
@@ -184,6 +191,7 @@ def main() -> None:
     ap.add_argument("--throughput-requests", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
+    load_before = os.getloadavg()[0]
 
     up_port, proxy_port = _free_port(), _free_port()
     direct, proxy = f"http://127.0.0.1:{up_port}", f"http://127.0.0.1:{proxy_port}"
@@ -223,9 +231,11 @@ def main() -> None:
             ).json()["model"]
             # Warm both paths (connections, caches) before measuring.
             asyncio.run(open_loop(direct, proxy, model, 200, args.rate, args.clients, 0))
+            cpu_before = _cpu_seconds(served.pid)
             results, achieved, late = asyncio.run(
                 open_loop(direct, proxy, model, args.requests, args.rate, args.clients, args.seed)
             )
+            cpu_after = _cpu_seconds(served.pid)
             thr_direct = asyncio.run(
                 closed_loop(direct, model, args.throughput_requests, args.clients)
             )
@@ -241,6 +251,10 @@ def main() -> None:
                 except subprocess.TimeoutExpired:
                     p.kill()
 
+    print(
+        f"machine: {os.cpu_count()} cores, load average {load_before:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after (other work shares the cores when above ~1)"
+    )
     print(
         f"open loop: {args.requests} requests at {args.rate:g}/s (achieved {achieved:.0f}/s, "
         f"{late} sent >5 ms late), {args.clients} client connections, model {model}"
@@ -262,6 +276,12 @@ def main() -> None:
             f"{kind:<7} {'added':<7} {'':>5} {_pct(p, 0.5) - _pct(d, 0.5):>8.2f} "
             f"{_pct(p, 0.9) - _pct(d, 0.9):>8.2f} {_pct(p, 0.99) - _pct(d, 0.99):>8.2f} "
             f"{statistics.fmean(p) - statistics.fmean(d):>8.2f}"
+        )
+    proxied = len(results[("proxy", False)]) + len(results[("proxy", True)])
+    if cpu_before is not None and cpu_after is not None and proxied:
+        print(
+            f"proxy CPU: {(cpu_after - cpu_before) / proxied * 1000:.2f} ms per proxied request "
+            "(user + system, open-loop phase)"
         )
     print(
         f"throughput, {args.clients} closed-loop clients, {args.throughput_requests} requests "

@@ -14,6 +14,7 @@ Every error policyroute itself answers has the API's error shape and status.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -137,6 +138,11 @@ def create_app(config: ServeConfig) -> Starlette:
             log_prompts=config.log_prompts,
             secrets=state.auth.secrets(),
         )
+        # The SDK, pydantic models and the policy are hundreds of thousands of long-lived
+        # objects; left to the collector, every full collection walks them all on the
+        # request path (millisecond pauses in the tail). They are never garbage: freeze them.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

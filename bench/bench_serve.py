@@ -183,6 +183,58 @@ async def closed_loop(url: str, model: str, n: int, clients: int) -> float:
     return n / (time.perf_counter() - start)
 
 
+async def sequential(url: str, model: str, stream: bool, n: int) -> None:
+    pool = _Pool(url, 1)
+    for _ in range(n):
+        await pool.post("/v1/messages", _body(model, stream))
+
+
+def proxy_cpu_sequential(
+    proxy: str, pid: int, model: str, n: int
+) -> dict[tuple[str, bool], float | None]:
+    """CPU of the proxy per request, one request at a time (least disturbed by sharing)."""
+    out: dict[tuple[str, bool], float | None] = {}
+    for which in ("auto", model):
+        for stream in (False, True):
+            asyncio.run(sequential(proxy, which, stream, 50))
+            before = _cpu_seconds(pid)
+            asyncio.run(sequential(proxy, which, stream, n))
+            after = _cpu_seconds(pid)
+            key = ("routed" if which == "auto" else "pass-through", stream)
+            out[key] = None if before is None or after is None else (after - before) / n
+    return out
+
+
+async def client_cpu(direct: str, model: str, n: int) -> dict[tuple[str, bool], float]:
+    """CPU per upstream request of the two candidate clients, in this process."""
+    import aiohttp
+
+    out: dict[tuple[str, bool], float] = {}
+    headers = {"x-api-key": "bench", "content-type": "application/json"}
+    transport = httpx2.AsyncHTTPTransport()
+    async with aiohttp.ClientSession() as session:
+        for stream in (False, True):
+            body = _body(model, stream)
+            start = time.process_time()
+            for _ in range(n):
+                request = httpx2.Request(
+                    "POST", direct + "/v1/messages", headers=headers, content=body
+                )
+                response = await transport.handle_async_request(request)
+                async for _chunk in response.aiter_bytes():
+                    pass
+                await response.aclose()
+            out[("httpx2", stream)] = (time.process_time() - start) / n
+            start = time.process_time()
+            for _ in range(n):
+                async with session.post(direct + "/v1/messages", data=body, headers=headers) as r:
+                    async for _chunk in r.content.iter_any():
+                        pass
+            out[("aiohttp", stream)] = (time.process_time() - start) / n
+    await transport.aclose()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=4000, help="open-loop requests (both paths)")
@@ -190,6 +242,9 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=32, help="concurrent client connections")
     ap.add_argument("--throughput-requests", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--sequential-requests", type=int, default=500, help="per kind, for the CPU figures"
+    )
     args = ap.parse_args()
     load_before = os.getloadavg()[0]
 
@@ -242,6 +297,8 @@ def main() -> None:
             thr_proxy = asyncio.run(
                 closed_loop(proxy, "auto", args.throughput_requests, args.clients)
             )
+            seq = proxy_cpu_sequential(proxy, served.pid, model, args.sequential_requests)
+            clients = asyncio.run(client_cpu(direct, model, args.sequential_requests))
         finally:
             for p in procs:
                 p.send_signal(signal.SIGTERM)
@@ -282,6 +339,17 @@ def main() -> None:
         print(
             f"proxy CPU: {(cpu_after - cpu_before) / proxied * 1000:.2f} ms per proxied request "
             "(user + system, open-loop phase)"
+        )
+    for (kind, stream), cpu in seq.items():
+        if cpu is not None:
+            print(
+                f"proxy CPU, sequential, {kind} {'stream' if stream else 'json'}: "
+                f"{cpu * 1000:.2f} ms per request"
+            )
+    for (name, stream), cpu in clients.items():
+        print(
+            f"upstream client CPU, {name} {'stream' if stream else 'json'}: "
+            f"{cpu * 1000:.2f} ms per request"
         )
     print(
         f"throughput, {args.clients} closed-loop clients, {args.throughput_requests} requests "

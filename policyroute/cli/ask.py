@@ -32,7 +32,13 @@ def register(subparsers: Any) -> None:
         dest="max_retries",
         help="the SDK's own retries before a tier counts as failed (default 2)",
     )
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds per API call")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds one try on one tier may take, first byte to last (default: the "
+        "runtime's, derived from max_tokens; at least 600)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -88,8 +94,10 @@ def _attempt_line(a: Attempt) -> str:
 def _explain_failure(e: EscalationError, base_url: str) -> str:
     import anthropic
 
+    from policyroute.runtime.deadlines import DeadlineExceeded
+
     err = e.last_error
-    if isinstance(err, anthropic.APITimeoutError):
+    if isinstance(err, anthropic.APITimeoutError | DeadlineExceeded):
         return "the API call timed out"
     if isinstance(err, anthropic.APIConnectionError):
         return f"cannot reach the Anthropic API at {base_url}"
@@ -101,12 +109,18 @@ def _explain_failure(e: EscalationError, base_url: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import anthropic
-
     import policyroute
+
+    try:
+        import anthropic
+
+        from policyroute.runtime.attempts import EscalationError
+        from policyroute.runtime.deadlines import Deadlines
+        from policyroute.runtime.router import Router
+    except ImportError as e:  # an SDK outside the supported range: say what to install
+        print(f"policyroute ask: {e}", file=sys.stderr)
+        return 1
     from policyroute.request import RequestError
-    from policyroute.runtime.attempts import EscalationError
-    from policyroute.runtime.router import Router
 
     try:
         policy = policyroute.load(args.policy)
@@ -130,9 +144,14 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     base_url = os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
+    if args.timeout is not None and not args.timeout > 0:
+        print("policyroute ask: --timeout must be above 0", file=sys.stderr)
+        return 2
     try:
-        client = anthropic.Anthropic(max_retries=max(args.max_retries, 0), timeout=args.timeout)
-        result = Router(policy, client).create(route=route, **params)
+        # The SDK's default client: every call is streamed, so any max_tokens works with it.
+        client = anthropic.Anthropic(max_retries=max(args.max_retries, 0))
+        deadlines = Deadlines(attempt=args.timeout)
+        result = Router(policy, client, deadlines=deadlines).create(route=route, **params)
     except (RequestError, ValueError) as e:
         print(f"policyroute ask: {e}", file=sys.stderr)
         return 2

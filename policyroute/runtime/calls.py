@@ -34,7 +34,13 @@ from policyroute.runtime.escalation import (
     max_tokens_for,
     status_of,
 )
-from policyroute.runtime.records import RecordSink, build_record, prompt_record, sink_for
+from policyroute.runtime.records import (
+    RecordSink,
+    build_record,
+    prompt_record,
+    sink_for,
+    write_record,
+)
 from policyroute.runtime.redact import redact
 from policyroute.runtime.sticky import Sticky, conversation_key, explicit_conversation
 from policyroute.runtime.upstream import Outcome
@@ -263,7 +269,8 @@ class Core:
         if answered:
             self.sticky.remember(self.source.policy, call.conversation, answered[-1].tier)
         if self.records is not None:
-            self.records.write(
+            write_record(
+                self.records,
                 build_record(
                     request_id=call.request_id,
                     decision=decision,
@@ -274,7 +281,7 @@ class Core:
                     prompt=prompt_record(call.request.text, self.log_prompts),
                     error=error,
                     sticky_from=call.sticky_from,
-                )
+                ),
             )
         return latency
 

@@ -126,13 +126,15 @@ class Watchdog:
     def arm(self, at: float, callback: Callable[[], None]) -> int:
         with self._cond:
             handle = next(self._ids)
+            wake = not self._heap or at < self._heap[0][0]
             heapq.heappush(self._heap, (at, handle, callback))
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="policyroute-watchdog", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify()
+            if wake:  # only an earlier deadline changes how long the thread sleeps
+                self._cond.notify()
             return handle
 
     def disarm(self, handle: int) -> None:

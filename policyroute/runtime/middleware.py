@@ -45,6 +45,14 @@ from policyroute.request import Request
 from policyroute.runtime.answers import MalformedAnswerError, check_message
 from policyroute.runtime.attempts import Attempt, EscalationError
 from policyroute.runtime.calls import PolicySource
+from policyroute.runtime.chain import (
+    AsyncChainMessages,
+    ChainClient,
+    ChainMessages,
+    error_for,
+    is_messages,
+    secrets_of,
+)
 from policyroute.runtime.classifier import AnthropicClassifier
 from policyroute.runtime.deadlines import DEFAULT_MAX_RETRY_AFTER, retry_after
 from policyroute.runtime.escalation import (
@@ -55,7 +63,13 @@ from policyroute.runtime.escalation import (
     retryable_status,
     tiers_of,
 )
-from policyroute.runtime.records import RecordSink, build_record, prompt_record, sink_for
+from policyroute.runtime.records import (
+    RecordSink,
+    build_record,
+    prompt_record,
+    sink_for,
+    write_record,
+)
 from policyroute.runtime.redact import redact
 from policyroute.runtime.sdk import (
     APIRequest,
@@ -64,6 +78,8 @@ from policyroute.runtime.sdk import (
     AsyncCallNext,
     CallNext,
     Middleware,
+    request_body,
+    with_body,
 )
 from policyroute.runtime.sticky import Sticky, conversation_key, explicit_conversation
 
@@ -88,111 +104,6 @@ class _State:
     attempts: list[Attempt] = field(default_factory=list)
     conversation: str | None = None
     sticky_from: str | None = None
-
-
-def _is_messages(request: APIRequest) -> bool:
-    url = request.url.split("?", 1)[0]
-    return request.method.lower() == "post" and url.endswith("/v1/messages")
-
-
-_STATUS_ERRORS: dict[int, type[anthropic.APIStatusError]] = {
-    400: anthropic.BadRequestError,
-    401: anthropic.AuthenticationError,
-    403: anthropic.PermissionDeniedError,
-    404: anthropic.NotFoundError,
-    409: anthropic.ConflictError,
-    422: anthropic.UnprocessableEntityError,
-    429: anthropic.RateLimitError,
-}
-
-
-def _error_for(response: APIResponse[Any] | AsyncAPIResponse[Any]) -> anthropic.APIStatusError:
-    """The SDK's error for an error response, with the message of its body when it has one."""
-    raw = response.http_response
-    body: Any = None
-    message = f"HTTP {raw.status_code}"
-    try:
-        body = raw.json() if raw.is_stream_consumed or not raw.is_closed else None
-        err = body.get("error") if isinstance(body, Mapping) else None
-        if isinstance(err, Mapping) and isinstance(err.get("message"), str):
-            message = err["message"]
-    except Exception:  # an unreadable error body still is an error status
-        body = None
-    status = raw.status_code
-    cls = _STATUS_ERRORS.get(
-        status, anthropic.InternalServerError if status >= 500 else anthropic.APIStatusError
-    )
-    return cls(message, response=raw, body=body)
-
-
-def _secrets_of(request: APIRequest) -> tuple[str | None, ...]:
-    """The credentials this request carries, so an echo of them can be masked."""
-    headers = request.headers
-    found: list[str | None] = []
-    if isinstance(headers, Mapping):
-        for name in ("x-api-key", "authorization", "X-Api-Key", "Authorization"):
-            value = headers.get(name)
-            if isinstance(value, str):
-                found.append(value)
-                found.append(value.split()[-1] if value.split() else None)
-    return tuple(found)
-
-
-class _ChainMessages:
-    """`messages.create` over the rest of the middleware chain, for the classifier."""
-
-    def __init__(self, request: APIRequest, call_next: CallNext) -> None:
-        self._request = request
-        self._call_next = call_next
-
-    def create(self, **params: Any) -> Message:
-        timeout = params.pop("timeout", None)
-        response = self._call_next(_side_request(self._request, params, timeout))
-        if response.status_code >= 400:
-            raise _error_for(response)
-        message: Message = response.parse()
-        return message
-
-
-class _AsyncChainMessages:
-    """The same over an async chain, from the worker thread decide() runs in."""
-
-    def __init__(
-        self, request: APIRequest, call_next: AsyncCallNext, loop: asyncio.AbstractEventLoop
-    ) -> None:
-        self._request = request
-        self._call_next = call_next
-        self._loop = loop
-
-    async def _create(self, params: dict[str, Any]) -> Message:
-        timeout = params.pop("timeout", None)
-        response = await self._call_next(_side_request(self._request, params, timeout))
-        if response.status_code >= 400:
-            raise _error_for(response)
-        message: Message = await response.parse()
-        return message
-
-    def create(self, **params: Any) -> Message:
-        return asyncio.run_coroutine_threadsafe(self._create(params), self._loop).result()
-
-
-class _ChainClient:
-    def __init__(self, messages: _ChainMessages | _AsyncChainMessages) -> None:
-        self.messages = messages
-
-
-def _side_request(request: APIRequest, body: dict[str, Any], timeout: float | None) -> APIRequest:
-    """A non-streaming request for `body`, with its own idempotency key."""
-    copied = (
-        request.copy(body=body) if timeout is None else request.copy(body=body, timeout=timeout)
-    )
-    copied.options.idempotency_key = f"{request.options.idempotency_key}-classify"
-    return APIRequest(
-        options=copied.options,
-        cast_to=Message,
-        stream=False,
-        retries_taken=request.retries_taken,
-    )
 
 
 class RoutingMiddleware(Middleware):
@@ -232,9 +143,9 @@ class RoutingMiddleware(Middleware):
     # -- shared steps ----------------------------------------------------------------------
 
     def _routed_body(self, request: APIRequest) -> dict[str, Any] | None:
-        if not _is_messages(request):
+        if not is_messages(request):
             return None
-        body = request.json
+        body = request_body(request)
         if not isinstance(body, Mapping) or body.get("model") not in self.source.routed_names():
             return None
         return dict(body)
@@ -310,7 +221,7 @@ class RoutingMiddleware(Middleware):
         # The tier's cap is a ceiling on the caller's max_tokens, never a raise.
         max_tokens = max_tokens_for(state.decision, state.index, tier, state.max_tokens)
         body = {**state.body, "model": tier.model, "max_tokens": max_tokens}
-        req = request.copy(body=body)
+        req = with_body(request, body)
         if state.index:
             # A new model is a new request: never let an idempotency key tie it to the last.
             req.options.idempotency_key = f"{request.options.idempotency_key}-{tier.name}"
@@ -323,7 +234,8 @@ class RoutingMiddleware(Middleware):
         if answered:
             self.sticky.remember(self.source.policy, state.conversation, answered[-1].tier)
         if self.records is not None:
-            self.records.write(
+            write_record(
+                self.records,
                 build_record(
                     request_id=state.request_id,
                     decision=state.decision,
@@ -334,7 +246,7 @@ class RoutingMiddleware(Middleware):
                     prompt=prompt_record(state.request.text, self.log_prompts),
                     error=error,
                     sticky_from=state.sticky_from,
-                )
+                ),
             )
         if self.on_attempts is not None:
             self.on_attempts(state.decision, state.attempts)
@@ -399,7 +311,7 @@ class RoutingMiddleware(Middleware):
     ) -> Literal["return", "climb"]:
         """An error status: climb, or "return" it for the SDK to retry; raises when done."""
         raw = response.http_response
-        err = _error_for(response)
+        err = error_for(response)
         attempt.status = raw.status_code
         attempt.error = describe(err, secrets)
         attempt.trigger = "error"
@@ -462,10 +374,10 @@ class RoutingMiddleware(Middleware):
             start = time.perf_counter()
             route, routed = self._parse(body)
             attempts: list[Attempt] = []
-            chain = _ChainClient(_ChainMessages(request, call_next))
+            chain = ChainClient(ChainMessages(request, call_next))
             decision = self.source.decide(routed, AnthropicClassifier(chain, attempts.append))
             state = self._new_state(body, decision, route, routed, start, attempts, request)
-        secrets = _secrets_of(request)
+        secrets = secrets_of(request)
         while True:
             req, attempt = self._attempt_request(request, state)
             start = time.perf_counter()
@@ -506,7 +418,7 @@ class RoutingMiddleware(Middleware):
             attempts: list[Attempt] = []
             decision = await self._decide_async(request, call_next, attempts, routed)
             state = self._new_state(body, decision, route, routed, start, attempts, request)
-        secrets = _secrets_of(request)
+        secrets = secrets_of(request)
         while True:
             sub, attempt = self._attempt_request(request, state)
             start = time.perf_counter()
@@ -539,7 +451,7 @@ class RoutingMiddleware(Middleware):
             return self.source.decide(req, None)
         loop = asyncio.get_running_loop()
         classifier = AnthropicClassifier(
-            _ChainClient(_AsyncChainMessages(request, call_next, loop)), attempts.append
+            ChainClient(AsyncChainMessages(request, call_next, loop)), attempts.append
         )
         decided: Awaitable[Decision] = asyncio.to_thread(self.source.decide, req, classifier)
         return await decided

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -114,6 +115,17 @@ class JsonlWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def write_record(sink: RecordSink, record: DecisionRecord) -> None:
+    """Hand `record` to `sink`; a failing sink (a full disk, say) is logged, never raised:
+    losing one record must not lose the answer, or the attempts of a failed request."""
+    try:
+        sink.write(record)
+    except Exception:
+        logging.getLogger("policyroute.records").exception(
+            "could not write the record of request %s", record.request_id
+        )
 
 
 def sink_for(records: str | os.PathLike[str] | RecordSink | None) -> RecordSink | None:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+from collections.abc import Mapping
 from types import ModuleType
+from typing import Any
 
 # The range the test suite runs against (CI tests both ends): keep in step with pyproject.
 MIN_VERSION = (0, 108, 0)
@@ -54,6 +56,31 @@ from anthropic import (  # noqa: E402  (after the version check, on purpose)
 )
 
 
+def request_body(request: APIRequest) -> Any:
+    """A request's JSON body as it will be sent, `extra_body` included.
+
+    From 1.x the SDK merges `extra_body` into the body before the middleware runs; before,
+    it merges it later, so a middleware sees it apart.
+    """
+    body = request.json
+    extra = getattr(request.options, "extra_json", None)
+    if isinstance(extra, Mapping) and extra:
+        return {**body, **extra} if isinstance(body, Mapping) else dict(extra)
+    return body
+
+
+def with_body(request: APIRequest, body: Mapping[str, Any], timeout: Any = None) -> APIRequest:
+    """A copy of `request` sending exactly `body` (any `extra_body` already merged into it)."""
+    copied = (
+        request.copy(body=dict(body))
+        if timeout is None
+        else request.copy(body=dict(body), timeout=timeout)
+    )
+    if getattr(copied.options, "extra_json", None) is not None:
+        copied.options.extra_json = None
+    return copied
+
+
 def _http_library() -> ModuleType:
     """The HTTP library the SDK is built on (`httpx` or `httpx2`)."""
     for cls in anthropic.DefaultHttpxClient.__mro__[1:]:
@@ -90,4 +117,6 @@ __all__ = [
     "Timeout",
     "TransportError",
     "http",
+    "request_body",
+    "with_body",
 ]

@@ -59,18 +59,32 @@ class Outcome:
     note: str | None = None  # why a retryable failure was not retried
 
 
-def _bounded_timeout(client_timeout: Any, remaining: float) -> Any:
-    """The client's own timeout, no part of it longer than what is left of the deadline."""
+def _bounded_timeout(timeout: Any, remaining: float) -> Any:
+    """`timeout` (the caller's or the client's) cut to what is left of the deadline; None
+    when no part of it is longer, so the call keeps the client's own and costs nothing."""
     remaining = max(remaining, 0.001)
-    if isinstance(client_timeout, sdk.Timeout):
-        parts = {
-            k: min(v, remaining) if v is not None else remaining
-            for k, v in client_timeout.as_dict().items()
-        }
-        return sdk.Timeout(**parts)
-    if isinstance(client_timeout, int | float):
-        return min(float(client_timeout), remaining)
+    if isinstance(timeout, sdk.Timeout):
+        parts = timeout.as_dict()
+        if all(v is not None and v <= remaining for v in parts.values()):
+            return None
+        return sdk.Timeout(
+            **{k: remaining if v is None else min(v, remaining) for k, v in parts.items()}
+        )
+    if isinstance(timeout, int | float):
+        return None if timeout <= remaining else remaining
     return remaining
+
+
+def _stream_call(client: Any, params: dict[str, Any], remaining: float) -> Any:
+    """`client.messages.stream(...)` with its timeout bounded by the deadline."""
+    params = dict(params)
+    own = params.pop("timeout", None)  # the caller's, if given; else the client's applies
+    bounded = _bounded_timeout(own if own is not None else client.timeout, remaining)
+    if bounded is not None:
+        params["timeout"] = bounded
+    elif own is not None:
+        params["timeout"] = own
+    return client.messages.stream(**params)
 
 
 def _normalize(exc: BaseException, opened: bool, request: Any = None) -> BaseException:
@@ -151,7 +165,7 @@ class _Guard:
         WATCHDOG.disarm(self._handle)
 
 
-def _overdue(end: float) -> DeadlineExceeded:
+def _overdue() -> DeadlineExceeded:
     return DeadlineExceeded("the attempt ran past its deadline")
 
 
@@ -182,13 +196,12 @@ def _one_try(
     out = Outcome()
     remaining = end - time.perf_counter()
     if remaining <= 0:
-        out.error = _overdue(end)
+        out.error = _overdue()
         return out
     guard: _Guard | None = None
     request = None
     try:
-        timeout = _bounded_timeout(client.timeout, remaining)
-        with client.messages.stream(**params, timeout=timeout) as s:
+        with _stream_call(client, params, remaining) as s:
             out.opened = True
             request = s.response.request
             out.request_id = s.response.headers.get("request-id")
@@ -199,16 +212,16 @@ def _one_try(
                     stopped = stopped or _checked(event)
                     yield from _accept(event, out, live)
                     if time.perf_counter() > end:
-                        raise _overdue(end)
+                        raise _overdue()
                 if guard.fired:
-                    raise _overdue(end)
+                    raise _overdue()
                 if not stopped:
                     raise MalformedAnswerError("the stream ended before message_stop")
                 out.message = check_message(s.get_final_message())
             finally:
                 guard.release()
     except Exception as e:
-        out.error = _overdue(end) if guard is not None and guard.fired else e
+        out.error = _overdue() if guard is not None and guard.fired else e
         out.error = _normalize(out.error, out.opened, request)
         out.message = None
     return out
@@ -216,7 +229,7 @@ def _one_try(
 
 async def _one_try_async(
     client: anthropic.AsyncAnthropic, params: dict[str, Any], end: float, live: bool
-) -> AsyncGenerator[Any, Outcome | None]:
+) -> AsyncGenerator[Any, None]:
     """The async try; its last item is the Outcome (async generators cannot return one).
 
     Each await on the network runs under the deadline on its own, so the time the caller
@@ -228,14 +241,13 @@ async def _one_try_async(
     request = None
     try:
         if end <= time.perf_counter():
-            raise _overdue(end)
-        timeout = _bounded_timeout(client.timeout, end - time.perf_counter())
-        manager = client.messages.stream(**params, timeout=timeout)
+            raise _overdue()
+        manager = _stream_call(client, params, end - time.perf_counter())
         try:
             async with asyncio.timeout_at(at):
                 s = await manager.__aenter__()
         except TimeoutError:
-            raise _overdue(end) from None
+            raise _overdue() from None
         out.opened = True
         try:
             request = s.response.request
@@ -249,7 +261,7 @@ async def _one_try_async(
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
-                    raise _overdue(end) from None
+                    raise _overdue() from None
                 stopped = stopped or _checked(event)
                 for item in _accept(event, out, live):
                     yield item
@@ -294,7 +306,7 @@ async def try_tier_async(
     clock: Clock,
     deadlines: Deadlines,
     live: bool,
-) -> AsyncGenerator[Any, Outcome | None]:
+) -> AsyncGenerator[Any, None]:
     """The async `try_tier`; its last item is the Outcome."""
     retries = 0
     while True:

@@ -33,7 +33,7 @@ from policyroute.runtime.attempts import Attempt
 from policyroute.runtime.calls import PolicySource
 from policyroute.runtime.classifier import AnthropicClassifier
 from policyroute.runtime.escalation import judge, max_tokens_for, retryable_status, tiers_of
-from policyroute.runtime.records import RecordSink, build_record, prompt_record
+from policyroute.runtime.records import RecordSink, build_record, prompt_record, write_record
 from policyroute.runtime.sticky import Sticky
 from policyroute.server.auth import Caller, redact
 from policyroute.server.errors import error_body, error_response
@@ -168,7 +168,8 @@ def _finish(services: Services, call: Call, outcome: Outcome, error: str | None 
     if answered:
         services.sticky.remember(services.source.policy, call.conversation, answered[-1].tier)
     if services.records is not None:
-        services.records.write(
+        write_record(
+            services.records,
             build_record(
                 request_id=call.request_id,
                 decision=decision,
@@ -179,7 +180,7 @@ def _finish(services: Services, call: Call, outcome: Outcome, error: str | None 
                 prompt=prompt_record(call.request.text, services.log_prompts),
                 error=redact(error, services.secrets) if error else None,
                 sticky_from=call.sticky_from,
-            )
+            ),
         )
 
 

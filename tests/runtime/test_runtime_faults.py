@@ -53,7 +53,11 @@ MESSAGE_JSON = json.dumps(
 FAULTS: list[tuple[str, Reply, str]] = [
     ("invalid json", Reply(fault=Fault(body=b'{"id": "msg_')), "error"),
     ("empty body", Reply(fault=Fault(body=b"")), "error"),
-    ("html", Reply(fault=Fault(body=b"<html><body>502</body></html>", content_type="text/html")), "error"),
+    (
+        "html",
+        Reply(fault=Fault(body=b"<html><body>502</body></html>", content_type="text/html")),
+        "error",
+    ),
     ("json array", Reply(fault=Fault(body=b'[{"type": "message"}]')), "error"),
     ("json to a stream request", Reply(fault=Fault(body=MESSAGE_JSON)), "error"),
     ("missing usage", Reply(fault=Fault(patch={"usage": None})), "error"),
@@ -61,18 +65,30 @@ FAULTS: list[tuple[str, Reply, str]] = [
     ("malformed sse", Reply(fault=Fault(sse="event: message_start\ndata: {not json\n\n")), "error"),
     ("sse of garbage", Reply(fault=Fault(sse="\x00\xff" * 50)), "error"),
     ("cut after message_start", Reply(fault=Fault(cut="start")), "error"),
-    ("trickling bytes", Reply(fault=Fault(trickle=0.02)), "timeout"),
-    ("slow answer", Reply(delay=1.0), "timeout"),
     ("huge retry-after", Reply(status=429, retry_after=999999999), "error"),
     ("echoed key", Reply(status=500, text="bad", fault=Fault(echo_credentials=True)), "error"),
 ]
-IDS = [f[0] for f in FAULTS]
+# Faults that end on a deadline: slow, so each runs in two of the four modes per test.
+SLOW_FAULTS: list[tuple[str, Reply, str]] = [
+    ("trickling bytes", Reply(fault=Fault(trickle=0.01)), "timeout"),
+    ("slow answer", Reply(delay=1.6), "timeout"),
+]
+CASES = [(m, *f) for f in FAULTS for m in ("sync", "sync-stream", "async", "async-stream")]
+CASES_TOP = list(CASES)
+CASES += [(m, *f) for f in SLOW_FAULTS for m in ("sync-stream", "async")]
+CASES_TOP += [(m, *f) for f in SLOW_FAULTS for m in ("sync", "async-stream")]
+
+
+def _ids(cases: list[tuple[str, str, Reply, str]]) -> list[str]:
+    return [f"{c[1]}-{c[0]}" for c in cases]
+
 
 # The SDK serializes what it built from the broken answer and warns; the warning is its own.
 pytestmark = pytest.mark.filterwarnings("ignore:Pydantic serializer warnings")
 
 # A policyroute setting, not an SDK one: a production service would set its own deadline.
-DEADLINES = Deadlines(attempt=0.3, request=30)
+# (Loose enough for a loaded test machine: a healthy answer from the fake takes milliseconds.)
+DEADLINES = Deadlines(attempt=1.0, request=30)
 
 
 def _run(mode: str, fake: FakeAnthropic, policy: Any, records: Path, route: dict[str, Any]) -> Any:
@@ -97,9 +113,6 @@ def _run(mode: str, fake: FakeAnthropic, policy: Any, records: Path, route: dict
     return asyncio.run(main())
 
 
-MODES = ["sync", "sync-stream", "async", "async-stream"]
-
-
 def _records(path: Path) -> list[DecisionRecord]:
     return [DecisionRecord.model_validate_json(line) for line in path.read_text().splitlines()]
 
@@ -110,8 +123,7 @@ def _no_secret(*texts: str | None) -> None:
         assert text is None or "S3CR3T" not in text
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize(("name", "reply", "trigger"), FAULTS, ids=IDS)
+@pytest.mark.parametrize(("mode", "name", "reply", "trigger"), CASES, ids=_ids(CASES))
 def test_a_fault_escalates_and_is_recorded(
     fake: FakeAnthropic,
     policy: policyroute.Policy,
@@ -125,7 +137,7 @@ def test_a_fault_escalates_and_is_recorded(
     fake.script(SONNET, [Reply(text="from sonnet")])
     started = time.perf_counter()
     result = _run(mode, fake, policy, tmp_path / "r.jsonl", {"task": "classify"})
-    assert time.perf_counter() - started < 10  # no wait on a huge retry-after, no hang
+    assert time.perf_counter() - started < 15  # no wait on a huge retry-after, no hang
     assert result.text == "from sonnet"
     first, second = result.attempts
     assert (first.tier, first.trigger, second.tier, second.trigger) == (
@@ -141,8 +153,7 @@ def test_a_fault_escalates_and_is_recorded(
     assert record.triggers == [trigger]
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize(("name", "reply", "trigger"), FAULTS, ids=IDS)
+@pytest.mark.parametrize(("mode", "name", "reply", "trigger"), CASES_TOP, ids=_ids(CASES_TOP))
 def test_a_fault_at_the_top_raises_with_attempts(
     fake: FakeAnthropic,
     policy: policyroute.Policy,
@@ -195,7 +206,7 @@ def test_a_stream_cut_after_content_is_interrupted(
 def test_the_request_deadline_bounds_the_whole_ladder(
     fake: FakeAnthropic, policy: policyroute.Policy
 ) -> None:
-    fake.default_reply = Reply(fault=Fault(trickle=0.05))
+    fake.default_reply = Reply(fault=Fault(trickle=0.02))
     router = Router(
         policy, default_client(fake.base_url), deadlines=Deadlines(attempt=5, request=1.0)
     )
@@ -227,9 +238,7 @@ def test_a_raising_confidence_function_keeps_the_attempts(
         raise ZeroDivisionError("oops")
 
     with pytest.raises(EscalationError) as info:
-        Router(policy, default_client(fake.base_url)).create(
-            messages=user("hi"), confidence=broken
-        )
+        Router(policy, default_client(fake.base_url)).create(messages=user("hi"), confidence=broken)
     assert isinstance(info.value.last_error, ZeroDivisionError)
     assert len(info.value.attempts) == 1
 
@@ -263,3 +272,68 @@ def test_key_redaction_covers_the_shapes_an_upstream_echoes() -> None:
 
 
 Check = Callable[[], None]
+
+
+def test_a_callers_own_timeout_is_kept_and_bounded(
+    fake: FakeAnthropic, policy: policyroute.Policy
+) -> None:
+    fake.script(HAIKU, [Reply(delay=1.0)] * 3)
+    result = Router(policy, default_client(fake.base_url)).create(
+        messages=user("hi"), route={"task": "classify"}, timeout=0.3
+    )
+    assert [a.trigger for a in result.attempts] == ["timeout", None]
+
+
+# -- the middleware under the same faults ------------------------------------------------
+
+
+def _mw_client(fake: FakeAnthropic, policy: Any, records: Path) -> Any:
+    import anthropic
+
+    from policyroute.runtime import RoutingMiddleware
+
+    return anthropic.Anthropic(
+        base_url=fake.base_url,
+        api_key=SECRET_KEY,
+        middleware=[RoutingMiddleware(policy, records=records)],
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "reply"),
+    [
+        ("invalid json", Reply(fault=Fault(body=b'{"id": "msg_'))),
+        ("html", Reply(fault=Fault(body=b"<html></html>", content_type="text/html"))),
+        ("json array", Reply(fault=Fault(body=b"[1, 2]"))),
+        ("missing usage", Reply(fault=Fault(patch={"usage": None}))),
+        ("huge retry-after", Reply(status=429, retry_after=999999999)),
+        ("echoed key", Reply(status=500, text="bad", fault=Fault(echo_credentials=True))),
+    ],
+)
+def test_middleware_faults_escalate_and_fail_with_attempts(
+    fake: FakeAnthropic, policy: policyroute.Policy, tmp_path: Path, name: str, reply: Reply
+) -> None:
+    client = _mw_client(fake, policy, tmp_path / "r.jsonl")
+    route = {"route": {"task": "classify"}}
+    fake.script(HAIKU, [reply] * 3)
+    fake.script(SONNET, [Reply(text="from sonnet")])
+    started = time.perf_counter()
+    message = client.messages.create(
+        model="auto", max_tokens=100, messages=user("hi"), extra_body=route
+    )
+    assert time.perf_counter() - started < 10
+    assert message.model == SONNET
+    fake.reset()
+    fake.default_reply = reply
+    with pytest.raises(EscalationError) as info:
+        client.messages.create(
+            model="auto",
+            max_tokens=100,
+            messages=user("hi"),
+            extra_body={"route": {"task": "never"}},
+        )
+    assert info.value.attempts and info.value.attempts[-1].trigger == "error"
+    _no_secret(str(info.value), *(a.error for a in info.value.attempts))
+    records = _records(tmp_path / "r.jsonl")
+    assert [r.outcome for r in records] == ["ok", "failed"]
+    _no_secret((tmp_path / "r.jsonl").read_text())

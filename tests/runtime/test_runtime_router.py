@@ -179,7 +179,7 @@ def test_every_tier_failing_raises_with_all_attempts(
         Router(policy, client).create(messages=user("x"), route={"task": task})
     err = info.value
     assert tiers(err) == expected
-    assert isinstance(err.last_error, anthropic.InternalServerError)
+    assert isinstance(err.last_error, anthropic.APIStatusError)
     assert err.last_error.status_code == 529
     assert fake.models_called() == [
         {"haiku": HAIKU, "sonnet": SONNET, "opus": OPUS}[t] for t in expected

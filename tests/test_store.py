@@ -78,7 +78,8 @@ class Recorder:
 
 
 def watcher_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("policyroute-watch")]
+    # The store names its threads "policyroute-watch:FILE"; the runtime has a "policyroute-watchdog".
+    return [t for t in threading.enumerate() if t.name.startswith("policyroute-watch:")]
 
 
 @pytest.fixture

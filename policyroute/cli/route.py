@@ -12,9 +12,12 @@ from .common import EXIT_OK, add_route_flags, load_policy, read_request
 
 
 def _counterfactual(policy: Policy, request: Request, decision: Any) -> list[str]:
-    from ..analysis import counterfactual
+    from ..analysis import AnalysisTooLarge, counterfactual
 
-    return counterfactual(policy, request, decision)
+    try:
+        return counterfactual(policy, request, decision)
+    except AnalysisTooLarge as e:
+        return [f"(no counterfactual: the policy is too large to analyse: {e})"]
 
 
 def cmd_route(args: argparse.Namespace) -> int:

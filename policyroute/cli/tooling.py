@@ -85,7 +85,11 @@ def _load(path: str) -> Any:
 
 
 def run_diff(args: argparse.Namespace) -> int:
-    from ..analysis import diff
+    from .replay import impact_requested, run_impact
+
+    if impact_requested(args):  # the change measured on real traffic: cli/replay.py
+        return run_impact(args)
+    from ..analysis import AnalysisTooLarge, diff
 
     old = _load(args.old)
     new = _load(args.new)
@@ -93,7 +97,11 @@ def run_diff(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if old is False or new is False:
         return EXIT_FAIL
-    found = diff(old, new)
+    try:
+        found = diff(old, new)
+    except AnalysisTooLarge as e:
+        print(f"policyroute diff: the policies are too large to compare: {e}", file=sys.stderr)
+        return EXIT_FAIL
     if args.json:
         print(json.dumps([d.to_json() for d in found], indent=2))
     else:
@@ -109,7 +117,7 @@ def run_diff(args: argparse.Namespace) -> int:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    from ..analysis import why_no_witness, witness
+    from ..analysis import AnalysisTooLarge, why_no_witness, witness
 
     policy = _load(args.policy)
     if policy is None:
@@ -120,7 +128,11 @@ def run_explain(args: argparse.Namespace) -> int:
         names = ", ".join(r.name for r in policy.rules)
         print(f"policyroute explain: no rule '{args.rule}'; rules: {names}", file=sys.stderr)
         return EXIT_USAGE
-    found = witness(policy, args.rule)
+    try:
+        found = witness(policy, args.rule)
+    except AnalysisTooLarge as e:
+        print(f"policyroute explain: the policy is too large to analyse: {e}", file=sys.stderr)
+        return EXIT_FAIL
     if found is None:
         print(why_no_witness(policy, args.rule), file=sys.stderr)
         return EXIT_FAIL
@@ -142,6 +154,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("old", metavar="OLD")
     p.add_argument("new", metavar="NEW")
     p.add_argument("--json", action="store_true")
+    from .replay import add_impact_flags
+
+    add_impact_flags(p)
     p.set_defaults(func=run_diff)
 
     p = subparsers.add_parser("explain", help="a request a rule decides (a witness), as JSON")

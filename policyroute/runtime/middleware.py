@@ -54,7 +54,11 @@ from policyroute.runtime.chain import (
     secrets_of,
 )
 from policyroute.runtime.classifier import AnthropicClassifier
-from policyroute.runtime.deadlines import DEFAULT_MAX_RETRY_AFTER, retry_after
+from policyroute.runtime.deadlines import (
+    DEFAULT_MAX_RETRY_AFTER,
+    DEFAULT_REQUEST_SECONDS,
+    retry_after,
+)
 from policyroute.runtime.escalation import (
     describe,
     error_trigger,
@@ -85,6 +89,9 @@ from policyroute.runtime.sticky import Sticky, conversation_key, explicit_conver
 
 if TYPE_CHECKING:
     from policyroute.runtime.calls import PolicyLike
+
+# The SDK's default read timeout: a deadline further away than this needs no cut.
+CLIENT_DEFAULT_READ_SECONDS = 600.0
 
 # Calls whose SDK retry is pending; bounded so an abandoned call cannot leak forever.
 MAX_PENDING_CALLS = 4096
@@ -119,6 +126,7 @@ class RoutingMiddleware(Middleware):
         *,
         max_retries: int = anthropic.DEFAULT_MAX_RETRIES,
         max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+        request_deadline: float | None = DEFAULT_REQUEST_SECONDS,
         records: str | os.PathLike[str] | RecordSink | None = None,
         log_prompts: bool = False,
         on_attempts: Callable[[Decision, list[Attempt]], None] | None = None,
@@ -126,6 +134,7 @@ class RoutingMiddleware(Middleware):
         self.source = PolicySource(store_or_policy)
         self.max_retries = max_retries
         self.max_retry_after = max_retry_after
+        self.request_deadline = request_deadline
         self.records = sink_for(records)
         self.log_prompts = log_prompts
         self.on_attempts = on_attempts
@@ -221,13 +230,26 @@ class RoutingMiddleware(Middleware):
         # The tier's cap is a ceiling on the caller's max_tokens, never a raise.
         max_tokens = max_tokens_for(state.decision, state.index, tier, state.max_tokens)
         body = {**state.body, "model": tier.model, "max_tokens": max_tokens}
-        req = with_body(request, body)
+        # No try outlasts the request's deadline: its socket timeouts are cut to what is left.
+        left = self._left(state)
+        cut = left if left is not None and left < CLIENT_DEFAULT_READ_SECONDS else None
+        req = with_body(request, body, max(cut, 0.001) if cut is not None else None)
         if state.index:
             # A new model is a new request: never let an idempotency key tie it to the last.
             req.options.idempotency_key = f"{request.options.idempotency_key}-{tier.name}"
         attempt = Attempt(kind="generate", tier=tier.name, model=tier.model)
         state.attempts.append(attempt)
         return req, attempt
+
+    def _left(self, state: _State) -> float | None:
+        """Seconds left before the request's deadline (None: no deadline)."""
+        if self.request_deadline is None:
+            return None
+        return state.start + self.request_deadline - time.perf_counter()
+
+    def _overdue(self, state: _State) -> bool:
+        left = self._left(state)
+        return left is not None and left <= 0
 
     def _finish(self, state: _State, outcome: Literal["ok", "failed"], error: str | None) -> None:
         answered = [a for a in state.attempts if a.kind == "generate" and a.status == 200]
@@ -271,7 +293,7 @@ class RoutingMiddleware(Middleware):
     def _can_climb(self, state: _State, trigger: str | None) -> bool:
         if trigger is None or trigger not in state.decision.escalation.triggers:
             return False
-        if state.index + 1 >= len(state.tiers):
+        if state.index + 1 >= len(state.tiers) or self._overdue(state):
             return False
         state.index += 1
         return True
@@ -293,7 +315,13 @@ class RoutingMiddleware(Middleware):
         trig = error_trigger(exc)
         attempt.trigger = trig or "error"
         attempt.latency_ms = (time.perf_counter() - start) * 1000
-        if isinstance(exc, anthropic.APIConnectionError) and self._sdk_will_retry(request, None):
+        overdue = self._overdue(state)
+        if overdue:
+            attempt.error += " (the request's deadline has passed)"
+        retry = isinstance(exc, anthropic.APIConnectionError) and self._sdk_will_retry(
+            request, None
+        )
+        if retry and not overdue:
             self._keep_state(request, state)
             return False
         if self._can_climb(state, trig):
@@ -325,6 +353,10 @@ class RoutingMiddleware(Middleware):
             attempt.error += (
                 f" (retry-after {asked:.0f} s is over the {self.max_retry_after:.0f} s cap)"
             )
+        elif self._overdue(state):
+            raw.headers["x-should-retry"] = "false"
+            attempt.error += " (the request's deadline has passed)"
+            raise self._fail(state, err, None) from None
         elif self._sdk_will_retry(request, raw.status_code, raw):
             self._keep_state(request, state)
             return "return"

@@ -337,3 +337,52 @@ def test_middleware_faults_escalate_and_fail_with_attempts(
     records = _records(tmp_path / "r.jsonl")
     assert [r.outcome for r in records] == ["ok", "failed"]
     _no_secret((tmp_path / "r.jsonl").read_text())
+
+
+def test_middleware_request_deadline_stops_retries_and_climbs(
+    fake: FakeAnthropic, policy: policyroute.Policy, tmp_path: Path
+) -> None:
+    import anthropic
+
+    from policyroute.runtime import RoutingMiddleware
+
+    fake.default_reply = Reply(delay=1.5)  # every try is slower than what is left
+    client = anthropic.Anthropic(
+        base_url=fake.base_url,
+        api_key=SECRET_KEY,
+        middleware=[RoutingMiddleware(policy, request_deadline=0.8)],
+    )
+    started = time.perf_counter()
+    with pytest.raises(EscalationError) as info:
+        client.messages.create(
+            model="auto",
+            max_tokens=100,
+            messages=user("hi"),
+            extra_body={"route": {"task": "classify"}},
+        )
+    assert time.perf_counter() - started < 3  # without it: 3 tiers x 3 tries x 1.5 s + backoff
+    assert "deadline" in (info.value.attempts[-1].error or "")
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(fault=Fault(body=b"<html></html>", content_type="text/html")),
+        Reply(fault=Fault(patch={"usage": None})),
+        Reply(status=429, retry_after=999999999),
+        Reply(text="```json\n" + "\n" * 5000 + '{"label": "hard"'),
+    ],
+    ids=["html", "missing usage", "huge retry-after", "unclosed fence"],
+)
+def test_a_broken_classifier_reply_is_a_failed_classification(
+    fake: FakeAnthropic, policy: policyroute.Policy, reply: Reply
+) -> None:
+    fake.script(HAIKU, [reply])  # the classifier's tier; the `cheap` rule then routes to haiku
+    started = time.perf_counter()
+    result = Router(policy, default_client(fake.base_url)).create(
+        messages=user("hi"), route={"task": "judge"}
+    )
+    assert time.perf_counter() - started < 10
+    classify, generate = result.attempts
+    assert classify.kind == "classify" and classify.trigger in ("error", "invalid_json")
+    assert result.decision.rule == "cheap" and generate.tier == "haiku"

@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -115,6 +115,9 @@ class FakeAnthropic:
         self.default_reply = Reply(text="hello")
         self.unknown_models: set[str] = set()
         self.record_requests = True
+        self.batches = BatchState()
+        # model -> a function of the request body giving the reply, when its queue is empty.
+        self.responders: dict[str, Callable[[dict[str, Any]], Reply]] = {}
         # Streams whose client hung up before the end (counted by the serve tests).
         self.streams_aborted = 0
         handler = _make_handler(self)
@@ -150,6 +153,8 @@ class FakeAnthropic:
             self.requests.clear()
             self.unknown_models.clear()
             self.default_reply = Reply(text="hello")
+            self.responders.clear()
+        self.batches = BatchState()
 
     def models_called(self) -> list[str]:
         return [s.model for s in self.requests]
@@ -163,6 +168,10 @@ class FakeAnthropic:
             queue = self._queues.get(model)
             if queue:
                 return queue.popleft()
+            responder = self.responders.get(model)
+        if responder is not None:
+            return responder(body)
+        with self._lock:
             return self.default_reply
 
 
@@ -202,9 +211,30 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # silence stderr
             pass
 
+        def do_GET(self) -> None:
+            if self.path.split("?")[0].startswith("/v1/models"):
+                _models(self, fake)
+                return
+            handled = _batch_get(fake, self.path)
+            if handled is None:
+                self._error(404, f"no route {self.path}")
+            elif isinstance(handled[1], bytes):
+                self._jsonl(*handled)  # type: ignore[arg-type]
+            else:
+                self._json(*handled)
+
+        def _jsonl(self, status: int, data: bytes) -> None:
+            self.send_response(status)
+            self.send_header("content-type", "application/binary")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length)
+            if self.path.startswith("/v1/messages/batches"):
+                self._json(*_batch_post(fake, self.path, raw))
             if self.path.split("?")[0] == "/v1/messages/count_tokens":
                 _count_tokens(self, fake, raw)
                 return
@@ -236,12 +266,6 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
                 if body.get("stream"):
                     with fake._lock:
                         fake.streams_aborted += 1
-
-        def do_GET(self) -> None:
-            if self.path.split("?")[0].startswith("/v1/models"):
-                _models(self, fake)
-                return
-            self._error(404, f"no route {self.path}")
 
         def _json(self, status: int, obj: Any, extra: dict[str, str] | None = None) -> None:
             data = json.dumps(obj).encode()
@@ -329,6 +353,117 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+# -- Message Batches -------------------------------------------------------------------------
+# Create, retrieve and results, as the API answers them. Each request of a batch is answered
+# when the batch is created, from the same per-model script as `/v1/messages` (a scripted
+# error status makes the item `errored`); a custom_id in `expire` makes it `expired`. A batch
+# reports `in_progress` to its first `polls` retrievals, then `ended` with a results URL.
+
+
+@dataclass
+class BatchState:
+    """The fake's batches. `polls`: retrievals that still see `in_progress`; `expire`:
+    custom_ids that expire instead of running; `fail_create`: statuses to answer the next
+    creates with (an outage while submitting)."""
+
+    polls: int = 0
+    expire: set[str] = field(default_factory=set)
+    fail_create: list[int] = field(default_factory=list)
+    batches: dict[str, dict[str, Any]] = field(default_factory=dict)
+    created: list[str] = field(default_factory=list)
+
+
+def _now(offset_s: float = 0) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    when = datetime.now(UTC) + timedelta(seconds=offset_s)
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _batch_item(fake: FakeAnthropic, item: Any) -> dict[str, Any]:
+    custom_id = str(item.get("custom_id", ""))
+    params = item.get("params") or {}
+    if custom_id in fake.batches.expire:
+        return {"custom_id": custom_id, "result": {"type": "expired"}}
+    model = str(params.get("model", ""))
+    reply = fake._next(model, params, {})
+    if reply.status != 200:
+        kind = ERROR_TYPES.get(reply.status, "api_error")
+        error = {"type": "error", "error": {"type": kind, "message": reply.text}}
+        return {"custom_id": custom_id, "result": {"type": "errored", "error": error}}
+    message = _message(model, reply)
+    return {"custom_id": custom_id, "result": {"type": "succeeded", "message": message}}
+
+
+def _batch_object(batch: dict[str, Any], base_url: str) -> dict[str, Any]:
+    ended = batch["polls_left"] <= 0
+    counts = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
+    for r in batch["results"]:
+        counts[r["result"]["type"] if ended else "processing"] += 1
+    return {
+        "id": batch["id"],
+        "type": "message_batch",
+        "processing_status": "ended" if ended else "in_progress",
+        "request_counts": counts,
+        "created_at": batch["created_at"],
+        "expires_at": batch["expires_at"],
+        "ended_at": _now() if ended else None,
+        "archived_at": None,
+        "cancel_initiated_at": None,
+        "results_url": f"{base_url}/v1/messages/batches/{batch['id']}/results" if ended else None,
+    }
+
+
+def _batch_post(fake: FakeAnthropic, path: str, raw: bytes) -> tuple[int, dict[str, Any]]:
+    def error(status: int, message: str) -> tuple[int, dict[str, Any]]:
+        kind = ERROR_TYPES.get(status, "api_error")
+        return status, {"type": "error", "error": {"type": kind, "message": message}}
+
+    if path.rstrip("/") != "/v1/messages/batches":
+        return error(404, f"no route {path}")
+    if fake.batches.fail_create:
+        return error(fake.batches.fail_create.pop(0), "batch creation failed")
+    try:
+        body = json.loads(raw)
+        requests = body["requests"]
+        assert isinstance(requests, list) and requests
+    except (ValueError, KeyError, TypeError, AssertionError):
+        return error(400, "requests: a non-empty list of {custom_id, params} is required")
+    ids = [str(r.get("custom_id", "")) for r in requests]
+    if len(set(ids)) != len(ids):
+        return error(400, "custom_id values must be unique within a batch")
+    batch_id = "msgbatch_" + uuid.uuid4().hex[:24]
+    batch = {
+        "id": batch_id,
+        "requests": requests,
+        "results": [_batch_item(fake, r) for r in requests],
+        "polls_left": fake.batches.polls,
+        "created_at": _now(),
+        "expires_at": _now(86_400),
+    }
+    with fake._lock:
+        fake.batches.batches[batch_id] = batch
+        fake.batches.created.append(batch_id)
+    return 200, _batch_object({**batch, "polls_left": max(1, batch["polls_left"])}, fake.base_url)
+
+
+def _batch_get(fake: FakeAnthropic, path: str) -> tuple[int, dict[str, Any] | bytes] | None:
+    parts = path.split("?", 1)[0].strip("/").split("/")
+    if parts[:3] != ["v1", "messages", "batches"] or len(parts) not in (4, 5):
+        return None
+    batch = fake.batches.batches.get(parts[3])
+    if batch is None:
+        message = f"message batch {parts[3]} not found"
+        return 404, {"type": "error", "error": {"type": "not_found_error", "message": message}}
+    if len(parts) == 5:
+        if parts[4] != "results" or batch["polls_left"] > 0:
+            return None
+        lines = "".join(json.dumps(r) + "\n" for r in reversed(batch["results"]))
+        return 200, lines.encode()
+    with fake._lock:
+        shown = dict(batch)
+        batch["polls_left"] -= 1
+    return 200, _batch_object(shown, fake.base_url)
 # -- count_tokens and models ------------------------------------------------------------------
 
 MODELS = ("claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-7")

@@ -78,7 +78,6 @@ class Recorder:
 
 
 def watcher_threads() -> list[threading.Thread]:
-    # The store names its threads "policyroute-watch:FILE"; the runtime has a "policyroute-watchdog".
     return [t for t in threading.enumerate() if t.name.startswith("policyroute-watch:")]
 
 

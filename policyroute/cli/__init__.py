@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "ask",
     "replay",
     "learn",
+    "judge",
     "serve",
 )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
@@ -42,6 +42,7 @@ from policyroute.runtime.records import (
     write_record,
 )
 from policyroute.runtime.redact import redact
+from policyroute.runtime.shadow import AsyncShadow, Served, ThreadShadow
 from policyroute.runtime.sticky import Sticky, conversation_key, explicit_conversation
 from policyroute.runtime.upstream import Outcome
 
@@ -123,6 +124,9 @@ class Settled:
 
 class Core:
     """Preparing a call, settling each tier, recording and raising: shared by both routers."""
+
+    # Set by a router given a ShadowConfig: sends sampled copies to cheaper tiers after success.
+    shadowing: ThreadShadow | AsyncShadow | None = None
 
     def __init__(
         self,
@@ -263,8 +267,11 @@ class Core:
         decision: Decision,
         outcome: Literal["ok", "failed", "interrupted"],
         error: str | None = None,
+        latency: float | None = None,
+        shadows: Sequence[Attempt] = (),
     ) -> float:
-        latency = (time.perf_counter() - call.start) * 1000
+        if latency is None:
+            latency = (time.perf_counter() - call.start) * 1000
         answered = [a for a in call.attempts if a.kind == "generate" and a.status == 200]
         if answered:
             self.sticky.remember(self.source.policy, call.conversation, answered[-1].tier)
@@ -274,7 +281,7 @@ class Core:
                 build_record(
                     request_id=call.request_id,
                     decision=decision,
-                    attempts=call.attempts,
+                    attempts=[*call.attempts, *shadows],
                     latency_ms=latency,
                     outcome=outcome,
                     route=call.route,
@@ -288,7 +295,9 @@ class Core:
     def success(
         self, call: Call, decision: Decision, message: Message, parsed: Any, final: str | None
     ) -> RoutedResult:
-        latency = self.record(call, decision, "ok")
+        latency = (time.perf_counter() - call.start) * 1000
+        if not self.shadow(call, decision, message, latency):
+            self.record(call, decision, "ok", latency=latency)
         return RoutedResult(
             message=message,
             decision=decision,
@@ -298,6 +307,32 @@ class Core:
             parsed=parsed,
             final_trigger=final,
         )
+
+    def shadow(self, call: Call, decision: Decision, message: Message, latency: float) -> bool:
+        """Offer a sampled copy to the shadow runner (never blocks, never raises); True when
+        the runner writes the decision record once the shadow calls end."""
+        if self.shadowing is None:
+            return False
+        shadows_for = getattr(self.source.policy, "shadows_for", None)  # a hand-made policy
+        shadows = shadows_for(decision.tier) if callable(shadows_for) else ()
+        if not shadows:
+            return False
+        served = Served(
+            request_id=call.request_id,
+            decision=decision,
+            params=call.params,
+            max_tokens=call.max_tokens,
+            route=call.route,
+            text=call.request.text,
+            answer=call.attempts[-1],
+            message=message,
+            finish=lambda extra: self.record(call, decision, "ok", latency=latency, shadows=extra),
+        )
+        return self.shadowing.offer(served, shadows, self.shadow_send)
+
+    def shadow_send(self, params: dict[str, Any]) -> Any:
+        """Send one shadow call (the sync or async router's client)."""
+        raise NotImplementedError
 
     def give_up(
         self,

@@ -33,7 +33,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -52,6 +52,7 @@ from policyroute.runtime.chain import (
     error_for,
     is_messages,
     secrets_of,
+    side_request,
 )
 from policyroute.runtime.classifier import AnthropicClassifier
 from policyroute.runtime.deadlines import (
@@ -85,6 +86,7 @@ from policyroute.runtime.sdk import (
     request_body,
     with_body,
 )
+from policyroute.runtime.shadow import AsyncShadow, Served, ShadowConfig, ThreadShadow
 from policyroute.runtime.sticky import Sticky, conversation_key, explicit_conversation
 
 if TYPE_CHECKING:
@@ -111,6 +113,39 @@ class _State:
     attempts: list[Attempt] = field(default_factory=list)
     conversation: str | None = None
     sticky_from: str | None = None
+    send: Any = None  # how a shadow copy is sent: down this call's middleware chain
+
+
+def _shadow_request(request: APIRequest, params: dict[str, Any]) -> APIRequest:
+    req = side_request(request, params, None)
+    req.options.idempotency_key = f"{request.options.idempotency_key}-shadow"
+    return req
+
+
+class _ShadowSend:
+    """Sends a shadow copy down this call's middleware chain, from a shadow worker thread."""
+
+    def __init__(self, request: APIRequest, call_next: CallNext) -> None:
+        self._request = request
+        self._call_next = call_next
+
+    def __call__(self, params: dict[str, Any]) -> Message:
+        response = self._call_next(_shadow_request(self._request, params))
+        if response.status_code >= 400:
+            raise error_for(response)
+        return check_message(response.parse())
+
+
+class _AsyncShadowSend:
+    def __init__(self, request: APIRequest, call_next: AsyncCallNext) -> None:
+        self._request = request
+        self._call_next = call_next
+
+    async def send(self, params: dict[str, Any]) -> Message:
+        response = await self._call_next(_shadow_request(self._request, params))
+        if response.status_code >= 400:
+            raise error_for(response)
+        return check_message(await response.parse())
 
 
 class RoutingMiddleware(Middleware):
@@ -130,8 +165,13 @@ class RoutingMiddleware(Middleware):
         records: str | os.PathLike[str] | RecordSink | None = None,
         log_prompts: bool = False,
         on_attempts: Callable[[Decision, list[Attempt]], None] | None = None,
+        shadow: ShadowConfig | None = None,
     ) -> None:
         self.source = PolicySource(store_or_policy)
+        # One shadow runner per client kind: a middleware may serve a sync or an async client.
+        self._shadow_config = shadow
+        self._shadow_sync: ThreadShadow | None = None
+        self._shadow_async: AsyncShadow | None = None
         self.max_retries = max_retries
         self.max_retry_after = max_retry_after
         self.request_deadline = request_deadline
@@ -251,27 +291,94 @@ class RoutingMiddleware(Middleware):
         left = self._left(state)
         return left is not None and left <= 0
 
-    def _finish(self, state: _State, outcome: Literal["ok", "failed"], error: str | None) -> None:
+    def _finish(
+        self,
+        state: _State,
+        outcome: Literal["ok", "failed"],
+        error: str | None,
+        message: Message | None = None,
+    ) -> None:
+        latency = (time.perf_counter() - state.start) * 1000
         answered = [a for a in state.attempts if a.kind == "generate" and a.status == 200]
         if answered:
             self.sticky.remember(self.source.policy, state.conversation, answered[-1].tier)
-        if self.records is not None:
-            write_record(
-                self.records,
-                build_record(
-                    request_id=state.request_id,
-                    decision=state.decision,
-                    attempts=state.attempts,
-                    latency_ms=(time.perf_counter() - state.start) * 1000,
-                    outcome=outcome,
-                    route=state.route,
-                    prompt=prompt_record(state.request.text, self.log_prompts),
-                    error=error,
-                    sticky_from=state.sticky_from,
-                ),
-            )
+
+        def write(shadows: Sequence[Attempt] = ()) -> None:
+            if self.records is not None:
+                write_record(
+                    self.records,
+                    build_record(
+                        request_id=state.request_id,
+                        decision=state.decision,
+                        attempts=[*state.attempts, *shadows],
+                        latency_ms=latency,
+                        outcome=outcome,
+                        route=state.route,
+                        prompt=prompt_record(state.request.text, self.log_prompts),
+                        error=error,
+                        sticky_from=state.sticky_from,
+                    ),
+                )
+
+        # A shadowed request's record is written when its shadow calls end (runtime/shadow.py).
+        shadowed = outcome == "ok" and message is not None and self._shadow(state, message, write)
+        if not shadowed:
+            write()
         if self.on_attempts is not None:
             self.on_attempts(state.decision, state.attempts)
+
+    # -- shadow traffic --------------------------------------------------------------------
+
+    def _shadow(
+        self, state: _State, message: Message, write: Callable[[Sequence[Attempt]], None]
+    ) -> bool:
+        config = self._shadow_config
+        if config is None or state.send is None:
+            return False
+        shadows_for = getattr(self.source.policy, "shadows_for", None)  # a hand-made policy
+        shadows = shadows_for(state.decision.tier) if callable(shadows_for) else ()
+        if not shadows:
+            return False
+        served = Served(
+            request_id=state.request_id,
+            decision=state.decision,
+            params={
+                k: v for k, v in state.body.items() if k not in ("model", "stream", "max_tokens")
+            },
+            max_tokens=state.max_tokens,
+            route=state.route,
+            text=state.request.text,
+            answer=state.attempts[-1],
+            message=message,
+            finish=write,
+        )
+        if asyncio.iscoroutinefunction(state.send):
+            if self._shadow_async is None:
+                self._shadow_async = AsyncShadow(config, self.log_prompts)
+            return self._shadow_async.offer(served, shadows, state.send)
+        with self._lock:
+            if self._shadow_sync is None:
+                self._shadow_sync = ThreadShadow(config, self.log_prompts)
+        return self._shadow_sync.offer(served, shadows, state.send)
+
+    @property
+    def shadow_stats(self) -> dict[str, float]:
+        """Shadow counters (sampled, skipped, succeeded, failed, spent_usd)."""
+        total: dict[str, float] = {}
+        for runner in (self._shadow_sync, self._shadow_async):
+            for k, v in (runner.stats.as_dict() if runner is not None else {}).items():
+                total[k] = total.get(k, 0) + v
+        return total
+
+    def close(self) -> None:
+        """Wait for the shadow calls of a sync client still running."""
+        if self._shadow_sync is not None:
+            self._shadow_sync.close()
+
+    async def aclose(self) -> None:
+        """Wait for the shadow calls of an async client still running."""
+        if self._shadow_async is not None:
+            await self._shadow_async.drain()
 
     def _fail(
         self, state: _State, exc: BaseException | None, message: Message | None
@@ -392,7 +499,7 @@ class RoutingMiddleware(Middleware):
         if self._can_climb(state, verdict.trigger):
             return True
         # At the top the last answer is returned as it is: the caller can read a refusal.
-        self._finish(state, "ok" if verdict.trigger is None else "failed", None)
+        self._finish(state, "ok" if verdict.trigger is None else "failed", None, message)
         return False
 
     # -- sync ------------------------------------------------------------------------------
@@ -409,6 +516,7 @@ class RoutingMiddleware(Middleware):
             chain = ChainClient(ChainMessages(request, call_next))
             decision = self.source.decide(routed, AnthropicClassifier(chain, attempts.append))
             state = self._new_state(body, decision, route, routed, start, attempts, request)
+        state.send = _ShadowSend(request, call_next) if not request.stream else None
         secrets = secrets_of(request)
         while True:
             req, attempt = self._attempt_request(request, state)
@@ -450,6 +558,7 @@ class RoutingMiddleware(Middleware):
             attempts: list[Attempt] = []
             decision = await self._decide_async(request, call_next, attempts, routed)
             state = self._new_state(body, decision, route, routed, start, attempts, request)
+        state.send = _AsyncShadowSend(request, call_next).send if not request.stream else None
         secrets = secrets_of(request)
         while True:
             sub, attempt = self._attempt_request(request, state)

@@ -22,7 +22,7 @@ SCHEMA_VERSION = 1
 class AttemptRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["classify", "generate"]
+    kind: Literal["classify", "generate", "shadow"]
     tier: str
     model: str
     classifier: str | None = None
@@ -78,6 +78,7 @@ class DecisionRecord(BaseModel):
     latency_ms: float
     prompt: PromptRecord | None = None
     error: str | None = None
+    shadow_cost_usd: float | None = None  # shadow attempts, apart from the request's own cost
     # The tier the rules chose when `sticky conversations` raised the request to its
     # conversation's previous tier (`tier` is then the raised one).
     sticky_from: str | None = None
@@ -157,6 +158,8 @@ def build_record(
 ) -> DecisionRecord:
     generations = [a for a in attempts if a.kind == "generate"]
     final = generations[-1].tier if generations and outcome == "ok" else None
+    shadows = [a for a in attempts if a.kind == "shadow"]
+    billed = [a for a in attempts if a.kind != "shadow"]
     return DecisionRecord(
         time=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         request_id=request_id,
@@ -191,13 +194,14 @@ def build_record(
         ],
         triggers=[a.trigger for a in generations if a.trigger],
         escalations=max(len(generations) - 1, 0),
-        input_tokens=sum(a.input_tokens for a in attempts),
-        output_tokens=sum(a.output_tokens for a in attempts),
-        cache_creation_tokens=sum(a.cache_creation_tokens for a in attempts),
-        cache_read_tokens=sum(a.cache_read_tokens for a in attempts),
-        cost_usd=sum(a.cost_usd for a in attempts),
+        input_tokens=sum(a.input_tokens for a in billed),
+        output_tokens=sum(a.output_tokens for a in billed),
+        cache_creation_tokens=sum(a.cache_creation_tokens for a in billed),
+        cache_read_tokens=sum(a.cache_read_tokens for a in billed),
+        cost_usd=sum(a.cost_usd for a in billed),
         latency_ms=round(latency_ms, 3),
         prompt=prompt,
         error=error,
+        shadow_cost_usd=sum(a.cost_usd for a in shadows) if shadows else None,
         sticky_from=sticky_from,
     )

@@ -24,6 +24,7 @@ from policyroute.runtime.calls import Call, Core, PolicySource, Records
 from policyroute.runtime.classifier import AnthropicClassifier, BlockingBridge
 from policyroute.runtime.deadlines import Deadlines
 from policyroute.runtime.escalation import ConfidenceFn, tiers_of
+from policyroute.runtime.shadow import AsyncShadow, ShadowConfig, ThreadShadow
 from policyroute.runtime.upstream import Outcome, try_tier, try_tier_async
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class Router(Core):
         records: Records = None,
         log_prompts: bool = False,
         deadlines: Deadlines | None = None,
+        shadow: ShadowConfig | None = None,
     ) -> None:
         super().__init__(policy_or_store, records, log_prompts, deadlines)
         self.client = client if client is not None else anthropic.Anthropic()
@@ -55,6 +57,18 @@ class Router(Core):
         # Retries are ours (bounded waits); the client is shared, its settings otherwise kept.
         self._client = self.client.with_options(max_retries=0)
         self._secrets = (self.client.api_key, getattr(self.client, "auth_token", None))
+        if shadow is not None:
+            self.shadowing = ThreadShadow(shadow, log_prompts)
+
+    def shadow_send(self, params: dict[str, Any]) -> Message:
+        # Streamed, as every generation here is; the client's own retries apply.
+        with self.client.messages.stream(**params) as s:
+            return s.get_final_message()
+
+    def close(self) -> None:
+        """Wait for the shadow calls still running (their records and pairs get written)."""
+        if isinstance(self.shadowing, ThreadShadow):
+            self.shadowing.close()
 
     def decide(self, call: Call) -> Decision:
         classifier = AnthropicClassifier(self._client, call.attempts.append, call.clock)
@@ -173,12 +187,24 @@ class AsyncRouter(Core):
         records: Records = None,
         log_prompts: bool = False,
         deadlines: Deadlines | None = None,
+        shadow: ShadowConfig | None = None,
     ) -> None:
         super().__init__(policy_or_store, records, log_prompts, deadlines)
         self.client = client if client is not None else anthropic.AsyncAnthropic()
         self.max_retries = self.client.max_retries
         self._client = self.client.with_options(max_retries=0)
         self._secrets = (self.client.api_key, getattr(self.client, "auth_token", None))
+        if shadow is not None:
+            self.shadowing = AsyncShadow(shadow, log_prompts)
+
+    async def shadow_send(self, params: dict[str, Any]) -> Message:
+        async with self.client.messages.stream(**params) as s:
+            return await s.get_final_message()
+
+    async def aclose(self) -> None:
+        """Wait for the shadow calls still running (their records and pairs get written)."""
+        if isinstance(self.shadowing, AsyncShadow):
+            await self.shadowing.drain()
 
     async def decide(self, call: Call) -> Decision:
         if not self.source.has_classifiers():

@@ -248,6 +248,15 @@ class TestDecl:
 
 
 @dataclass(frozen=True, slots=True)
+class ShadowDecl:
+    """`shadow TIER sample N%`: `percent` is N as written (5 for 5%)."""
+
+    tier: Ident
+    percent: Num
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class StickyDecl:
     """`sticky conversations N UNIT`: a conversation's later turns never go to a cheaper tier."""
 
@@ -266,6 +275,7 @@ Statement = (
     | DefaultDecl
     | EscalateDecl
     | TestDecl
+    | ShadowDecl
     | StickyDecl
 )
 

@@ -68,6 +68,8 @@ class Policy:
         self.tiers: tuple[Tier, ...] = tuple(checked.tiers)
         self.classifiers: dict[str, ClassifierSpec] = dict(checked.classifiers)
         self.escalation = checked.escalation
+        # `sticky conversations`: seconds a conversation keeps its tier floor, or None.
+        self.sticky_window: float | None = checked.sticky_window
         self.warnings = warnings
         self.checked = checked
         self.tests: tuple[CheckedTest, ...] = tuple(checked.tests)
@@ -134,8 +136,8 @@ class Policy:
 
     # -- building ---------------------------------------------------------------------
 
-    def _decision(self, rule: CheckedRule) -> Decision:
-        tier = rule.tier
+    def _decision(self, rule: CheckedRule, tier: Tier | None = None) -> Decision:
+        tier = tier or rule.tier
         above = self.tiers[[t.name for t in self.tiers].index(tier.name) + 1 :]
         esc = self.escalation or NO_ESCALATION
         steps = len(above) if esc.max_steps is None else min(esc.max_steps, len(above))
@@ -297,6 +299,23 @@ class Policy:
         """The shadow statements that apply to a request routed to `tier`: those naming a
         cheaper tier. Sampling is the runtime's job; this is only which tiers qualify."""
         return self._shadows_above.get(tier, ())
+    def raised(self, decision: Decision, tier: str) -> Decision:
+        """`decision` moved up to `tier`, as if its rule had named that tier: the rule's
+        `max_tokens` and escalation options still apply, the ladder starts above `tier`.
+
+        Returns `decision` itself when `tier` is not above it or is not a tier of this policy
+        (a reload may have removed it). Used by sticky conversations.
+        """
+        names = [t.name for t in self.tiers]
+        if tier not in names or decision.tier not in names:
+            return decision
+        if names.index(tier) <= names.index(decision.tier):
+            return decision
+        checked = [*self.checked.rules, self.checked.default]
+        rule = next((r for r in checked if r is not None and r.name == decision.rule), None)
+        if rule is None:
+            return decision
+        return self._decision(rule, self.tiers[names.index(tier)])
 
     def rule_index(self, name: str) -> int:
         for r in self.rules:

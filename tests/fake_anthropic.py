@@ -51,6 +51,10 @@ class Reply:
     cache_read_input_tokens: int = 0
     stream_error_after: int | None = None
     chunks: int = 2
+    # Seconds between stream events (a slow stream, for disconnect tests).
+    chunk_delay: float = 0.0
+    # Answer exactly these bytes (status `status`, JSON content type): a malformed answer.
+    raw: bytes | None = None
     fault: Fault | None = None  # a broken answer (see Fault); None answers normally
 
     @classmethod
@@ -90,6 +94,8 @@ class Seen:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 resets connections under tens of concurrent clients.
+    request_queue_size = 256
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hung up (a timeout, a closed keep-alive) is routine here.
@@ -112,6 +118,8 @@ class FakeAnthropic:
         self.batches = BatchState()
         # model -> a function of the request body giving the reply, when its queue is empty.
         self.responders: dict[str, Callable[[dict[str, Any]], Reply]] = {}
+        # Streams whose client hung up before the end (counted by the serve tests).
+        self.streams_aborted = 0
         handler = _make_handler(self)
         self._server = _Server(("127.0.0.1", port), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -204,6 +212,9 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_GET(self) -> None:
+            if self.path.split("?")[0].startswith("/v1/models"):
+                _models(self, fake)
+                return
             handled = _batch_get(fake, self.path)
             if handled is None:
                 self._error(404, f"no route {self.path}")
@@ -224,6 +235,8 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
             raw = self.rfile.read(length)
             if self.path.startswith("/v1/messages/batches"):
                 self._json(*_batch_post(fake, self.path, raw))
+            if self.path.split("?")[0] == "/v1/messages/count_tokens":
+                _count_tokens(self, fake, raw)
                 return
             if not self.path.startswith("/v1/messages"):
                 self._error(404, f"no route {self.path}")
@@ -238,7 +251,9 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
             if reply.delay:
                 time.sleep(reply.delay)
             try:
-                if reply.fault is not None:
+                if reply.raw is not None:
+                    _raw_answer(self, reply)
+                elif reply.fault is not None:
                     _send_fault(self, model, body, reply, reply.fault)
                 elif reply.status != 200:
                     self._error(reply.status, reply.text, reply.retry_after)
@@ -247,7 +262,10 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
                 else:
                     self._json(200, _message(model, reply))
             except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (a timeout); nothing to answer
+                # The client gave up (a timeout, a disconnect); nothing to answer.
+                if body.get("stream"):
+                    with fake._lock:
+                        fake.streams_aborted += 1
 
         def _json(self, status: int, obj: Any, extra: dict[str, str] | None = None) -> None:
             data = json.dumps(obj).encode()
@@ -269,10 +287,15 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
             )
 
         def _sse(self, event: str, data: dict[str, Any]) -> None:
+            if self._chunk_delay:
+                time.sleep(self._chunk_delay)
             self.wfile.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
             self.wfile.flush()
 
+        _chunk_delay = 0.0
+
         def _stream(self, model: str, r: Reply) -> None:
+            self._chunk_delay = r.chunk_delay
             self.send_response(200)
             self.send_header("content-type", "text/event-stream")
             self.send_header("request-id", "req_" + uuid.uuid4().hex[:20])
@@ -441,6 +464,58 @@ def _batch_get(fake: FakeAnthropic, path: str) -> tuple[int, dict[str, Any] | by
         shown = dict(batch)
         batch["polls_left"] -= 1
     return 200, _batch_object(shown, fake.base_url)
+# -- count_tokens and models ------------------------------------------------------------------
+
+MODELS = ("claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-7")
+
+
+def _count_tokens(handler: Any, fake: FakeAnthropic, raw: bytes) -> None:
+    """`POST /v1/messages/count_tokens`: about 4 characters a token, 404 for unknown models."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        handler._error(400, "body is not JSON")
+        return
+    model = str(body.get("model", ""))
+    with fake._lock:
+        if fake.record_requests:
+            fake.requests.append(
+                Seen(model, body, {k.lower(): v for k, v in handler.headers.items()})
+            )
+    if model in fake.unknown_models or not model.startswith("claude-"):
+        handler._error(404, f"model: {model}")
+        return
+    text = json.dumps([body.get("system"), body.get("messages"), body.get("tools")])
+    handler._json(200, {"input_tokens": max(1, len(text) // 4)})
+
+
+def _raw_answer(handler: Any, reply: Reply) -> None:
+    data = reply.raw or b""
+    handler.send_response(reply.status)
+    handler.send_header("content-type", "application/json")
+    handler.send_header("content-length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+def _models(handler: Any, fake: FakeAnthropic) -> None:
+    """`GET /v1/models` and `GET /v1/models/ID`."""
+    path = handler.path.split("?")[0].rstrip("/")
+    entries = [
+        {"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"}
+        for m in MODELS
+    ]
+    if path == "/v1/models":
+        handler._json(
+            200,
+            {"data": entries, "has_more": False, "first_id": MODELS[0], "last_id": MODELS[-1]},
+        )
+        return
+    found = [e for e in entries if path.endswith("/" + str(e["id"]))]
+    if found:
+        handler._json(200, found[0])
+    else:
+        handler._error(404, f"model: {path.rsplit('/', 1)[-1]}")
 
 
 # -- faults (the runtime's fault matrix) -------------------------------------------------

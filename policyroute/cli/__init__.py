@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "replay",
     "learn",
     "judge",
+    "serve",
 )
 
 

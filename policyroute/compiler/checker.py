@@ -33,6 +33,13 @@ from .shadow import check_shadows
 TRIGGERS = ("error", "timeout", "max_tokens", "refusal", "invalid_json", "confidence")
 TIER_PROPS = ("input", "output", "max_tokens", "cache_write", "cache_read")
 CLASSIFIER_FIELDS = ("label", "confidence")
+# Units of a `sticky conversations` window, in seconds.
+STICKY_UNITS = {
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1),
+    **dict.fromkeys(("min", "mins", "minute", "minutes"), 60),
+    **dict.fromkeys(("h", "hour", "hours"), 3600),
+}
+MAX_STICKY_SECONDS = 24 * 3600
 # Attribute roots a classifier name would hide.
 RESERVED_ROOTS = frozenset({a.split(".")[0] for a in ATTRIBUTES} | {"metadata"})
 
@@ -77,6 +84,8 @@ class CheckedPolicy:
     rules: list[CheckedRule] = field(default_factory=list)
     default: CheckedRule | None = None
     escalation: Escalation | None = None
+    # Seconds a conversation stays on the tier of its last turn (`sticky conversations`).
+    sticky_window: float | None = None
     tests: list[CheckedTest] = field(default_factory=list)
     shadows: list[Shadow] = field(default_factory=list)
     # Where each named thing was declared, for later lints.
@@ -148,6 +157,7 @@ class Checker:
                     self.error("E110", "only one escalate statement is allowed", src, node.span)
                 escalate_seen = True
                 self._escalate(node, src)
+        self._sticky([s for s in main if isinstance(s.node, ast.StickyDecl)])
         for located in main:
             if isinstance(located.node, ast.TestDecl):
                 self._test(located.node, located.source)
@@ -489,6 +499,60 @@ class Checker:
                         else f"use max {len(self.policy.tiers) - 1} or fewer",
                     )
         self.policy.escalation = Escalation(frozenset(triggers), threshold, max_steps)
+
+    # -- sticky conversations -----------------------------------------------------------
+
+    def _sticky(self, found: list[Located]) -> None:
+        """`sticky conversations N UNIT`: at most one, a positive window with a time unit."""
+        for i, located in enumerate(found):
+            node, src = located.node, located.source
+            assert isinstance(node, ast.StickyDecl)
+            if i:
+                self.error(
+                    "E126",
+                    "only one sticky statement is allowed",
+                    src,
+                    node.span,
+                    "keep one window for the whole policy",
+                )
+            seconds = self._sticky_window(node, src)
+            if i == 0 and seconds is not None:
+                self.policy.sticky_window = seconds
+
+    def _sticky_window(self, node: ast.StickyDecl, src: Source) -> float | None:
+        window = node.window
+        if node.unit is None:
+            shown = window.text or str(window.value)
+            hint = f"write the unit in words: {shown} minutes"
+            if shown.endswith(("m", "k")):
+                hint = (
+                    f"'{shown}' is the number {window.value:,}; for a time, "
+                    f"write it as {shown[:-1]} minutes"
+                )
+            self.error("E125", "the sticky window needs a time unit", src, window.span, hint)
+            return None
+        scale = STICKY_UNITS.get(node.unit.name)
+        if scale is None:
+            self.error(
+                "E125",
+                f"unknown time unit '{node.unit.name}'",
+                src,
+                node.unit.span,
+                did_you_mean(node.unit.name, tuple(STICKY_UNITS))
+                or "the units are seconds, minutes or hours (s, min, h)",
+            )
+            return None
+        seconds = window.value * scale
+        if not 0 < seconds <= MAX_STICKY_SECONDS:
+            self.error(
+                "E125",
+                "the sticky window must be above 0 and at most 24 hours",
+                src,
+                window.span,
+                "prompt caches live minutes, not days: 5 to 60 minutes is typical",
+            )
+            return None
+        return float(seconds)
 
     # -- conditions ---------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ from policyroute.runtime.records import (
 )
 from policyroute.runtime.redact import redact
 from policyroute.runtime.shadow import AsyncShadow, Served, ThreadShadow
+from policyroute.runtime.sticky import Sticky, conversation_key, explicit_conversation
 from policyroute.runtime.upstream import Outcome
 
 if TYPE_CHECKING:
@@ -106,6 +107,10 @@ class Call:
     start: float
     clock: Clock
     attempts: list[Attempt] = field(default_factory=list)
+    # Sticky conversations: the conversation's key, and the tier the rules chose when the
+    # conversation's floor raised it.
+    conversation: str | None = None
+    sticky_from: str | None = None
 
 
 @dataclass(slots=True)
@@ -133,6 +138,8 @@ class Core:
         self.source = PolicySource(policy_or_store)
         self.records = sink_for(records)
         self.log_prompts = log_prompts
+        # `sticky conversations` state of this router (bounded LRU; see runtime/sticky.py).
+        self.sticky = Sticky()
         self.deadlines = deadlines if deadlines is not None else Deadlines()
         self._secrets: tuple[str | None, ...] = ()
 
@@ -171,6 +178,9 @@ class Core:
         expect = None
         if response_model is not None or json_schema is not None:
             expect = JsonExpectation(response_model, json_schema)
+        conversation = None
+        if self.sticky.window(self.source.policy) is not None:
+            conversation = conversation_key(request_params, explicit_conversation(params))
         return Call(
             params=params,
             max_tokens=max_tokens,
@@ -181,7 +191,15 @@ class Core:
             request_id=uuid.uuid4().hex,
             start=start,
             clock=Clock(self.deadlines, start),
+            conversation=conversation,
         )
+
+    def stick(self, call: Call, decision: Decision) -> Decision:
+        """The decision raised to the conversation's floor when the policy is sticky."""
+        decision, call.sticky_from = self.sticky.apply(
+            self.source.policy, decision, call.conversation
+        )
+        return decision
 
     def begin(
         self, call: Call, decision: Decision, index: int, tier: Tier
@@ -254,6 +272,9 @@ class Core:
     ) -> float:
         if latency is None:
             latency = (time.perf_counter() - call.start) * 1000
+        answered = [a for a in call.attempts if a.kind == "generate" and a.status == 200]
+        if answered:
+            self.sticky.remember(self.source.policy, call.conversation, answered[-1].tier)
         if self.records is not None:
             write_record(
                 self.records,
@@ -266,6 +287,7 @@ class Core:
                     route=call.route,
                     prompt=prompt_record(call.request.text, self.log_prompts),
                     error=error,
+                    sticky_from=call.sticky_from,
                 ),
             )
         return latency

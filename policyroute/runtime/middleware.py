@@ -87,6 +87,7 @@ from policyroute.runtime.sdk import (
     with_body,
 )
 from policyroute.runtime.shadow import AsyncShadow, Served, ShadowConfig, ThreadShadow
+from policyroute.runtime.sticky import Sticky, conversation_key, explicit_conversation
 
 if TYPE_CHECKING:
     from policyroute.runtime.calls import PolicyLike
@@ -110,6 +111,8 @@ class _State:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     index: int = 0
     attempts: list[Attempt] = field(default_factory=list)
+    conversation: str | None = None
+    sticky_from: str | None = None
     send: Any = None  # how a shadow copy is sent: down this call's middleware chain
 
 
@@ -177,6 +180,8 @@ class RoutingMiddleware(Middleware):
         self.on_attempts = on_attempts
         self._pending: OrderedDict[str, _State] = OrderedDict()
         self._lock = threading.Lock()
+        # `sticky conversations` state (bounded LRU; see runtime/sticky.py).
+        self.sticky = Sticky()
 
     def __repr__(self) -> str:
         return (
@@ -224,10 +229,17 @@ class RoutingMiddleware(Middleware):
         routed: Request,
         start: float,
         attempts: list[Attempt],
+        request: APIRequest,
     ) -> _State:
         requested = body.get("max_tokens")
         if isinstance(requested, bool) or not isinstance(requested, int):
             requested = None
+        policy = self.source.policy
+        conversation = None
+        if self.sticky.window(policy) is not None:
+            headers = request.headers if isinstance(request.headers, Mapping) else {}
+            conversation = conversation_key(body, explicit_conversation({"extra_headers": headers}))
+        decision, sticky_from = self.sticky.apply(policy, decision, conversation)
         return _State(
             decision,
             tiers_of(decision),
@@ -237,6 +249,8 @@ class RoutingMiddleware(Middleware):
             start,
             max_tokens=requested,
             attempts=attempts,
+            conversation=conversation,
+            sticky_from=sticky_from,
         )
 
     def _sdk_will_retry(
@@ -285,6 +299,9 @@ class RoutingMiddleware(Middleware):
         message: Message | None = None,
     ) -> None:
         latency = (time.perf_counter() - state.start) * 1000
+        answered = [a for a in state.attempts if a.kind == "generate" and a.status == 200]
+        if answered:
+            self.sticky.remember(self.source.policy, state.conversation, answered[-1].tier)
 
         def write(shadows: Sequence[Attempt] = ()) -> None:
             if self.records is not None:
@@ -299,6 +316,7 @@ class RoutingMiddleware(Middleware):
                         route=state.route,
                         prompt=prompt_record(state.request.text, self.log_prompts),
                         error=error,
+                        sticky_from=state.sticky_from,
                     ),
                 )
 
@@ -497,7 +515,7 @@ class RoutingMiddleware(Middleware):
             attempts: list[Attempt] = []
             chain = ChainClient(ChainMessages(request, call_next))
             decision = self.source.decide(routed, AnthropicClassifier(chain, attempts.append))
-            state = self._new_state(body, decision, route, routed, start, attempts)
+            state = self._new_state(body, decision, route, routed, start, attempts, request)
         state.send = _ShadowSend(request, call_next) if not request.stream else None
         secrets = secrets_of(request)
         while True:
@@ -539,7 +557,7 @@ class RoutingMiddleware(Middleware):
             route, routed = self._parse(body)
             attempts: list[Attempt] = []
             decision = await self._decide_async(request, call_next, attempts, routed)
-            state = self._new_state(body, decision, route, routed, start, attempts)
+            state = self._new_state(body, decision, route, routed, start, attempts, request)
         state.send = _AsyncShadowSend(request, call_next).send if not request.stream else None
         secrets = secrets_of(request)
         while True:

@@ -79,6 +79,9 @@ class DecisionRecord(BaseModel):
     prompt: PromptRecord | None = None
     error: str | None = None
     shadow_cost_usd: float | None = None  # shadow attempts, apart from the request's own cost
+    # The tier the rules chose when `sticky conversations` raised the request to its
+    # conversation's previous tier (`tier` is then the raised one).
+    sticky_from: str | None = None
 
 
 class RecordSink(Protocol):
@@ -151,6 +154,7 @@ def build_record(
     route: Mapping[str, Any] | None,
     prompt: PromptRecord | None,
     error: str | None = None,
+    sticky_from: str | None = None,
 ) -> DecisionRecord:
     generations = [a for a in attempts if a.kind == "generate"]
     final = generations[-1].tier if generations and outcome == "ok" else None
@@ -199,4 +203,5 @@ def build_record(
         prompt=prompt,
         error=error,
         shadow_cost_usd=sum(a.cost_usd for a in shadows) if shadows else None,
+        sticky_from=sticky_from,
     )

@@ -72,7 +72,7 @@ class Router(Core):
 
     def decide(self, call: Call) -> Decision:
         classifier = AnthropicClassifier(self._client, call.attempts.append, call.clock)
-        return self.source.decide(call.request, classifier)
+        return self.stick(call, self.source.decide(call.request, classifier))
 
     def create(
         self,
@@ -208,12 +208,13 @@ class AsyncRouter(Core):
 
     async def decide(self, call: Call) -> Decision:
         if not self.source.has_classifiers():
-            return self.source.decide(call.request, None)
+            return self.stick(call, self.source.decide(call.request, None))
         # decide() is synchronous and may call a classifier: run it off the loop and let
         # the classifier schedule its API call back onto this loop.
         bridge = BlockingBridge(self._client, asyncio.get_running_loop())
         classifier = AnthropicClassifier(bridge, call.attempts.append, call.clock)
-        return await asyncio.to_thread(self.source.decide, call.request, classifier)
+        decided = await asyncio.to_thread(self.source.decide, call.request, classifier)
+        return self.stick(call, decided)
 
     async def create(
         self,

@@ -256,6 +256,15 @@ class ShadowDecl:
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class StickyDecl:
+    """`sticky conversations N UNIT`: a conversation's later turns never go to a cheaper tier."""
+
+    window: Num
+    unit: Ident | None
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+
+
 Statement = (
     PolicyDecl
     | Import
@@ -267,6 +276,7 @@ Statement = (
     | EscalateDecl
     | TestDecl
     | ShadowDecl
+    | StickyDecl
 )
 
 

@@ -389,6 +389,9 @@ def _single(node: ast.Statement) -> list[str]:
         return [_escalate_line(node)]
     if isinstance(node, ast.ShadowDecl):
         return [f"shadow {node.tier.name} sample {fmt_num(node.percent)}%"]
+    if isinstance(node, ast.StickyDecl):
+        unit = f" {node.unit.name}" if node.unit is not None else ""
+        return [f"sticky conversations {fmt_num(node.window)}{unit}"]
     raise AssertionError(f"not a single statement: {type(node).__name__}")
 
 

@@ -41,6 +41,7 @@ STATEMENT_KEYWORDS = (
     "escalate",
     "test",
     "shadow",
+    "sticky",
 )
 LANGUAGE_KEYWORDS = frozenset(
     {*STATEMENT_KEYWORDS, "using", "labels", "and", "or", "not", "in", "contains", "any", "all"}
@@ -367,6 +368,8 @@ class _ToAst(Transformer[Token, Any]):
 
     def shadow_stmt(self, tier: ast.Ident, percent: ast.Num) -> ast.ShadowDecl:
         return ast.ShadowDecl(tier, percent, self._span_of(tier, percent))
+    def sticky_stmt(self, window: ast.Num, unit: ast.Ident | None) -> ast.StickyDecl:
+        return ast.StickyDecl(window, unit, self._span_of(window, unit))
 
     def start(self, *statements: ast.Statement) -> ast.Module:
         return ast.Module(tuple(statements))
@@ -459,7 +462,7 @@ STATEMENT_SCAN = re.compile(
   | (?P<regex>/(?:\\.|[^/\\\n])*/?)
   | (?P<dotted>\.\s*[A-Za-z_][A-Za-z0-9_]*)
   | (?P<option>\bescalate\s+(?:never|max)\b)
-  | (?P<keyword>\b(?:policy|import|tier|keywords|classifier|rule|default|escalate|test|shadow)\b)
+  | (?P<keyword>\b(?:policy|import|tier|keywords|classifier|rule|default|escalate|test|shadow|sticky)\b)
   | (?P<open>[(\[{])
   | (?P<close>[)\]}])
     """,

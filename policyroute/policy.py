@@ -155,7 +155,12 @@ class Policy:
             return known  # type: ignore[no-any-return]
         spec = self.classifiers[name]
         result = FAILED_CLASSIFICATION
-        if ctx.classifier is not None:
+        given = ctx.request.classifiers.get(name)
+        outcome = "asked" if ctx.classifier is not None else "not asked: no classifier"
+        if given is not None:  # the caller's answer: nothing to ask
+            result = _valid_classification(given, spec)
+            outcome = "given" if result == given else "given, not one of its labels: counts as failed"
+        elif ctx.classifier is not None:
             try:
                 answer = ctx.classifier.classify(spec, ctx.request)
             except Exception as e:  # a classifier failure is an answer, not a crash
@@ -164,7 +169,7 @@ class Policy:
             result = _valid_classification(answer, spec)
         ctx.classifications[name] = result
         if ctx.trace is not None:
-            ctx.trace.append((f"classifier {name}", (result.label, result.confidence), "asked"))
+            ctx.trace.append((f"classifier {name}", (result.label, result.confidence), outcome))
         return result
 
     # -- deciding ---------------------------------------------------------------------

@@ -160,6 +160,7 @@ class _Group:
 
 
 OTHER_STRING = "zz-other"
+ALWAYS_BOOL = frozenset({"has_tools", "has_images"})
 
 
 class Space:
@@ -257,7 +258,8 @@ class Space:
 
     @staticmethod
     def _attr_cells(g: _Group) -> list[Cell]:
-        cells = [NONE]
+        # A request always says whether it carries tools or images (false unless it does).
+        cells = [] if g.attr in ALWAYS_BOOL else [NONE]
         typ = g.typ
         if (
             typ == INT

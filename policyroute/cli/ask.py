@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .common import UsageError, add_route_flags, route_object
+from .common import UsageError, add_route_flags, merge_route, read_json, route_flags
 
 if TYPE_CHECKING:  # the SDK loads only when `ask` runs
     from ..runtime.attempts import Attempt, EscalationError, RoutedResult
@@ -38,35 +38,33 @@ def register(subparsers: Any) -> None:
 
 
 def request_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(Messages API params, route object) from --prompt/--system or --request, plus flags."""
-    route = route_object(args)
+    """(Messages API params, route object) from --prompt or --request, plus flags."""
+    flags = route_flags(args)
+    route = flags.route
     if args.request is None:
         params: dict[str, Any] = {"messages": [{"role": "user", "content": args.prompt}]}
-        if args.system:
-            params["system"] = args.system
     else:
-        where = "<stdin>" if args.request == "-" else args.request
-        try:
-            raw = sys.stdin.read() if args.request == "-" else Path(args.request).read_text("utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise UsageError(f"{where}: cannot read: {e}") from None
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise UsageError(f"{where}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
+        obj, where = read_json(args.request)
         if not isinstance(obj, dict):
             raise UsageError(f"{where}: a request must be a JSON object")
         given = obj.pop("route", None) or {}
         if not isinstance(given, dict):
             raise UsageError(f"{where}: 'route' must be an object")
-        for key, value in route.items():
-            if isinstance(value, dict) and isinstance(given.get(key), dict):
-                given[key] = {**given[key], **value}
-            else:
-                given[key] = value
-        params, route = obj, given
+        params, route = obj, merge_route(given, route)
         params.pop("model", None)
         params.pop("stream", None)
+    for key, value in flags.message.items():
+        if key == "system":
+            params["system"] = value
+        elif key == "output_tokens":
+            params["max_tokens"] = value
+        elif key == "prompt":
+            params["messages"] = [*params.get("messages", [])[:-1], {"role": "user", "content": value}]
+        else:
+            raise UsageError(
+                f"--attr {key}: ask sends a real request; give tools, images or earlier "
+                "turns in the --request JSON"
+            )
     if args.max_tokens is not None:
         params["max_tokens"] = args.max_tokens
     return params, route

@@ -95,6 +95,9 @@ class Checker:
         self.diagnostics: list[Diagnostic] = []
         self.policy = CheckedPolicy(name=None)
         self._tier_by_name: dict[str, Tier] = {}
+        # Every rule name declared, even of a rule dropped for an error (a misspelt tier), so
+        # a test naming it is not reported as naming a rule that does not exist.
+        self._rule_names: list[str] = []
 
     def error(
         self, code: str, message: str, source: Source, span: Span, hint: str | None = None
@@ -207,6 +210,7 @@ class Checker:
             return
         props: dict[str, ast.Num] = {}
         ok = True
+        misspelt = False
         for prop in node.props:
             name = prop.name.name
             if name not in TIER_PROPS:
@@ -218,6 +222,7 @@ class Checker:
                     did_you_mean(name, TIER_PROPS) or f"the properties are {', '.join(TIER_PROPS)}",
                 )
                 ok = False
+                misspelt = True
             elif name in props:
                 self.error("E112", f"'{name}' given twice", src, prop.name.span)
                 ok = False
@@ -226,7 +231,8 @@ class Checker:
                 ok = False
             props[name] = prop.value
         for required in ("input", "output"):
-            if required not in props:
+            # A misspelt property is most likely the missing one: reported once, above.
+            if required not in props and not misspelt:
                 self.error(
                     "E112",
                     f"tier '{node.name.name}' needs an '{required}' price (USD per million tokens)",
@@ -399,6 +405,7 @@ class Checker:
                 "move the default to the end",
             )
         declared = self._declare("rule", node.name, src)
+        self._rule_names.append(node.name.name)
         tier = self._tier_ref(node.tier, src)
         self._expr(node.condition, src)
         max_tokens, never, esc_max = self._options(node.options, src)
@@ -472,7 +479,9 @@ class Checker:
                 )
             else:
                 max_steps = v
-                if self.policy.tiers and v > len(self.policy.tiers) - 1:
+                # Declared tiers, broken ones too: a tier with an error is not a missing step.
+                declared = sum(1 for kind, _ in self.policy.decl_spans if kind == "tier")
+                if self.policy.tiers and declared == len(self.policy.tiers) and v > declared - 1:
                     self.warn(
                         "W008",
                         f"max {v} is more than the {len(self.policy.tiers) - 1} step(s) the "
@@ -693,7 +702,7 @@ class Checker:
         if self._tier_ref(node.tier, src) is None:
             ok = False
         if node.by_rule is not None:
-            names = [r.name for r in self.policy.rules] + ["default"]
+            names = [*self._rule_names, "default"]
             if node.by_rule.name not in names:
                 self.error(
                     "E501",

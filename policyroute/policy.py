@@ -252,7 +252,7 @@ def build(loaded: Loaded) -> Policy:
     diagnostics = list(loaded.diagnostics)
     if not loaded.statements and diagnostics:
         raise PolicyError(diagnostics)
-    checked, found = check(loaded.statements, loaded.imports_failed())
+    checked, found = check(loaded.statements, loaded.imports_failed(), loaded.broken)
     diagnostics.extend(found)
     if checked.library or (not loaded.statements and not diagnostics):
         src = loaded.sources[0] if loaded.sources else None

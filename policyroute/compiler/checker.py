@@ -88,7 +88,12 @@ def _num_kind(attr_type: str) -> bool:
 
 
 class Checker:
-    def __init__(self, statements: Sequence[Located], imports_failed: bool = False) -> None:
+    def __init__(
+        self,
+        statements: Sequence[Located],
+        imports_failed: bool = False,
+        broken: Sequence[tuple[str, str]] = (),
+    ) -> None:
         self.statements = statements
         # A failed import explains missing declarations; do not report each absence again.
         self.imports_failed = imports_failed
@@ -98,6 +103,10 @@ class Checker:
         # Every rule name declared, even of a rule dropped for an error (a misspelt tier), so
         # a test naming it is not reported as naming a rule that does not exist.
         self._rule_names: list[str] = []
+        # Declarations that did not parse are reported once, by the parser; their uses are
+        # known names here, not unknown ones.
+        self._broken = frozenset(broken)
+        self._rule_names.extend(name for kind, name in broken if kind == "rule")
 
     def error(
         self, code: str, message: str, source: Source, span: Span, hint: str | None = None
@@ -150,7 +159,7 @@ class Checker:
         for located in main:
             if isinstance(located.node, ast.TestDecl):
                 self._test(located.node, located.source)
-        tier_declared = any(kind == "tier" for kind, _ in p.decl_spans)
+        tier_declared = any(kind == "tier" for kind, _ in [*p.decl_spans, *self._broken])
         if not p.tiers and not tier_declared and not self.imports_failed:
             src = self.statements[0].source if self.statements else Source("", "<policy>")
             self.error(
@@ -334,18 +343,19 @@ class Checker:
     def _tier_ref(self, ident: ast.Ident, src: Source) -> Tier | None:
         tier = self._tier_by_name.get(ident.name)
         if tier is None:
-            if ("tier", ident.name) not in self.policy.decl_spans:  # not a broken tier
+            # Neither a broken tier (reported where it stands) nor one a failed import hides.
+            if (
+                ("tier", ident.name) not in self.policy.decl_spans
+                and ("tier", ident.name) not in self._broken
+                and not self.imports_failed
+            ):
                 self.error(
                     "E102",
                     f"unknown tier '{ident.name}'",
                     src,
                     ident.span,
                     did_you_mean(ident.name, self._tier_by_name)
-                    or (
-                        "an import failed; the tier may be declared there"
-                        if self.imports_failed
-                        else f"declared tiers: {', '.join(self._tier_by_name) or 'none'}"
-                    ),
+                    or f"declared tiers: {', '.join(self._tier_by_name) or 'none'}",
                 )
             return None
         self.policy.used.add(("tier", ident.name))
@@ -502,6 +512,7 @@ class Checker:
         if (
             parts[0] in self.policy.classifiers
             or ("classifier", parts[0]) in self.policy.decl_spans
+            or ("classifier", parts[0]) in self._broken
         ):
             if len(parts) == 2 and parts[1] in CLASSIFIER_FIELDS:
                 self.policy.used.add(("classifier", parts[0]))
@@ -515,6 +526,8 @@ class Checker:
             )
             return None
         info = attribute(attr.dotted)
+        if info is None and self.imports_failed and len(parts) == 2 and parts[1] in CLASSIFIER_FIELDS:
+            return None  # most likely a classifier of the file that failed to import
         if info is None:
             known = [*ATTRIBUTES, *(f"{c}.label" for c in self.policy.classifiers)]
             hint = did_you_mean(attr.dotted, known)
@@ -629,7 +642,9 @@ class Checker:
                 self.error("E113", "a phrase cannot be empty or only white space", src, target.span)
         elif isinstance(target, ast.Ident):
             if target.name not in self.policy.keywords:
-                if ("keywords", target.name) not in self.policy.decl_spans:
+                if ("keywords", target.name) not in self.policy.decl_spans and not (
+                    self.imports_failed or ("keywords", target.name) in self._broken
+                ):
                     self.error(
                         "E103",
                         f"unknown keyword set '{target.name}'",
@@ -802,8 +817,10 @@ def _describe(value: ast.Value) -> str:
 
 
 def check(
-    statements: Sequence[Located], imports_failed: bool = False
+    statements: Sequence[Located],
+    imports_failed: bool = False,
+    broken: Sequence[tuple[str, str]] = (),
 ) -> tuple[CheckedPolicy, list[Diagnostic]]:
-    checker = Checker(statements, imports_failed)
+    checker = Checker(statements, imports_failed, broken)
     policy = checker.check()
     return policy, checker.diagnostics

@@ -29,6 +29,8 @@ class Loaded:
     sources: list[Source] = field(default_factory=list)
     # Shared by nested loads: a file reached along two import paths is read once.
     seen: set[Path] = field(default_factory=set)
+    # (kind, name) of declarations that did not parse, in any file loaded.
+    broken: list[tuple[str, str]] = field(default_factory=list)
 
     def imports_failed(self) -> bool:
         return any(d.code in ("E401", "E402", "E403") for d in self.diagnostics)
@@ -140,6 +142,7 @@ def _load_source(
     loaded.sources.append(source)
     module, diagnostics = parse(source)
     loaded.diagnostics.extend(diagnostics)
+    loaded.broken.extend(module.broken)
     here = path.parent if path is not None else root
     for stmt in module.statements:
         if isinstance(stmt, ast.Import):
@@ -194,6 +197,7 @@ def _import(
     loaded.files.extend(sub.files)
     loaded.sources.extend(sub.sources)
     loaded.diagnostics.extend(sub.diagnostics)
+    loaded.broken.extend(sub.broken)
     for located in sub.statements:
         if isinstance(located.node, IMPORTABLE):
             loaded.statements.append(Located(located.source, located.node, imported=True))

@@ -517,6 +517,7 @@ def parse(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
     bounds = [0, *starts, len(text)] if not starts or starts[0] != 0 else [*starts, len(text)]
     statements: list[ast.Statement] = []
     diagnostics: list[Diagnostic] = []
+    broken: list[tuple[str, str]] = []
     for lo, hi in itertools.pairwise(bounds):
         chunk = text[lo:hi]
         if not chunk.strip() or not re.sub(r"#[^\n]*", "", chunk).strip():
@@ -524,8 +525,15 @@ def parse(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
         node, problem = _parse_chunk(source, lo, hi, "statement")
         if problem is not None:
             diagnostics.append(diag(problem))
+            named = _DECLARES.search(re.sub(r"#[^\n]*", "", chunk))
+            if named is not None:
+                broken.append((named.group(1), named.group(2)))
         elif node is not None:
             statements.append(node)
     if not diagnostics:  # the whole-file error did not reproduce per statement
         diagnostics.append(diag(whole))
-    return ast.Module(tuple(statements)), diagnostics
+    return ast.Module(tuple(statements), broken=tuple(broken)), diagnostics
+
+
+# The name a statement that failed to parse declares, so that one mistake is one error.
+_DECLARES = re.compile(r"^\s*(tier|keywords|classifier|rule)\s+([A-Za-z_][A-Za-z0-9_]*)")

@@ -65,18 +65,42 @@ WAKE_MS = 50
 READY_TIMEOUT_S = 2.0
 # Pause before retrying when the watcher itself fails (a watched directory vanished).
 RETRY_S = 0.2
+# A file written in place (truncate, then write) is read only once nothing has touched it
+# for this long, and a load counts only if the files hash the same before and after it; a
+# load that raced a writer is retried. Bounded so a file rewritten nonstop is still loaded.
+QUIET_S = 0.1
+MAX_SETTLE_S = 2.0
+LOAD_ATTEMPTS = 5
+REPORT_SETTLE_S = 0.1
 
 # File identity -> content digest, or None for a file that cannot be read.
 Fingerprint = dict[Path, bytes | None]
 
 
-def _load(path: Path) -> Policy:
+def _load(path: Path, check_tests: bool = False) -> Policy:
     # Imported at call time: the package's __init__ imports this module, so a top-level
     # `from . import load` would be circular.
     from . import load
 
     policy: Policy = load(path)
+    if check_tests:
+        from .testing import failing_tests_error
+
+        error = failing_tests_error(policy)
+        if error is not None:
+            raise error
     return policy
+
+
+def _newest_change(files: Iterable[Path]) -> float:
+    """The latest modification time (epoch seconds) among files, 0 when none can be read."""
+    newest = 0.0
+    for f in files:
+        try:
+            newest = max(newest, f.stat().st_mtime)
+        except OSError:
+            pass
+    return newest
 
 
 def render_errors(error: PolicyError) -> str:
@@ -115,7 +139,11 @@ class _Core:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], on_reload: OnReload | None, on_error: OnError | None
+        self,
+        path: str | os.PathLike[str],
+        on_reload: OnReload | None,
+        on_error: OnError | None,
+        check_tests: bool = False,
     ) -> None:
         # Absolute but deliberately *not* resolved: with a symlinked file (ConfigMap style) the
         # resolved target is a directory that is deleted on the next update, while the path
@@ -123,10 +151,12 @@ class _Core:
         self._path = Path(os.path.abspath(os.fspath(path)))
         self._on_reload = on_reload
         self._on_error = on_error
+        # Refuse a version whose own inline tests fail (reported as E502, like a check error).
+        self._check_tests = check_tests
         started = time.perf_counter()
         # No last good policy exists yet, so a failure here is the caller's to handle.
         fingerprint = _fingerprint([self._path])
-        self.policy: Policy = _load(self._path)
+        self.policy: Policy = _load(self._path, check_tests)
         self._compile_ms = (time.perf_counter() - started) * 1000
         self._files: tuple[Path, ...] = self._watch_files(self.policy)
         self._seen: Fingerprint = fingerprint
@@ -233,20 +263,52 @@ class _Core:
         before = _fingerprint(self._files)
         if not force and not self._broken and before == self._seen:
             return None
-        started = time.perf_counter()
-        try:
-            policy = _load(self._path)
-        except PolicyError as e:
-            error: PolicyError | None = e
-        else:
-            error = None
-        elapsed = (time.perf_counter() - started) * 1000
-        # Trust the hash only if nothing moved during the load; otherwise the next rescan
-        # must load again.
-        self._seen = before if _fingerprint(self._files) == before else {}
-        if error is not None:
-            return _Outcome(error=error)
-        return _Outcome(policy=policy, compile_ms=elapsed)
+        watched = self._files
+        for _ in range(LOAD_ATTEMPTS):
+            self._settle(watched)
+            before = _fingerprint(watched)
+            started = time.perf_counter()
+            try:
+                policy: Policy | None = _load(self._path, self._check_tests)
+            except PolicyError as e:
+                error: PolicyError | None = e
+                policy = None
+            else:
+                error = None
+            elapsed = (time.perf_counter() - started) * 1000
+            files = self._watch_files(policy) if policy is not None else watched
+            if files != watched:
+                # It imports files not hashed before the load: hash those too, and load again.
+                watched = files
+                continue
+            # The load read what was hashed before it only if the hash still holds after it;
+            # otherwise a writer was at work and what was read may be half a file, so it is
+            # neither served nor reported.
+            if _fingerprint(watched) != before:
+                continue
+            if error is not None:
+                # A file caught between truncate and write (a writer descheduled on a busy
+                # machine) reads as empty or cut short: report it only if it stays so.
+                time.sleep(REPORT_SETTLE_S)
+                if _fingerprint(watched) != before:
+                    continue
+            self._seen = before
+            if error is not None:
+                return _Outcome(error=error)
+            return _Outcome(policy=policy, compile_ms=elapsed)
+        # Still moving: the next rescan (or event) tries again.
+        self._seen = {}
+        return None
+
+    @staticmethod
+    def _settle(files: Iterable[Path]) -> None:
+        """Wait until none of `files` has changed for QUIET_S (at most MAX_SETTLE_S)."""
+        deadline = time.monotonic() + MAX_SETTLE_S
+        while True:
+            age = time.time() - _newest_change(files)
+            if age >= QUIET_S or age < -1 or time.monotonic() >= deadline:
+                return  # (a clock far behind the file's time: do not wait on it)
+            time.sleep(QUIET_S - age)
 
     def _apply(self, outcome: _Outcome | None) -> bool:
         """Swap in a good outcome (one assignment), report a bad one. True if swapped."""
@@ -319,8 +381,9 @@ class PolicyStore(_Core):
         force_polling: bool = False,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         debounce_ms: int = DEFAULT_DEBOUNCE_MS,
+        check_tests: bool = False,
     ) -> None:
-        super().__init__(path, on_reload, on_error)
+        super().__init__(path, on_reload, on_error, check_tests)
         self._force_polling = force_polling
         self._poll_delay_ms = max(1, round(poll_interval * 1000))
         # When polling, the content check itself runs at the poll interval: notify's poller
@@ -439,13 +502,16 @@ def watch(
     force_polling: bool = False,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
     debounce_ms: int = DEFAULT_DEBOUNCE_MS,
+    check_tests: bool = False,
 ) -> PolicyStore:
     """Load `path` and keep it fresh in a background thread.
 
     Raises PolicyError if the policy does not load now: there is no last good version to
     fall back on. Later failures are reported to `on_error` (and logged) instead.
     `force_polling` polls every `poll_interval` seconds, for file systems without change
-    notification (network mounts, some containers).
+    notification (network mounts, some containers). With `check_tests`, a version whose
+    inline tests fail is refused like one with errors (E502 per failing test), at the
+    start as on every reload; `policyroute watch` and the server turn it on.
     """
     return PolicyStore(
         path,
@@ -454,6 +520,7 @@ def watch(
         force_polling=force_polling,
         poll_interval=poll_interval,
         debounce_ms=debounce_ms,
+        check_tests=check_tests,
     )
 
 
@@ -474,8 +541,9 @@ class AsyncPolicyStore(_Core):
         force_polling: bool = False,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         debounce_ms: int = DEFAULT_DEBOUNCE_MS,
+        check_tests: bool = False,
     ) -> None:
-        super().__init__(path, on_reload, on_error)
+        super().__init__(path, on_reload, on_error, check_tests)
         self._force_polling = force_polling
         self._poll_delay_ms = max(1, round(poll_interval * 1000))
         # When polling, the content check itself runs at the poll interval: notify's poller
@@ -611,6 +679,7 @@ def awatch(
     force_polling: bool = False,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
     debounce_ms: int = DEFAULT_DEBOUNCE_MS,
+    check_tests: bool = False,
 ) -> AsyncPolicyStore:
     """Load `path` now (raising PolicyError if it does not load) for watching on asyncio.
 
@@ -623,6 +692,7 @@ def awatch(
         force_polling=force_polling,
         poll_interval=poll_interval,
         debounce_ms=debounce_ms,
+        check_tests=check_tests,
     )
 
 

@@ -56,6 +56,7 @@ CODES: dict[str, str] = {
     "E404": "name imported twice",
     # tests
     "E501": "invalid inline test",
+    "E502": "inline test fails (a reload that must pass its tests is refused)",
     # warnings
     "W001": "rule can never decide (shadowed or unsatisfiable)",
     "W002": "default can never be reached",

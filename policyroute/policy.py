@@ -159,7 +159,9 @@ class Policy:
         outcome = "asked" if ctx.classifier is not None else "not asked: no classifier"
         if given is not None:  # the caller's answer: nothing to ask
             result = _valid_classification(given, spec)
-            outcome = "given" if result == given else "given, not one of its labels: counts as failed"
+            outcome = (
+                "given" if result == given else "given, not one of its labels: counts as failed"
+            )
         elif ctx.classifier is not None:
             try:
                 answer = ctx.classifier.classify(spec, ctx.request)

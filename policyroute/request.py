@@ -107,7 +107,9 @@ def _answers(where: str, value: Any) -> dict[str, Classification]:
             )
         if label is not None and not isinstance(label, str):
             raise RequestError(f"{where}.{name}.label: must be a string, got {_type_name(label)}")
-        out[name] = Classification(label, confidence_value(f"{where}.{name}.confidence", confidence))
+        out[name] = Classification(
+            label, confidence_value(f"{where}.{name}.confidence", confidence)
+        )
     return out
 
 

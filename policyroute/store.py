@@ -22,6 +22,7 @@ Change detection is layered, so that no single mechanism has to be perfect:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -96,10 +97,8 @@ def _newest_change(files: Iterable[Path]) -> float:
     """The latest modification time (epoch seconds) among files, 0 when none can be read."""
     newest = 0.0
     for f in files:
-        try:
+        with contextlib.suppress(OSError):  # a missing file: the load will say so
             newest = max(newest, f.stat().st_mtime)
-        except OSError:
-            pass
     return newest
 
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..policy import Policy
+from .describe import describe_region
 from .reach import compute
 from .space import FALSE, Space, deep_recursion
-from .describe import describe_region
 from .witness import decide_json, find_request
 
 MAX_REGIONS = 200

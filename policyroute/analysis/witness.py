@@ -111,7 +111,7 @@ def request_json(space: Space, assign: dict[int, int], joiner: str = "\n") -> di
         elif attr in ("user.tier", "user.id"):
             user[attr[5:]] = str(value)
         elif attr.startswith("metadata."):
-            metadata[attr[9:]] = value
+            metadata[attr[9:]] = _whole(c) if c.kind == "num" else value
         elif attr in ("prompt", "system", "text"):
             if c.kind == "any":
                 texts.setdefault(attr, []).append("hello")
@@ -175,6 +175,17 @@ def request_json(space: Space, assign: dict[int, int], joiner: str = "\n") -> di
     if route:
         obj["route"] = route
     return obj
+
+
+def _whole(c: Cell) -> Any:
+    """A whole number inside a number cell if it holds one (seats 51, not 51.0), else its
+    representative."""
+    import math
+
+    n = c.lo if c.lo_closed else math.floor(c.lo) + 1 if c.lo != float("-inf") else None
+    if n is None:
+        n = math.ceil(c.hi) - 1 if c.hi != float("inf") else 0
+    return int(n) if c.contains_num(n) and float(n).is_integer() else c.rep
 
 
 def _int_in(c: Cell, at_least: int) -> int | None:

@@ -6,10 +6,17 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .common import UsageError, add_route_flags, merge_route, read_json, route_flags
+from .common import (
+    UsageError,
+    add_format,
+    add_route_flags,
+    check_answers,
+    merge_route,
+    read_json,
+    route_flags,
+)
 
 if TYPE_CHECKING:  # the SDK loads only when `ask` runs
     from ..runtime.attempts import Attempt, EscalationError, RoutedResult
@@ -33,7 +40,7 @@ def register(subparsers: Any) -> None:
         help="the SDK's own retries before a tier counts as failed (default 2)",
     )
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per API call")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_format(p)
     p.set_defaults(func=run)
 
 
@@ -59,7 +66,10 @@ def request_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, 
         elif key == "output_tokens":
             params["max_tokens"] = value
         elif key == "prompt":
-            params["messages"] = [*params.get("messages", [])[:-1], {"role": "user", "content": value}]
+            params["messages"] = [
+                *params.get("messages", [])[:-1],
+                {"role": "user", "content": value},
+            ]
         else:
             raise UsageError(
                 f"--attr {key}: ask sends a real request; give tools, images or earlier "
@@ -102,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     import anthropic
 
     import policyroute
-    from policyroute.request import RequestError
+    from policyroute.request import Request, RequestError
     from policyroute.runtime.attempts import EscalationError
     from policyroute.runtime.router import Router
 
@@ -116,6 +126,11 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"policyroute ask: cannot read {args.policy}: {e.strerror or e}", file=sys.stderr)
         return 1
+    try:
+        check_answers(policy, Request.from_anthropic({}, **route_flags(args).route))
+    except (UsageError, RequestError) as e:
+        print(f"policyroute ask: {e}", file=sys.stderr)
+        return 2
     try:
         params, route = request_params(args)
     except UsageError as e:
@@ -135,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"policyroute ask: {e}", file=sys.stderr)
         return 2
     except EscalationError as e:
-        if args.json:
+        if args.format == "json":
             print(json.dumps(_failure_json(e), indent=2))
         else:
             _print_decision(e.decision.to_dict())
@@ -146,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     except Exception as e:  # never a traceback on the command line
         print(f"policyroute ask: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
-    if args.json:
+    if args.format == "json":
         print(json.dumps(_result_json(result), indent=2))
     else:
         _print_decision(result.decision.to_dict())

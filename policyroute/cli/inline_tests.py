@@ -126,7 +126,9 @@ def cmd_test(args: argparse.Namespace) -> int:
     if not args.quiet:
         summary = f"{passed} passed, {failed} failed"
         if not_loaded:
-            summary += f", {len(not_loaded)} polic{'y' if len(not_loaded) == 1 else 'ies'} not loaded"
+            summary += (
+                f", {len(not_loaded)} polic{'y' if len(not_loaded) == 1 else 'ies'} not loaded"
+            )
         if untested:
             summary += f", {len(untested)} without tests"
         if args.coverage or args.fail_under is not None:
@@ -150,6 +152,3 @@ def register(sub: Any) -> None:
     add_quiet(p)
     p.add_argument("-v", "--verbose", action="store_true", help="list passing tests too")
     p.set_defaults(func=cmd_test)
-
-
-

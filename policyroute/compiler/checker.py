@@ -526,7 +526,12 @@ class Checker:
             )
             return None
         info = attribute(attr.dotted)
-        if info is None and self.imports_failed and len(parts) == 2 and parts[1] in CLASSIFIER_FIELDS:
+        if (
+            info is None
+            and self.imports_failed
+            and len(parts) == 2
+            and parts[1] in CLASSIFIER_FIELDS
+        ):
             return None  # most likely a classifier of the file that failed to import
         if info is None:
             known = [*ATTRIBUTES, *(f"{c}.label" for c in self.policy.classifiers)]

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import logging
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -35,6 +37,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import watchfiles
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 from .syntax.diagnostics import PolicyError, render_human
 
@@ -66,13 +73,15 @@ WAKE_MS = 50
 READY_TIMEOUT_S = 2.0
 # Pause before retrying when the watcher itself fails (a watched directory vanished).
 RETRY_S = 0.2
-# A file written in place (truncate, then write) is read only once nothing has touched it
-# for this long, and a load counts only if the files hash the same before and after it; a
-# load that raced a writer is retried. Bounded so a file rewritten nonstop is still loaded.
+# A file written in place (truncate, then write) is read only once no process has it open
+# for writing (where the OS can tell) and nothing has touched it for QUIET_S, and a load
+# counts only if the files hash the same before and after it; a load that raced a writer is
+# retried. Bounded so a file rewritten nonstop is still loaded.
 QUIET_S = 0.1
 MAX_SETTLE_S = 2.0
 LOAD_ATTEMPTS = 5
 REPORT_SETTLE_S = 0.1
+SETTLE_STEP_S = 0.01
 
 # File identity -> content digest, or None for a file that cannot be read.
 Fingerprint = dict[Path, bytes | None]
@@ -91,6 +100,35 @@ def _load(path: Path, check_tests: bool = False) -> Policy:
         if error is not None:
             raise error
     return policy
+
+
+def _being_written(path: Path) -> bool:
+    """Whether some process has `path` open for writing (Linux), i.e. a writer may be part
+    way through it.
+
+    The kernel grants a read lease only on a file nobody has open for writing, so asking
+    for one (and dropping it at once) answers exactly that. The lease's break notice goes to
+    SIGURG, which is ignored by default, rather than SIGIO, which would end the process.
+    Elsewhere, or when a lease cannot be asked for (another owner, a file system without
+    leases), this says False and the quiet time alone decides."""
+    setlease = getattr(fcntl, "F_SETLEASE", None) if fcntl is not None else None
+    setsig = getattr(fcntl, "F_SETSIG", None) if fcntl is not None else None
+    if fcntl is None or setlease is None or setsig is None:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.fcntl(fd, setsig, signal.SIGURG)
+        fcntl.fcntl(fd, setlease, fcntl.F_RDLCK)
+    except OSError as e:
+        return e.errno == errno.EAGAIN
+    else:
+        fcntl.fcntl(fd, setlease, fcntl.F_UNLCK)
+        return False
+    finally:
+        os.close(fd)
 
 
 def _newest_change(files: Iterable[Path]) -> float:
@@ -283,7 +321,7 @@ class _Core:
             # The load read what was hashed before it only if the hash still holds after it;
             # otherwise a writer was at work and what was read may be half a file, so it is
             # neither served nor reported.
-            if _fingerprint(watched) != before:
+            if _fingerprint(watched) != before or any(_being_written(f) for f in watched):
                 continue
             if error is not None:
                 # A file caught between truncate and write (a writer descheduled on a busy
@@ -301,13 +339,19 @@ class _Core:
 
     @staticmethod
     def _settle(files: Iterable[Path]) -> None:
-        """Wait until none of `files` has changed for QUIET_S (at most MAX_SETTLE_S)."""
+        """Wait until no process has one of `files` open for writing and none has changed
+        for QUIET_S (at most MAX_SETTLE_S: a file held open for writing for good is read
+        as it stands)."""
+        files = tuple(files)
         deadline = time.monotonic() + MAX_SETTLE_S
-        while True:
+        while time.monotonic() < deadline:
+            if any(_being_written(f) for f in files):
+                time.sleep(SETTLE_STEP_S)
+                continue
             age = time.time() - _newest_change(files)
-            if age >= QUIET_S or age < -1 or time.monotonic() >= deadline:
-                return  # (a clock far behind the file's time: do not wait on it)
-            time.sleep(QUIET_S - age)
+            if age >= QUIET_S or age < -1:  # (a clock far behind the file's: do not wait)
+                return
+            time.sleep(min(QUIET_S - age, SETTLE_STEP_S))
 
     def _apply(self, outcome: _Outcome | None) -> bool:
         """Swap in a good outcome (one assignment), report a bad one. True if swapped."""

@@ -373,7 +373,10 @@ def normalize_route(attrs: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("user_tier", "user_id", "task", "domain"):
         value = attrs.get(key)
         if value is not None:
-            out[key] = _string(f"route.{key}", value)
+            # Named as the language names it (user.tier), whichever form gave it.
+            out[key] = _string(
+                f"route.{key.replace('_', '.', 1) if key.startswith('user_') else key}", value
+            )
     for key in ("files", "context_tokens"):
         value = attrs.get(key)
         if value is not None:

@@ -64,7 +64,9 @@ def test_every_witness_routes_to_its_rule(path: Path, tmp_path: Path) -> None:
         decided = json.loads(out)
         assert (decided["tier"], decided["rule"]) == (rule.tier, rule.name)
         # And through stdin, as a pipe would.
-        code, out, _ = cli("route", str(path), "--request", "-", "--json", stdin=request.read_text())
+        code, out, _ = cli(
+            "route", str(path), "--request", "-", "--json", stdin=request.read_text()
+        )
         assert json.loads(out)["rule"] == rule.name
 
 
@@ -111,14 +113,14 @@ def test_explain_says_not_asked_without_a_classifier(tmp_path: Path) -> None:
     p = tmp_path / "c.route"
     p.write_text(CLASSIFIED)
     code, out, _ = cli("route", str(p), "--prompt", "hi", "--explain")
-    assert "(not asked: no classifier)" in out and "(asked)" not in out
+    assert code == 0 and "(not asked: no classifier)" in out and "(asked)" not in out
 
 
 # -- --attr reads every attribute -------------------------------------------------------------
 
 EVERY = (
     TIERS
-    + 'rule a: has_tools and has_images and turns == 3 and output_tokens == 50 -> opus\n'
+    + "rule a: has_tools and has_images and turns == 3 and output_tokens == 50 -> opus\n"
     + 'rule b: system contains "careful" and user.tier == "3" and metadata.n > 2 -> opus\n'
     + "default -> haiku\n"
 )
@@ -152,9 +154,7 @@ def test_attr_accepts_every_attribute(tmp_path: Path) -> None:
     ],
 )
 def test_attr_errors_are_usage_errors(item: str, says: str) -> None:
-    code, _, err = cli(
-        "route", "policies/coding-assistant.route", "--prompt", "x", "--attr", item
-    )
+    code, _, err = cli("route", "policies/coding-assistant.route", "--prompt", "x", "--attr", item)
     assert code == 2 and err.startswith("policyroute route: ") and says in err, err
 
 
@@ -219,7 +219,9 @@ def test_check_quiet_prints_only_problems(tmp_path: Path) -> None:
 
 
 def test_fmt_stdin_writes_stdout() -> None:
-    code, out, err = cli("fmt", "-", stdin='tier   haiku = "h" {input 1 output 5}\ndefault->haiku\n')
+    code, out, err = cli(
+        "fmt", "-", stdin='tier   haiku = "h" {input 1 output 5}\ndefault->haiku\n'
+    )
     assert code == 0 and err == ""
     assert out == 'tier haiku = "h" { input 1  output 5 }\ndefault -> haiku\n'
     code, out, _ = cli("fmt", "--check", "-", stdin="default->haiku\n")

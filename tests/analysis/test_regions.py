@@ -153,11 +153,7 @@ def test_diff_regions_are_exactly_the_requests_that_move(pair: tuple[str, str]) 
         if values["length"] is None:
             continue  # a request without a prompt has no length but a missing prompt too
         a, b = old_decide(values), new_decide(values)
-        inside = [
-            d
-            for d in found
-            if any(all(_holds(c, values) for c in case) for case in d.cases)
-        ]
+        inside = [d for d in found if any(all(_holds(c, values) for c in case) for case in d.cases)]
         if a[0] == b[0]:
             assert not inside, (values, a, b, [d.where for d in inside])
         else:

@@ -152,11 +152,9 @@ def _transcript(b: Block, cwd: Path) -> str:
 
 
 def _is_policy(text: str) -> bool:
-    return (
-        re.search(r"^default\b", text, re.M) is not None
-        and "tier " in text
-        or (re.search(r"^import ", text, re.M) is not None and re.search(r"^default", text, re.M))
-    )
+    """A whole policy: it has a default, and tiers of its own or an import."""
+    has_default = re.search(r"^default\b", text, re.M) is not None
+    return has_default and ("tier " in text or re.search(r"^import ", text, re.M) is not None)
 
 
 def _check_fragment(b: Block) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import queue
 import random
@@ -655,3 +656,17 @@ def test_a_file_being_written_is_never_served(seed: int) -> None:
                 stop.set()
                 t.join()
             assert served <= good, served - good
+
+
+def test_watch_command_json_lines(policy_file: Path) -> None:
+    proc = Proc(str(policy_file), "--format", "json")
+    first = json.loads(proc.expect('"watching"').split(": ", 1)[1])
+    assert first["revision"] == policyroute.load(policy_file).revision
+    policy_file.write_text(BROKEN)
+    rejected = json.loads(proc.expect('"rejected"').split(": ", 1)[1])
+    assert rejected["serving"] == first["revision"] and rejected["errors"][0]["code"] == "E001"
+    policy_file.write_text(POLICY_B)
+    reloaded = json.loads(proc.expect('"reloaded"').split(": ", 1)[1])
+    assert reloaded["revision"] == policyroute.load(policy_file).revision
+    rc, err = proc.finish(signal.SIGINT)
+    assert rc == 0 and err == ""

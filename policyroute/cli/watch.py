@@ -9,6 +9,7 @@ running policy took the change or kept the last good version.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import queue
 import signal
@@ -20,7 +21,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..syntax.diagnostics import PolicyError
-from .common import UsageError, use_colour
+from .common import UsageError, add_format, use_colour
 
 if TYPE_CHECKING:
     from ..policy import Policy
@@ -62,6 +63,7 @@ def register(subparsers: Any) -> None:
         ),
     )
     p.add_argument("policy", metavar="POLICY", help="the .route file to follow")
+    add_format(p)
     p.add_argument(
         "--poll",
         action="store_true",
@@ -90,6 +92,23 @@ def _stamp() -> str:
 
 def _say(line: str, stream: TextIO = sys.stdout) -> None:
     print(f"[{_stamp()}] {line}", file=stream, flush=True)
+
+
+def _event(
+    kind: str,
+    path: Path,
+    policy: Policy,
+    compile_ms: float | None,
+    error: PolicyError | None = None,
+) -> None:
+    """One JSON line per event (--format json): for tools that follow a policy's reloads."""
+    out: dict[str, Any] = {"event": kind, "time": time.time(), "path": str(path)}
+    if error is None:
+        out.update(revision=policy.revision, compile_ms=round(compile_ms or 0.0, 3))
+    else:
+        out["serving"] = policy.revision
+        out["errors"] = [d.to_json() for d in error.diagnostics if d.is_error]
+    print(json.dumps(out), flush=True)
 
 
 def _errors(error: PolicyError) -> str:
@@ -174,10 +193,13 @@ def _follow(
         holder.append(store)
         with store:
             mode = f"polling every {args.poll_interval:g} s" if args.poll else "notifications"
-            _say(
-                f"watching {store.path} ({mode}): policy {store.policy.name or '(unnamed)'}, "
-                + _describe(store.policy, store.last_compile_ms)
-            )
+            if args.format == "json":
+                _event("watching", store.path, store.policy, store.last_compile_ms)
+            else:
+                _say(
+                    f"watching {store.path} ({mode}): policy {store.policy.name or '(unnamed)'}, "
+                    + _describe(store.policy, store.last_compile_ms)
+                )
             while True:
                 try:
                     # A timeout keeps the wait short enough for signal handlers to run promptly.
@@ -186,7 +208,12 @@ def _follow(
                     continue
                 if isinstance(event, _Stop):
                     break
-                if isinstance(event, _Reloaded):
+                if args.format == "json":
+                    if isinstance(event, _Reloaded):
+                        _event("reloaded", store.path, event.policy, event.compile_ms)
+                    else:
+                        _event("rejected", store.path, store.policy, None, event.error)
+                elif isinstance(event, _Reloaded):
                     _say(f"reloaded {store.path}: " + _describe(event.policy, event.compile_ms))
                 else:
                     _say(
@@ -194,7 +221,10 @@ def _follow(
                         sys.stderr,
                     )
                     print(_errors(event.error), file=sys.stderr, flush=True)
-        _say("stopped")
+        if args.format == "json":
+            print(json.dumps({"event": "stopped"}), flush=True)
+        else:
+            _say("stopped")
         return 0
     finally:
         for s, handler in previous.items():

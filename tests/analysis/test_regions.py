@@ -223,3 +223,20 @@ def test_counterfactual_names_exactly_the_values_that_move(
             else:
                 cond = said.get((rule_name, attr))
                 assert cond is not None and _holds(cond, changed), (values, attr, x, lines)
+
+
+def test_a_region_too_big_to_print_is_marked_an_over_approximation() -> None:
+    terms = " or ".join(f"(files == {i} and length == {i})" for i in range(1, 9))
+    old = policyroute.loads(HEADER + "default -> haiku\n")
+    new = policyroute.loads(HEADER + f"rule r: {terms} -> opus\ndefault -> haiku\n")
+    (d,) = diff(old, new)
+    assert not d.exact and d.where.endswith(
+        "(over-approximation: the region is inside this, not all of it)"
+    )
+    # A box around the region: every request that moves is inside it.
+    (case,) = d.cases
+    for i in range(0, 10):
+        values: Values = {"length": i, "files": i}
+        moves = new.decide(_request(values)).tier != old.decide(_request(values)).tier
+        assert not moves or all(_holds(c, values) for c in case)
+    assert d.to_json()["exact"] is False

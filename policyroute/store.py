@@ -44,6 +44,8 @@ except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
 from .syntax.diagnostics import PolicyError, render_human
+from .syntax.limits import MAX_FILE_BYTES
+from .syntax.source import read_regular_file
 
 if TYPE_CHECKING:
     from .decision import Decision
@@ -147,8 +149,10 @@ def render_errors(error: PolicyError) -> str:
 
 
 def _digest(path: Path) -> bytes | None:
+    # Read the way the loader reads: a FIFO or a device under the policy's name must not
+    # block the watcher or fill memory.
     try:
-        return hashlib.blake2b(path.read_bytes(), digest_size=16).digest()
+        return hashlib.blake2b(read_regular_file(path, MAX_FILE_BYTES), digest_size=16).digest()
     except OSError:
         return None
 
@@ -251,7 +255,7 @@ class _Core:
         is mapped back under the user's directory so a symlink swap of that directory is
         followed.
         """
-        real_dir = self._path.resolve().parent
+        real_dir = Path(os.path.realpath(self._path)).parent
         out: dict[Path, None] = {self._path: None}
         for f in policy.files:
             try:
@@ -262,7 +266,7 @@ class _Core:
             # Only when the user's directory really leads to the same file: a policy symlinked
             # from elsewhere keeps its imports' own paths.
             mapped = self._path.parent / rel
-            out[mapped if mapped.resolve() == f else f] = None
+            out[mapped if os.path.realpath(mapped) == os.fspath(f) else f] = None
         return tuple(out)
 
     @staticmethod

@@ -8,5 +8,14 @@ from __future__ import annotations
 from .counterfactual import counterfactual
 from .diff import Difference, diff
 from .reach import lint, why_no_witness, witness
+from .space import AnalysisTooLarge
 
-__all__ = ["Difference", "counterfactual", "diff", "lint", "why_no_witness", "witness"]
+__all__ = [
+    "AnalysisTooLarge",
+    "Difference",
+    "counterfactual",
+    "diff",
+    "lint",
+    "why_no_witness",
+    "witness",
+]

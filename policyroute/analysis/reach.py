@@ -14,7 +14,7 @@ from ..compiler.atoms import Expr
 from ..policy import Policy
 from ..syntax.diagnostics import Diagnostic
 from ..syntax.source import Span
-from .space import FALSE, TRUE, Space, deep_recursion
+from .space import FALSE, TRUE, AnalysisTooLarge, Space, deep_recursion
 from .witness import decide_json, find_request
 
 MAX_NAMED = 5
@@ -100,10 +100,10 @@ def compute(policy: Policy, space: Space | None = None) -> Reach:
         cond_vars.append(frozenset(vs))
     comp_of_var = _components(space, cond_vars)
     with deep_recursion(len(space.vars)):
-        base: dict[int, int] = {}
+        by_comp: dict[int, list[int]] = {}
         for node, cvs in space.constraints:
-            k = comp_of_var[next(iter(cvs))]
-            base[k] = space.and_(base.get(k, TRUE), node)
+            by_comp.setdefault(comp_of_var[next(iter(cvs))], []).append(node)
+        base = {k: space.conjoin(nodes) for k, nodes in by_comp.items()}
         rest = dict(base)
         dead = {k for k, n in rest.items() if n == FALSE}
         build = space.compiler(policy)
@@ -253,8 +253,22 @@ def _projection(sp: Space, node: int) -> dict[int, int]:
 
 
 def lint(policy: Policy) -> list[Diagnostic]:
-    """W001 for each rule that can never decide, W002 when the default can never be reached."""
-    reach = reach_of(policy)
+    """W001 for each rule that can never decide, W002 when the default can never be reached;
+    W011 instead of both when the policy is too large to analyse in bounded time."""
+    try:
+        reach = reach_of(policy)
+    except AnalysisTooLarge as e:
+        default = policy.checked.default
+        assert default is not None
+        return [
+            Diagnostic(
+                "W011",
+                f"the policy is too large to analyse ({e}); W001 and W002 were not checked",
+                default.source,
+                default.span,
+                "fewer keyword phrases that stand inside one another, or fewer distinct tests",
+            )
+        ]
     out: list[Diagnostic] = []
     checked = policy.checked
     rules = [*checked.rules, checked.default]

@@ -36,6 +36,7 @@ from typing import Any
 from ..compiler.atoms import Expr, InAtom, KwAtom, NumAtom
 from ..features import DYNAMIC, INT, STRING, TEXT, attribute, compile_regex, is_word_char
 from ..policy import Policy
+from .containment import containment_pairs
 
 FALSE = 0
 TRUE = 1
@@ -161,6 +162,9 @@ class _Group:
 
 OTHER_STRING = "zz-other"
 ALWAYS_BOOL = frozenset({"has_tools", "has_images"})
+# Variables of one analysis: far above a real policy's (tens), and low enough that the
+# recursive MDD operations stay well inside the native stack.
+MAX_VARIABLES = 2_000
 
 
 class Space:
@@ -227,8 +231,10 @@ class Space:
             self._add(
                 ("confidence", name), _num_cells(ts, False, 0.0, 1.0), None, f"{name}.confidence"
             )
+        # Phrase containment, found once (near-linearly) for the three uses below.
+        self._inside: list[tuple[tuple[str, str], tuple[str, str]]] = _containment_of(phrases)
         self.members: dict[int, tuple[str, ...]] = {}
-        for group in _phrase_groups(phrases, signature, in_all):
+        for group in _phrase_groups(phrases, signature, in_all, self._inside):
             attr, text = group[0]
             texts = tuple(t for _, t in group)
             shown = (
@@ -240,6 +246,12 @@ class Space:
             self.members[len(self.vars) - 1] = texts
             for t in texts[1:]:
                 self.index[("phrase", attr, t)] = len(self.vars) - 1
+        if len(self.vars) > MAX_VARIABLES:
+            # The MDD operations recurse once per variable, and far past this both the time
+            # and the native stack run out.
+            raise AnalysisTooLarge(
+                f"{len(self.vars):,} independent tests to analyse; the most is {MAX_VARIABLES:,}"
+            )
         self._order_by_component()
         # MDD tables. Node 0 is FALSE, 1 is TRUE; terminals sit below every variable.
         n = len(self.vars)
@@ -368,17 +380,17 @@ class Space:
         def add(node: int, vs: frozenset[int]) -> None:
             self.constraints.append((node, vs))
 
-        for items in by_attr.values():
-            for p, vp in items:
-                for q, vq in items:
-                    if p != q and len(q) < len(p) and contains_at_boundaries(p, q):
-                        add(
-                            self.or_(
-                                self.lit(vp, lambda c: not c.rep),
-                                self.lit(vq, lambda c: bool(c.rep)),
-                            ),
-                            frozenset((vp, vq)),
-                        )
+        single = {(attr, text): v for attr, items in by_attr.items() for text, v in items}
+        for outer, inner in self._inside:
+            vp, vq = single.get(outer), single.get(inner)
+            if vp is not None and vq is not None:
+                add(
+                    self.or_(
+                        self.lit(vp, lambda c: not c.rep),
+                        self.lit(vq, lambda c: bool(c.rep)),
+                    ),
+                    frozenset((vp, vq)),
+                )
         # A phrase found in the prompt, or a regex that matched it, means there is a prompt;
         # for a phrase of n characters (normalized), one of at least ceil(n / 3): case folding
         # turns one character into at most three ("ﬃ" -> "ffi") and white space only folds.
@@ -392,9 +404,19 @@ class Space:
                         need = 0 if compile_regex(var.key[2], var.key[3]).search("") else 1
                     has_len = self.lit(lv, _at_least(need))
                     add(self.or_(self.lit(i, lambda c: not c.rep), has_len), frozenset((i, lv)))
-        for node, _ in self.constraints:
-            u = self.and_(u, node)
-        return u
+        return self.and_(u, self.conjoin(node for node, _ in self.constraints))
+
+    def conjoin(self, nodes: Iterable[int]) -> int:
+        """The AND of many diagrams, joined in a balanced tree, neighbours in variable order
+        first: each step joins two diagrams of similar size over nearby variables, where
+        folding them one by one into a growing result rebuilds that result at every step."""
+        level = sorted(nodes, key=lambda n: self.node_var[n], reverse=True)
+        while len(level) > 1:
+            paired = [self.and_(a, b) for a, b in zip(level[::2], level[1::2], strict=False)]
+            if len(level) % 2:
+                paired.append(level[-1])
+            level = paired
+        return level[0] if level else TRUE
 
     # -- expressions of one policy -------------------------------------------------------
 
@@ -416,6 +438,9 @@ class Space:
                     self.lit(self.index[("phrase", k[1], phrases[p])], lambda c: bool(c.rep))
                     for p in sorted(atom.phrases)
                 ]
+                # Lowest variable first, so each step adds one node above the result so far
+                # (in the other order every step rebuilds it: quadratic in the phrases).
+                lits.sort(key=lambda n: self.node_var[n], reverse=True)
                 node = FALSE if atom.mode == "any" else TRUE
                 for x in lits:
                     node = self.or_(node, x) if atom.mode == "any" else self.and_(node, x)
@@ -502,11 +527,15 @@ class Space:
         for i, v in enumerate(self.vars):
             if v.key[0] == "phrase" and len(self.members[i]) == 1:
                 by_attr.setdefault(v.key[1], []).append(i)
-        for items in by_attr.values():
-            for a in items:
-                for b in items:
-                    if a != b and contains_at_boundaries(self.vars[a].key[2], self.vars[b].key[2]):
-                        union([a, b])
+        single = {
+            (self.vars[i].key[1], self.vars[i].key[2]): i
+            for items in by_attr.values()
+            for i in items
+        }
+        for outer, inner in self._inside:
+            a, b = single.get(outer), single.get(inner)
+            if a is not None and b is not None:
+                union([a, b])
         first_of: dict[int, int] = {}
         for i in range(n):
             first_of.setdefault(find(i), i)
@@ -650,24 +679,40 @@ def _collect(e: Expr, atom_vars: list[frozenset[int]], into: set[int]) -> None:
                 _collect(x, atom_vars, into)
 
 
+class AnalysisTooLarge(Exception):
+    """The policy is too large, or its phrases too entangled, to analyse in bounded time."""
+
+
+def _containment_of(
+    phrases: list[tuple[str, str]],
+) -> list[tuple[tuple[str, str], tuple[str, str]]]:
+    """(outer, inner) for each phrase standing in another of the same text attribute."""
+    texts_by_attr: dict[str, list[str]] = {}
+    for attr, text in phrases:
+        texts_by_attr.setdefault(attr, []).append(text)
+    out: list[tuple[tuple[str, str], tuple[str, str]]] = []
+    for attr, texts in texts_by_attr.items():
+        pairs = containment_pairs(texts)
+        if pairs is None:
+            raise AnalysisTooLarge(f"the phrases read from '{attr}' stand in each other too often")
+        out.extend(((attr, texts[i]), (attr, texts[j])) for i, j in pairs)
+    return out
+
+
 def _phrase_groups(
     phrases: list[tuple[str, str]],
     signature: dict[tuple[str, str], set[tuple[int, int]]],
     in_all: set[tuple[str, str]],
+    inside: list[tuple[tuple[str, str], tuple[str, str]]],
 ) -> list[list[tuple[str, str]]]:
     """Phrases in groups that can share a variable: same text attribute, read by the same
     atoms, never by a multi-phrase `all`, and not containing or contained in another phrase
     (containment ties a phrase to others, so it keeps its own variable)."""
-    texts_by_attr: dict[str, list[str]] = {}
-    for attr, text in phrases:
-        texts_by_attr.setdefault(attr, []).append(text)
+    tied = {ph for pair in inside for ph in pair}
     groups: dict[Any, list[tuple[str, str]]] = {}
     for ph in phrases:
-        attr, text = ph
-        alone = ph in in_all or any(
-            o != text and (contains_at_boundaries(o, text) or contains_at_boundaries(text, o))
-            for o in texts_by_attr[attr]
-        )
+        attr, _ = ph
+        alone = ph in in_all or ph in tied
         key: Any = ph if alone else (attr, frozenset(signature[ph]))
         groups.setdefault(key, []).append(ph)
     return list(groups.values())

@@ -13,9 +13,12 @@ from .common import EXIT_OK, add_format, add_route_flags, load_policy, read_requ
 
 
 def _counterfactual(policy: Policy, request: Request, decision: Decision) -> list[str]:
-    from ..analysis import counterfactual
+    from ..analysis import AnalysisTooLarge, counterfactual
 
-    return counterfactual(policy, request, decision)
+    try:
+        return counterfactual(policy, request, decision)
+    except AnalysisTooLarge as e:
+        return [f"(no counterfactual: the policy is too large to analyse: {e})"]
 
 
 def printable(text: str) -> str:

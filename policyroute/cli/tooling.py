@@ -104,9 +104,13 @@ def _describe_difference(d: Difference) -> str:
 def diff_report(old: Policy, new: Policy, fmt: str, quiet: bool = False) -> int:
     """Print the regions two loaded policies route differently; the exit code. Commands that
     build on `diff` (a traffic-weighted diff) reuse this for the plain part."""
-    from ..analysis import diff
+    from ..analysis import AnalysisTooLarge, diff
 
-    found = diff(old, new)
+    try:
+        found = diff(old, new)
+    except AnalysisTooLarge as e:
+        print(f"policyroute diff: the policies are too large to compare: {e}", file=sys.stderr)
+        return EXIT_FAIL
     if fmt == "json":
         print(json.dumps([d.to_json() for d in found], indent=2))
     else:
@@ -123,20 +127,29 @@ def diff_report(old: Policy, new: Policy, fmt: str, quiet: bool = False) -> int:
 
 
 def run_diff(args: argparse.Namespace) -> int:
+    from .replay import impact_requested, run_impact
+
+    if impact_requested(args):  # the change measured on real traffic: cli/replay.py
+        args.json = args.format == "json"  # the name cli/replay.py reads
+        return run_impact(args)
     old = load_policy(args.old)
     new = load_policy(args.new)
     return diff_report(old, new, args.format, args.quiet)
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    from ..analysis import why_no_witness, witness
+    from ..analysis import AnalysisTooLarge, why_no_witness, witness
     from .common import UsageError
 
     policy = load_policy(args.policy)
     if args.rule not in {r.name for r in policy.rules}:
         names = ", ".join(r.name for r in policy.rules)
         raise UsageError(f"no rule '{args.rule}'; rules: {names}")
-    found = witness(policy, args.rule)
+    try:
+        found = witness(policy, args.rule)
+    except AnalysisTooLarge as e:
+        print(f"policyroute explain: the policy is too large to analyse: {e}", file=sys.stderr)
+        return EXIT_FAIL
     if found is None:
         print(f"policyroute explain: {why_no_witness(policy, args.rule)}", file=sys.stderr)
         return EXIT_FAIL
@@ -170,6 +183,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("new", metavar="NEW")
     add_format(p)
     add_quiet(p)
+    from .replay import add_impact_flags
+
+    add_impact_flags(p)
     p.set_defaults(func=run_diff)
 
     p = subparsers.add_parser(

@@ -24,9 +24,10 @@ from ..features import (
     normalize_phrase,
 )
 from ..syntax import ast
-from ..syntax.diagnostics import Diagnostic, did_you_mean
+from ..syntax.diagnostics import Diagnostic, did_you_mean, hint_budget
 from ..syntax.parser import LANGUAGE_KEYWORDS
 from ..syntax.source import Source, Span
+from .bounds import bound_diagnostics
 
 TRIGGERS = ("error", "timeout", "max_tokens", "refusal", "invalid_json", "confidence")
 TIER_PROPS = ("input", "output", "max_tokens", "cache_write", "cache_read")
@@ -826,6 +827,9 @@ def check(
     imports_failed: bool = False,
     broken: Sequence[tuple[str, str]] = (),
 ) -> tuple[CheckedPolicy, list[Diagnostic]]:
+    # The size limits first: over one, the policy goes no further than the checker.
+    bounds = bound_diagnostics(statements)
     checker = Checker(statements, imports_failed, broken)
-    policy = checker.check()
-    return policy, checker.diagnostics
+    with hint_budget():
+        policy = checker.check()
+    return policy, [*bounds, *checker.diagnostics]

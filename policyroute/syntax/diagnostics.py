@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from .source import Source, Span
 
 Severity = Literal["error", "warning"]
+
+# Longest excerpt of a source line a rendered diagnostic shows.
+MAX_SHOWN = 200
 
 # Codes are a contract: tools and CI configurations match on them. Never renumber; retire.
 CODES: dict[str, str] = {
@@ -22,6 +27,7 @@ CODES: dict[str, str] = {
     "E005": "file cannot be read (missing, not UTF-8, too large, or binary)",
     "E006": "nesting too deep",
     "E007": "invalid number",
+    "E008": "policy larger than a limit of the language",
     # declarations and names
     "E101": "duplicate name",
     "E102": "unknown tier",
@@ -68,6 +74,7 @@ CODES: dict[str, str] = {
     "W008": "escalate max larger than the ladder allows",
     "W009": "duplicate phrase in one keyword set",
     "W010": "tiers not ordered cheapest first",
+    "W011": "policy too large to analyse: W001 and W002 not checked",
 }
 
 
@@ -106,13 +113,23 @@ class Diagnostic:
         line, col = self.source.line_col(self.span.start)
         end_line, end_col = self.source.line_col(max(self.span.end, self.span.start))
         text = self.source.line_text(line)
+        width = max(1, (end_col - col) if end_line == line else len(text) - col + 1)
+        trail = ""
+        if len(text) > MAX_SHOWN:
+            # A window of the line around the spot: a generated policy can hold a line of
+            # megabytes, and the point of the excerpt is the caret.
+            start = max(0, col - 1 - MAX_SHOWN // 2)
+            cut = text[start : start + MAX_SHOWN]
+            lead = "\N{HORIZONTAL ELLIPSIS}" if start > 0 else ""
+            trail = "\N{HORIZONTAL ELLIPSIS}" if start + MAX_SHOWN < len(text) else ""
+            text = lead + cut + trail
+            col = col - start + len(lead)
         # One column per character, and nothing the terminal would act on.
         shown = "".join(
             c if c.isprintable() else " " if c == "\t" else "\N{REPLACEMENT CHARACTER}"
             for c in text
         )
-        width = max(1, (end_col - col) if end_line == line else len(text) - col + 1)
-        width = min(width, max(1, len(shown) - col + 1))
+        width = min(width, max(1, len(shown) - len(trail) - col + 1))
         gutter = f"{line:>4} | "
         paint = _paint if colour else _plain
         tone = "31" if self.is_error else "33"  # red errors, yellow warnings
@@ -176,9 +193,41 @@ def render_json(diagnostics: Iterable[Diagnostic]) -> str:
     return json.dumps([d.to_json() for d in sorted(diagnostics, key=sort_key)], indent=2)
 
 
+# Comparisons left for did-you-mean hints in the current check. Each hint compares the name
+# with every candidate (difflib, quadratic in the name's length), so a policy of thousands of
+# misspelt names among thousands of declarations would cost minutes; past the budget the
+# hints are simply left out. Unset (outside a check) means unlimited.
+_HINT_BUDGET: ContextVar[list[int] | None] = ContextVar("hint_budget", default=None)
+HINT_BUDGET = 200_000
+
+
+@contextmanager
+def hint_budget(comparisons: int = HINT_BUDGET) -> Iterator[None]:
+    """Bound the work of every did_you_mean inside the block (nested blocks share the
+    outermost budget)."""
+    if _HINT_BUDGET.get() is not None:
+        yield
+        return
+    token = _HINT_BUDGET.set([comparisons])
+    try:
+        yield
+    finally:
+        _HINT_BUDGET.reset(token)
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """A hint naming the closest known name, if one is close."""
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    pool = list(candidates)
+    budget = _HINT_BUDGET.get()
+    if budget is not None:
+        cost = len(pool) * max(1, min(len(name), 64))
+        if cost > budget[0]:
+            return None
+        budget[0] -= cost
+    # Names past 64 characters are nobody's typo of a declared name.
+    if len(name) > 64:
+        return None
+    close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -22,12 +23,13 @@ from lark.exceptions import (
     UnexpectedToken,
     VisitError,
 )
+from lark.visitors import Transformer_NonRecursive
 
 from . import ast
 from .diagnostics import Diagnostic
+from .limits import MAX_CONDITION_TESTS, MAX_INTEGER_DIGITS, MAX_NESTING, MAX_NUMBER_DIGITS
 from .source import Source, Span
 
-MAX_NESTING = 64
 STATEMENT_KEYWORDS = (
     "policy",
     "import",
@@ -128,6 +130,18 @@ def _lark_direct() -> Lark:
     )
 
 
+def number_problem(text: str) -> str | None:
+    """Why a number literal is refused, or None: its digits are bounded, so converting it
+    is cheap and cannot overflow a float (prices and thresholds become floats)."""
+    raw = text.replace("_", "").lstrip("-").rstrip("km")
+    whole, _, fraction = raw.partition(".")
+    if len(whole.lstrip("0")) > MAX_INTEGER_DIGITS:
+        return f"has more than {MAX_INTEGER_DIGITS} digits before the decimal point"
+    if len(whole) + len(fraction) > MAX_NUMBER_DIGITS:
+        return f"has more than {MAX_NUMBER_DIGITS} digits"
+    return None
+
+
 def parse_number(text: str) -> int | float:
     """`300`, `60_000`, `0.7`, `60k`, `1.5m` -> a number; k and m multiply."""
     raw = text.replace("_", "")
@@ -205,6 +219,18 @@ class _ToAst(Transformer[Token, Any]):
 
     def number(self, tok: Token) -> ast.Num:
         text = str(tok)
+        why = number_problem(text)
+        if why is not None:
+            span = self._tok_span(tok)
+            shown = text if len(text) <= 24 else text[:20] + "\N{HORIZONTAL ELLIPSIS}"
+            raise _SyntaxProblem(
+                "E007",
+                f"number '{shown}' {why}",
+                span.start,
+                span.end,
+                f"a number has at most {MAX_INTEGER_DIGITS} digits before the decimal point "
+                f"and {MAX_NUMBER_DIGITS} in all",
+            )
         return ast.Num(parse_number(text), text, self._tok_span(tok))
 
     def TRUE(self, tok: Token) -> ast.Bool:
@@ -258,16 +284,18 @@ class _ToAst(Transformer[Token, Any]):
     def truthy(self, attr: ast.Attr) -> ast.Truthy:
         return ast.Truthy(attr, attr.span)
 
-    def not_(self, operand: ast.Expr) -> ast.Not:
+    def not_(self, operand: ast.Expr | _Chain) -> ast.Not:
+        operand = _done(operand)
         return ast.Not(operand, operand.span)
 
-    def and_(self, left: ast.Expr, right: ast.Expr) -> ast.And:
-        ops = (*left.operands, right) if isinstance(left, ast.And) else (left, right)
-        return ast.And(ops, self._span_of(left, right))
+    # `a and b and c` reduces left to right, one `and_` per word; the operands collect in one
+    # growing list (finished into an And when something else takes it), not in a tuple
+    # copied at each step, which was quadratic in the length of the chain.
+    def and_(self, left: ast.Expr | _Chain, right: ast.Expr | _Chain) -> _Chain:
+        return _extend(ast.And, left, right)
 
-    def or_(self, left: ast.Expr, right: ast.Expr) -> ast.Or:
-        ops = (*left.operands, right) if isinstance(left, ast.Or) else (left, right)
-        return ast.Or(ops, self._span_of(left, right))
+    def or_(self, left: ast.Expr | _Chain, right: ast.Expr | _Chain) -> _Chain:
+        return _extend(ast.Or, left, right)
 
     # -- statements -----------------------------------------------------------------------
 
@@ -301,9 +329,9 @@ class _ToAst(Transformer[Token, Any]):
         return ast.EscalateMaxOption(value, self._span_of(tok, value))
 
     def rule_stmt(
-        self, name: ast.Ident, cond: ast.Expr, tier: ast.Ident, *options: ast.RuleOption
+        self, name: ast.Ident, cond: ast.Expr | _Chain, tier: ast.Ident, *options: ast.RuleOption
     ) -> ast.RuleDecl:
-        return ast.RuleDecl(name, cond, tier, options, self._span_of(name, tier, *options))
+        return ast.RuleDecl(name, _done(cond), tier, options, self._span_of(name, tier, *options))
 
     def default_stmt(self, tier: ast.Ident, *options: ast.RuleOption) -> ast.DefaultDecl:
         return ast.DefaultDecl(tier, options, self._span_of(tier, *options))
@@ -336,6 +364,83 @@ class _ToAst(Transformer[Token, Any]):
 
     def start(self, *statements: ast.Statement) -> ast.Module:
         return ast.Module(tuple(statements))
+
+
+class _Chain:
+    """An And or Or under construction: operands appended in place."""
+
+    __slots__ = ("end", "kind", "ops", "start")
+
+    def __init__(self, kind: type[ast.And] | type[ast.Or], ops: list[ast.Expr]) -> None:
+        self.kind = kind
+        self.ops = ops
+        self.start = min(o.span.start for o in ops)
+        self.end = max(o.span.end for o in ops)
+
+    @property
+    def span(self) -> Span:
+        return Span(self.start, self.end)
+
+
+def _done(expr: ast.Expr | _Chain) -> ast.Expr:
+    if isinstance(expr, _Chain):
+        return expr.kind(tuple(expr.ops), expr.span)
+    return expr
+
+
+def _extend(
+    kind: type[ast.And] | type[ast.Or], left: ast.Expr | _Chain, right: ast.Expr | _Chain
+) -> _Chain:
+    right = _done(right)
+    if isinstance(left, _Chain) and left.kind is kind:
+        left.ops.append(right)
+        left.start = min(left.start, right.span.start)
+        left.end = max(left.end, right.span.end)
+        return left
+    left = _done(left)
+    if isinstance(left, kind):  # a finished chain of the same kind: flattened, as before
+        return _Chain(kind, [*left.operands, right])
+    return _Chain(kind, [left, right])
+
+
+class _ToAstFlat(Transformer_NonRecursive[Token, Any], _ToAst):
+    """The same transformer for a statement parsed alone, without recursion: the parse tree
+    of `a and b and ...` is as deep as the chain is long."""
+
+
+def _shape_problem(statement: ast.Statement) -> _SyntaxProblem | None:
+    """A rule condition nested deeper than MAX_NESTING, or with more tests than
+    MAX_CONDITION_TESTS. Walked without recursion; every later stage (checker, atoms,
+    diagram, analysis, formatter) recurses over conditions and may rely on both bounds."""
+    if not isinstance(statement, ast.RuleDecl):
+        return None
+    tests = 0
+    stack: list[tuple[ast.Expr, int]] = [(statement.condition, 1)]
+    while stack:
+        expr, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return _SyntaxProblem(
+                "E006",
+                f"condition nested more than {MAX_NESTING} deep",
+                expr.span.start,
+                expr.span.start + 1,
+                "split the condition into simpler rules",
+            )
+        if isinstance(expr, (ast.And, ast.Or)):
+            stack.extend((op, depth + 1) for op in reversed(expr.operands))
+        elif isinstance(expr, ast.Not):
+            stack.append((expr.operand, depth + 1))
+        else:
+            tests += 1
+            if tests > MAX_CONDITION_TESTS:
+                return _SyntaxProblem(
+                    "E008",
+                    f"more than {MAX_CONDITION_TESTS} tests in one condition",
+                    expr.span.start,
+                    expr.span.end,
+                    "split the rule into several rules, or use `in [...]` and keyword sets",
+                )
+    return None
 
 
 # Splits a file into statements: skips comments, strings and regexes (which may contain
@@ -483,7 +588,7 @@ def _parse_chunk(
         if rule == "start":
             return _lark_direct().parse(chunk), None
         tree = _lark().parse(chunk, start=rule)
-        return _ToAst(base=start).transform(tree), None
+        return _ToAstFlat(base=start).transform(tree), None
     except UnexpectedInput as e:
         return None, _problem_from(e, source.text, start)
     except _SyntaxProblem as e:
@@ -511,7 +616,7 @@ def parse(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
     module, whole = _parse_chunk(source, 0, len(text), "start")
     if whole is None:
         assert isinstance(module, ast.Module)
-        return module, []
+        return _bounded(module, [], diag)
     # Recovery: parse statement by statement and keep every statement that parses.
     starts = _statement_starts(text)
     bounds = [0, *starts, len(text)] if not starts or starts[0] != 0 else [*starts, len(text)]
@@ -532,8 +637,36 @@ def parse(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
             statements.append(node)
     if not diagnostics:  # the whole-file error did not reproduce per statement
         diagnostics.append(diag(whole))
-    return ast.Module(tuple(statements), broken=tuple(broken)), diagnostics
+    return _bounded(ast.Module(tuple(statements), broken=tuple(broken)), diagnostics, diag)
+
+
+def _bounded(
+    module: ast.Module,
+    diagnostics: list[Diagnostic],
+    diag: Callable[[_SyntaxProblem], Diagnostic],
+) -> tuple[ast.Module, list[Diagnostic]]:
+    """The module without statements too deep or too large to go further, each reported."""
+    kept: list[ast.Statement] = []
+    broken = list(module.broken)
+    for statement in module.statements:
+        problem = _shape_problem(statement)
+        if problem is None:
+            kept.append(statement)
+        else:
+            diagnostics.append(diag(problem))
+            if isinstance(statement, _DECLARATIONS):  # its uses are not "unknown"
+                broken.append((_DECLARED_KIND[type(statement)], statement.name.name))
+    if len(kept) == len(module.statements):
+        return module, diagnostics
+    return ast.Module(tuple(kept), broken=tuple(broken)), diagnostics
 
 
 # The name a statement that failed to parse declares, so that one mistake is one error.
 _DECLARES = re.compile(r"^\s*(tier|keywords|classifier|rule)\s+([A-Za-z_][A-Za-z0-9_]*)")
+_DECLARATIONS = (ast.TierDecl, ast.KeywordsDecl, ast.ClassifierDecl, ast.RuleDecl)
+_DECLARED_KIND: dict[type, str] = {
+    ast.TierDecl: "tier",
+    ast.KeywordsDecl: "keywords",
+    ast.ClassifierDecl: "classifier",
+    ast.RuleDecl: "rule",
+}

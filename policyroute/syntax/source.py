@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,3 +54,62 @@ class Source:
         start = self._line_starts[line - 1]
         end = self.text.find("\n", start)
         return self.text[start : end if end != -1 else len(self.text)].rstrip("\r")
+
+
+class UnreadableFile(OSError):
+    """A policy path that is not read: not a regular file, too large, or an OS error."""
+
+
+def read_regular_file(path: Path, limit: int) -> bytes:
+    """The bytes of `path`, read only if it is a regular file of at most `limit` bytes.
+
+    The one way policy files are read (by the loader and by the store's change detection):
+    whatever lands on disk under a watched name must not block or exhaust memory. A FIFO
+    would block `open()` until a writer came, so the file is opened non-blocking and
+    checked with fstat before any read; a device (`/dev/zero` behind a symlink) is refused
+    the same way, and a regular file is read to at most `limit + 1` bytes, so a file that
+    grows while read is still bounded. Raises UnreadableFile (an OSError) with the reason.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the path
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise UnreadableFile(getattr(e, "errno", None), reason) from e
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise UnreadableFile(errno.EISDIR, "is a folder")
+        if not stat.S_ISREG(info.st_mode):
+            raise UnreadableFile(errno.EINVAL, f"not a regular file ({_kind(info.st_mode)})")
+        if info.st_size > limit:
+            raise UnreadableFile(errno.EFBIG, f"larger than {limit:,} bytes")
+        chunks: list[bytes] = []
+        left = limit + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+        if len(data) > limit:
+            raise UnreadableFile(errno.EFBIG, f"larger than {limit:,} bytes")
+        return data
+    except UnreadableFile:
+        raise
+    except OSError as e:
+        raise UnreadableFile(e.errno, e.strerror or str(e)) from e
+    finally:
+        os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a file"

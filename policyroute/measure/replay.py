@@ -1,0 +1,339 @@
+"""Replay: every TRAFFIC line through one policy (or two, for an impact diff), in parallel.
+
+The parent reads raw lines in chunks and hands them to worker processes, at most a few chunks
+ahead, so memory stays flat however long the files are; each worker parses, decides, prices
+and tallies its chunk and sends back a small `Tally`. Workers are forked, so they share the
+compiled policies and the outcomes without pickling them.
+
+`replay()` and `impact()` are pure: (policies, traffic, outcomes, options) in, a report object
+out. Formatting is the renderers' job.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..decision import FAILED_CLASSIFICATION, Classification, ClassifierSpec
+from ..policy import Policy
+from ..request import Request
+from .costing import price
+from .outcomes import Outcome, Outcomes
+from .report import ImpactReport, Report, build
+from .tally import PolicyTally, Tally
+from .traffic import Location, TrafficItem, Unreplayable, iter_chunks, parse_line
+
+Progress = Callable[[int, int, int], None]  # (lines done, bytes done, bytes total or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayOptions:
+    group_by: str | None = None
+    output_tokens: int | None = None  # assumed output tokens when nothing better is known
+    processes: int | None = None  # None: one per core
+    chunk_size: int = 500
+    strict: bool = False
+
+
+class StrictStop(Exception):
+    """--strict: the first unreadable line, which stopped the run."""
+
+    def __init__(self, problem: Unreplayable) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+class _Unasked:
+    """Replay never calls an API: a classifier a rule consults answers as a failed one does
+    live (no label, confidence 0), and the report counts how often that happened."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def classify(self, spec: ClassifierSpec, request: Request) -> Classification:
+        self.asked += 1
+        return FAILED_CLASSIFICATION
+
+
+@dataclass
+class _State:
+    policies: Sequence[Policy]
+    outcomes: dict[str, dict[str, Outcome]] | None
+    universe: tuple[str, ...]  # every tier name of the policies, first policy's order first
+    group_by: tuple[str, ...] | None
+    output_tokens: int | None
+
+    def __post_init__(self) -> None:
+        self.tier_index = [{t.name: i for i, t in enumerate(p.tiers)} for p in self.policies]
+        self.rule_index = [{r.name: r.index for r in p.rules} for p in self.policies]
+
+
+_STATE: _State | None = None
+
+
+def universe_of(policies: Sequence[Policy]) -> tuple[str, ...]:
+    names: list[str] = []
+    for p in policies:
+        names.extend(t.name for t in p.tiers if t.name not in names)
+    return tuple(names)
+
+
+def tally_chunk(state: _State, file: str, start: int, lines: Sequence[bytes]) -> tuple[Tally, int]:
+    """Parse, decide, price and count one chunk; also how often a classifier went unasked."""
+    policies = state.policies
+    tally = Tally([PolicyTally.empty(len(p.tiers), len(p.rules)) for p in policies])
+    unasked = _Unasked()
+    outcomes = state.outcomes
+    universe = state.universe
+    for offset, raw in enumerate(lines):
+        item = parse_line(raw, Location(file, start + offset), state.group_by)
+        if item is None:
+            continue
+        tally.lines += 1
+        if isinstance(item, Unreplayable):
+            tally.skip(item)
+            continue
+        _tally_item(state, tally, item, outcomes, universe, unasked)
+    return tally, unasked.asked
+
+
+def _tally_item(
+    state: _State,
+    tally: Tally,
+    item: TrafficItem,
+    outcomes: dict[str, dict[str, Outcome]] | None,
+    universe: tuple[str, ...],
+    unasked: _Unasked,
+) -> None:
+    tally.replayed += 1
+    tally.shapes[item.shape] += 1
+    row = outcomes.get(item.id) if outcomes is not None else None
+    estimate = item.request.estimated_context_tokens() or 0
+    tiers_chosen: list[int] = []
+    rules_chosen: list[int] = []
+    decisions = []
+    rec = item.recorded
+    # Without outcomes or records every token count comes from the request alone: price each
+    # tier with one multiply-add instead of the full costing (the common, large-file case).
+    simple = row is None and rec is None
+    if simple:
+        isrc = "caller" if item.request.context_tokens is not None else "text"
+        cap = item.request.output_tokens
+        assumed = state.output_tokens
+        osrc = "assumed" if assumed is not None else "max_tokens"
+    for pi, policy in enumerate(state.policies):
+        decision = policy.decide(item.request, classifier=unasked)
+        decisions.append(decision)
+        ti = state.tier_index[pi][decision.tier]
+        ri = state.rule_index[pi][decision.rule]
+        tiers_chosen.append(ti)
+        rules_chosen.append(ri)
+        pt = tally.policies[pi]
+        if simple:
+            costs = [
+                tier.cost(
+                    estimate,
+                    assumed
+                    if assumed is not None
+                    else (cap if cap is not None else tier.max_tokens or 0),
+                )
+                for tier in policy.tiers
+            ]
+            if pi == 0:
+                tally.input_sources[isrc] += len(costs)
+                tally.output_sources[osrc] += len(costs)
+        else:
+            costs = []
+            for tier in policy.tiers:
+                priced = price(item, tier, row, state.output_tokens, estimate)
+                costs.append(priced.cost)
+                if pi == 0:
+                    tally.input_sources[priced.input_source] += 1
+                    tally.output_sources[priced.output_source] += 1
+        baseline = pt.baseline_cost
+        for j, cost in enumerate(costs):
+            baseline[j] += cost
+        pt.tier_count[ti] += 1
+        pt.tier_cost[ti] += costs[ti]
+        pt.rule_count[ri] += 1
+        pt.rule_cost[ri] += costs[ti]
+    if len(decisions) == 2 and decisions[0].tier != decisions[1].tier:
+        old, new = decisions
+        tally.moves[(old.tier, new.tier, old.rule, new.rule)] += 1
+    if state.group_by is not None and item.group is None:
+        tally.group_missing += 1
+    if row is not None:
+        group = item.group if item.group is not None else "\0" + item.id
+        scores = tuple(row[t].score if t in row else None for t in universe)
+        tally.rows.append((group, tuple(tiers_chosen), tuple(rules_chosen), scores))
+    if rec is not None:
+        tally.served.add(
+            rec.attempts, rec.triggers, rec.outcome, rec.final_tier or rec.tier, rec.latency_ms
+        )
+
+
+def _work(args: tuple[str, int, bytes]) -> tuple[Tally, int]:
+    assert _STATE is not None
+    file, start, blob = args
+    # A chunk travels as one bytes object (one allocation and one pickle, not one per line);
+    # the file was split on b"\n" alone, so splitting again on it gives the same lines.
+    lines = blob.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    return tally_chunk(_STATE, file, start, lines)
+
+
+def _total_bytes(paths: Sequence[str | Path]) -> int:
+    total = 0
+    for p in paths:
+        if str(p).endswith(".gz"):
+            return 0  # the decompressed size is not known up front
+        try:
+            total += os.path.getsize(p)
+        except OSError:
+            return 0
+    return total
+
+
+def run(
+    policies: Sequence[Policy],
+    traffic: Sequence[str | Path],
+    outcomes: Outcomes | None,
+    options: ReplayOptions = ReplayOptions(),
+    progress: Progress | None = None,
+) -> tuple[Tally, int]:
+    """The merged tally of every line, and how many times a classifier went unasked."""
+    global _STATE
+    state = _State(
+        policies,
+        outcomes.by_id if outcomes is not None else None,
+        universe_of(policies),
+        tuple(options.group_by.split(".")) if options.group_by else None,
+        options.output_tokens,
+    )
+    total = Tally([PolicyTally.empty(len(p.tiers), len(p.rules)) for p in policies])
+    unasked = 0
+    done_bytes = 0
+    total_bytes = _total_bytes(traffic) if progress else 0
+    chunks = iter_chunks(traffic, options.chunk_size)
+
+    def absorb(part: Tally, asked: int, size: int) -> None:
+        nonlocal unasked, done_bytes
+        total.merge(part)
+        unasked += asked
+        done_bytes += size
+        if options.strict and part.skipped_kind["unreadable"]:
+            first = next(p for p in part.examples if p.kind == "unreadable")
+            raise StrictStop(first)
+        if progress is not None:
+            progress(total.lines, done_bytes, total_bytes)
+
+    processes = options.processes or os.cpu_count() or 1
+    if processes <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        for file, start, lines in chunks:
+            part, asked = tally_chunk(state, file, start, lines)
+            absorb(part, asked, sum(map(len, lines)))
+        return total, unasked
+
+    _STATE = state
+    try:
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(processes) as pool:
+            pending: deque[tuple[Any, int]] = deque()
+            try:
+                for file, start, lines in chunks:
+                    blob = b"".join(lines)
+                    del lines
+                    pending.append((pool.apply_async(_work, ((file, start, blob),)), len(blob)))
+                    # A few chunks in flight per worker keeps every core busy without reading
+                    # the whole file ahead into memory.
+                    while len(pending) >= 3 * processes:
+                        result, size = pending.popleft()
+                        part, asked = result.get()
+                        absorb(part, asked, size)
+                while pending:
+                    result, size = pending.popleft()
+                    part, asked = result.get()
+                    absorb(part, asked, size)
+            except BaseException:
+                pool.terminate()
+                raise
+    finally:
+        _STATE = None
+    return total, unasked
+
+
+def replay(
+    policy: Policy,
+    traffic: Sequence[str | Path],
+    outcomes: Outcomes | None = None,
+    options: ReplayOptions = ReplayOptions(),
+    *,
+    bootstrap: int = 2000,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> Report:
+    """What ``policy`` would have done with ``traffic``: tiers, rules, cost against every
+    single tier and, with ``outcomes``, quality with bootstrap intervals."""
+    tally, unasked = run([policy], traffic, outcomes, options, progress)
+    universe = universe_of([policy])
+    quality = None
+    if outcomes is not None and tally.rows:
+        from .stats import quality as measure
+
+        quality = measure(tally.rows, 0, [t.name for t in policy.tiers], universe, bootstrap, seed)
+    return build(
+        policy,
+        tally,
+        0,
+        [str(p) for p in traffic],
+        universe,
+        outcomes is not None,
+        quality,
+        unasked,
+        options.group_by,
+    )
+
+
+def impact(
+    old: Policy,
+    new: Policy,
+    traffic: Sequence[str | Path],
+    outcomes: Outcomes | None = None,
+    options: ReplayOptions = ReplayOptions(),
+    *,
+    bootstrap: int = 2000,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> ImpactReport:
+    """How replacing ``old`` by ``new`` changes routing, cost and quality on ``traffic``."""
+    tally, unasked = run([old, new], traffic, outcomes, options, progress)
+    universe = universe_of([old, new])
+    files = [str(p) for p in traffic]
+    given = outcomes is not None
+    reports = [
+        build(p, tally, i, files, universe, given, None, unasked, options.group_by)
+        for i, p in enumerate((old, new))
+    ]
+    difference = None
+    if given and tally.rows:
+        from .stats import difference as paired
+
+        difference = paired(
+            tally.rows,
+            [t.name for t in old.tiers],
+            [t.name for t in new.tiers],
+            universe,
+            bootstrap,
+            seed,
+        )
+    moves = sorted(
+        ((a, b, r0, r1, n) for (a, b, r0, r1), n in tally.moves.items()),
+        key=lambda m: (-m[4], m[:4]),
+    )
+    return ImpactReport(reports[0], reports[1], moves, difference)

@@ -1,0 +1,347 @@
+"""TRAFFIC readers: JSON lines (plain or .gz), one request a line, in three shapes.
+
+Each line is recognised on its own:
+
+- ``request``: the object ``policyroute route --request`` reads (Messages API parameters plus
+  a ``route`` object), with an ``id`` (string or whole number; the line number when absent);
+- ``batch``: an Anthropic Message Batches request line, ``{"custom_id": ..., "params": {...}}``;
+- ``record``: a policyroute decision record (docs/records.md) written with
+  ``log_prompts=True``. A record without its text cannot be replayed; it comes back as an
+  `Unreplayable` of kind ``no_text``, never dropped.
+
+A line that cannot be read comes back as an `Unreplayable` of kind ``unreadable`` with its
+``file:line`` and why; the caller decides whether to go on (the default) or stop (``--strict``).
+
+The reader is split in two so replay can parallelise: `iter_chunks` reads raw lines (cheap,
+in the parent process) and `parse_line` turns one into a `TrafficItem` (in a worker).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from ..request import Request, RequestError, normalize_route
+
+Shape = Literal["request", "batch", "record"]
+
+
+class TrafficFileError(Exception):
+    """A TRAFFIC file that cannot be opened or read on (missing, corrupt gzip...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptUsage:
+    """Real usage of one answered generation attempt, as a decision record holds it."""
+
+    input_tokens: int
+    output_tokens: int
+    cache_creation_tokens: int
+    cache_read_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What a decision record says happened when the request was served."""
+
+    tier: str
+    rule: str
+    final_tier: str | None
+    outcome: str
+    attempts: int  # generation attempts (the ladder climbed), classifications excluded
+    triggers: tuple[str, ...]
+    latency_ms: float | None
+    usage: Mapping[str, AttemptUsage]  # per tier that answered: its last answer's usage
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficItem:
+    """One replayable request."""
+
+    id: str
+    group: str | None  # the --group-by value; None: the request is its own group
+    request: Request
+    where: Location
+    shape: Shape
+    recorded: Recorded | None = None
+
+
+UnreplayableKind = Literal["unreadable", "no_text"]
+
+
+@dataclass(frozen=True, slots=True)
+class Unreplayable:
+    """A line that is not replayed, and why. ``reason`` is short and groups lines in reports."""
+
+    where: Location
+    kind: UnreplayableKind
+    reason: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.detail}"
+
+
+# -- reading lines ----------------------------------------------------------------------
+
+
+def open_traffic(path: str | Path) -> IO[bytes]:
+    """A TRAFFIC file opened for binary reading; ``.gz`` is decompressed as it is read."""
+    p = Path(path)
+    try:
+        if p.suffix == ".gz":
+            return gzip.open(p, "rb")  # type: ignore[return-value]
+        return p.open("rb")
+    except OSError as e:
+        raise TrafficFileError(f"{path}: cannot open: {e.strerror or e}") from None
+
+
+def iter_chunks(
+    paths: Iterable[str | Path], size: int = 2000
+) -> Iterator[tuple[str, int, list[bytes]]]:
+    """Raw lines in chunks of at most ``size``: (file name, first line number, lines).
+
+    Memory is one chunk, whatever the file's length. Blank lines are kept (and skipped by
+    `parse_line`) so line numbers stay exact.
+    """
+    for path in paths:
+        name = str(path)
+        start = 1
+        chunk: list[bytes] = []
+        with open_traffic(path) as f:
+            try:
+                for line in f:
+                    chunk.append(line)
+                    if len(chunk) >= size:
+                        yield name, start, chunk
+                        start += len(chunk)
+                        chunk = []
+            except (OSError, EOFError) as e:
+                raise TrafficFileError(
+                    f"{name}:{start + len(chunk)}: cannot read on: {e}"
+                ) from None
+        if chunk:
+            yield name, start, chunk
+
+
+# -- parsing one line -------------------------------------------------------------------
+
+
+def json_problem(e: json.JSONDecodeError) -> str:
+    """json's message read as a sentence: "invalid JSON: expecting value at column 3"."""
+    msg = e.msg[:1].lower() + e.msg[1:]
+    return f"invalid JSON: {msg}{'' if msg.endswith(' at') else ' at'} column {e.colno}"
+
+
+def _fail(where: Location, reason: str, detail: str) -> Unreplayable:
+    return Unreplayable(where, "unreadable", reason, detail)
+
+
+def _lookup(obj: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    cur: Any = obj
+    for key in path:
+        if not isinstance(cur, Mapping) or key not in cur:
+            return None
+        cur = cur[key]
+    return cur
+
+
+def group_of(obj: Mapping[str, Any], path: tuple[str, ...]) -> str | None:
+    """The --group-by value of a line: the dotted field in the line itself, else under its
+    ``route`` object, else under ``route.metadata`` (or a batch line's ``params.metadata``).
+    """
+    for base in (
+        (),
+        ("route",),
+        ("route", "metadata"),
+        ("params",),
+        ("params", "metadata"),
+    ):
+        value = _lookup(obj, base + path)
+        if value is not None:
+            if isinstance(value, str):
+                return value
+            return json.dumps(value, sort_keys=True)
+    return None
+
+
+def _id(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise ValueError
+    if value < 0:
+        raise ValueError
+    return int(value)
+
+
+def _recorded(obj: Mapping[str, Any]) -> Recorded:
+    """The served facts of a record; ValueError on a field of the wrong type."""
+    attempts = obj.get("attempts")
+    if not isinstance(attempts, list):
+        raise ValueError("'attempts' must be a list")
+    usage: dict[str, AttemptUsage] = {}
+    generations = 0
+    triggers: list[str] = []
+    for i, a in enumerate(attempts):
+        if not isinstance(a, Mapping):
+            raise ValueError(f"attempts[{i}] must be an object")
+        if a.get("kind", "generate") != "generate":
+            continue
+        generations += 1
+        tier = a.get("tier")
+        if not isinstance(tier, str):
+            raise ValueError(f"attempts[{i}].tier must be a string")
+        trigger = a.get("trigger")
+        if isinstance(trigger, str):
+            triggers.append(trigger)
+        try:
+            counts = [
+                _count(a.get(k, 0))
+                for k in (
+                    "input_tokens",
+                    "output_tokens",
+                    "cache_creation_tokens",
+                    "cache_read_tokens",
+                )
+            ]
+        except ValueError:
+            raise ValueError(f"attempts[{i}]: token counts must be whole numbers >= 0") from None
+        if a.get("error") is None and (counts[0] or counts[1]):
+            usage[tier] = AttemptUsage(*counts)
+    tier, rule = obj.get("tier"), obj.get("rule")
+    if not isinstance(tier, str) or not isinstance(rule, str):
+        raise ValueError("'tier' and 'rule' must be strings")
+    final = obj.get("final_tier")
+    latency = obj.get("latency_ms")
+    if latency is not None and (
+        isinstance(latency, bool) or not isinstance(latency, (int, float)) or latency < 0
+    ):
+        raise ValueError("'latency_ms' must be a number >= 0")
+    return Recorded(
+        tier=tier,
+        rule=rule,
+        final_tier=final if isinstance(final, str) else None,
+        outcome=str(obj.get("outcome", "ok")),
+        attempts=generations,
+        triggers=tuple(triggers),
+        latency_ms=float(latency) if latency is not None else None,
+        usage=usage,
+    )
+
+
+def parse_line(
+    raw: bytes | str, where: Location, group_by: tuple[str, ...] | None = None
+) -> TrafficItem | Unreplayable | None:
+    """One TRAFFIC line as a `TrafficItem`, an `Unreplayable` saying why not, or None if blank."""
+    if not raw.strip():
+        return None
+    # The line without its terminator, however it was read, so a broken line gets the same
+    # message from every reader.
+    if isinstance(raw, bytes):
+        raw = raw[:-1] if raw.endswith(b"\n") else raw
+    elif raw.endswith("\n"):
+        raw = raw[:-1]
+    try:
+        obj = json.loads(raw)
+    except UnicodeDecodeError as e:
+        return _fail(where, "not UTF-8", f"not UTF-8 text: {e.reason} at byte {e.start}")
+    except json.JSONDecodeError as e:
+        return _fail(where, "invalid JSON", json_problem(e))
+    except RecursionError:
+        return _fail(where, "invalid JSON", "invalid JSON: nested too deeply")
+    if not isinstance(obj, dict):
+        return _fail(
+            where, "not an object", f"a line must be a JSON object, got {type(obj).__name__}"
+        )
+    group = group_of(obj, group_by) if group_by else None
+    try:
+        if "custom_id" in obj and "params" in obj:
+            rid = obj["custom_id"]
+            if not isinstance(rid, str):
+                return _fail(where, "bad id", "batch line: 'custom_id' must be a string")
+            params = obj["params"]
+            if not isinstance(params, Mapping):
+                return _fail(where, "bad request", "batch line: 'params' must be an object")
+            return TrafficItem(rid, group, Request.from_anthropic(params), where, "batch")
+        if "request_id" in obj and "attempts" in obj:
+            return _record(obj, where, group)
+        if "messages" not in obj:
+            return _fail(
+                where,
+                "unknown shape",
+                "not a request ('messages'), a batch line ('custom_id' and 'params') "
+                "or a decision record ('request_id' and 'attempts')",
+            )
+        rid = _id(obj["id"]) if "id" in obj else str(where.line)
+        if rid is None:
+            return _fail(where, "bad id", "'id' must be a string or a whole number")
+        body = {k: v for k, v in obj.items() if k != "id"}
+        return TrafficItem(rid, group, Request.from_json(body), where, "request")
+    except RequestError as e:
+        return _fail(where, "bad request", str(e))
+
+
+def _record(
+    obj: Mapping[str, Any], where: Location, group: str | None
+) -> TrafficItem | Unreplayable:
+    rid = obj["request_id"]
+    if not isinstance(rid, str):
+        return _fail(where, "bad id", "record: 'request_id' must be a string")
+    try:
+        recorded = _recorded(obj)
+    except ValueError as e:
+        return _fail(where, "bad record", f"record: {e}")
+    prompt = obj.get("prompt")
+    text = prompt.get("text") if isinstance(prompt, Mapping) else None
+    if not isinstance(text, str):
+        return Unreplayable(
+            where,
+            "no_text",
+            "record without prompt text",
+            "record has no prompt text (written without log_prompts=True): cannot be replayed",
+        )
+    route = obj.get("route") or {}
+    if not isinstance(route, Mapping):
+        return _fail(where, "bad record", "record: 'route' must be an object")
+    # A record keeps the request's whole text (system and every message), not the last user
+    # message on its own, so `prompt` replays as that whole text: documented in docs/replay.md.
+    request = Request(text, text=text, **normalize_route(route))
+    return TrafficItem(rid, group, request, where, "record", recorded)
+
+
+def read_traffic(
+    paths: Iterable[str | Path], group_by: str | None = None
+) -> Iterator[TrafficItem | Unreplayable]:
+    """Every line of the files, in order, parsed: the simple serial reader.
+
+    Use it to iterate traffic from Python (``learn`` does); `replay` parses in parallel.
+    """
+    path = tuple(group_by.split(".")) if group_by else None
+    for name, start, lines in iter_chunks(paths):
+        for offset, raw in enumerate(lines):
+            item = parse_line(raw, Location(name, start + offset), path)
+            if item is not None:
+                yield item

@@ -40,7 +40,14 @@ from policyroute.syntax.parser import parse
 from policyroute.syntax.source import Source
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+# Pages written by other branches on the day this test landed; their examples are not yet
+# in the forms above (multi-line commands, `text` blocks, data sets). Listed, so that a new
+# page is tested by default.
+NOT_YET = {"learn.md", "replay.md"}
+PAGES = [
+    ROOT / "README.md",
+    *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name not in NOT_YET),
+]
 PRINTS = re.compile(r"`(policyroute [^`]+)` prints \(exit (\d)\)")
 # "`policy.route`:" or "`shared/tiers.route` (relative to `policy.route`):" before a block:
 # the block is that file of the example.

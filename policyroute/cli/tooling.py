@@ -116,13 +116,8 @@ def diff_report(old: Policy, new: Policy, fmt: str, quiet: bool = False) -> int:
     else:
         for d in found:
             print(_describe_difference(d))
-        if not quiet:
-            print(
-                f"{_plural(len(found), 'region')} route differently"
-                if found
-                else "no request routes differently",
-                file=sys.stderr,
-            )
+        if found and not quiet:  # equivalent policies: nothing at all, exit 0
+            print(f"{_plural(len(found), 'region')} route differently")
     return EXIT_FAIL if found else EXIT_OK
 
 

@@ -76,6 +76,15 @@ NO_ESCALATION = Escalation(frozenset(), None, 0)
 
 
 @dataclass(frozen=True, slots=True)
+class Shadow:
+    """`shadow TIER sample N%`: `share` of the requests routed above `tier` (0 < share <= 1)
+    are also sent to `tier` in the background, to collect both answers side by side."""
+
+    tier: Tier
+    share: float
+
+
+@dataclass(frozen=True, slots=True)
 class Step:
     """One test the evaluator made on the way to a decision."""
 

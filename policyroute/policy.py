@@ -19,6 +19,7 @@ from .decision import (
     ClassifierSpec,
     Decision,
     Escalation,
+    Shadow,
     Step,
     Tier,
 )
@@ -72,6 +73,16 @@ class Policy:
             for i, r in enumerate(rules)
         )
         self.decisions: tuple[Decision, ...] = tuple(self._decision(r) for r in rules)
+        # `shadow` statements, cheapest tier first, and for each tier a request may be routed
+        # to, the ones strictly below it (what a request routed there is shadowed to).
+        order = [t.name for t in self.tiers]
+        self.shadows: tuple[Shadow, ...] = tuple(
+            sorted(checked.shadows, key=lambda s: order.index(s.tier.name))
+        )
+        self._shadows_above: dict[str, tuple[Shadow, ...]] = {
+            t: tuple(s for s in self.shadows if order.index(s.tier.name) < i)
+            for i, t in enumerate(order)
+        }
 
         table = AtomTable(checked)
         self.conditions: tuple[Expr, ...] = tuple(table.lower(r.condition) for r in checked.rules)  # type: ignore[arg-type]
@@ -215,6 +226,11 @@ class Policy:
             for t, v, o in trace
         )
         return replace(decision, explanation=steps)
+
+    def shadows_for(self, tier: str) -> tuple[Shadow, ...]:
+        """The shadow statements that apply to a request routed to `tier`: those naming a
+        cheaper tier. Sampling is the runtime's job; this is only which tiers qualify."""
+        return self._shadows_above.get(tier, ())
 
     def rule_index(self, name: str) -> int:
         for r in self.rules:

@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -51,10 +51,34 @@ class Reply:
     cache_read_input_tokens: int = 0
     stream_error_after: int | None = None
     chunks: int = 2
+    fault: Fault | None = None  # a broken answer (see Fault); None answers normally
 
     @classmethod
     def json(cls, obj: Any, **kw: Any) -> Reply:
         return cls(text=json.dumps(obj), **kw)
+
+
+@dataclass
+class Fault:
+    """A broken 200 answer or a hostile upstream, for the runtime's fault matrix.
+
+    `body`: answer 200 with exactly these bytes (`content_type`), stream request or not.
+    `patch`: keys merged into the message (the `message_start` message of a stream); a None
+    value deletes the key. `usage_patch`: the same for `usage` (and a stream's final usage).
+    `cut`: end a stream early, "start" right after `message_start`, "content" after the
+    first text delta (no `message_stop`). `sse`: this raw text as the stream body.
+    `trickle`: seconds between single bytes of the body. `echo_credentials`: answer
+    `Reply.status` (500 if 200) with an error quoting the request's key headers.
+    """
+
+    body: bytes | None = None
+    content_type: str = "application/json"
+    patch: dict[str, Any] | None = None
+    usage_patch: dict[str, Any] | None = None
+    cut: str | None = None
+    sse: str | None = None
+    trickle: float = 0.0
+    echo_credentials: bool = False
 
 
 @dataclass
@@ -85,6 +109,9 @@ class FakeAnthropic:
         self.default_reply = Reply(text="hello")
         self.unknown_models: set[str] = set()
         self.record_requests = True
+        self.batches = BatchState()
+        # model -> a function of the request body giving the reply, when its queue is empty.
+        self.responders: dict[str, Callable[[dict[str, Any]], Reply]] = {}
         handler = _make_handler(self)
         self._server = _Server(("127.0.0.1", port), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -118,6 +145,8 @@ class FakeAnthropic:
             self.requests.clear()
             self.unknown_models.clear()
             self.default_reply = Reply(text="hello")
+            self.responders.clear()
+        self.batches = BatchState()
 
     def models_called(self) -> list[str]:
         return [s.model for s in self.requests]
@@ -131,6 +160,10 @@ class FakeAnthropic:
             queue = self._queues.get(model)
             if queue:
                 return queue.popleft()
+            responder = self.responders.get(model)
+        if responder is not None:
+            return responder(body)
+        with self._lock:
             return self.default_reply
 
 
@@ -170,9 +203,28 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # silence stderr
             pass
 
+        def do_GET(self) -> None:
+            handled = _batch_get(fake, self.path)
+            if handled is None:
+                self._error(404, f"no route {self.path}")
+            elif isinstance(handled[1], bytes):
+                self._jsonl(*handled)  # type: ignore[arg-type]
+            else:
+                self._json(*handled)
+
+        def _jsonl(self, status: int, data: bytes) -> None:
+            self.send_response(status)
+            self.send_header("content-type", "application/binary")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length)
+            if self.path.startswith("/v1/messages/batches"):
+                self._json(*_batch_post(fake, self.path, raw))
+                return
             if not self.path.startswith("/v1/messages"):
                 self._error(404, f"no route {self.path}")
                 return
@@ -186,7 +238,9 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
             if reply.delay:
                 time.sleep(reply.delay)
             try:
-                if reply.status != 200:
+                if reply.fault is not None:
+                    _send_fault(self, model, body, reply, reply.fault)
+                elif reply.status != 200:
                     self._error(reply.status, reply.text, reply.retry_after)
                 elif body.get("stream"):
                     self._stream(model, reply)
@@ -274,6 +328,208 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
             self._sse("message_stop", {"type": "message_stop"})
 
     return Handler
+
+
+# -- Message Batches -------------------------------------------------------------------------
+# Create, retrieve and results, as the API answers them. Each request of a batch is answered
+# when the batch is created, from the same per-model script as `/v1/messages` (a scripted
+# error status makes the item `errored`); a custom_id in `expire` makes it `expired`. A batch
+# reports `in_progress` to its first `polls` retrievals, then `ended` with a results URL.
+
+
+@dataclass
+class BatchState:
+    """The fake's batches. `polls`: retrievals that still see `in_progress`; `expire`:
+    custom_ids that expire instead of running; `fail_create`: statuses to answer the next
+    creates with (an outage while submitting)."""
+
+    polls: int = 0
+    expire: set[str] = field(default_factory=set)
+    fail_create: list[int] = field(default_factory=list)
+    batches: dict[str, dict[str, Any]] = field(default_factory=dict)
+    created: list[str] = field(default_factory=list)
+
+
+def _now(offset_s: float = 0) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    when = datetime.now(UTC) + timedelta(seconds=offset_s)
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _batch_item(fake: FakeAnthropic, item: Any) -> dict[str, Any]:
+    custom_id = str(item.get("custom_id", ""))
+    params = item.get("params") or {}
+    if custom_id in fake.batches.expire:
+        return {"custom_id": custom_id, "result": {"type": "expired"}}
+    model = str(params.get("model", ""))
+    reply = fake._next(model, params, {})
+    if reply.status != 200:
+        kind = ERROR_TYPES.get(reply.status, "api_error")
+        error = {"type": "error", "error": {"type": kind, "message": reply.text}}
+        return {"custom_id": custom_id, "result": {"type": "errored", "error": error}}
+    message = _message(model, reply)
+    return {"custom_id": custom_id, "result": {"type": "succeeded", "message": message}}
+
+
+def _batch_object(batch: dict[str, Any], base_url: str) -> dict[str, Any]:
+    ended = batch["polls_left"] <= 0
+    counts = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
+    for r in batch["results"]:
+        counts[r["result"]["type"] if ended else "processing"] += 1
+    return {
+        "id": batch["id"],
+        "type": "message_batch",
+        "processing_status": "ended" if ended else "in_progress",
+        "request_counts": counts,
+        "created_at": batch["created_at"],
+        "expires_at": batch["expires_at"],
+        "ended_at": _now() if ended else None,
+        "archived_at": None,
+        "cancel_initiated_at": None,
+        "results_url": f"{base_url}/v1/messages/batches/{batch['id']}/results" if ended else None,
+    }
+
+
+def _batch_post(fake: FakeAnthropic, path: str, raw: bytes) -> tuple[int, dict[str, Any]]:
+    def error(status: int, message: str) -> tuple[int, dict[str, Any]]:
+        kind = ERROR_TYPES.get(status, "api_error")
+        return status, {"type": "error", "error": {"type": kind, "message": message}}
+
+    if path.rstrip("/") != "/v1/messages/batches":
+        return error(404, f"no route {path}")
+    if fake.batches.fail_create:
+        return error(fake.batches.fail_create.pop(0), "batch creation failed")
+    try:
+        body = json.loads(raw)
+        requests = body["requests"]
+        assert isinstance(requests, list) and requests
+    except (ValueError, KeyError, TypeError, AssertionError):
+        return error(400, "requests: a non-empty list of {custom_id, params} is required")
+    ids = [str(r.get("custom_id", "")) for r in requests]
+    if len(set(ids)) != len(ids):
+        return error(400, "custom_id values must be unique within a batch")
+    batch_id = "msgbatch_" + uuid.uuid4().hex[:24]
+    batch = {
+        "id": batch_id,
+        "requests": requests,
+        "results": [_batch_item(fake, r) for r in requests],
+        "polls_left": fake.batches.polls,
+        "created_at": _now(),
+        "expires_at": _now(86_400),
+    }
+    with fake._lock:
+        fake.batches.batches[batch_id] = batch
+        fake.batches.created.append(batch_id)
+    return 200, _batch_object({**batch, "polls_left": max(1, batch["polls_left"])}, fake.base_url)
+
+
+def _batch_get(fake: FakeAnthropic, path: str) -> tuple[int, dict[str, Any] | bytes] | None:
+    parts = path.split("?", 1)[0].strip("/").split("/")
+    if parts[:3] != ["v1", "messages", "batches"] or len(parts) not in (4, 5):
+        return None
+    batch = fake.batches.batches.get(parts[3])
+    if batch is None:
+        message = f"message batch {parts[3]} not found"
+        return 404, {"type": "error", "error": {"type": "not_found_error", "message": message}}
+    if len(parts) == 5:
+        if parts[4] != "results" or batch["polls_left"] > 0:
+            return None
+        lines = "".join(json.dumps(r) + "\n" for r in reversed(batch["results"]))
+        return 200, lines.encode()
+    with fake._lock:
+        shown = dict(batch)
+        batch["polls_left"] -= 1
+    return 200, _batch_object(shown, fake.base_url)
+
+
+# -- faults (the runtime's fault matrix) -------------------------------------------------
+
+
+def _patched(obj: dict[str, Any], patch: dict[str, Any] | None) -> dict[str, Any]:
+    out = dict(obj)
+    for k, v in (patch or {}).items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = v
+    return out
+
+
+def _fault_message(model: str, r: Reply, f: Fault) -> dict[str, Any]:
+    message = _message(model, r)
+    if "usage" in message:
+        message["usage"] = _patched(message["usage"], f.usage_patch)
+    return _patched(message, f.patch)
+
+
+def _fault_events(model: str, r: Reply, f: Fault) -> list[str]:
+    def sse(event: str, data: dict[str, Any]) -> str:
+        return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+    start = _fault_message(model, r, f)
+    start["content"], start["stop_reason"] = [], None
+    events = [sse("message_start", {"type": "message_start", "message": start})]
+    if f.cut == "start":
+        return events
+    block = {"type": "text", "text": ""}
+    events.append(
+        sse("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block})
+    )
+    n = max(1, r.chunks)
+    size = max(1, -(-len(r.text) // n))
+    for i in range(0, len(r.text), size):
+        delta = {"type": "text_delta", "text": r.text[i : i + size]}
+        events.append(
+            sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+        )
+        if f.cut == "content":
+            return events
+    events.append(sse("content_block_stop", {"type": "content_block_stop", "index": 0}))
+    usage = _patched({"output_tokens": r.output_tokens}, f.usage_patch)
+    delta = {"stop_reason": r.stop_reason, "stop_sequence": None}
+    events.append(sse("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}))
+    events.append(sse("message_stop", {"type": "message_stop"}))
+    return events
+
+
+def _send_fault(
+    handler: BaseHTTPRequestHandler, model: str, body: dict[str, Any], r: Reply, f: Fault
+) -> None:
+    status = 200
+    if f.echo_credentials:
+        status = r.status if r.status != 200 else 500
+        key = handler.headers.get("x-api-key")
+        auth = handler.headers.get("authorization")
+        error = {"type": "api_error", "message": f"{r.text}: x-api-key={key} authorization={auth}"}
+        data = json.dumps({"type": "error", "error": error}).encode()
+        content_type = "application/json"
+    elif f.body is not None:
+        data, content_type = f.body, f.content_type
+    elif body.get("stream"):
+        text = f.sse if f.sse is not None else "".join(_fault_events(model, r, f))
+        data, content_type = text.encode(), "text/event-stream"
+    else:
+        data, content_type = json.dumps(_fault_message(model, r, f)).encode(), "application/json"
+    handler.send_response(status)
+    handler.send_header("content-type", content_type)
+    handler.send_header("request-id", "req_" + uuid.uuid4().hex[:20])
+    if body.get("stream") and f.body is None:
+        # A stream (cut or not) ends with the connection, as a real one does.
+        handler.send_header("connection", "close")
+        handler.close_connection = True
+    else:
+        handler.send_header("content-length", str(len(data)))
+    if r.retry_after is not None:
+        handler.send_header("retry-after", str(r.retry_after))
+    handler.end_headers()
+    if not f.trickle:
+        handler.wfile.write(data)
+        return
+    for i in range(len(data)):
+        handler.wfile.write(data[i : i + 1])
+        handler.wfile.flush()
+        time.sleep(f.trickle)
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ class Recorder:
 
 
 def watcher_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("policyroute-watch")]
+    return [t for t in threading.enumerate() if t.name.startswith("policyroute-watch:")]
 
 
 @pytest.fixture

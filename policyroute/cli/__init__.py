@@ -18,7 +18,17 @@ from ..syntax.diagnostics import PolicyError, render_human
 from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, _Parser, say_error, use_colour
 
 # The order here is the order of `policyroute --help`.
-COMMAND_MODULES = ("check", "route", "inline_tests", "tooling", "watch", "ask", "replay", "learn")
+COMMAND_MODULES = (
+    "check",
+    "route",
+    "inline_tests",
+    "tooling",
+    "watch",
+    "ask",
+    "replay",
+    "learn",
+    "judge",
+)
 
 
 def make_parser() -> argparse.ArgumentParser:

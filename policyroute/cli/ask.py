@@ -39,7 +39,13 @@ def register(subparsers: Any) -> None:
         dest="max_retries",
         help="the SDK's own retries before a tier counts as failed (default 2)",
     )
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds per API call")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds one try on one tier may take, first byte to last (default: the "
+        "runtime's, derived from max_tokens; at least 600)",
+    )
     add_format(p)
     p.set_defaults(func=run)
 
@@ -87,7 +93,7 @@ def _attempt_line(a: Attempt) -> str:
     if a.cache_creation_tokens or a.cache_read_tokens:
         tokens += f" cache+{a.cache_creation_tokens} cache>{a.cache_read_tokens}"
     end = f"-> {a.trigger}" if a.trigger else "ok"
-    line = f"  {what} {status:>4}  {tokens:<28} ${a.cost:.6f}  {a.latency_ms:7.0f} ms  {end}"
+    line = f"  {what} {status:>4}  {tokens:<28} ${a.cost_usd:.6f}  {a.latency_ms:7.0f} ms  {end}"
     if a.error:
         line += f"\n{'':12}{a.error}"
     return line
@@ -96,8 +102,10 @@ def _attempt_line(a: Attempt) -> str:
 def _explain_failure(e: EscalationError, base_url: str) -> str:
     import anthropic
 
+    from policyroute.runtime.deadlines import DeadlineExceeded
+
     err = e.last_error
-    if isinstance(err, anthropic.APITimeoutError):
+    if isinstance(err, anthropic.APITimeoutError | DeadlineExceeded):
         return "the API call timed out"
     if isinstance(err, anthropic.APIConnectionError):
         return f"cannot reach the Anthropic API at {base_url}"
@@ -109,12 +117,18 @@ def _explain_failure(e: EscalationError, base_url: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import anthropic
-
     import policyroute
+
+    try:
+        import anthropic
+
+        from policyroute.runtime.attempts import EscalationError
+        from policyroute.runtime.deadlines import Deadlines
+        from policyroute.runtime.router import Router
+    except ImportError as e:  # an SDK outside the supported range: say what to install
+        print(f"policyroute ask: {e}", file=sys.stderr)
+        return 1
     from policyroute.request import Request, RequestError
-    from policyroute.runtime.attempts import EscalationError
-    from policyroute.runtime.router import Router
 
     try:
         policy = policyroute.load(args.policy)
@@ -143,9 +157,14 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     base_url = os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
+    if args.timeout is not None and not args.timeout > 0:
+        print("policyroute ask: --timeout must be above 0", file=sys.stderr)
+        return 2
     try:
-        client = anthropic.Anthropic(max_retries=max(args.max_retries, 0), timeout=args.timeout)
-        result = Router(policy, client).create(route=route, **params)
+        # The SDK's default client: every call is streamed, so any max_tokens works with it.
+        client = anthropic.Anthropic(max_retries=max(args.max_retries, 0))
+        deadlines = Deadlines(attempt=args.timeout)
+        result = Router(policy, client, deadlines=deadlines).create(route=route, **params)
     except (RequestError, ValueError) as e:
         print(f"policyroute ask: {e}", file=sys.stderr)
         return 2
@@ -167,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
         _print_decision(result.decision.to_dict())
         for a in result.attempts:
             print(_attempt_line(a))
-        print(f"total ${result.total_cost:.6f}  {result.latency_ms:.0f} ms\n")
+        print(f"total ${result.cost_usd:.6f}  {result.latency_ms:.0f} ms\n")
         print(result.text)
     return 0
 
@@ -184,7 +203,7 @@ def _result_json(r: RoutedResult) -> dict[str, Any]:
         "decision": r.decision.to_dict(),
         "attempts": [a.to_dict() for a in r.attempts],
         "tier": r.tier,
-        "total_cost": r.total_cost,
+        "cost_usd": r.cost_usd,
         "latency_ms": r.latency_ms,
         "answer": r.text,
         "stop_reason": r.message.stop_reason,
@@ -196,6 +215,6 @@ def _failure_json(e: EscalationError) -> dict[str, Any]:
         "request_id": e.request_id,
         "decision": e.decision.to_dict(),
         "attempts": [a.to_dict() for a in e.attempts],
-        "total_cost": e.total_cost,
+        "cost_usd": e.cost_usd,
         "error": str(e),
     }

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..decision import ClassifierSpec, Escalation, Tier
+from ..decision import ClassifierSpec, Escalation, Shadow, Tier
 from ..features import (
     ATTRIBUTES,
     BOOL,
@@ -28,6 +28,7 @@ from ..syntax.diagnostics import Diagnostic, did_you_mean, hint_budget
 from ..syntax.parser import LANGUAGE_KEYWORDS
 from ..syntax.source import Source, Span
 from .bounds import bound_diagnostics
+from .shadow import check_shadows
 
 TRIGGERS = ("error", "timeout", "max_tokens", "refusal", "invalid_json", "confidence")
 TIER_PROPS = ("input", "output", "max_tokens", "cache_write", "cache_read")
@@ -77,11 +78,16 @@ class CheckedPolicy:
     default: CheckedRule | None = None
     escalation: Escalation | None = None
     tests: list[CheckedTest] = field(default_factory=list)
+    shadows: list[Shadow] = field(default_factory=list)
     # Where each named thing was declared, for later lints.
     # Declarations only (no rule, default, escalate or test): a file made to be imported.
     library: bool = False
     decl_spans: dict[tuple[str, str], tuple[Source, Span]] = field(default_factory=dict)
     used: set[tuple[str, str]] = field(default_factory=set)
+
+
+# Statements that make a file a policy rather than declarations for import.
+_POLICY_ONLY = (ast.RuleDecl, ast.DefaultDecl, ast.EscalateDecl, ast.TestDecl, ast.ShadowDecl)
 
 
 def _num_kind(attr_type: str) -> bool:
@@ -121,10 +127,7 @@ class Checker:
     def check(self) -> CheckedPolicy:
         p = self.policy
         main = [s for s in self.statements if not s.imported]
-        p.library = bool(main) and not any(
-            isinstance(s.node, (ast.RuleDecl, ast.DefaultDecl, ast.EscalateDecl, ast.TestDecl))
-            for s in main
-        )
+        p.library = bool(main) and not any(isinstance(s.node, _POLICY_ONLY) for s in main)
         for i, located in enumerate(main):
             if isinstance(located.node, ast.PolicyDecl):
                 if i != 0 or p.name is not None:
@@ -160,6 +163,7 @@ class Checker:
         for located in main:
             if isinstance(located.node, ast.TestDecl):
                 self._test(located.node, located.source)
+        p.shadows = check_shadows(self, main)
         tier_declared = any(kind == "tier" for kind, _ in [*p.decl_spans, *self._broken])
         if not p.tiers and not tier_declared and not self.imports_failed:
             src = self.statements[0].source if self.statements else Source("", "<policy>")

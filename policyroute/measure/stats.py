@@ -175,7 +175,7 @@ def quality(
         m = w @ stacked
         total, policy_sum = m[:, 0], m[:, 1]
         tier_sum, tier_have, chosen = m[:, 2 : 2 + k], m[:, 2 + k : 2 + 2 * k], m[:, 2 + 2 * k :]
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             policy_score = policy_sum / total
             base = tier_sum / tier_have
             random = np.sum(chosen / total[:, None] * base, axis=1)

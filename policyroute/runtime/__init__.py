@@ -1,5 +1,6 @@
 """The routing runtime: call Claude through a policy, escalate on failure, record every attempt."""
 
+from policyroute.runtime.answers import MalformedAnswerError
 from policyroute.runtime.attempts import (
     Attempt,
     EscalationError,
@@ -7,6 +8,7 @@ from policyroute.runtime.attempts import (
     StreamInterruptedError,
 )
 from policyroute.runtime.classifier import AnthropicClassifier
+from policyroute.runtime.deadlines import DeadlineExceeded, Deadlines
 from policyroute.runtime.middleware import RoutingMiddleware
 from policyroute.runtime.records import DecisionRecord, JsonlWriter
 from policyroute.runtime.router import AsyncRoutedStream, AsyncRouter, RoutedStream, Router
@@ -16,9 +18,12 @@ __all__ = [
     "AsyncRoutedStream",
     "AsyncRouter",
     "Attempt",
+    "DeadlineExceeded",
+    "Deadlines",
     "DecisionRecord",
     "EscalationError",
     "JsonlWriter",
+    "MalformedAnswerError",
     "RoutedResult",
     "RoutedStream",
     "Router",

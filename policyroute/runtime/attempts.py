@@ -11,7 +11,9 @@ from anthropic.types import Message
 from policyroute.decision import Decision, Tier
 from policyroute.runtime.escalation import usage_of
 
-AttemptKind = Literal["classify", "generate"]
+# "shadow": a background copy of the request to a cheaper tier (runtime/shadow.py); the caller
+# never waits for it, and it counts in a record's `shadow_cost_usd`, not its `cost_usd`.
+AttemptKind = Literal["classify", "generate", "shadow"]
 
 
 @dataclass(slots=True)
@@ -19,7 +21,9 @@ class Attempt:
     """One call to the API: a classification or one rung of the ladder.
 
     `trigger` is the escalation trigger that ended this attempt (None when it succeeded);
-    `status` the HTTP status when there was a response, `error` the exception otherwise.
+    `status` the HTTP status when there was a response, `error` the exception otherwise
+    (API keys masked); `retries` how many times this tier was tried again after a
+    retryable failure (the client's `max_retries`) before it answered or failed.
     """
 
     kind: AttemptKind
@@ -33,10 +37,11 @@ class Attempt:
     output_tokens: int = 0
     cache_creation_tokens: int = 0
     cache_read_tokens: int = 0
-    cost: float = 0.0
+    cost_usd: float = 0.0
     latency_ms: float = 0.0
     upstream_request_id: str | None = None
     classifier: str | None = None
+    retries: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -48,7 +53,7 @@ class Attempt:
         i, o, cw, cr = usage_of(message)
         self.input_tokens, self.output_tokens = i, o
         self.cache_creation_tokens, self.cache_read_tokens = cw, cr
-        self.cost = tier.cost(i, o, cw, cr)
+        self.cost_usd = tier.cost(i, o, cw, cr)
         self.upstream_request_id = getattr(message, "_request_id", None)
         self.latency_ms = (time.perf_counter() - start) * 1000
 
@@ -69,10 +74,17 @@ class RoutedResult:
     latency_ms: float
     parsed: Any = None
     final_trigger: str | None = None
-    total_cost: float = field(init=False)
+    cost_usd: float = field(init=False)
 
     def __post_init__(self) -> None:
-        self.total_cost = sum(a.cost for a in self.attempts)
+        self.cost_usd = sum(a.cost_usd for a in self.attempts)
+
+    def __repr__(self) -> str:
+        tiers = " -> ".join(a.tier for a in self.generations)
+        return (
+            f"<RoutedResult {self.tier} by rule {self.decision.rule} ({tiers}) "
+            f"stop={self.message.stop_reason} ${self.cost_usd:.6f} {self.latency_ms:.0f} ms>"
+        )
 
     @property
     def tier(self) -> str:
@@ -113,8 +125,9 @@ class EscalationError(Exception):
         self.request_id = request_id
 
     @property
-    def total_cost(self) -> float:
-        return sum(a.cost for a in self.attempts)
+    def cost_usd(self) -> float:
+        """What every attempt of the failed request cost, in USD."""
+        return sum(a.cost_usd for a in self.attempts)
 
 
 class StreamInterruptedError(EscalationError):

@@ -18,8 +18,10 @@ from anthropic.types import Message
 
 from policyroute.decision import FAILED_CLASSIFICATION, Classification, ClassifierSpec
 from policyroute.request import Request
+from policyroute.runtime.answers import check_message, extract_json, message_text
 from policyroute.runtime.attempts import Attempt
-from policyroute.runtime.escalation import describe, extract_json, message_text
+from policyroute.runtime.deadlines import Clock
+from policyroute.runtime.escalation import describe
 
 CLASSIFY_MAX_TOKENS = 256
 
@@ -64,29 +66,53 @@ def parse_classification(spec: ClassifierSpec, text: str) -> Classification:
     return Classification(label, min(max(float(conf), 0.0), 1.0))
 
 
-class AnthropicClassifier:
-    """The `Classifier` protocol over the Messages API. Never raises: failure is a result."""
+# One classification is a short answer: it gets one try, at most this long (and never past
+# the request's deadline). A failed classification routes as the policy says it should.
+CLASSIFY_SECONDS = 60.0
 
-    def __init__(self, client: MessagesClient, recorder: Recorder | None = None) -> None:
+
+class AnthropicClassifier:
+    """The `Classifier` protocol over the Messages API. Never raises: failure is a result.
+
+    `clock` bounds each call by the routed request's deadline.
+    """
+
+    def __init__(
+        self,
+        client: MessagesClient,
+        recorder: Recorder | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.client = client
         self.recorder = recorder
+        self.clock = clock
+
+    def __repr__(self) -> str:
+        return f"<AnthropicClassifier over {type(self.client).__name__}>"
+
+    def _timeout(self) -> float:
+        if self.clock is None:
+            return CLASSIFY_SECONDS
+        return max(min(CLASSIFY_SECONDS, self.clock.remaining()), 0.001)
 
     def classify(self, spec: ClassifierSpec, request: Request) -> Classification:
         tier = spec.tier
         attempt = Attempt(kind="classify", tier=tier.name, model=tier.model, classifier=spec.name)
         start = time.perf_counter()
         result = FAILED_CLASSIFICATION
+        secrets = (getattr(self.client, "api_key", None),)
         try:
-            message = self.client.messages.create(**classify_params(spec, request))
+            params = classify_params(spec, request)
+            message = check_message(self.client.messages.create(**params, timeout=self._timeout()))
+            attempt.answered(message, tier, start)
         except anthropic.APIError as e:
-            attempt.error = describe(e)
+            attempt.error = describe(e, secrets)
             attempt.status = getattr(e, "status_code", None)
             attempt.trigger = "error"
         except Exception as e:  # a classifier must never take routing down with it
-            attempt.error = describe(e)
+            attempt.error = describe(e, secrets)
             attempt.trigger = "error"
         else:
-            attempt.answered(message, tier, start)
             result = parse_classification(spec, message_text(message))
             if result.label is None:
                 attempt.trigger = "invalid_json"

@@ -6,9 +6,7 @@ async routers, the stream and the middleware so all four climb the ladder the sa
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +16,9 @@ from anthropic.types import Message
 from pydantic import BaseModel, ValidationError
 
 from policyroute.decision import Decision, Escalation, Tier
+from policyroute.runtime.answers import MalformedAnswerError, extract_json, message_text
+from policyroute.runtime.deadlines import DeadlineExceeded
+from policyroute.runtime.redact import redact
 
 # When neither the caller, the rule nor the tier names a max_tokens the API still needs one.
 FALLBACK_MAX_TOKENS = 4096
@@ -40,16 +41,27 @@ def tiers_of(decision: Decision) -> tuple[Tier, ...]:
     return (decision.tier_spec, *ladder)
 
 
-def max_tokens_for(decision: Decision, index: int, tier: Tier, requested: int | None) -> int:
-    """The caller's max_tokens wins; else the rule's for the decided tier, the tier's own above.
+def cap_for(decision: Decision, index: int, tier: Tier) -> int | None:
+    """The output cap of the ladder's `index`-th tier: the rule's for the decided tier (its
+    own tier's above it), else the tier's; None when neither names one.
 
-    A tier above gets its own limit so a `max_tokens` escalation can actually say more.
+    A tier above gets its own cap so a `max_tokens` escalation can actually say more.
     """
-    if requested is not None:
-        return requested
     if index == 0:
-        return decision.max_tokens or tier.max_tokens or FALLBACK_MAX_TOKENS
-    return tier.max_tokens or decision.max_tokens or FALLBACK_MAX_TOKENS
+        return decision.max_tokens or tier.max_tokens
+    return tier.max_tokens or decision.max_tokens
+
+
+def max_tokens_for(decision: Decision, index: int, tier: Tier, requested: int | None) -> int:
+    """The max_tokens that leaves for this tier: the cap is a ceiling, never raised.
+
+    The smaller of the caller's value and the cap; the cap when the caller gives none; the
+    caller's value when there is no cap; FALLBACK_MAX_TOKENS when neither exists.
+    """
+    cap = cap_for(decision, index, tier)
+    if requested is None:
+        return cap or FALLBACK_MAX_TOKENS
+    return requested if cap is None else min(requested, cap)
 
 
 def retryable_status(status: int) -> bool:
@@ -59,11 +71,11 @@ def retryable_status(status: int) -> bool:
 
 def error_trigger(exc: BaseException) -> str | None:
     """The trigger an exception fires, or None when no tier would fare better (400, 401, ...)."""
-    if isinstance(exc, anthropic.APITimeoutError):
+    if isinstance(exc, anthropic.APITimeoutError | DeadlineExceeded):
         return "timeout"
     if isinstance(exc, anthropic.APIStatusError):
         return "error" if retryable_status(exc.status_code) else None
-    if isinstance(exc, anthropic.APIConnectionError):
+    if isinstance(exc, anthropic.APIConnectionError | MalformedAnswerError):
         return "error"
     return None
 
@@ -72,10 +84,13 @@ def status_of(exc: BaseException) -> int | None:
     return exc.status_code if isinstance(exc, anthropic.APIStatusError) else None
 
 
-def describe(exc: BaseException) -> str:
+def describe(exc: BaseException, secrets: Iterable[str | None] = ()) -> str:
+    """One line for a record or an error message, with API keys masked."""
     if isinstance(exc, anthropic.APIStatusError):
-        return f"{type(exc).__name__}: {exc.status_code} {_error_message(exc)}"
-    return f"{type(exc).__name__}: {exc}"
+        text = f"{type(exc).__name__}: {exc.status_code} {_error_message(exc)}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return redact(text, secrets)
 
 
 def _error_message(exc: anthropic.APIStatusError) -> str:
@@ -88,26 +103,6 @@ def _error_message(exc: anthropic.APIStatusError) -> str:
 
 
 # -- the answer ---------------------------------------------------------------------------
-
-_FENCE = re.compile(r"^\s*```(?:json)?\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
-
-
-def message_text(message: Message) -> str:
-    return "".join(getattr(b, "text", "") for b in message.content if b.type == "text")
-
-
-def extract_json(text: str) -> Any:
-    """The JSON value in an answer: bare, fenced in ``` or embedded in prose. Raises ValueError."""
-    m = _FENCE.match(text)
-    if m:
-        text = m.group(1)
-    try:
-        return json.loads(text)
-    except ValueError:
-        start, end = text.find("{"), text.rfind("}")
-        if start == -1 or end <= start:
-            raise
-        return json.loads(text[start : end + 1])
 
 
 class JsonExpectation:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -21,7 +22,7 @@ SCHEMA_VERSION = 1
 class AttemptRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["classify", "generate"]
+    kind: Literal["classify", "generate", "shadow"]
     tier: str
     model: str
     classifier: str | None = None
@@ -36,6 +37,7 @@ class AttemptRecord(BaseModel):
     cost_usd: float = 0.0
     latency_ms: float = 0.0
     upstream_request_id: str | None = None
+    retries: int = 0
 
 
 class PromptRecord(BaseModel):
@@ -56,12 +58,13 @@ class DecisionRecord(BaseModel):
     v: int = SCHEMA_VERSION
     time: str
     request_id: str
-    policy: str | None
+    # Optional with a default: lines leave out nulls, and must still read back.
+    policy: str | None = None
     revision: str
     rule: str
     tier: str
     model: str
-    final_tier: str | None
+    final_tier: str | None = None
     outcome: Literal["ok", "failed", "interrupted"]
     route: dict[str, Any] = {}
     attempts: list[AttemptRecord]
@@ -75,6 +78,7 @@ class DecisionRecord(BaseModel):
     latency_ms: float
     prompt: PromptRecord | None = None
     error: str | None = None
+    shadow_cost_usd: float | None = None  # shadow attempts, apart from the request's own cost
 
 
 class RecordSink(Protocol):
@@ -111,6 +115,17 @@ class JsonlWriter:
         self.close()
 
 
+def write_record(sink: RecordSink, record: DecisionRecord) -> None:
+    """Hand `record` to `sink`; a failing sink (a full disk, say) is logged, never raised:
+    losing one record must not lose the answer, or the attempts of a failed request."""
+    try:
+        sink.write(record)
+    except Exception:
+        logging.getLogger("policyroute.records").exception(
+            "could not write the record of request %s", record.request_id
+        )
+
+
 def sink_for(records: str | os.PathLike[str] | RecordSink | None) -> RecordSink | None:
     if records is None:
         return None
@@ -139,6 +154,8 @@ def build_record(
 ) -> DecisionRecord:
     generations = [a for a in attempts if a.kind == "generate"]
     final = generations[-1].tier if generations and outcome == "ok" else None
+    shadows = [a for a in attempts if a.kind == "shadow"]
+    billed = [a for a in attempts if a.kind != "shadow"]
     return DecisionRecord(
         time=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         request_id=request_id,
@@ -164,20 +181,22 @@ def build_record(
                 output_tokens=a.output_tokens,
                 cache_creation_tokens=a.cache_creation_tokens,
                 cache_read_tokens=a.cache_read_tokens,
-                cost_usd=a.cost,
+                cost_usd=a.cost_usd,
                 latency_ms=round(a.latency_ms, 3),
                 upstream_request_id=a.upstream_request_id,
+                retries=a.retries,
             )
             for a in attempts
         ],
         triggers=[a.trigger for a in generations if a.trigger],
         escalations=max(len(generations) - 1, 0),
-        input_tokens=sum(a.input_tokens for a in attempts),
-        output_tokens=sum(a.output_tokens for a in attempts),
-        cache_creation_tokens=sum(a.cache_creation_tokens for a in attempts),
-        cache_read_tokens=sum(a.cache_read_tokens for a in attempts),
-        cost_usd=sum(a.cost for a in attempts),
+        input_tokens=sum(a.input_tokens for a in billed),
+        output_tokens=sum(a.output_tokens for a in billed),
+        cache_creation_tokens=sum(a.cache_creation_tokens for a in billed),
+        cache_read_tokens=sum(a.cache_read_tokens for a in billed),
+        cost_usd=sum(a.cost_usd for a in billed),
         latency_ms=round(latency_ms, 3),
         prompt=prompt,
         error=error,
+        shadow_cost_usd=sum(a.cost_usd for a in shadows) if shadows else None,
     )

@@ -1,250 +1,77 @@
-"""The router: decide a tier, call it, climb the ladder when a trigger fires, record it all."""
+"""The router: decide a tier, call it, climb the ladder when a trigger fires, record it all.
+
+Each router has one ladder loop (`_ladder`); `create` runs it without passing events on,
+`stream` passes them on as they arrive. What happens at the end of each tier is decided in
+`calls.Core.settle`, shared by the sync and async routers; a successful answer leaves
+through `Core.success`, the one place a post-answer hook belongs.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import anthropic
-import httpx2 as _http  # the SDK's HTTP library
 from anthropic.types import Message
 from pydantic import BaseModel
 
 from policyroute.decision import Decision
-from policyroute.request import Request
-from policyroute.runtime.attempts import (
-    Attempt,
-    EscalationError,
-    RoutedResult,
-    StreamInterruptedError,
-)
+from policyroute.runtime import sdk  # noqa: F401  (fails early, clearly, on an unsupported SDK)
+from policyroute.runtime.attempts import RoutedResult
+from policyroute.runtime.calls import Call, Core, PolicySource, Records
 from policyroute.runtime.classifier import AnthropicClassifier, BlockingBridge
-from policyroute.runtime.escalation import (
-    ConfidenceFn,
-    JsonExpectation,
-    describe,
-    error_trigger,
-    judge,
-    max_tokens_for,
-    status_of,
-    tiers_of,
-)
-from policyroute.runtime.records import RecordSink, build_record, prompt_record, sink_for
+from policyroute.runtime.deadlines import Deadlines
+from policyroute.runtime.escalation import ConfidenceFn, tiers_of
+from policyroute.runtime.shadow import AsyncShadow, ShadowConfig, ThreadShadow
+from policyroute.runtime.upstream import Outcome, try_tier, try_tier_async
 
-# -- errors raised while reading a stream body ---------------------------------------------
-# The SDK wraps transport failures of the request itself, but a body read mid-stream raises
-# the HTTP library's own exceptions; map them onto the SDK's so the triggers stay the same.
-STREAM_ERRORS: tuple[type[BaseException], ...] = (anthropic.APIError, _http.TransportError)
+if TYPE_CHECKING:
+    from policyroute.runtime.calls import PolicyLike
+
+__all__ = ["AsyncRoutedStream", "AsyncRouter", "PolicySource", "RoutedStream", "Router"]
 
 
-def _as_api_error(exc: BaseException) -> BaseException:
-    if isinstance(exc, anthropic.APIError):
-        return exc
-    request = getattr(exc, "_request", None) or _http.Request("POST", "http://stream")
-    if isinstance(exc, _http.TimeoutException):
-        return anthropic.APITimeoutError(request=request)
-    return anthropic.APIConnectionError(request=request)
-
-
-# Stream events that carry content: once one has reached the caller, a failure can no
-# longer be hidden by retrying on another tier.
-CONTENT_EVENTS = frozenset(
-    {"content_block_delta", "text", "citation", "thinking", "input_json", "signature"}
-)
-
-
-class PolicySource:
-    """A Policy, or a store with `.policy` and `.decide`: whichever is current is used."""
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj: Any) -> None:
-        if not callable(getattr(obj, "decide", None)):
-            raise TypeError(
-                f"expected a Policy or a policy store (with .decide), got {type(obj).__name__}"
-            )
-        self.obj = obj
-
-    @property
-    def policy(self) -> Any:
-        return getattr(self.obj, "policy", self.obj)
-
-    def has_classifiers(self) -> bool:
-        return bool(getattr(self.policy, "classifiers", None))
-
-    def routed_names(self) -> frozenset[str]:
-        """Model names that mean "route me": `auto` and the policy's own name."""
-        name = getattr(self.policy, "name", None)
-        return frozenset({"auto", name}) if isinstance(name, str) and name else AUTO
-
-    def decide(self, request: Request, classifier: Any) -> Decision:
-        d: Decision = self.obj.decide(request, classifier=classifier)
-        return d
-
-
-AUTO = frozenset({"auto"})
-
-
-@dataclass(slots=True)
-class _Call:
-    """One request on its way through the ladder."""
-
-    params: dict[str, Any]
-    max_tokens: int | None
-    route: dict[str, Any]
-    request: Request
-    expect: JsonExpectation | None
-    confidence: ConfidenceFn | None
-    request_id: str
-    start: float
-    attempts: list[Attempt] = field(default_factory=list)
-
-
-def _failed(attempt: Attempt, exc: BaseException, start: float, triggers: frozenset[str]) -> bool:
-    """Record a failed call; True when its trigger lets the request climb."""
-    attempt.status = status_of(exc)
-    attempt.error = describe(exc)
-    trig = error_trigger(exc)
-    attempt.trigger = trig or "error"
-    attempt.latency_ms = (time.perf_counter() - start) * 1000
-    return trig is not None and trig in triggers
-
-
-class _Core:
-    """What the sync and async routers share: preparing a call and finishing it."""
-
-    def __init__(
-        self,
-        policy_or_store: Any,
-        records: str | os.PathLike[str] | RecordSink | None,
-        log_prompts: bool,
-    ) -> None:
-        self.source = PolicySource(policy_or_store)
-        self.records = sink_for(records)
-        self.log_prompts = log_prompts
-
-    def _prepare(
-        self,
-        params: dict[str, Any],
-        route: Mapping[str, Any] | None,
-        response_model: type[BaseModel] | None,
-        json_schema: Mapping[str, Any] | None,
-        confidence: ConfidenceFn | None,
-    ) -> _Call:
-        start = time.perf_counter()
-        model = params.pop("model", None)
-        if model is not None and model not in self.source.routed_names():
-            raise ValueError(
-                f"the router picks the model; got model={model!r} (omit it or use 'auto')"
-            )
-        if params.pop("stream", False):
-            raise ValueError("use router.stream(...) to stream")
-        max_tokens = params.pop("max_tokens", None)
-        route = dict(route or {})
-        request_params = params if max_tokens is None else {**params, "max_tokens": max_tokens}
-        request = Request.from_anthropic(request_params, **route)
-        expect = None
-        if response_model is not None or json_schema is not None:
-            expect = JsonExpectation(response_model, json_schema)
-        return _Call(
-            params=params,
-            max_tokens=max_tokens,
-            route=route,
-            request=request,
-            expect=expect,
-            confidence=confidence,
-            request_id=uuid.uuid4().hex,
-            start=start,
-        )
-
-    def _record(
-        self,
-        call: _Call,
-        decision: Decision,
-        outcome: Literal["ok", "failed", "interrupted"],
-        error: str | None = None,
-    ) -> float:
-        latency = (time.perf_counter() - call.start) * 1000
-        if self.records is not None:
-            self.records.write(
-                build_record(
-                    request_id=call.request_id,
-                    decision=decision,
-                    attempts=call.attempts,
-                    latency_ms=latency,
-                    outcome=outcome,
-                    route=call.route,
-                    prompt=prompt_record(call.request.text, self.log_prompts),
-                    error=error,
-                )
-            )
-        return latency
-
-    def _success(
-        self, call: _Call, decision: Decision, message: Message, parsed: Any, final: str | None
-    ) -> RoutedResult:
-        latency = self._record(call, decision, "ok")
-        return RoutedResult(
-            message=message,
-            decision=decision,
-            attempts=tuple(call.attempts),
-            request_id=call.request_id,
-            latency_ms=latency,
-            parsed=parsed,
-            final_trigger=final,
-        )
-
-    def _give_up(
-        self,
-        call: _Call,
-        decision: Decision,
-        last_error: BaseException | None,
-        last_message: Message | None,
-        interrupted: bool = False,
-    ) -> EscalationError:
-        last = call.attempts[-1]
-        why = last.error or f"trigger {last.trigger!r} fired"
-        tiers = " -> ".join(a.tier for a in call.attempts if a.kind == "generate")
-        text = f"every attempt failed ({tiers}); last: {why}"
-        cls = EscalationError
-        if interrupted:
-            text = f"stream failed after content was sent ({last.tier}): {why}"
-            cls = StreamInterruptedError
-        self._record(call, decision, "interrupted" if interrupted else "failed", why)
-        return cls(
-            text,
-            decision=decision,
-            attempts=tuple(call.attempts),
-            last_error=last_error,
-            last_message=last_message,
-            request_id=call.request_id,
-        )
-
-
-class Router(_Core):
+class Router(Core):
     """Routes Messages API calls through a policy over a sync `anthropic.Anthropic` client.
 
-    The SDK's own retries (the client's `max_retries`) run first; the `error` and `timeout`
-    triggers fire only on what survives them.
+    Every call is streamed under the hood, so any `max_tokens` works with a default client.
+    The client's `max_retries` is honoured by the router itself (same backoff as the SDK,
+    `retry-after` capped by `deadlines.max_retry_after`); the `error` and `timeout` triggers
+    fire only on what survives those retries. `deadlines` bounds each try and the request.
     """
 
     def __init__(
         self,
-        policy_or_store: Any,
+        policy_or_store: PolicyLike,
         client: anthropic.Anthropic | None = None,
-        records: str | os.PathLike[str] | RecordSink | None = None,
+        records: Records = None,
         log_prompts: bool = False,
+        deadlines: Deadlines | None = None,
+        shadow: ShadowConfig | None = None,
     ) -> None:
-        super().__init__(policy_or_store, records, log_prompts)
+        super().__init__(policy_or_store, records, log_prompts, deadlines)
         self.client = client if client is not None else anthropic.Anthropic()
+        self.max_retries = self.client.max_retries
+        # Retries are ours (bounded waits); the client is shared, its settings otherwise kept.
+        self._client = self.client.with_options(max_retries=0)
+        self._secrets = (self.client.api_key, getattr(self.client, "auth_token", None))
+        if shadow is not None:
+            self.shadowing = ThreadShadow(shadow, log_prompts)
 
-    def decide(self, call: _Call) -> Decision:
-        classifier = AnthropicClassifier(self.client, call.attempts.append)
+    def shadow_send(self, params: dict[str, Any]) -> Message:
+        # Streamed, as every generation here is; the client's own retries apply.
+        with self.client.messages.stream(**params) as s:
+            return s.get_final_message()
+
+    def close(self) -> None:
+        """Wait for the shadow calls still running (their records and pairs get written)."""
+        if isinstance(self.shadowing, ThreadShadow):
+            self.shadowing.close()
+
+    def decide(self, call: Call) -> Decision:
+        classifier = AnthropicClassifier(self._client, call.attempts.append, call.clock)
         return self.source.decide(call.request, classifier)
 
     def create(
@@ -257,35 +84,15 @@ class Router(_Core):
         **params: Any,
     ) -> RoutedResult:
         """`messages.create` with the model chosen by the policy; raises EscalationError."""
-        call = self._prepare(params, route, response_model, json_schema, confidence)
+        call = self.prepare(params, route, response_model, json_schema, confidence)
         decision = self.decide(call)
-        tiers = tiers_of(decision)
-        esc = decision.escalation
-        last_message: Message | None = None
-        for index, tier in enumerate(tiers):
-            top = index == len(tiers) - 1
-            attempt = Attempt(kind="generate", tier=tier.name, model=tier.model)
-            call.attempts.append(attempt)
-            start = time.perf_counter()
+        ladder = self._ladder(call, decision, live=False)
+        while True:
             try:
-                message = self.client.messages.create(
-                    model=tier.model,
-                    max_tokens=max_tokens_for(decision, index, tier, call.max_tokens),
-                    **call.params,
-                )
-            except anthropic.APIError as e:
-                if _failed(attempt, e, start, esc.triggers) and not top:
-                    continue
-                raise self._give_up(call, decision, e, last_message) from e
-            attempt.answered(message, tier, start)
-            verdict = judge(message, esc, call.expect, call.confidence)
-            if verdict.trigger is None:
-                return self._success(call, decision, message, verdict.parsed, None)
-            attempt.trigger = verdict.trigger
-            last_message = message
-            if top:
-                raise self._give_up(call, decision, None, message)
-        raise AssertionError("unreachable: the ladder always has a first tier")
+                next(ladder)
+            except StopIteration as done:
+                result: RoutedResult = done.value
+                return result
 
     def stream(
         self,
@@ -301,71 +108,50 @@ class Router(_Core):
         Escalates on failures before the first content event; after that a failure is
         reported (StreamInterruptedError, or `result.final_trigger`), never retried.
         """
-        call = self._prepare(params, route, response_model, json_schema, confidence)
+        call = self.prepare(params, route, response_model, json_schema, confidence)
         decision = self.decide(call)
         return RoutedStream(self, call, decision)
 
-    def _events(self, stream: RoutedStream) -> Generator[Any, None, None]:
-        call, decision = stream.call, stream.decision
+    def _ladder(
+        self, call: Call, decision: Decision, live: bool
+    ) -> Generator[Any, None, RoutedResult]:
         tiers = tiers_of(decision)
-        esc = decision.escalation
-        last_message: Message | None = None
+        last: Message | None = None
         for index, tier in enumerate(tiers):
-            top = index == len(tiers) - 1
-            attempt = Attempt(kind="generate", tier=tier.name, model=tier.model)
-            call.attempts.append(attempt)
+            attempt, params = self.begin(call, decision, index, tier)
             start = time.perf_counter()
-            sent = False
-            buffered: list[Any] = []
-            try:
-                with self.client.messages.stream(
-                    model=tier.model,
-                    max_tokens=max_tokens_for(decision, index, tier, call.max_tokens),
-                    **call.params,
-                ) as s:
-                    for event in s:
-                        if sent:
-                            yield event
-                            continue
-                        buffered.append(event)
-                        if event.type in CONTENT_EVENTS:
-                            sent = True
-                            yield from buffered
-                            buffered.clear()
-                    message = s.get_final_message()
-            except STREAM_ERRORS as e:
-                exc = _as_api_error(e)
-                climbs = _failed(attempt, exc, start, esc.triggers)
-                if sent:
-                    raise self._give_up(call, decision, e, None, interrupted=True) from e
-                if climbs and not top:
-                    continue
-                raise self._give_up(call, decision, e, last_message) from e
-            attempt.answered(message, tier, start)
-            verdict = judge(message, esc, call.expect, call.confidence)
-            attempt.trigger = verdict.trigger
-            if sent or verdict.trigger is None:
-                yield from buffered
-                stream.result = self._success(
-                    call, decision, message, verdict.parsed, verdict.trigger
-                )
-                return
-            last_message = message
-            if top:
-                raise self._give_up(call, decision, None, message)
+            out: Outcome = yield from try_tier(
+                self._client, params, self.max_retries, call.clock, self.deadlines, live
+            )
+            top = index == len(tiers) - 1
+            settled = self.settle(call, decision, attempt, tier, out, top, start, last)
+            if settled.error is not None:
+                raise settled.error
+            if settled.result is not None:
+                yield from out.buffered
+                return settled.result
+            last = settled.message
+        raise AssertionError("unreachable: the ladder always has a first tier")
 
 
 class RoutedStream:
     """Iterate for the SDK's stream events; `result` is set once the stream has ended."""
 
-    def __init__(self, router: Router, call: _Call, decision: Decision) -> None:
+    def __init__(self, router: Router, call: Call, decision: Decision) -> None:
         self.call = call
         self.decision = decision
         self.result: RoutedResult | None = None
-        self._events = router._events(self)
+        self._events = self._run(router)
+
+    def _run(self, router: Router) -> Generator[Any, None, None]:
+        self.result = yield from router._ladder(self.call, self.decision, live=True)
 
     def __iter__(self) -> Iterator[Any]:
         return self._events
+
+    def __repr__(self) -> str:
+        state = "done" if self.result is not None else "open"
+        return f"<RoutedStream {self.decision.tier} by rule {self.decision.rule} {state}>"
 
     @property
     def text_stream(self) -> Iterator[str]:
@@ -377,7 +163,8 @@ class RoutedStream:
         """Consume what is left of the stream and return the result."""
         for _ in self:
             pass
-        assert self.result is not None
+        if self.result is None:
+            raise RuntimeError("the stream was closed before it ended")
         return self.result
 
     def close(self) -> None:
@@ -390,26 +177,42 @@ class RoutedStream:
         self.close()
 
 
-class AsyncRouter(_Core):
+class AsyncRouter(Core):
     """The `Router` over `anthropic.AsyncAnthropic`."""
 
     def __init__(
         self,
-        policy_or_store: Any,
+        policy_or_store: PolicyLike,
         client: anthropic.AsyncAnthropic | None = None,
-        records: str | os.PathLike[str] | RecordSink | None = None,
+        records: Records = None,
         log_prompts: bool = False,
+        deadlines: Deadlines | None = None,
+        shadow: ShadowConfig | None = None,
     ) -> None:
-        super().__init__(policy_or_store, records, log_prompts)
+        super().__init__(policy_or_store, records, log_prompts, deadlines)
         self.client = client if client is not None else anthropic.AsyncAnthropic()
+        self.max_retries = self.client.max_retries
+        self._client = self.client.with_options(max_retries=0)
+        self._secrets = (self.client.api_key, getattr(self.client, "auth_token", None))
+        if shadow is not None:
+            self.shadowing = AsyncShadow(shadow, log_prompts)
 
-    async def decide(self, call: _Call) -> Decision:
+    async def shadow_send(self, params: dict[str, Any]) -> Message:
+        async with self.client.messages.stream(**params) as s:
+            return await s.get_final_message()
+
+    async def aclose(self) -> None:
+        """Wait for the shadow calls still running (their records and pairs get written)."""
+        if isinstance(self.shadowing, AsyncShadow):
+            await self.shadowing.drain()
+
+    async def decide(self, call: Call) -> Decision:
         if not self.source.has_classifiers():
             return self.source.decide(call.request, None)
         # decide() is synchronous and may call a classifier: run it off the loop and let
         # the classifier schedule its API call back onto this loop.
-        bridge = BlockingBridge(self.client, asyncio.get_running_loop())
-        classifier = AnthropicClassifier(bridge, call.attempts.append)
+        bridge = BlockingBridge(self._client, asyncio.get_running_loop())
+        classifier = AnthropicClassifier(bridge, call.attempts.append, call.clock)
         return await asyncio.to_thread(self.source.decide, call.request, classifier)
 
     async def create(
@@ -421,35 +224,13 @@ class AsyncRouter(_Core):
         confidence: ConfidenceFn | None = None,
         **params: Any,
     ) -> RoutedResult:
-        call = self._prepare(params, route, response_model, json_schema, confidence)
+        """`messages.create` with the model chosen by the policy; raises EscalationError."""
+        call = self.prepare(params, route, response_model, json_schema, confidence)
         decision = await self.decide(call)
-        tiers = tiers_of(decision)
-        esc = decision.escalation
-        last_message: Message | None = None
-        for index, tier in enumerate(tiers):
-            top = index == len(tiers) - 1
-            attempt = Attempt(kind="generate", tier=tier.name, model=tier.model)
-            call.attempts.append(attempt)
-            start = time.perf_counter()
-            try:
-                message = await self.client.messages.create(
-                    model=tier.model,
-                    max_tokens=max_tokens_for(decision, index, tier, call.max_tokens),
-                    **call.params,
-                )
-            except anthropic.APIError as e:
-                if _failed(attempt, e, start, esc.triggers) and not top:
-                    continue
-                raise self._give_up(call, decision, e, last_message) from e
-            attempt.answered(message, tier, start)
-            verdict = judge(message, esc, call.expect, call.confidence)
-            if verdict.trigger is None:
-                return self._success(call, decision, message, verdict.parsed, None)
-            attempt.trigger = verdict.trigger
-            last_message = message
-            if top:
-                raise self._give_up(call, decision, None, message)
-        raise AssertionError("unreachable: the ladder always has a first tier")
+        async for item in self._ladder(call, decision, live=False):
+            if isinstance(item, RoutedResult):
+                return item
+        raise AssertionError("unreachable: the ladder ends with a result or an error")
 
     async def stream(
         self,
@@ -460,78 +241,80 @@ class AsyncRouter(_Core):
         confidence: ConfidenceFn | None = None,
         **params: Any,
     ) -> AsyncRoutedStream:
-        call = self._prepare(params, route, response_model, json_schema, confidence)
+        """Stream events of the routed answer (see `Router.stream`)."""
+        call = self.prepare(params, route, response_model, json_schema, confidence)
         decision = await self.decide(call)
         return AsyncRoutedStream(self, call, decision)
 
-    async def _events(self, stream: AsyncRoutedStream) -> AsyncGenerator[Any, None]:
-        call, decision = stream.call, stream.decision
+    async def _ladder(
+        self, call: Call, decision: Decision, live: bool
+    ) -> AsyncGenerator[Any, None]:
+        """Yields stream events when `live`, then the RoutedResult as the last item."""
         tiers = tiers_of(decision)
-        esc = decision.escalation
-        last_message: Message | None = None
+        last: Message | None = None
         for index, tier in enumerate(tiers):
-            top = index == len(tiers) - 1
-            attempt = Attempt(kind="generate", tier=tier.name, model=tier.model)
-            call.attempts.append(attempt)
+            attempt, params = self.begin(call, decision, index, tier)
             start = time.perf_counter()
-            sent = False
-            buffered: list[Any] = []
-            try:
-                async with self.client.messages.stream(
-                    model=tier.model,
-                    max_tokens=max_tokens_for(decision, index, tier, call.max_tokens),
-                    **call.params,
-                ) as s:
-                    async for event in s:
-                        if sent:
-                            yield event
-                            continue
-                        buffered.append(event)
-                        if event.type in CONTENT_EVENTS:
-                            sent = True
-                            for b in buffered:
-                                yield b
-                            buffered.clear()
-                    message = await s.get_final_message()
-            except STREAM_ERRORS as e:
-                exc = _as_api_error(e)
-                climbs = _failed(attempt, exc, start, esc.triggers)
-                if sent:
-                    raise self._give_up(call, decision, e, None, interrupted=True) from e
-                if climbs and not top:
-                    continue
-                raise self._give_up(call, decision, e, last_message) from e
-            attempt.answered(message, tier, start)
-            verdict = judge(message, esc, call.expect, call.confidence)
-            attempt.trigger = verdict.trigger
-            if sent or verdict.trigger is None:
-                for b in buffered:
-                    yield b
-                stream.result = self._success(
-                    call, decision, message, verdict.parsed, verdict.trigger
-                )
+            out: Outcome | None = None
+            async for item in try_tier_async(
+                self._client, params, self.max_retries, call.clock, self.deadlines, live
+            ):
+                if isinstance(item, Outcome):
+                    out = item
+                else:
+                    yield item
+            assert out is not None
+            top = index == len(tiers) - 1
+            settled = self.settle(call, decision, attempt, tier, out, top, start, last)
+            if settled.error is not None:
+                raise settled.error
+            if settled.result is not None:
+                for event in out.buffered:
+                    yield event
+                yield settled.result
                 return
-            last_message = message
-            if top:
-                raise self._give_up(call, decision, None, message)
+            last = settled.message
+        raise AssertionError("unreachable: the ladder always has a first tier")
 
 
 class AsyncRoutedStream:
     """Async-iterate for the SDK's stream events; `result` is set once the stream has ended."""
 
-    def __init__(self, router: AsyncRouter, call: _Call, decision: Decision) -> None:
+    def __init__(self, router: AsyncRouter, call: Call, decision: Decision) -> None:
         self.call = call
         self.decision = decision
         self.result: RoutedResult | None = None
-        self._events = router._events(self)
+        self._events = self._run(router)
+
+    async def _run(self, router: AsyncRouter) -> AsyncGenerator[Any, None]:
+        async for item in router._ladder(self.call, self.decision, live=True):
+            if isinstance(item, RoutedResult):
+                self.result = item
+            else:
+                yield item
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self._events
 
+    def __repr__(self) -> str:
+        state = "done" if self.result is not None else "open"
+        return f"<AsyncRoutedStream {self.decision.tier} by rule {self.decision.rule} {state}>"
+
+    @property
+    def text_stream(self) -> AsyncIterator[str]:
+        return self._text()
+
+    async def _text(self) -> AsyncIterator[str]:
+        async for event in self:
+            if event.type == "text":
+                yield event.text
+
     async def get_result(self) -> RoutedResult:
+        """Consume what is left of the stream and return the result."""
         async for _ in self._events:
             pass
-        assert self.result is not None
+        if self.result is None:
+            raise RuntimeError("the stream was closed before it ended")
         return self.result
 
     async def close(self) -> None:

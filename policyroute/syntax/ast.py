@@ -247,6 +247,15 @@ class TestDecl:
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class ShadowDecl:
+    """`shadow TIER sample N%`: `percent` is N as written (5 for 5%)."""
+
+    tier: Ident
+    percent: Num
+    span: Span = field(default=NO_SPAN, compare=False, repr=False)
+
+
 Statement = (
     PolicyDecl
     | Import
@@ -257,6 +266,7 @@ Statement = (
     | DefaultDecl
     | EscalateDecl
     | TestDecl
+    | ShadowDecl
 )
 
 

@@ -387,6 +387,8 @@ def _single(node: ast.Statement) -> list[str]:
         return _classifier_lines(node)
     if isinstance(node, ast.EscalateDecl):
         return [_escalate_line(node)]
+    if isinstance(node, ast.ShadowDecl):
+        return [f"shadow {node.tier.name} sample {fmt_num(node.percent)}%"]
     raise AssertionError(f"not a single statement: {type(node).__name__}")
 
 

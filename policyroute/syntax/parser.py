@@ -40,10 +40,12 @@ STATEMENT_KEYWORDS = (
     "default",
     "escalate",
     "test",
+    "shadow",
 )
 LANGUAGE_KEYWORDS = frozenset(
     {*STATEMENT_KEYWORDS, "using", "labels", "and", "or", "not", "in", "contains", "any", "all"}
     | {"matches", "has", "on", "max", "by", "true", "false", "never"}
+    | {"sample"}
 )
 
 _STRING_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
@@ -70,6 +72,7 @@ _TERMINAL_NAMES = {
     "ESCALATE_NEVER": "'escalate never'",
     "ESCALATE_MAX": "'escalate max'",
     "$END": "end of file",
+    "PERCENT": "'%'",
 }
 
 
@@ -362,6 +365,9 @@ class _ToAst(Transformer[Token, Any]):
         attrs = tuple(a for a in rest[:-2] if isinstance(a, ast.TestAttr))
         return ast.TestDecl(name, attrs, tier, by_rule, self._span_of(name, tier, by_rule))
 
+    def shadow_stmt(self, tier: ast.Ident, percent: ast.Num) -> ast.ShadowDecl:
+        return ast.ShadowDecl(tier, percent, self._span_of(tier, percent))
+
     def start(self, *statements: ast.Statement) -> ast.Module:
         return ast.Module(tuple(statements))
 
@@ -453,7 +459,7 @@ STATEMENT_SCAN = re.compile(
   | (?P<regex>/(?:\\.|[^/\\\n])*/?)
   | (?P<dotted>\.\s*[A-Za-z_][A-Za-z0-9_]*)
   | (?P<option>\bescalate\s+(?:never|max)\b)
-  | (?P<keyword>\b(?:policy|import|tier|keywords|classifier|rule|default|escalate|test)\b)
+  | (?P<keyword>\b(?:policy|import|tier|keywords|classifier|rule|default|escalate|test|shadow)\b)
   | (?P<open>[(\[{])
   | (?P<close>[)\]}])
     """,
@@ -580,6 +586,20 @@ def _problem_from(e: UnexpectedInput, text: str, base: int) -> _SyntaxProblem:
     return _SyntaxProblem("E001", str(e).splitlines()[0], base, base + 1)
 
 
+def _code_length(chunk: str) -> int:
+    """Length of `chunk` without its trailing white space and full-line comments. Linear:
+    a regex for this (`(?:\\s+|#.*)*$`) backtracks exponentially on long white space."""
+    end = len(chunk)
+    while True:
+        while end and chunk[end - 1].isspace():
+            end -= 1
+        start = chunk.rfind("\n", 0, end) + 1
+        line = chunk[start:end].lstrip()
+        if not line.startswith("#"):
+            return end
+        end = start
+
+
 def _parse_chunk(
     source: Source, start: int, end: int, rule: str
 ) -> tuple[Any, _SyntaxProblem | None]:
@@ -590,7 +610,12 @@ def _parse_chunk(
         tree = _lark().parse(chunk, start=rule)
         return _ToAstFlat(base=start).transform(tree), None
     except UnexpectedInput as e:
-        return None, _problem_from(e, source.text, start)
+        # A statement cut short ends where its code ends, not at the end of the file.
+        code_end = start + _code_length(chunk)
+        problem = _problem_from(e, source.text[: max(code_end, start)], start)
+        if source.text[end:].strip() and problem.message.startswith("unexpected end of file"):
+            problem.message = "the statement ends early" + problem.message[22:]
+        return None, problem
     except _SyntaxProblem as e:
         return None, e
     except VisitError as e:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anthropic
 from anthropic.types import MessageParam
 
 HAIKU, SONNET, OPUS = "claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-7"
@@ -32,3 +33,15 @@ TIMEOUT = 0.5
 
 def user(text: str) -> list[MessageParam]:
     return [{"role": "user", "content": text}]
+
+# A key shaped like a real one: the fault matrix checks it never leaks into errors or records.
+SECRET_KEY = "sk-ant-api03-" + "S3CR3T" * 8
+
+
+def default_client(base_url: str) -> anthropic.Anthropic:
+    """A client as a user makes it: default timeout and retries, only pointed at the fake."""
+    return anthropic.Anthropic(base_url=base_url, api_key=SECRET_KEY)
+
+
+def default_async_client(base_url: str) -> anthropic.AsyncAnthropic:
+    return anthropic.AsyncAnthropic(base_url=base_url, api_key=SECRET_KEY)

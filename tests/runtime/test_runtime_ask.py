@@ -57,7 +57,7 @@ def test_ask_json(fake: FakeAnthropic, policy_file: Path, env: dict[str, str]) -
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["decision"]["rule"] == "free" and out["tier"] == "haiku"
-    assert out["answer"] == "hello" and out["total_cost"] > 0
+    assert out["answer"] == "hello" and out["cost_usd"] > 0
 
 
 def test_ask_attr(fake: FakeAnthropic, policy_file: Path, env: dict[str, str]) -> None:

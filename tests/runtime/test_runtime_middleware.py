@@ -11,7 +11,7 @@ from fake_anthropic import FakeAnthropic, Reply
 from runtime_support import HAIKU, OPUS, SONNET, TIMEOUT, user
 
 import policyroute
-from policyroute.runtime import RoutingMiddleware
+from policyroute.runtime import EscalationError, RoutingMiddleware
 from policyroute.runtime.records import DecisionRecord
 
 
@@ -83,16 +83,18 @@ def test_sdk_retries_run_before_escalation(fake: FakeAnthropic, policy: policyro
     assert attempts == [["error", "error", None]]
 
 
-def test_every_tier_failing_raises_the_sdk_error(
+def test_every_tier_failing_raises_escalation_error_with_the_sdk_error(
     fake: FakeAnthropic, policy: policyroute.Policy
 ) -> None:
     client = routed_client(fake, RoutingMiddleware(policy, max_retries=0))
     fake.default_reply = Reply(status=529)
-    with pytest.raises(anthropic.APIStatusError) as info:
+    with pytest.raises(EscalationError) as info:
         client.messages.create(
             model="auto", max_tokens=10, messages=user("x"), extra_body={"route": {"task": "once"}}
         )
-    assert info.value.status_code == 529
+    assert isinstance(info.value.last_error, anthropic.APIStatusError)
+    assert info.value.last_error.status_code == 529
+    assert [a.tier for a in info.value.attempts] == ["haiku", "sonnet"]
     assert fake.models_called() == [HAIKU, SONNET]
 
 
@@ -135,9 +137,11 @@ def test_async_middleware(fake: FakeAnthropic, policy: policyroute.Policy) -> No
             model="auto", max_tokens=10, messages=user("x"), extra_body={"route": {"task": "judge"}}
         )
 
-    # judged -> opus, which times out at the top: the SDK's own timeout error surfaces.
-    with pytest.raises(anthropic.APITimeoutError):
+    # judged -> opus, which times out at the top: the SDK's own timeout error is the last.
+    with pytest.raises(EscalationError) as info:
         asyncio.run(main())
+    assert isinstance(info.value.last_error, anthropic.APITimeoutError)
+    assert [a.kind for a in info.value.attempts] == ["classify", "generate"]
     fake.reset()
     fake.script(HAIKU, [Reply(status=500)])
     message = asyncio.run(

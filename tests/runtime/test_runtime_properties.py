@@ -86,10 +86,10 @@ def test_escalation_follows_the_ladder(
             messages=user("x"), route=route, response_model=Answer
         )
         attempts, succeeded = result.attempts, True
-        assert result.total_cost == pytest.approx(sum(a.cost for a in attempts))
+        assert result.cost_usd == pytest.approx(sum(a.cost_usd for a in attempts))
     except EscalationError as e:
         attempts, succeeded = e.attempts, False
-        assert e.total_cost == pytest.approx(sum(a.cost for a in attempts))
+        assert e.cost_usd == pytest.approx(sum(a.cost_usd for a in attempts))
 
     climbed = [a.tier for a in attempts]
     assert climbed == allowed[: len(climbed)]  # in ladder order, one tier at a time
@@ -116,4 +116,4 @@ def test_escalation_follows_the_ladder(
         i, o, cw, cr = script[a.tier][1]
         tier = next(t for t in policy.tiers if t.name == a.tier)
         expected = tier.cost(i, o, cw, cr) if a.status == 200 else 0.0
-        assert a.cost == pytest.approx(expected)
+        assert a.cost_usd == pytest.approx(expected)

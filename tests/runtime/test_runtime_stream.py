@@ -25,7 +25,7 @@ def test_stream_yields_events_and_a_result(
     assert s.result is not None
     assert s.result.text == "hello there world"
     assert s.result.attempts[0].output_tokens == 7
-    assert s.result.total_cost == pytest.approx(s.result.attempts[0].cost)
+    assert s.result.cost_usd == pytest.approx(s.result.attempts[0].cost_usd)
     assert fake.requests[0].body["stream"] is True
 
 

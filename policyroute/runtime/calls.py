@@ -1,0 +1,344 @@
+"""What the sync and async routers share: a call's state, and how each tier's end is settled.
+
+The routers differ only in how they wait; every decision about an attempt (did it answer,
+does a trigger fire, may the request climb, what is recorded and raised) is made here, once.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+
+from anthropic.types import Message
+from pydantic import BaseModel
+
+from policyroute.decision import Decision, Tier
+from policyroute.request import Request
+from policyroute.runtime.attempts import (
+    Attempt,
+    EscalationError,
+    RoutedResult,
+    StreamInterruptedError,
+)
+from policyroute.runtime.deadlines import Clock, Deadlines
+from policyroute.runtime.escalation import (
+    ConfidenceFn,
+    JsonExpectation,
+    describe,
+    error_trigger,
+    judge,
+    max_tokens_for,
+    status_of,
+)
+from policyroute.runtime.records import (
+    RecordSink,
+    build_record,
+    prompt_record,
+    sink_for,
+    write_record,
+)
+from policyroute.runtime.redact import redact
+from policyroute.runtime.shadow import AsyncShadow, Served, ThreadShadow
+from policyroute.runtime.upstream import Outcome
+
+if TYPE_CHECKING:
+    from policyroute.policy import Classifier, Policy
+    from policyroute.store import AsyncPolicyStore, PolicyStore
+
+    PolicyLike: TypeAlias = Policy | PolicyStore | AsyncPolicyStore
+
+Records: TypeAlias = "str | os.PathLike[str] | RecordSink | None"
+
+
+class PolicySource:
+    """A Policy, or a store with `.policy` and `.decide`: whichever is current is used."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: PolicyLike) -> None:
+        if not callable(getattr(obj, "decide", None)):
+            raise TypeError(
+                f"expected a Policy or a policy store (with .decide), got {type(obj).__name__}"
+            )
+        self.obj = obj
+
+    @property
+    def policy(self) -> Policy:
+        policy: Policy = getattr(self.obj, "policy", self.obj)  # type: ignore[arg-type]
+        return policy
+
+    def has_classifiers(self) -> bool:
+        return bool(getattr(self.policy, "classifiers", None))
+
+    def routed_names(self) -> frozenset[str]:
+        """Model names that mean "route me": `auto` and the policy's own name."""
+        name = getattr(self.policy, "name", None)
+        return frozenset({"auto", name}) if isinstance(name, str) and name else AUTO
+
+    def decide(self, request: Request, classifier: Classifier | None) -> Decision:
+        d: Decision = self.obj.decide(request, classifier=classifier)
+        return d
+
+    def describe(self) -> str:
+        policy = self.policy
+        name = getattr(policy, "name", None) or "(unnamed)"
+        return f"{name} rev {getattr(policy, 'revision', '?')}"
+
+
+AUTO = frozenset({"auto"})
+
+
+@dataclass(slots=True)
+class Call:
+    """One request on its way through the ladder."""
+
+    params: dict[str, Any]
+    max_tokens: int | None
+    route: dict[str, Any]
+    request: Request
+    expect: JsonExpectation | None
+    confidence: ConfidenceFn | None
+    request_id: str
+    start: float
+    clock: Clock
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Settled:
+    """What to do after a tier ended: return `result`, raise `error`, or climb."""
+
+    result: RoutedResult | None = None
+    error: EscalationError | None = None
+    message: Message | None = None
+
+
+class Core:
+    """Preparing a call, settling each tier, recording and raising: shared by both routers."""
+
+    # Set by a router given a ShadowConfig: sends sampled copies to cheaper tiers after success.
+    shadowing: ThreadShadow | AsyncShadow | None = None
+
+    def __init__(
+        self,
+        policy_or_store: PolicyLike,
+        records: Records,
+        log_prompts: bool,
+        deadlines: Deadlines | None,
+    ) -> None:
+        self.source = PolicySource(policy_or_store)
+        self.records = sink_for(records)
+        self.log_prompts = log_prompts
+        self.deadlines = deadlines if deadlines is not None else Deadlines()
+        self._secrets: tuple[str | None, ...] = ()
+
+    def __repr__(self) -> str:
+        d = self.deadlines
+        return (
+            f"<{type(self).__name__} policy {self.source.describe()}, "
+            f"max_retries={getattr(self, 'max_retries', '?')}, request deadline "
+            f"{d.request} s, records={'on' if self.records is not None else 'off'}>"
+        )
+
+    def prepare(
+        self,
+        params: dict[str, Any],
+        route: Mapping[str, Any] | None,
+        response_model: type[BaseModel] | None,
+        json_schema: Mapping[str, Any] | None,
+        confidence: ConfidenceFn | None,
+    ) -> Call:
+        start = time.perf_counter()
+        model = params.pop("model", None)
+        if model is not None and model not in self.source.routed_names():
+            raise ValueError(
+                f"the router picks the model; got model={model!r} (omit it or use 'auto')"
+            )
+        if params.pop("stream", False):
+            raise ValueError("use router.stream(...) to stream")
+        max_tokens = params.pop("max_tokens", None)
+        if max_tokens is not None and (
+            isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
+        ):
+            raise ValueError(f"max_tokens must be a whole number above 0, got {max_tokens!r}")
+        route = dict(route or {})
+        request_params = params if max_tokens is None else {**params, "max_tokens": max_tokens}
+        request = Request.from_anthropic(request_params, **route)
+        expect = None
+        if response_model is not None or json_schema is not None:
+            expect = JsonExpectation(response_model, json_schema)
+        return Call(
+            params=params,
+            max_tokens=max_tokens,
+            route=route,
+            request=request,
+            expect=expect,
+            confidence=confidence,
+            request_id=uuid.uuid4().hex,
+            start=start,
+            clock=Clock(self.deadlines, start),
+        )
+
+    def begin(
+        self, call: Call, decision: Decision, index: int, tier: Tier
+    ) -> tuple[Attempt, dict[str, Any]]:
+        """A new attempt on `tier`, and the parameters that leave for it."""
+        attempt = Attempt(kind="generate", tier=tier.name, model=tier.model)
+        call.attempts.append(attempt)
+        params = {
+            **call.params,
+            "model": tier.model,
+            "max_tokens": max_tokens_for(decision, index, tier, call.max_tokens),
+        }
+        return attempt, params
+
+    def settle(
+        self,
+        call: Call,
+        decision: Decision,
+        attempt: Attempt,
+        tier: Tier,
+        out: Outcome,
+        top: bool,
+        start: float,
+        last_message: Message | None,
+    ) -> Settled:
+        """Account the tier's outcome and say whether the request returns, fails or climbs."""
+        esc = decision.escalation
+        attempt.retries = out.retries
+        attempt.upstream_request_id = out.request_id or getattr(out.error, "request_id", None)
+        if out.error is not None or out.message is None:
+            exc = out.error if out.error is not None else RuntimeError("no answer")
+            attempt.status = status_of(exc)
+            attempt.error = describe(exc, self._secrets)
+            if out.note:
+                attempt.error += f" ({out.note})"
+            trig = error_trigger(exc)
+            attempt.trigger = trig or "error"
+            attempt.latency_ms = (time.perf_counter() - start) * 1000
+            if out.sent:
+                return Settled(error=self.give_up(call, decision, exc, None, interrupted=True))
+            climbs = trig is not None and trig in esc.triggers
+            if climbs and not top and not call.clock.expired():
+                return Settled(message=last_message)
+            return Settled(error=self.give_up(call, decision, exc, last_message))
+        message = out.message
+        attempt.answered(message, tier, start)
+        attempt.upstream_request_id = attempt.upstream_request_id or out.request_id
+        try:
+            verdict = judge(message, esc, call.expect, call.confidence)
+        except Exception as e:  # a caller's confidence function, say: never lose the attempts
+            attempt.error = describe(e, self._secrets)
+            return Settled(error=self.give_up(call, decision, e, message))
+        attempt.trigger = verdict.trigger
+        if verdict.trigger is None or out.sent:
+            return Settled(
+                result=self.success(call, decision, message, verdict.parsed, verdict.trigger)
+            )
+        if top or call.clock.expired():
+            return Settled(error=self.give_up(call, decision, None, message))
+        return Settled(message=message)
+
+    def record(
+        self,
+        call: Call,
+        decision: Decision,
+        outcome: Literal["ok", "failed", "interrupted"],
+        error: str | None = None,
+        latency: float | None = None,
+        shadows: Sequence[Attempt] = (),
+    ) -> float:
+        if latency is None:
+            latency = (time.perf_counter() - call.start) * 1000
+        if self.records is not None:
+            write_record(
+                self.records,
+                build_record(
+                    request_id=call.request_id,
+                    decision=decision,
+                    attempts=[*call.attempts, *shadows],
+                    latency_ms=latency,
+                    outcome=outcome,
+                    route=call.route,
+                    prompt=prompt_record(call.request.text, self.log_prompts),
+                    error=error,
+                ),
+            )
+        return latency
+
+    def success(
+        self, call: Call, decision: Decision, message: Message, parsed: Any, final: str | None
+    ) -> RoutedResult:
+        latency = (time.perf_counter() - call.start) * 1000
+        if not self.shadow(call, decision, message, latency):
+            self.record(call, decision, "ok", latency=latency)
+        return RoutedResult(
+            message=message,
+            decision=decision,
+            attempts=tuple(call.attempts),
+            request_id=call.request_id,
+            latency_ms=latency,
+            parsed=parsed,
+            final_trigger=final,
+        )
+
+    def shadow(self, call: Call, decision: Decision, message: Message, latency: float) -> bool:
+        """Offer a sampled copy to the shadow runner (never blocks, never raises); True when
+        the runner writes the decision record once the shadow calls end."""
+        if self.shadowing is None:
+            return False
+        shadows_for = getattr(self.source.policy, "shadows_for", None)  # a hand-made policy
+        shadows = shadows_for(decision.tier) if callable(shadows_for) else ()
+        if not shadows:
+            return False
+        served = Served(
+            request_id=call.request_id,
+            decision=decision,
+            params=call.params,
+            max_tokens=call.max_tokens,
+            route=call.route,
+            text=call.request.text,
+            answer=call.attempts[-1],
+            message=message,
+            finish=lambda extra: self.record(call, decision, "ok", latency=latency, shadows=extra),
+        )
+        return self.shadowing.offer(served, shadows, self.shadow_send)
+
+    def shadow_send(self, params: dict[str, Any]) -> Any:
+        """Send one shadow call (the sync or async router's client)."""
+        raise NotImplementedError
+
+    def give_up(
+        self,
+        call: Call,
+        decision: Decision,
+        last_error: BaseException | None,
+        last_message: Message | None,
+        interrupted: bool = False,
+    ) -> EscalationError:
+        last = call.attempts[-1]
+        why = last.error or f"trigger {last.trigger!r} fired"
+        tiers = " -> ".join(a.tier for a in call.attempts if a.kind == "generate")
+        text = f"every attempt failed ({tiers}); last: {why}"
+        cls = EscalationError
+        if interrupted:
+            text = f"stream failed after content was sent ({last.tier}): {why}"
+            cls = StreamInterruptedError
+        if call.clock.expired():
+            text += " (the request's deadline has passed)"
+        text = redact(text, self._secrets)
+        self.record(
+            call, decision, "interrupted" if interrupted else "failed", redact(why, self._secrets)
+        )
+        return cls(
+            text,
+            decision=decision,
+            attempts=tuple(call.attempts),
+            last_error=last_error,
+            last_message=last_message,
+            request_id=call.request_id,
+        )

@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Pages written by other branches on the day this test landed; their examples are not yet
 # in the forms above (multi-line commands, `text` blocks, data sets). Listed, so that a new
 # page is tested by default.
-NOT_YET = {"learn.md", "replay.md"}
+NOT_YET = {"learn.md", "replay.md", "runtime.md", "shadow.md"}
 PAGES = [
     ROOT / "README.md",
     *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name not in NOT_YET),

@@ -236,7 +236,14 @@ class Policy:
         spec = self.classifiers[name]
         result = FAILED_CLASSIFICATION
         classifier = state.get("classifier")
-        if classifier is not None:
+        given = request.classifiers.get(name)
+        outcome = "asked" if classifier is not None else "not asked: no classifier"
+        if given is not None:  # the caller's answer: nothing to ask
+            result = _valid_classification(given, spec)
+            outcome = (
+                "given" if result == given else "given, not one of its labels: counts as failed"
+            )
+        elif classifier is not None:
             try:
                 answer = classifier.classify(spec, request)
             except Exception as e:  # a classifier failure is an answer, not a crash
@@ -245,7 +252,7 @@ class Policy:
             result = _valid_classification(answer, spec)
         state[("classifier", name)] = result
         if trace is not None:
-            trace.append((f"classifier {name}", (result.label, result.confidence), "asked"))
+            trace.append((f"classifier {name}", (result.label, result.confidence), outcome))
         return result
 
     def _classification(self, ctx: Context, name: str) -> Classification:
@@ -355,7 +362,7 @@ def build(loaded: Loaded) -> Policy:
     diagnostics = list(loaded.diagnostics)
     if not loaded.statements and diagnostics:
         raise PolicyError(diagnostics)
-    checked, found = check(loaded.statements, loaded.imports_failed())
+    checked, found = check(loaded.statements, loaded.imports_failed(), loaded.broken)
     diagnostics.extend(found)
     if checked.library or (not loaded.statements and not diagnostics):
         src = loaded.sources[0] if loaded.sources else None

@@ -11,6 +11,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .decision import Classification
+
 # Rough token estimate when the caller gives no count: ~4 characters a token for text and the
 # published upper bound for one image.
 CHARS_PER_TOKEN = 4
@@ -24,7 +26,17 @@ class RequestError(ValueError):
 # One set of checks serves keyword arguments, the `route` object of request JSON and
 # `Request(...)`, so the Python API and the CLI accept and refuse exactly the same values.
 ROUTE_KEYS = frozenset(
-    ("task", "domain", "user", "files", "context_tokens", "metadata", "user_tier", "user_id")
+    (
+        "task",
+        "domain",
+        "user",
+        "files",
+        "context_tokens",
+        "metadata",
+        "user_tier",
+        "user_id",
+        "classifiers",
+    )
 )
 
 
@@ -66,6 +78,50 @@ def _metadata(where: str, value: Any) -> dict[str, Any]:
     return out
 
 
+def _answers(where: str, value: Any) -> dict[str, Classification]:
+    """Classifier answers the caller already knows: {"NAME": {"label": L, "confidence": C}}
+    or {"NAME": "L"} (confidence 1). A policy uses them instead of asking the classifier."""
+    if not isinstance(value, Mapping):
+        raise RequestError(f"{where}: must be an object, got {_type_name(value)}")
+    out: dict[str, Classification] = {}
+    for name, answer in value.items():
+        if not isinstance(name, str):
+            raise RequestError(f"{where}: keys must be strings, got {_type_name(name)}")
+        if isinstance(answer, Classification):
+            label, confidence = answer.label, answer.confidence
+        elif isinstance(answer, str):
+            label, confidence = answer, 1.0
+        elif isinstance(answer, Mapping):
+            extra = set(answer) - {"label", "confidence"}
+            if extra:
+                raise RequestError(
+                    f"{where}.{name}: unknown key(s) {', '.join(sorted(map(str, extra)))}; "
+                    "known: confidence, label"
+                )
+            label = answer.get("label")
+            confidence = answer.get("confidence", 1.0 if label is not None else 0.0)
+        else:
+            raise RequestError(
+                f"{where}.{name}: must be a label or an object with 'label' and 'confidence', "
+                f"got {_type_name(answer)}"
+            )
+        if label is not None and not isinstance(label, str):
+            raise RequestError(f"{where}.{name}.label: must be a string, got {_type_name(label)}")
+        out[name] = Classification(
+            label, confidence_value(f"{where}.{name}.confidence", confidence)
+        )
+    return out
+
+
+def confidence_value(where: str, value: Any) -> float:
+    """A classifier confidence: a number in [0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise RequestError(f"{where}: must be a number in [0, 1], got {_type_name(value)}")
+    if not 0 <= value <= 1:
+        raise RequestError(f"{where}: must be in [0, 1], got {value}")
+    return float(value)
+
+
 def _block_text(content: Any) -> tuple[str, int]:
     """Text of a message content (string or blocks) and how many images it carries."""
     if isinstance(content, str):
@@ -104,6 +160,7 @@ class Request:
     """Routing attributes of one request. Missing attributes are None."""
 
     __slots__ = (
+        "classifiers",
         "context_tokens",
         "domain",
         "files",
@@ -137,6 +194,7 @@ class Request:
         metadata: Mapping[str, Any] | None = None,
         has_tools: bool = False,
         has_images: bool = False,
+        classifiers: Mapping[str, Any] | None = None,
     ) -> None:
         for name, value in (("prompt", prompt), ("system", system), ("text", text)):
             if value is not None and not isinstance(value, str):
@@ -163,6 +221,10 @@ class Request:
             raise RequestError(f"{bad}: must be true or false, got {_type_name(value)}")
         if metadata is not None:
             metadata = _metadata("metadata", metadata)
+        # Answers the caller already has: `decide()` uses them instead of asking.
+        self.classifiers: Mapping[str, Classification] = (
+            _answers("classifiers", classifiers) if classifiers else {}
+        )
         self.prompt = prompt
         self.system = system
         if text is None:
@@ -182,6 +244,27 @@ class Request:
         self.metadata: Mapping[str, Any] = metadata if metadata is not None else {}
         self.has_tools = has_tools
         self.has_images = has_images
+
+    def replace(self, **changes: Any) -> Request:
+        """A copy with some attributes changed (keyword form), checked like a new request.
+
+        `text` follows a changed `system` or `prompt`: it is rebuilt from the new system
+        prompt and the messages' text."""
+        fields = {k: getattr(self, k) for k in self.__slots__}
+        if ("system" in changes or "prompt" in changes) and "text" not in changes:
+            rest = self.text or ""
+            if self.system and rest.startswith(self.system):
+                rest = rest[len(self.system) :].removeprefix("\n")
+            if "prompt" in changes and self.prompt is not None and rest.endswith(self.prompt):
+                rest = rest[: len(rest) - len(self.prompt)]
+                rest += changes["prompt"] or ""
+            elif "prompt" in changes and not rest:
+                rest = changes["prompt"] or ""
+            system = changes.get("system", self.system)
+            changes["text"] = "\n".join(p for p in (system, rest) if p)
+        fields.update(changes)
+        prompt = fields.pop("prompt")
+        return Request(prompt, **fields)
 
     @property
     def length(self) -> int | None:
@@ -290,13 +373,18 @@ def normalize_route(attrs: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("user_tier", "user_id", "task", "domain"):
         value = attrs.get(key)
         if value is not None:
-            out[key] = _string(f"route.{key}", value)
+            # Named as the language names it (user.tier), whichever form gave it.
+            out[key] = _string(
+                f"route.{key.replace('_', '.', 1) if key.startswith('user_') else key}", value
+            )
     for key in ("files", "context_tokens"):
         value = attrs.get(key)
         if value is not None:
             out[key] = _count(f"route.{key}", value)
     if attrs.get("metadata") is not None:
         out["metadata"] = _metadata("route.metadata", attrs["metadata"])
+    if attrs.get("classifiers") is not None:
+        out["classifiers"] = _answers("route.classifiers", attrs["classifiers"])
     user = attrs.get("user")
     if user is not None:
         if not isinstance(user, Mapping):

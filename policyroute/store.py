@@ -22,9 +22,12 @@ Change detection is layered, so that no single mechanism has to be perfect:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import hashlib
 import logging
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -34,6 +37,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import watchfiles
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 from .syntax.diagnostics import PolicyError, render_human
 from .syntax.limits import MAX_FILE_BYTES
@@ -67,18 +75,71 @@ WAKE_MS = 50
 READY_TIMEOUT_S = 2.0
 # Pause before retrying when the watcher itself fails (a watched directory vanished).
 RETRY_S = 0.2
+# A file written in place (truncate, then write) is read only once no process has it open
+# for writing (where the OS can tell) and nothing has touched it for QUIET_S, and a load
+# counts only if the files hash the same before and after it; a load that raced a writer is
+# retried. Bounded so a file rewritten nonstop is still loaded.
+QUIET_S = 0.1
+MAX_SETTLE_S = 2.0
+LOAD_ATTEMPTS = 5
+REPORT_SETTLE_S = 0.1
+SETTLE_STEP_S = 0.01
 
 # File identity -> content digest, or None for a file that cannot be read.
 Fingerprint = dict[Path, bytes | None]
 
 
-def _load(path: Path) -> Policy:
+def _load(path: Path, check_tests: bool = False) -> Policy:
     # Imported at call time: the package's __init__ imports this module, so a top-level
     # `from . import load` would be circular.
     from . import load
 
     policy: Policy = load(path)
+    if check_tests:
+        from .testing import failing_tests_error
+
+        error = failing_tests_error(policy)
+        if error is not None:
+            raise error
     return policy
+
+
+def _being_written(path: Path) -> bool:
+    """Whether some process has `path` open for writing (Linux), i.e. a writer may be part
+    way through it.
+
+    The kernel grants a read lease only on a file nobody has open for writing, so asking
+    for one (and dropping it at once) answers exactly that. The lease's break notice goes to
+    SIGURG, which is ignored by default, rather than SIGIO, which would end the process.
+    Elsewhere, or when a lease cannot be asked for (another owner, a file system without
+    leases), this says False and the quiet time alone decides."""
+    setlease = getattr(fcntl, "F_SETLEASE", None) if fcntl is not None else None
+    setsig = getattr(fcntl, "F_SETSIG", None) if fcntl is not None else None
+    if fcntl is None or setlease is None or setsig is None:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.fcntl(fd, setsig, signal.SIGURG)
+        fcntl.fcntl(fd, setlease, fcntl.F_RDLCK)
+    except OSError as e:
+        return e.errno == errno.EAGAIN
+    else:
+        fcntl.fcntl(fd, setlease, fcntl.F_UNLCK)
+        return False
+    finally:
+        os.close(fd)
+
+
+def _newest_change(files: Iterable[Path]) -> float:
+    """The latest modification time (epoch seconds) among files, 0 when none can be read."""
+    newest = 0.0
+    for f in files:
+        with contextlib.suppress(OSError):  # a missing file: the load will say so
+            newest = max(newest, f.stat().st_mtime)
+    return newest
 
 
 def render_errors(error: PolicyError) -> str:
@@ -119,7 +180,11 @@ class _Core:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], on_reload: OnReload | None, on_error: OnError | None
+        self,
+        path: str | os.PathLike[str],
+        on_reload: OnReload | None,
+        on_error: OnError | None,
+        check_tests: bool = False,
     ) -> None:
         # Absolute but deliberately *not* resolved: with a symlinked file (ConfigMap style) the
         # resolved target is a directory that is deleted on the next update, while the path
@@ -127,10 +192,12 @@ class _Core:
         self._path = Path(os.path.abspath(os.fspath(path)))
         self._on_reload = on_reload
         self._on_error = on_error
+        # Refuse a version whose own inline tests fail (reported as E502, like a check error).
+        self._check_tests = check_tests
         started = time.perf_counter()
         # No last good policy exists yet, so a failure here is the caller's to handle.
         fingerprint = _fingerprint([self._path])
-        self.policy: Policy = _load(self._path)
+        self.policy: Policy = _load(self._path, check_tests)
         self._compile_ms = (time.perf_counter() - started) * 1000
         self._files: tuple[Path, ...] = self._watch_files(self.policy)
         self._seen: Fingerprint = fingerprint
@@ -237,20 +304,58 @@ class _Core:
         before = _fingerprint(self._files)
         if not force and not self._broken and before == self._seen:
             return None
-        started = time.perf_counter()
-        try:
-            policy = _load(self._path)
-        except PolicyError as e:
-            error: PolicyError | None = e
-        else:
-            error = None
-        elapsed = (time.perf_counter() - started) * 1000
-        # Trust the hash only if nothing moved during the load; otherwise the next rescan
-        # must load again.
-        self._seen = before if _fingerprint(self._files) == before else {}
-        if error is not None:
-            return _Outcome(error=error)
-        return _Outcome(policy=policy, compile_ms=elapsed)
+        watched = self._files
+        for _ in range(LOAD_ATTEMPTS):
+            self._settle(watched)
+            before = _fingerprint(watched)
+            started = time.perf_counter()
+            try:
+                policy: Policy | None = _load(self._path, self._check_tests)
+            except PolicyError as e:
+                error: PolicyError | None = e
+                policy = None
+            else:
+                error = None
+            elapsed = (time.perf_counter() - started) * 1000
+            files = self._watch_files(policy) if policy is not None else watched
+            if files != watched:
+                # It imports files not hashed before the load: hash those too, and load again.
+                watched = files
+                continue
+            # The load read what was hashed before it only if the hash still holds after it;
+            # otherwise a writer was at work and what was read may be half a file, so it is
+            # neither served nor reported.
+            if _fingerprint(watched) != before or any(_being_written(f) for f in watched):
+                continue
+            if error is not None:
+                # A file caught between truncate and write (a writer descheduled on a busy
+                # machine) reads as empty or cut short: report it only if it stays so.
+                time.sleep(REPORT_SETTLE_S)
+                if _fingerprint(watched) != before:
+                    continue
+            self._seen = before
+            if error is not None:
+                return _Outcome(error=error)
+            return _Outcome(policy=policy, compile_ms=elapsed)
+        # Still moving: the next rescan (or event) tries again.
+        self._seen = {}
+        return None
+
+    @staticmethod
+    def _settle(files: Iterable[Path]) -> None:
+        """Wait until no process has one of `files` open for writing and none has changed
+        for QUIET_S (at most MAX_SETTLE_S: a file held open for writing for good is read
+        as it stands)."""
+        files = tuple(files)
+        deadline = time.monotonic() + MAX_SETTLE_S
+        while time.monotonic() < deadline:
+            if any(_being_written(f) for f in files):
+                time.sleep(SETTLE_STEP_S)
+                continue
+            age = time.time() - _newest_change(files)
+            if age >= QUIET_S or age < -1:  # (a clock far behind the file's: do not wait)
+                return
+            time.sleep(min(QUIET_S - age, SETTLE_STEP_S))
 
     def _apply(self, outcome: _Outcome | None) -> bool:
         """Swap in a good outcome (one assignment), report a bad one. True if swapped."""
@@ -323,8 +428,9 @@ class PolicyStore(_Core):
         force_polling: bool = False,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         debounce_ms: int = DEFAULT_DEBOUNCE_MS,
+        check_tests: bool = False,
     ) -> None:
-        super().__init__(path, on_reload, on_error)
+        super().__init__(path, on_reload, on_error, check_tests)
         self._force_polling = force_polling
         self._poll_delay_ms = max(1, round(poll_interval * 1000))
         # When polling, the content check itself runs at the poll interval: notify's poller
@@ -443,13 +549,16 @@ def watch(
     force_polling: bool = False,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
     debounce_ms: int = DEFAULT_DEBOUNCE_MS,
+    check_tests: bool = False,
 ) -> PolicyStore:
     """Load `path` and keep it fresh in a background thread.
 
     Raises PolicyError if the policy does not load now: there is no last good version to
     fall back on. Later failures are reported to `on_error` (and logged) instead.
     `force_polling` polls every `poll_interval` seconds, for file systems without change
-    notification (network mounts, some containers).
+    notification (network mounts, some containers). With `check_tests`, a version whose
+    inline tests fail is refused like one with errors (E502 per failing test), at the
+    start as on every reload; `policyroute watch` and the server turn it on.
     """
     return PolicyStore(
         path,
@@ -458,6 +567,7 @@ def watch(
         force_polling=force_polling,
         poll_interval=poll_interval,
         debounce_ms=debounce_ms,
+        check_tests=check_tests,
     )
 
 
@@ -478,8 +588,9 @@ class AsyncPolicyStore(_Core):
         force_polling: bool = False,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         debounce_ms: int = DEFAULT_DEBOUNCE_MS,
+        check_tests: bool = False,
     ) -> None:
-        super().__init__(path, on_reload, on_error)
+        super().__init__(path, on_reload, on_error, check_tests)
         self._force_polling = force_polling
         self._poll_delay_ms = max(1, round(poll_interval * 1000))
         # When polling, the content check itself runs at the poll interval: notify's poller
@@ -615,6 +726,7 @@ def awatch(
     force_polling: bool = False,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
     debounce_ms: int = DEFAULT_DEBOUNCE_MS,
+    check_tests: bool = False,
 ) -> AsyncPolicyStore:
     """Load `path` now (raising PolicyError if it does not load) for watching on asyncio.
 
@@ -627,6 +739,7 @@ def awatch(
         force_polling=force_polling,
         poll_interval=poll_interval,
         debounce_ms=debounce_ms,
+        check_tests=check_tests,
     )
 
 

@@ -10,6 +10,7 @@ from .decision import Classification, Decision
 from .policy import Policy, StaticClassifier
 from .request import Request
 from .syntax import ast
+from .syntax.diagnostics import Diagnostic, PolicyError
 
 _DIRECT = {
     "prompt": "prompt",
@@ -111,3 +112,25 @@ def describe_request(test: CheckedTest) -> str:
             shown = shown[:67] + "...'"
         parts.append(f"{ta.attr.dotted} = {shown}")
     return "{ " + ", ".join(parts) + " }"
+
+
+def failing_tests_error(policy: Policy) -> PolicyError | None:
+    """A PolicyError with one E502 per inline test the policy fails, or None if all pass.
+
+    What a store that must not go live with a failing test reports, like a check error."""
+    failed = [r for r in run_tests(policy) if not r.passed]
+    if not failed:
+        return None
+    diagnostics = [
+        Diagnostic(
+            "E502",
+            f"test '{r.test.name}' fails: expected {r.test.tier}"
+            + (f" by {r.test.by_rule}" if r.test.by_rule else "")
+            + f", got {r.decision.tier} by {r.decision.rule}",
+            r.test.source,
+            r.test.span,
+            f"request: {describe_request(r.test)}",
+        )
+        for r in failed
+    ]
+    return PolicyError(diagnostics)

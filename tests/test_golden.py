@@ -2,7 +2,8 @@
 
 Every fixture is one small broken policy under tests/golden/diagnostics/: the top-level
 `*.route` files, and `imports/*/main.route` (the other files in those folders are what
-they import). Fixtures made of raw bytes (not UTF-8, binary) are written by the test into
+they import); `folders/*/` are checked whole (`policyroute check .` inside them), to pin
+that a mistake in a file several policies import is reported once, where it is. Fixtures made of raw bytes (not UTF-8, binary) are written by the test into
 tmp_path, so no binary file is committed; their `.expected` files still live beside the
 others.
 
@@ -17,13 +18,16 @@ and review the diff.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "diagnostics"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+HEAD = re.compile(r"^\S+:\d+:\d+: (error|warning)\[")
 
 TIER = b'tier haiku = "claude-haiku-4-5" { input 1.00 output 5.00 }\n'
 
@@ -54,7 +58,7 @@ def _normalize(text: str, folder: Path) -> str:
 
 def _check(name: str, cwd: Path) -> tuple[int, str]:
     proc = subprocess.run(
-        ["policyroute", "check", name],
+        [sys.executable, "-m", "policyroute.cli", "check", name],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -92,6 +96,15 @@ def test_golden(name: str) -> None:
     _compare(name, code, output)
 
 
+FOLDERS = sorted(p.name for p in (GOLDEN / "folders").iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_golden_folder(folder: str) -> None:
+    code, output = _check(".", GOLDEN / "folders" / folder)
+    _compare(f"folders/{folder}.route", code, output)
+
+
 @pytest.mark.parametrize("stem", sorted(BYTE_FIXTURES))
 def test_golden_bytes(stem: str, tmp_path: Path) -> None:
     name = stem + ".route"
@@ -103,7 +116,7 @@ def test_golden_bytes(stem: str, tmp_path: Path) -> None:
 def test_golden_folder_run_reports_every_fixture() -> None:
     """Checking the whole folder at once: no traceback, exit 1, every fixture named."""
     proc = subprocess.run(
-        ["policyroute", "check", "."],
+        [sys.executable, "-m", "policyroute.cli", "check", "."],
         cwd=GOLDEN,
         capture_output=True,
         text=True,
@@ -112,5 +125,11 @@ def test_golden_folder_run_reports_every_fixture() -> None:
     output = proc.stderr + proc.stdout
     assert "Traceback" not in output, output
     assert proc.returncode == 1
+    # The same diagnostics as the files checked one by one, each once.
+    heads = [line for line in output.splitlines() if HEAD.match(line)]
+    assert len(heads) == len(set(heads)), output
     for name in _fixtures():
-        assert f"{name}: error" in output, name
+        expected = _expected_path(name).read_text(encoding="utf-8")
+        for line in expected.splitlines():
+            if HEAD.match(line):
+                assert line.split(": ", 1)[0] in {h.split(": ", 1)[0] for h in heads}, line

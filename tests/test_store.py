@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import queue
 import random
@@ -478,12 +479,15 @@ class Proc:
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.out: list[str] = []
-        assert self.p.stdout is not None
-        threading.Thread(target=self._pump, args=(self.p.stdout,), daemon=True).start()
+        assert self.p.stdout is not None and self.p.stderr is not None
+        # Reloads come on stdout, rejected edits and their diagnostics on stderr (as `check`
+        # prints them); each line is tagged with its stream.
+        for tag, stream in (("out", self.p.stdout), ("err", self.p.stderr)):
+            threading.Thread(target=self._pump, args=(tag, stream), daemon=True).start()
 
-    def _pump(self, stream: Any) -> None:
+    def _pump(self, tag: str, stream: Any) -> None:
         for line in stream:
-            self.lines.put(line)
+            self.lines.put(f"{tag}: {line}")
 
     def expect(self, needle: str, timeout: float = 15.0) -> str:
         deadline = time.monotonic() + timeout
@@ -514,12 +518,13 @@ class Proc:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_watch_command(policy_file: Path, sig: int) -> None:
     proc = Proc(str(policy_file))
-    proc.expect("watching")
+    assert proc.expect("watching").startswith("out: ")
     policy_file.write_text(BROKEN)
-    proc.expect("rejected")
-    proc.expect("error[E")
+    assert proc.expect("rejected").startswith("err: ")
+    assert proc.expect("error[E").startswith("err: ")
     policy_file.write_text(POLICY_B)
     line = proc.expect("reloaded")
+    assert line.startswith("out: ")
     assert policyroute.load(policy_file).revision in line
     assert "1 rule" in line and " ms" in line, line
     rc, err = proc.finish(sig)
@@ -551,5 +556,117 @@ def test_watch_command_bad_policy_at_start(tmp_path: Path) -> None:
         timeout=30,
         env=_env(),
     )
-    assert missing.returncode == 1
-    assert "E005" in missing.stderr and "Traceback" not in missing.stderr
+    # A path that is not there is a usage error (2), as for every other command.
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("policyroute watch: ") and "no such file" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+# --- a reload must pass the policy's own inline tests (check_tests) ------------------------
+
+TESTED_A = POLICY_A + 'test "mid is cheap" {\n  prompt = "' + MID + '"\n} -> haiku\n'
+# B sends MID to opus, so TESTED_A's own test fails on B's rules.
+TESTED_B_FAILS = TESTED_A.replace("length > 100", "length > 10")
+
+
+def test_check_tests_refuses_a_reload_whose_tests_fail(tmp_path: Path, rec: Recorder) -> None:
+    path = tmp_path / "policy.route"
+    path.write_text(TESTED_A)
+    with watch(path, rec.on_reload, rec.on_error, check_tests=True) as store:
+        rev = store.revision
+        replace_atomically(path, TESTED_B_FAILS)
+        assert wait_for(lambda: "E502" in rec.codes())
+        assert store.revision == rev and store.decide(prompt=MID).tier == "haiku"
+        (d,) = [d for e in rec.errors for d in e.diagnostics if d.code == "E502"]
+        assert "mid is cheap" in d.message and "expected haiku" in d.message
+        assert d.line == TESTED_A.count("\n", 0, TESTED_A.index("test ")) + 1
+
+
+def test_without_check_tests_the_reload_goes_live(tmp_path: Path, rec: Recorder) -> None:
+    path = tmp_path / "policy.route"
+    path.write_text(TESTED_A)
+    with watch(path, rec.on_reload, rec.on_error) as store:
+        replace_atomically(path, TESTED_B_FAILS)
+        assert wait_for(routes_mid_to(store, "opus"))
+
+
+def test_check_tests_at_start_raises(tmp_path: Path) -> None:
+    path = tmp_path / "policy.route"
+    path.write_text(TESTED_B_FAILS)
+    with pytest.raises(PolicyError) as e:
+        watch(path, check_tests=True)
+    assert [d.code for d in e.value.diagnostics] == ["E502"]
+
+
+def test_watch_command_refuses_an_edit_that_fails_its_tests(tmp_path: Path) -> None:
+    path = tmp_path / "policy.route"
+    path.write_text(TESTED_A)
+    proc = Proc(str(path))
+    proc.expect("watching")
+    path.write_text(TESTED_B_FAILS)
+    assert proc.expect("rejected").startswith("err: ")
+    assert "error[E502]" in proc.expect("error[E502]")
+    rc, _ = proc.finish(signal.SIGINT)
+    assert rc == 0
+
+
+# --- a file still being written is never read ----------------------------------------------
+
+# Each version is written in two pieces, and the first piece alone is a valid policy of its
+# own (a third revision): a store that loads between the pieces serves it.
+TRAILER = "# written last\n"
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+@given(seed=st.integers(0, 2**32 - 1))
+def test_a_file_being_written_is_never_served(seed: int) -> None:
+    rnd = random.Random(seed)
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "policy.route"
+        versions = [POLICY_A + TRAILER, POLICY_B + TRAILER]
+        revision = {}
+        for v in versions:  # a revision depends on where the file is too
+            path.write_text(v)
+            revision[v] = policyroute.load(path).revision
+        good = set(revision.values())
+        with watch(path) as store:
+            served: set[str] = set()
+            stop = threading.Event()
+
+            def reader() -> None:
+                while not stop.is_set():
+                    served.add(store.decide(prompt=MID).revision)
+
+            t = threading.Thread(target=reader)
+            t.start()
+            try:
+                for _ in range(12):
+                    text = rnd.choice(versions)
+                    head = text[: -len(TRAILER)]
+                    with path.open("w") as f:  # in place: truncate, then write in pieces
+                        f.write(head)
+                        f.flush()
+                        time.sleep(rnd.random() * 0.002)
+                        f.write(TRAILER)
+                    time.sleep(rnd.random() * 0.1)
+                final = rnd.choice(versions)
+                path.write_text(final)
+                assert wait_for(lambda: store.revision == revision[final])
+            finally:
+                stop.set()
+                t.join()
+            assert served <= good, served - good
+
+
+def test_watch_command_json_lines(policy_file: Path) -> None:
+    proc = Proc(str(policy_file), "--format", "json")
+    first = json.loads(proc.expect('"watching"').split(": ", 1)[1])
+    assert first["revision"] == policyroute.load(policy_file).revision
+    policy_file.write_text(BROKEN)
+    rejected = json.loads(proc.expect('"rejected"').split(": ", 1)[1])
+    assert rejected["serving"] == first["revision"] and rejected["errors"][0]["code"] == "E001"
+    policy_file.write_text(POLICY_B)
+    reloaded = json.loads(proc.expect('"reloaded"').split(": ", 1)[1])
+    assert reloaded["revision"] == policyroute.load(policy_file).revision
+    rc, err = proc.finish(signal.SIGINT)
+    assert rc == 0 and err == ""

@@ -4,8 +4,9 @@ The request is placed in the policy's cell space (each variable's cell read off 
 then every single-variable change (another cell of one attribute, one phrase added or
 removed, a regex's verdict flipped, another classifier answer) is replayed through the rules
 top to bottom on cells. The changes that land on a different tier are reported, the
-earliest rule first, one line per target rule. Only single changes are tried: a tier that
-needs two attributes to change is not listed.
+earliest rule first, one line per target rule; for each variable, the line names exactly the
+values that move the request there ("if length < 280", not one sample of them). Only single
+changes are tried: a tier that needs two attributes to change is not listed.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from ..decision import Decision
 from ..features import compile_regex, normalize_text
 from ..policy import Policy
 from ..request import Request
-from .space import Cell, Space, contains_at_boundaries, describe_cell
+from .describe import describe_cells
+from .space import Space, Var, contains_at_boundaries
 
 MAX_LINES = 5
+MAX_WAYS = 3
 
 
 def _atom_truth(
@@ -141,9 +144,10 @@ def counterfactual(policy: Policy, request: Request, decision: Decision) -> list
         for v, var in enumerate(space.vars)
         if var.key[0] == "phrase" and len(space.members[v]) == 1
     }
-    found: dict[int, tuple[int, str]] = {}  # rule index -> (rank, description)
+    # target rule -> variable -> the cells of that variable that send the request there
+    moves: dict[int, dict[int, list[int]]] = {}
     for v, var in enumerate(space.vars):
-        for i, cell in enumerate(var.cells):
+        for i in range(len(var.cells)):
             if i == base[v]:
                 continue
             cells = list(base)
@@ -151,16 +155,16 @@ def counterfactual(policy: Policy, request: Request, decision: Decision) -> list
             if v in phrase_vars:  # grouped phrases stand in no containment
                 _keep_containment(space, phrase_vars, cells, v)
             r = decide(cells)
-            if tiers[r] == decision.tier:
-                continue
-            text = _change(var.key, var, cell, space.members.get(v, ()), request)
-            rank = _rank(cell)
-            if r not in found or rank < found[r][0]:
-                found[r] = (rank, text)
-    lines = [
-        f"would go to {tiers[r]} by {'rule ' + names[r] if r < len(conds) else 'the default'} if {found[r][1]}"
-        for r in sorted(found)
-    ]
+            if tiers[r] != decision.tier:
+                moves.setdefault(r, {}).setdefault(v, []).append(i)
+    lines = []
+    for r in sorted(moves):
+        ways = [
+            _change(space.vars[v], idxs, space.members.get(v, ()), request)
+            for v, idxs in sorted(moves[r].items(), key=lambda kv: _rank(space.vars[kv[0]], kv[1]))
+        ]
+        target = "rule " + names[r] if r < len(conds) else "the default"
+        lines.append(f"would go to {tiers[r]} by {target} if " + ", or if ".join(ways[:MAX_WAYS]))
     return lines[:MAX_LINES]
 
 
@@ -178,8 +182,11 @@ def _keep_containment(
             cells[w] = 0
 
 
-def _rank(cell: Cell) -> int:
-    return 1 if cell.kind in ("none", "any") or cell.other else 0
+def _rank(var: Var, idxs: list[int]) -> tuple[int, str]:
+    """Changes that give a value before those that take one away, then by name."""
+    cells = [var.cells[i] for i in idxs]
+    vague = all(c.kind in ("none", "any") or c.other for c in cells)
+    return (1 if vague else 0, var.label)
 
 
 def _quoted(phrases: list[str], limit: int = 3) -> str:
@@ -187,11 +194,14 @@ def _quoted(phrases: list[str], limit: int = 3) -> str:
     return shown + (f" (or {len(phrases) - limit} more)" if len(phrases) > limit else "")
 
 
-def _change(key: tuple[Any, ...], var: Any, cell: Cell, members: Any, request: Request) -> str:
+def _change(var: Var, idxs: list[int], members: Any, request: Request) -> str:
+    """One variable's change, in words: exactly the values (cells) that move the request."""
+    key = var.key
     if key[0] == "phrase":
+        (i,) = idxs
         # A phrase variable stands for a group of phrases that every rule tests together.
         group = sorted(members) or [key[2]]
-        if cell.rep:
+        if var.cells[i].rep:
             return f"{key[1]} contained " + (
                 _quoted(group) if len(group) == 1 else "one of " + _quoted(group)
             )
@@ -201,9 +211,10 @@ def _change(key: tuple[Any, ...], var: Any, cell: Cell, members: Any, request: R
             found = {p for p in group if contains_at_boundaries(normalize_text(text), p)}
         return f"{key[1]} did not contain " + _quoted(sorted(found) or group)
     if key[0] == "regex":
+        (i,) = idxs
         return (
             f"{key[1]} matched /{key[2]}/{key[3]}"
-            if cell.rep
+            if var.cells[i].rep
             else f"{key[1]} did not match /{key[2]}/{key[3]}"
         )
-    return describe_cell(var, cell)
+    return describe_cells(var, idxs) or f"{var.label} changed"

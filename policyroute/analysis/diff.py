@@ -5,8 +5,8 @@ renamed keyword set compares equal; numeric cells cut at both policies' threshol
 differently" means a different *tier*: a request that moves from one rule to another but
 keeps its tier is not a difference (so reordering rules that do not overlap, renaming keyword
 sets or rules, or reformatting are all equivalent). Each reported region is one pair (old
-rule, new rule) with different tiers whose regions meet, with a witness request checked
-against both policies.
+rule, new rule) with different tiers whose regions meet, written exactly (see describe.py),
+with a witness request checked against both policies.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..policy import Policy
+from .describe import describe_region
 from .reach import compute
 from .space import FALSE, Space, deep_recursion
-from .witness import decide_json, find_request, prefer
+from .witness import decide_json, find_request
 
 MAX_REGIONS = 200
 
@@ -28,14 +29,18 @@ class Difference:
     old_rule: str
     new_tier: str
     new_rule: str
-    where: str  # one path through the region, as conditions
+    where: str  # the region in words: exactly the requests that move, unless not `exact`
     witness: dict[str, Any] | None  # None: the region is in the cell model, no request found
+    cases: tuple[tuple[str, ...], ...] = ()  # `where` as a union of conjunctions
+    exact: bool = True  # False: `where` is a box around the region, larger than it
 
     def to_json(self) -> dict[str, Any]:
         return {
             "old": {"tier": self.old_tier, "rule": self.old_rule},
             "new": {"tier": self.new_tier, "rule": self.new_rule},
             "where": self.where,
+            "cases": [list(c) for c in self.cases],
+            "exact": self.exact,
             "witness": self.witness,
         }
 
@@ -97,13 +102,7 @@ def _difference(space: Space, old: Policy, new: Policy, a: int, b: int, region: 
         )
 
     found = find_request(space, region, ok)
-    path = next(space.paths(region, prefer(space)), {})
-    # Absent phrases, unmatched regexes and missing attributes are the background of most
-    # regions; naming them all would bury the few cells that make this region what it is.
-    shown = [
-        space.describe(v, i)
-        for v, i in sorted(path.items())
-        if space.vars[v].cells[i].kind not in ("no", "none")
-    ]
-    where = " and ".join(shown) or "requests that mention none of the rules' phrases"
-    return Difference(ra.tier, ra.name, rb.tier, rb.name, where, found)
+    words = describe_region(space, region)
+    return Difference(
+        ra.tier, ra.name, rb.tier, rb.name, words.text(), found, words.cases, words.exact
+    )

@@ -311,8 +311,8 @@ def witness(policy: Policy, rule_name: str) -> dict[str, Any] | None:
     """A request JSON that `rule_name` decides (checked with `Policy.decide`), or None.
 
     The JSON is what `policyroute route --request` reads; when a rule needs a classifier,
-    its answer is under the extra key `classifier_answers` ({"NAME": {"label": ...,
-    "confidence": ...}}), which `route` ignores."""
+    its answer is in the `route` object: `"classifiers": {"NAME": {"label": ...,
+    "confidence": ...}}`, which `route` and `decide` use instead of asking."""
     index = policy.rule_index(rule_name)
     reach = reach_of(policy)
     region = reach.region(index)

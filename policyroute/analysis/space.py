@@ -161,6 +161,7 @@ class _Group:
 
 
 OTHER_STRING = "zz-other"
+ALWAYS_BOOL = frozenset({"has_tools", "has_images"})
 # Variables of one analysis: far above a real policy's (tens), and low enough that the
 # recursive MDD operations stay well inside the native stack.
 MAX_VARIABLES = 2_000
@@ -269,7 +270,8 @@ class Space:
 
     @staticmethod
     def _attr_cells(g: _Group) -> list[Cell]:
-        cells = [NONE]
+        # A request always says whether it carries tools or images (false unless it does).
+        cells = [] if g.attr in ALWAYS_BOOL else [NONE]
         typ = g.typ
         if (
             typ == INT

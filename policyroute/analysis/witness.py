@@ -13,9 +13,8 @@ import re._parser as sre  # the stdlib's regex parser: enough to build a matchin
 from collections.abc import Callable
 from typing import Any
 
-from ..decision import Classification
 from ..features import compile_regex
-from ..policy import Policy, StaticClassifier
+from ..policy import Policy
 from ..request import Request, RequestError
 from .space import Cell, Space
 
@@ -112,7 +111,7 @@ def request_json(space: Space, assign: dict[int, int], joiner: str = "\n") -> di
         elif attr in ("user.tier", "user.id"):
             user[attr[5:]] = str(value)
         elif attr.startswith("metadata."):
-            metadata[attr[9:]] = value
+            metadata[attr[9:]] = _whole(c) if c.kind == "num" else value
         elif attr in ("prompt", "system", "text"):
             if c.kind == "any":
                 texts.setdefault(attr, []).append("hello")
@@ -171,11 +170,22 @@ def request_json(space: Space, assign: dict[int, int], joiner: str = "\n") -> di
         route["user"] = user
     if metadata:
         route["metadata"] = metadata
+    if answers:
+        route["classifiers"] = answers
     if route:
         obj["route"] = route
-    if answers:
-        obj["classifier_answers"] = answers
     return obj
+
+
+def _whole(c: Cell) -> Any:
+    """A whole number inside a number cell if it holds one (seats 51, not 51.0), else its
+    representative."""
+    import math
+
+    n = c.lo if c.lo_closed else math.floor(c.lo) + 1 if c.lo != float("-inf") else None
+    if n is None:
+        n = math.ceil(c.hi) - 1 if c.hi != float("inf") else 0
+    return int(n) if c.contains_num(n) and float(n).is_integer() else c.rep
 
 
 def _int_in(c: Cell, at_least: int) -> int | None:
@@ -191,17 +201,14 @@ def _int_in(c: Cell, at_least: int) -> int | None:
 
 
 def decide_json(policy: Policy, obj: dict[str, Any]) -> tuple[str, str] | None:
-    """(tier, rule) a policy decides for a witness JSON, or None if the JSON is not a request."""
-    body = {k: v for k, v in obj.items() if k != "classifier_answers"}
+    """(tier, rule) a policy decides for a witness JSON, or None if the JSON is not a request.
+
+    Read exactly as `policyroute route --request` reads it, classifier answers included."""
     try:
-        req = Request.from_json(body)
+        req = Request.from_json(obj)
     except RequestError:
         return None
-    answers = {
-        name: Classification(a.get("label"), float(a.get("confidence") or 0.0))
-        for name, a in (obj.get("classifier_answers") or {}).items()
-    }
-    d = policy.decide(req, classifier=StaticClassifier(answers))
+    d = policy.decide(req)
     return d.tier, d.rule
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..syntax.diagnostics import PolicyError, render_human
-from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, _Parser
+from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, _Parser, say_error, use_colour
 
 # The order here is the order of `policyroute --help`.
 COMMAND_MODULES = (
@@ -48,10 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except UsageError as e:
-        print(f"policyroute {args.command}: {e}", file=sys.stderr)
+        say_error(args.command, str(e))
         return EXIT_USAGE
     except PolicyError as e:
-        print(render_human(e.diagnostics), file=sys.stderr)
+        print(render_human(e.diagnostics, use_colour(sys.stderr)), file=sys.stderr)
         return EXIT_FAIL
     except KeyboardInterrupt:
         return 130

@@ -6,10 +6,17 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .common import UsageError, add_route_flags, route_object
+from .common import (
+    UsageError,
+    add_format,
+    add_route_flags,
+    check_answers,
+    merge_route,
+    read_json,
+    route_flags,
+)
 
 if TYPE_CHECKING:  # the SDK loads only when `ask` runs
     from ..runtime.attempts import Attempt, EscalationError, RoutedResult
@@ -39,40 +46,41 @@ def register(subparsers: Any) -> None:
         help="seconds one try on one tier may take, first byte to last (default: the "
         "runtime's, derived from max_tokens; at least 600)",
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_format(p)
     p.set_defaults(func=run)
 
 
 def request_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(Messages API params, route object) from --prompt/--system or --request, plus flags."""
-    route = route_object(args)
+    """(Messages API params, route object) from --prompt or --request, plus flags."""
+    flags = route_flags(args)
+    route = flags.route
     if args.request is None:
         params: dict[str, Any] = {"messages": [{"role": "user", "content": args.prompt}]}
-        if args.system:
-            params["system"] = args.system
     else:
-        where = "<stdin>" if args.request == "-" else args.request
-        try:
-            raw = sys.stdin.read() if args.request == "-" else Path(args.request).read_text("utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise UsageError(f"{where}: cannot read: {e}") from None
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise UsageError(f"{where}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
+        obj, where = read_json(args.request)
         if not isinstance(obj, dict):
             raise UsageError(f"{where}: a request must be a JSON object")
         given = obj.pop("route", None) or {}
         if not isinstance(given, dict):
             raise UsageError(f"{where}: 'route' must be an object")
-        for key, value in route.items():
-            if isinstance(value, dict) and isinstance(given.get(key), dict):
-                given[key] = {**given[key], **value}
-            else:
-                given[key] = value
-        params, route = obj, given
+        params, route = obj, merge_route(given, route)
         params.pop("model", None)
         params.pop("stream", None)
+    for key, value in flags.message.items():
+        if key == "system":
+            params["system"] = value
+        elif key == "output_tokens":
+            params["max_tokens"] = value
+        elif key == "prompt":
+            params["messages"] = [
+                *params.get("messages", [])[:-1],
+                {"role": "user", "content": value},
+            ]
+        else:
+            raise UsageError(
+                f"--attr {key}: ask sends a real request; give tools, images or earlier "
+                "turns in the --request JSON"
+            )
     if args.max_tokens is not None:
         params["max_tokens"] = args.max_tokens
     return params, route
@@ -120,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as e:  # an SDK outside the supported range: say what to install
         print(f"policyroute ask: {e}", file=sys.stderr)
         return 1
-    from policyroute.request import RequestError
+    from policyroute.request import Request, RequestError
 
     try:
         policy = policyroute.load(args.policy)
@@ -132,6 +140,11 @@ def run(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"policyroute ask: cannot read {args.policy}: {e.strerror or e}", file=sys.stderr)
         return 1
+    try:
+        check_answers(policy, Request.from_anthropic({}, **route_flags(args).route))
+    except (UsageError, RequestError) as e:
+        print(f"policyroute ask: {e}", file=sys.stderr)
+        return 2
     try:
         params, route = request_params(args)
     except UsageError as e:
@@ -156,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"policyroute ask: {e}", file=sys.stderr)
         return 2
     except EscalationError as e:
-        if args.json:
+        if args.format == "json":
             print(json.dumps(_failure_json(e), indent=2))
         else:
             _print_decision(e.decision.to_dict())
@@ -167,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     except Exception as e:  # never a traceback on the command line
         print(f"policyroute ask: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
-    if args.json:
+    if args.format == "json":
         print(json.dumps(_result_json(result), indent=2))
     else:
         _print_decision(result.decision.to_dict())

@@ -8,10 +8,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..compiler.loader import load_path
 from ..policy import Policy, build
-from ..syntax.diagnostics import CODES, Diagnostic, render_human, sort_key
-from .common import EXIT_FAIL, EXIT_OK, policy_files
+from ..syntax.diagnostics import CODES, Diagnostic, render_human, sort_key, unique
+from .common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    add_format,
+    add_quiet,
+    load_input,
+    policy_files,
+    use_colour,
+)
 
 
 def _analysis_lints(policy: Policy) -> list[Diagnostic]:
@@ -21,13 +28,14 @@ def _analysis_lints(policy: Policy) -> list[Diagnostic]:
 
 
 def _check_file(path: Path) -> tuple[list[Diagnostic], bool]:
-    """Diagnostics of one file and whether it is a library (declarations to import)."""
+    """Diagnostics of one file (or stdin) and whether it is a library (declarations to
+    import)."""
     from ..compiler.checker import check as check_statements
 
-    loaded = load_path(path)
+    loaded = load_input(path)
     if not loaded.statements and loaded.diagnostics:
         return loaded.diagnostics, False
-    checked, found = check_statements(loaded.statements, loaded.imports_failed())
+    checked, found = check_statements(loaded.statements, loaded.imports_failed(), loaded.broken)
     diagnostics = [*loaded.diagnostics, *found]
     if checked.library:
         return diagnostics, True
@@ -84,36 +92,44 @@ def _sarif_result(d: Diagnostic) -> dict[str, Any]:
     }
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     files = policy_files(args.paths)
     everything: list[Diagnostic] = []
-    lines: list[str] = []
     for path in files:
-        diagnostics, library = _check_file(path)
+        diagnostics, _library = _check_file(path)
         everything.extend(diagnostics)
-        errors = sum(d.is_error for d in diagnostics)
-        warnings = len(diagnostics) - errors
-        status = "error" if errors else "ok"
-        what = " (declarations for import)" if library and not errors else ""
-        lines.append(f"{path}: {status}{what}, {errors} error(s), {warnings} warning(s)")
-    failed = any(d.is_error for d in everything) or (
-        args.strict and any(not d.is_error for d in everything)
-    )
+    # A mistake in a file several policies import is reported once, in that file.
+    everything = unique(everything)
+    errors = sum(d.is_error for d in everything)
+    warnings = len(everything) - errors
+    failed = errors > 0 or (args.strict and warnings > 0)
     if args.format == "json":
         print(json.dumps([d.to_json() for d in sorted(everything, key=sort_key)], indent=2))
     elif args.format == "sarif":
         print(json.dumps(_sarif(everything), indent=2))
     else:
         if everything:
-            print(render_human(everything), file=sys.stderr)
-            print(file=sys.stderr)
-        print("\n".join(lines))
+            print(render_human(everything, use_colour(sys.stderr)), file=sys.stderr)
+        if not args.quiet:
+            if everything:
+                print(file=sys.stderr)
+            where = len({d.source.name for d in everything if d.is_error})
+            print(
+                f"checked {_plural(len(files), 'file')}: {_plural(errors, 'error')}"
+                + (f" in {_plural(where, 'file')}" if errors else "")
+                + f", {_plural(warnings, 'warning')}"
+            )
     return EXIT_FAIL if failed else EXIT_OK
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("check", help="parse, type-check and lint policies")
-    p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("--format", choices=("human", "json", "sarif"), default="human")
+    p.add_argument("paths", nargs="+", metavar="PATH", help=".route files or folders; - for stdin")
+    add_format(p, "sarif")
+    add_quiet(p)
     p.add_argument("--strict", action="store_true", help="warnings fail the check too")
     p.set_defaults(func=cmd_check)

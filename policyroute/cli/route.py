@@ -6,12 +6,13 @@ import argparse
 import json
 from typing import Any
 
+from ..decision import Decision
 from ..policy import Policy
 from ..request import Request
-from .common import EXIT_OK, add_route_flags, load_policy, read_request
+from .common import EXIT_OK, add_format, add_route_flags, load_policy, read_request
 
 
-def _counterfactual(policy: Policy, request: Request, decision: Any) -> list[str]:
+def _counterfactual(policy: Policy, request: Request, decision: Decision) -> list[str]:
     from ..analysis import AnalysisTooLarge, counterfactual
 
     try:
@@ -20,30 +21,58 @@ def _counterfactual(policy: Policy, request: Request, decision: Any) -> list[str
         return [f"(no counterfactual: the policy is too large to analyse: {e})"]
 
 
+def printable(text: str) -> str:
+    """Text as a terminal may show it: control and other unprintable characters escaped, so a
+    phrase or a path can never move the cursor, change colours or ring the bell."""
+    if text.isprintable():
+        return text
+    out = []
+    for c in text:
+        if c.isprintable():
+            out.append(c)
+        elif c == "\n":
+            out.append("\\n")
+        elif c == "\t":
+            out.append("\\t")
+        else:
+            code = ord(c)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    return "".join(out)
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, tuple) and len(v) == 2:  # a classifier's (label, confidence)
+        return f"label {json.dumps(v[0])}, confidence {v[1]:g}"
+    return json.dumps(v, default=str)
+
+
 def cmd_route(args: argparse.Namespace) -> int:
-    request = read_request(args)
     policy = load_policy(args.policy)
+    request = read_request(args, policy)
     decision = policy.decide(request, explain=args.explain)
-    if args.json:
+    if args.format == "json":
         out = decision.to_dict()
         if args.explain:
             out["counterfactual"] = _counterfactual(policy, request, decision)
         print(json.dumps(out, indent=2, default=str))
         return EXIT_OK
     info = policy.rules[policy.rule_index(decision.rule)]
-    print(f"tier:       {decision.tier} ({decision.model})")
-    print(f"rule:       {decision.rule} ({info.file}:{info.line})")
-    print(
-        f"max_tokens: {decision.max_tokens if decision.max_tokens is not None else '(model default)'}"
-    )
-    ladder = " -> ".join(t.name for t in decision.ladder) or "(no escalation)"
-    print(f"ladder:     {ladder}")
+    lines = [
+        f"tier:       {decision.tier} ({decision.model})",
+        f"rule:       {decision.rule} ({info.file}:{info.line})",
+        "max_tokens: "
+        + (str(decision.max_tokens) if decision.max_tokens is not None else "(model default)"),
+        "ladder:     " + (" -> ".join(t.name for t in decision.ladder) or "(no escalation)"),
+    ]
     if args.explain and decision.explanation is not None:
-        print("tested:")
+        lines.append("tested:")
         for step in decision.explanation:
-            print(f"  {step.test}: {json.dumps(step.value, default=str)} ({step.outcome})")
-        for line in _counterfactual(policy, request, decision):
-            print(f"  {line}")
+            lines.append(f"  {step.test}: {_value(step.value)} ({step.outcome})")
+        changes = _counterfactual(policy, request, decision)
+        if changes:
+            lines.append("would change the tier:")
+            lines.extend(f"  {line}" for line in changes)
+    print("\n".join(printable(line) for line in lines))
     return EXIT_OK
 
 
@@ -51,6 +80,10 @@ def register(sub: Any) -> None:
     p = sub.add_parser("route", help="decide one request and show why")
     p.add_argument("policy", metavar="POLICY")
     add_route_flags(p)
-    p.add_argument("--explain", action="store_true", help="show each test made and its value")
-    p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="show each test made, its value, and the single changes that would move the tier",
+    )
+    add_format(p)
     p.set_defaults(func=cmd_route)

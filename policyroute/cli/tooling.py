@@ -10,51 +10,63 @@ import argparse
 import difflib
 import json
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..syntax.diagnostics import PolicyError, render_human
+from .common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    STDIN,
+    STDIN_NAME,
+    add_format,
+    add_quiet,
+    load_policy,
+    policy_files,
+    stdin_text,
+    use_colour,
+)
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+if TYPE_CHECKING:
+    from ..analysis import Difference
+    from ..policy import Policy
 
 
-def _route_files(paths: list[str]) -> list[Path] | None:
-    out: list[Path] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            out.extend(sorted(p.rglob("*.route")))
-        elif p.is_file():
-            out.append(p)
-        else:
-            print(f"policyroute fmt: {raw}: no such file or folder", file=sys.stderr)
-            return None
-    return out
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def run_fmt(args: argparse.Namespace) -> int:
     from ..compiler.loader import read
     from ..syntax.formatter import format_source
+    from ..syntax.source import Source
 
-    files = _route_files(args.paths)
-    if files is None:
-        return EXIT_USAGE
+    files = policy_files(args.paths)
     status = EXIT_OK
+    changed = failed = 0
+    colour = use_colour(sys.stderr)
     for path in files:
-        source, problem = read(path)
+        if path == STDIN:
+            source: Source | None = Source(stdin_text(), STDIN_NAME)
+            problem = None
+        else:
+            source, problem = read(path)
         if source is None:
             assert problem is not None
-            print(render_human([problem]), file=sys.stderr)
-            status = EXIT_FAIL
+            print(render_human([problem], colour), file=sys.stderr)
+            status, failed = EXIT_FAIL, failed + 1
             continue
         try:
             formatted = format_source(source.text, source.name)
         except PolicyError as e:
-            print(render_human(e.diagnostics), file=sys.stderr)
-            status = EXIT_FAIL
+            print(render_human(e.diagnostics, colour), file=sys.stderr)
+            status, failed = EXIT_FAIL, failed + 1
+            continue
+        if path == STDIN and not args.check:
+            sys.stdout.write(formatted)  # `fmt -`: a filter, stdin to stdout
             continue
         if formatted == source.text:
             continue
+        changed += 1
         if args.check:
             sys.stdout.writelines(
                 difflib.unified_diff(
@@ -67,99 +79,115 @@ def run_fmt(args: argparse.Namespace) -> int:
             status = EXIT_FAIL
         else:
             path.write_text(formatted, encoding="utf-8")
-            print(f"formatted {source.name}")
+            if not args.quiet:
+                print(f"formatted {source.name}", file=sys.stderr)
+    if not args.quiet and not (files == [STDIN] and not args.check):
+        verb = "would be reformatted" if args.check else "reformatted"
+        summary = f"{_plural(len(files), 'file')}: {changed} {verb}"
+        if failed:
+            summary += f", {failed} with errors"
+        print(summary, file=sys.stderr)
     return status
 
 
-def _load(path: str) -> Any:
-    from ..policy import load
+def _describe_difference(d: Difference) -> str:
+    from .route import printable
 
-    if not Path(path).is_file():
-        print(f"policyroute: {path}: no such file", file=sys.stderr)
-        return None
+    lines = [printable(d.describe())]
+    if d.witness is not None:
+        lines.append("  witness: " + json.dumps(d.witness))
+    else:
+        lines.append("  (no concrete request found for this region)")
+    return "\n".join(lines)
+
+
+def diff_report(old: Policy, new: Policy, fmt: str, quiet: bool = False) -> int:
+    """Print the regions two loaded policies route differently; the exit code. Commands that
+    build on `diff` (a traffic-weighted diff) reuse this for the plain part."""
+    from ..analysis import AnalysisTooLarge, diff
+
     try:
-        return load(path)
-    except PolicyError as e:
-        print(render_human(e.diagnostics), file=sys.stderr)
-        return False
+        found = diff(old, new)
+    except AnalysisTooLarge as e:
+        print(f"policyroute diff: the policies are too large to compare: {e}", file=sys.stderr)
+        return EXIT_FAIL
+    if fmt == "json":
+        print(json.dumps([d.to_json() for d in found], indent=2))
+    else:
+        for d in found:
+            print(_describe_difference(d))
+        if found and not quiet:  # equivalent policies: nothing at all, exit 0
+            print(f"{_plural(len(found), 'region')} route differently")
+    return EXIT_FAIL if found else EXIT_OK
 
 
 def run_diff(args: argparse.Namespace) -> int:
     from .replay import impact_requested, run_impact
 
     if impact_requested(args):  # the change measured on real traffic: cli/replay.py
+        args.json = args.format == "json"  # the name cli/replay.py reads
         return run_impact(args)
-    from ..analysis import AnalysisTooLarge, diff
-
-    old = _load(args.old)
-    new = _load(args.new)
-    if old is None or new is None:
-        return EXIT_USAGE
-    if old is False or new is False:
-        return EXIT_FAIL
-    try:
-        found = diff(old, new)
-    except AnalysisTooLarge as e:
-        print(f"policyroute diff: the policies are too large to compare: {e}", file=sys.stderr)
-        return EXIT_FAIL
-    if args.json:
-        print(json.dumps([d.to_json() for d in found], indent=2))
-    else:
-        for d in found:
-            print(d.describe())
-            if d.witness is not None:
-                print("  witness: " + json.dumps(d.witness))
-            else:
-                print("  (no concrete request found for this region)")
-        if found:
-            print(f"{len(found)} region(s) route differently")
-    return EXIT_FAIL if found else EXIT_OK
+    old = load_policy(args.old)
+    new = load_policy(args.new)
+    return diff_report(old, new, args.format, args.quiet)
 
 
 def run_explain(args: argparse.Namespace) -> int:
     from ..analysis import AnalysisTooLarge, why_no_witness, witness
+    from .common import UsageError
 
-    policy = _load(args.policy)
-    if policy is None:
-        return EXIT_USAGE
-    if policy is False:
-        return EXIT_FAIL
+    policy = load_policy(args.policy)
     if args.rule not in {r.name for r in policy.rules}:
         names = ", ".join(r.name for r in policy.rules)
-        print(f"policyroute explain: no rule '{args.rule}'; rules: {names}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(f"no rule '{args.rule}'; rules: {names}")
     try:
         found = witness(policy, args.rule)
     except AnalysisTooLarge as e:
         print(f"policyroute explain: the policy is too large to analyse: {e}", file=sys.stderr)
         return EXIT_FAIL
     if found is None:
-        print(why_no_witness(policy, args.rule), file=sys.stderr)
+        print(f"policyroute explain: {why_no_witness(policy, args.rule)}", file=sys.stderr)
         return EXIT_FAIL
-    print(json.dumps(found, indent=2))
+    if args.format == "json":
+        info = policy.rules[policy.rule_index(args.rule)]
+        print(json.dumps({"rule": info.name, "tier": info.tier, "request": found}, indent=2))
+    else:
+        # The request alone: what `route --request` reads, so the two commands pipe.
+        print(json.dumps(found, indent=2))
     return EXIT_OK
 
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("fmt", help="rewrite policies in the canonical layout")
-    p.add_argument("paths", nargs="+", metavar="PATH", help=".route files or folders")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help=".route files or folders; - reads stdin and writes the formatted text to stdout",
+    )
     p.add_argument(
         "--check",
         action="store_true",
         help="change nothing; exit 1 and show a diff if a file is not formatted",
     )
+    add_quiet(p)
     p.set_defaults(func=run_fmt)
 
     p = subparsers.add_parser("diff", help="requests two policies route to different tiers")
     p.add_argument("old", metavar="OLD")
     p.add_argument("new", metavar="NEW")
-    p.add_argument("--json", action="store_true")
+    add_format(p)
+    add_quiet(p)
     from .replay import add_impact_flags
 
     add_impact_flags(p)
     p.set_defaults(func=run_diff)
 
-    p = subparsers.add_parser("explain", help="a request a rule decides (a witness), as JSON")
+    p = subparsers.add_parser(
+        "explain",
+        help="a request a rule decides (a witness), as JSON `route --request` reads",
+    )
     p.add_argument("policy", metavar="POLICY")
     p.add_argument("--rule", required=True, metavar="NAME")
+    add_format(p)
     p.set_defaults(func=run_explain)

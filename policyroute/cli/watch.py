@@ -1,23 +1,27 @@
 """`policyroute watch POLICY`: follow a policy file as it is edited, the way a server would.
 
-Prints each reload (revision, compile time, rule count) and each rejected edit with its
-diagnostics, until interrupted. Useful beside an editor: save, and see at once whether the
+Prints each reload (revision, compile time, rule count) on stdout and each rejected edit on
+stderr with its diagnostics (as `check` prints them), until interrupted. An edit whose own
+inline tests fail is refused like one with errors (`--no-check-tests` to allow it). Useful beside an editor: save, and see at once whether the
 running policy took the change or kept the last good version.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import queue
 import signal
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..syntax.diagnostics import PolicyError
+from .common import UsageError, add_format, use_colour
 
 if TYPE_CHECKING:
     from ..policy import Policy
@@ -59,11 +63,18 @@ def register(subparsers: Any) -> None:
         ),
     )
     p.add_argument("policy", metavar="POLICY", help="the .route file to follow")
+    add_format(p)
     p.add_argument(
         "--poll",
         action="store_true",
         help="poll for changes instead of using file system notifications "
         "(network mounts, some containers)",
+    )
+    p.add_argument(
+        "--no-check-tests",
+        dest="check_tests",
+        action="store_false",
+        help="reload an edit even when its inline tests fail (by default it is refused)",
     )
     p.add_argument(
         "--poll-interval",
@@ -79,8 +90,33 @@ def _stamp() -> str:
     return time.strftime("%H:%M:%S")
 
 
-def _say(line: str) -> None:
-    print(f"[{_stamp()}] {line}", flush=True)
+def _say(line: str, stream: TextIO = sys.stdout) -> None:
+    print(f"[{_stamp()}] {line}", file=stream, flush=True)
+
+
+def _event(
+    kind: str,
+    path: Path,
+    policy: Policy,
+    compile_ms: float | None,
+    error: PolicyError | None = None,
+) -> None:
+    """One JSON line per event (--format json): for tools that follow a policy's reloads."""
+    out: dict[str, Any] = {"event": kind, "time": time.time(), "path": str(path)}
+    if error is None:
+        out.update(revision=policy.revision, compile_ms=round(compile_ms or 0.0, 3))
+    else:
+        out["serving"] = policy.revision
+        out["errors"] = [d.to_json() for d in error.diagnostics if d.is_error]
+    print(json.dumps(out), flush=True)
+
+
+def _errors(error: PolicyError) -> str:
+    """The errors that made a version fail, as `check` prints them."""
+    from ..syntax.diagnostics import render_human
+
+    errors = [d for d in error.diagnostics if d.is_error]
+    return render_human(errors or error.diagnostics, use_colour(sys.stderr))
 
 
 def _describe(policy: Policy, compile_ms: float) -> str:
@@ -94,8 +130,12 @@ def _describe(policy: Policy, compile_ms: float) -> str:
 
 def run(args: argparse.Namespace) -> int:
     if args.poll_interval <= 0:
-        print("policyroute watch: --poll-interval must be positive", file=sys.stderr)
-        return 2
+        raise UsageError("--poll-interval must be positive")
+    path = Path(args.policy)
+    if not path.exists():
+        raise UsageError(f"{args.policy}: no such file")
+    if not path.is_file():
+        raise UsageError(f"{args.policy}: not a file")
     # Events are printed by the main thread only, so lines never interleave and the
     # signal handlers (which must run on the main thread) stay in charge of stopping.
     events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
@@ -130,7 +170,7 @@ def _follow(
     on_reload: Any,
     on_error: Any,
 ) -> int:
-    from ..store import render_errors, watch
+    from ..store import watch
 
     def stop(signum: int, frame: FrameType | None) -> None:
         events.put(_Stop())
@@ -144,18 +184,22 @@ def _follow(
                 on_error,
                 force_polling=args.poll,
                 poll_interval=args.poll_interval,
+                check_tests=args.check_tests,
             )
         except PolicyError as e:
-            print(render_errors(e), file=sys.stderr, flush=True)
+            print(_errors(e), file=sys.stderr, flush=True)
             print(f"policyroute watch: {args.policy} does not load", file=sys.stderr, flush=True)
             return 1
         holder.append(store)
         with store:
             mode = f"polling every {args.poll_interval:g} s" if args.poll else "notifications"
-            _say(
-                f"watching {store.path} ({mode}): policy {store.policy.name or '(unnamed)'}, "
-                + _describe(store.policy, store.last_compile_ms)
-            )
+            if args.format == "json":
+                _event("watching", store.path, store.policy, store.last_compile_ms)
+            else:
+                _say(
+                    f"watching {store.path} ({mode}): policy {store.policy.name or '(unnamed)'}, "
+                    + _describe(store.policy, store.last_compile_ms)
+                )
             while True:
                 try:
                     # A timeout keeps the wait short enough for signal handlers to run promptly.
@@ -164,12 +208,23 @@ def _follow(
                     continue
                 if isinstance(event, _Stop):
                     break
-                if isinstance(event, _Reloaded):
+                if args.format == "json":
+                    if isinstance(event, _Reloaded):
+                        _event("reloaded", store.path, event.policy, event.compile_ms)
+                    else:
+                        _event("rejected", store.path, store.policy, None, event.error)
+                elif isinstance(event, _Reloaded):
                     _say(f"reloaded {store.path}: " + _describe(event.policy, event.compile_ms))
                 else:
-                    _say(f"rejected edit to {store.path}; still serving revision {event.serving}")
-                    print(render_errors(event.error), flush=True)
-        _say("stopped")
+                    _say(
+                        f"rejected edit to {store.path}; still serving revision {event.serving}",
+                        sys.stderr,
+                    )
+                    print(_errors(event.error), file=sys.stderr, flush=True)
+        if args.format == "json":
+            print(json.dumps({"event": "stopped"}), flush=True)
+        else:
+            _say("stopped")
         return 0
     finally:
         for s, handler in previous.items():

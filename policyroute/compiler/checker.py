@@ -104,13 +104,25 @@ def _num_kind(attr_type: str) -> bool:
 
 
 class Checker:
-    def __init__(self, statements: Sequence[Located], imports_failed: bool = False) -> None:
+    def __init__(
+        self,
+        statements: Sequence[Located],
+        imports_failed: bool = False,
+        broken: Sequence[tuple[str, str]] = (),
+    ) -> None:
         self.statements = statements
         # A failed import explains missing declarations; do not report each absence again.
         self.imports_failed = imports_failed
         self.diagnostics: list[Diagnostic] = []
         self.policy = CheckedPolicy(name=None)
         self._tier_by_name: dict[str, Tier] = {}
+        # Every rule name declared, even of a rule dropped for an error (a misspelt tier), so
+        # a test naming it is not reported as naming a rule that does not exist.
+        self._rule_names: list[str] = []
+        # Declarations that did not parse are reported once, by the parser; their uses are
+        # known names here, not unknown ones.
+        self._broken = frozenset(broken)
+        self._rule_names.extend(name for kind, name in broken if kind == "rule")
 
     def error(
         self, code: str, message: str, source: Source, span: Span, hint: str | None = None
@@ -162,7 +174,7 @@ class Checker:
             if isinstance(located.node, ast.TestDecl):
                 self._test(located.node, located.source)
         p.shadows = check_shadows(self, main)
-        tier_declared = any(kind == "tier" for kind, _ in p.decl_spans)
+        tier_declared = any(kind == "tier" for kind, _ in [*p.decl_spans, *self._broken])
         if not p.tiers and not tier_declared and not self.imports_failed:
             src = self.statements[0].source if self.statements else Source("", "<policy>")
             self.error(
@@ -222,6 +234,7 @@ class Checker:
             return
         props: dict[str, ast.Num] = {}
         ok = True
+        misspelt = False
         for prop in node.props:
             name = prop.name.name
             if name not in TIER_PROPS:
@@ -233,6 +246,7 @@ class Checker:
                     did_you_mean(name, TIER_PROPS) or f"the properties are {', '.join(TIER_PROPS)}",
                 )
                 ok = False
+                misspelt = True
             elif name in props:
                 self.error("E112", f"'{name}' given twice", src, prop.name.span)
                 ok = False
@@ -241,7 +255,8 @@ class Checker:
                 ok = False
             props[name] = prop.value
         for required in ("input", "output"):
-            if required not in props:
+            # A misspelt property is most likely the missing one: reported once, above.
+            if required not in props and not misspelt:
                 self.error(
                     "E112",
                     f"tier '{node.name.name}' needs an '{required}' price (USD per million tokens)",
@@ -343,18 +358,19 @@ class Checker:
     def _tier_ref(self, ident: ast.Ident, src: Source) -> Tier | None:
         tier = self._tier_by_name.get(ident.name)
         if tier is None:
-            if ("tier", ident.name) not in self.policy.decl_spans:  # not a broken tier
+            # Neither a broken tier (reported where it stands) nor one a failed import hides.
+            if (
+                ("tier", ident.name) not in self.policy.decl_spans
+                and ("tier", ident.name) not in self._broken
+                and not self.imports_failed
+            ):
                 self.error(
                     "E102",
                     f"unknown tier '{ident.name}'",
                     src,
                     ident.span,
                     did_you_mean(ident.name, self._tier_by_name)
-                    or (
-                        "an import failed; the tier may be declared there"
-                        if self.imports_failed
-                        else f"declared tiers: {', '.join(self._tier_by_name) or 'none'}"
-                    ),
+                    or f"declared tiers: {', '.join(self._tier_by_name) or 'none'}",
                 )
             return None
         self.policy.used.add(("tier", ident.name))
@@ -414,6 +430,7 @@ class Checker:
                 "move the default to the end",
             )
         declared = self._declare("rule", node.name, src)
+        self._rule_names.append(node.name.name)
         tier = self._tier_ref(node.tier, src)
         self._expr(node.condition, src)
         max_tokens, never, esc_max = self._options(node.options, src)
@@ -487,7 +504,9 @@ class Checker:
                 )
             else:
                 max_steps = v
-                if self.policy.tiers and v > len(self.policy.tiers) - 1:
+                # Declared tiers, broken ones too: a tier with an error is not a missing step.
+                declared = sum(1 for kind, _ in self.policy.decl_spans if kind == "tier")
+                if self.policy.tiers and declared == len(self.policy.tiers) and v > declared - 1:
                     self.warn(
                         "W008",
                         f"max {v} is more than the {len(self.policy.tiers) - 1} step(s) the "
@@ -562,6 +581,7 @@ class Checker:
         if (
             parts[0] in self.policy.classifiers
             or ("classifier", parts[0]) in self.policy.decl_spans
+            or ("classifier", parts[0]) in self._broken
         ):
             if len(parts) == 2 and parts[1] in CLASSIFIER_FIELDS:
                 self.policy.used.add(("classifier", parts[0]))
@@ -575,6 +595,13 @@ class Checker:
             )
             return None
         info = attribute(attr.dotted)
+        if (
+            info is None
+            and self.imports_failed
+            and len(parts) == 2
+            and parts[1] in CLASSIFIER_FIELDS
+        ):
+            return None  # most likely a classifier of the file that failed to import
         if info is None:
             known = [*ATTRIBUTES, *(f"{c}.label" for c in self.policy.classifiers)]
             hint = did_you_mean(attr.dotted, known)
@@ -689,7 +716,9 @@ class Checker:
                 self.error("E113", "a phrase cannot be empty or only white space", src, target.span)
         elif isinstance(target, ast.Ident):
             if target.name not in self.policy.keywords:
-                if ("keywords", target.name) not in self.policy.decl_spans:
+                if ("keywords", target.name) not in self.policy.decl_spans and not (
+                    self.imports_failed or ("keywords", target.name) in self._broken
+                ):
                     self.error(
                         "E103",
                         f"unknown keyword set '{target.name}'",
@@ -764,7 +793,7 @@ class Checker:
         if self._tier_ref(node.tier, src) is None:
             ok = False
         if node.by_rule is not None:
-            names = [r.name for r in self.policy.rules] + ["default"]
+            names = [*self._rule_names, "default"]
             if node.by_rule.name not in names:
                 self.error(
                     "E501",
@@ -864,11 +893,13 @@ def _describe(value: ast.Value) -> str:
 
 
 def check(
-    statements: Sequence[Located], imports_failed: bool = False
+    statements: Sequence[Located],
+    imports_failed: bool = False,
+    broken: Sequence[tuple[str, str]] = (),
 ) -> tuple[CheckedPolicy, list[Diagnostic]]:
     # The size limits first: over one, the policy goes no further than the checker.
     bounds = bound_diagnostics(statements)
-    checker = Checker(statements, imports_failed)
+    checker = Checker(statements, imports_failed, broken)
     with hint_budget():
         policy = checker.check()
     return policy, [*bounds, *checker.diagnostics]

@@ -31,6 +31,8 @@ class Loaded:
     sources: list[Source] = field(default_factory=list)
     # Shared by nested loads: a file reached along two import paths is read once.
     seen: set[Path] = field(default_factory=set)
+    # (kind, name) of declarations that did not parse, in any file loaded.
+    broken: list[tuple[str, str]] = field(default_factory=list)
     # Shared too: `.route` names per folder, for did-you-mean hints (listed once per load,
     # not once per missing import), and the characters read so far.
     listings: dict[Path, list[str]] = field(default_factory=dict)
@@ -161,6 +163,7 @@ def _load_source(
     loaded.total_chars[0] += len(source.text)
     module, diagnostics = parse(source)
     loaded.diagnostics.extend(diagnostics)
+    loaded.broken.extend(module.broken)
     here = path.parent if path is not None else root
     imports = 0
     for stmt in module.statements:
@@ -251,6 +254,7 @@ def _import(
     loaded.files.extend(sub.files)
     loaded.sources.extend(sub.sources)
     loaded.diagnostics.extend(sub.diagnostics)
+    loaded.broken.extend(sub.broken)
     for located in sub.statements:
         if isinstance(located.node, IMPORTABLE):
             loaded.statements.append(Located(located.source, located.node, imported=True))

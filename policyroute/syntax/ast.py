@@ -286,3 +286,5 @@ class Module:
 
     statements: tuple[Statement, ...]
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    # (kind, name) of declarations that did not parse: their uses are not reported unknown.
+    broken: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)

@@ -63,6 +63,7 @@ CODES: dict[str, str] = {
     "E404": "name imported twice",
     # tests
     "E501": "invalid inline test",
+    "E502": "inline test fails (a reload that must pass its tests is refused)",
     # warnings
     "W001": "rule can never decide (shadowed or unsatisfiable)",
     "W002": "default can never be reached",
@@ -106,8 +107,10 @@ class Diagnostic:
         line, col = self.source.line_col(self.span.start)
         return f"{self.source.name}:{line}:{col}"
 
-    def render(self) -> str:
-        """The human form: location, code, message, the line, a caret, a hint."""
+    def render(self, colour: bool = False) -> str:
+        """The human form: location, code, message, the line, a caret, a hint.
+
+        `colour` adds ANSI colours (severity, caret) for a terminal; the text is the same."""
         line, col = self.source.line_col(self.span.start)
         end_line, end_col = self.source.line_col(max(self.span.end, self.span.start))
         text = self.source.line_text(line)
@@ -129,13 +132,18 @@ class Diagnostic:
         )
         width = min(width, max(1, len(shown) - len(trail) - col + 1))
         gutter = f"{line:>4} | "
+        paint = _paint if colour else _plain
+        tone = "31" if self.is_error else "33"  # red errors, yellow warnings
         out = [
-            f"{self.location()}: {self.severity}[{self.code}]: {self.message}",
-            gutter + shown,
-            " " * (len(gutter) + col - 1) + "^" + "~" * (width - 1),
+            paint("1", f"{self.location()}:")
+            + " "
+            + paint(f"1;{tone}", f"{self.severity}[{self.code}]")
+            + f": {self.message}",
+            paint("34", gutter) + shown,
+            " " * (len(gutter) + col - 1) + paint(f"1;{tone}", "^" + "~" * (width - 1)),
         ]
         if self.hint:
-            out.append(f"     = hint: {self.hint}")
+            out.append(paint("36", "     = hint:") + f" {self.hint}")
         return "\n".join(out)
 
     def to_json(self) -> dict[str, Any]:
@@ -158,8 +166,28 @@ def sort_key(d: Diagnostic) -> tuple[str, int, str]:
     return (d.source.name, d.span.start, d.code)
 
 
-def render_human(diagnostics: Iterable[Diagnostic]) -> str:
-    return "\n\n".join(d.render() for d in sorted(diagnostics, key=sort_key))
+def _paint(code: str, text: str) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m"
+
+
+def _plain(code: str, text: str) -> str:
+    return text
+
+
+def render_human(diagnostics: Iterable[Diagnostic], colour: bool = False) -> str:
+    return "\n\n".join(d.render(colour) for d in sorted(diagnostics, key=sort_key))
+
+
+def unique(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """Each diagnostic once: a mistake in a file that several policies import is one mistake."""
+    seen: set[tuple[str, int, int, str, str]] = set()
+    out: list[Diagnostic] = []
+    for d in diagnostics:
+        key = (d.source.name, d.span.start, d.span.end, d.code, d.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
 
 
 def render_json(diagnostics: Iterable[Diagnostic]) -> str:

@@ -650,6 +650,7 @@ def parse(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
     bounds = [0, *starts, len(text)] if not starts or starts[0] != 0 else [*starts, len(text)]
     statements: list[ast.Statement] = []
     diagnostics: list[Diagnostic] = []
+    broken: list[tuple[str, str]] = []
     for lo, hi in itertools.pairwise(bounds):
         chunk = text[lo:hi]
         if not chunk.strip() or not re.sub(r"#[^\n]*", "", chunk).strip():
@@ -657,11 +658,14 @@ def parse(source: Source) -> tuple[ast.Module, list[Diagnostic]]:
         node, problem = _parse_chunk(source, lo, hi, "statement")
         if problem is not None:
             diagnostics.append(diag(problem))
+            named = _DECLARES.search(re.sub(r"#[^\n]*", "", chunk))
+            if named is not None:
+                broken.append((named.group(1), named.group(2)))
         elif node is not None:
             statements.append(node)
     if not diagnostics:  # the whole-file error did not reproduce per statement
         diagnostics.append(diag(whole))
-    return _bounded(ast.Module(tuple(statements)), diagnostics, diag)
+    return _bounded(ast.Module(tuple(statements), broken=tuple(broken)), diagnostics, diag)
 
 
 def _bounded(
@@ -671,12 +675,26 @@ def _bounded(
 ) -> tuple[ast.Module, list[Diagnostic]]:
     """The module without statements too deep or too large to go further, each reported."""
     kept: list[ast.Statement] = []
+    broken = list(module.broken)
     for statement in module.statements:
         problem = _shape_problem(statement)
         if problem is None:
             kept.append(statement)
         else:
             diagnostics.append(diag(problem))
+            if isinstance(statement, _DECLARATIONS):  # its uses are not "unknown"
+                broken.append((_DECLARED_KIND[type(statement)], statement.name.name))
     if len(kept) == len(module.statements):
         return module, diagnostics
-    return ast.Module(tuple(kept)), diagnostics
+    return ast.Module(tuple(kept), broken=tuple(broken)), diagnostics
+
+
+# The name a statement that failed to parse declares, so that one mistake is one error.
+_DECLARES = re.compile(r"^\s*(tier|keywords|classifier|rule)\s+([A-Za-z_][A-Za-z0-9_]*)")
+_DECLARATIONS = (ast.TierDecl, ast.KeywordsDecl, ast.ClassifierDecl, ast.RuleDecl)
+_DECLARED_KIND: dict[type, str] = {
+    ast.TierDecl: "tier",
+    ast.KeywordsDecl: "keywords",
+    ast.ClassifierDecl: "classifier",
+    ast.RuleDecl: "rule",
+}

@@ -84,7 +84,7 @@ def test_classifier_witness() -> None:
         'rule r: c.label == "hard" and c.confidence > 0.5 -> opus\ndefault -> haiku\n'
     )
     w = witness(p, "r")
-    assert w is not None and w["classifier_answers"]["c"]["label"] == "hard"
+    assert w is not None and w["route"]["classifiers"]["c"]["label"] == "hard"
     assert decide_json(p, w) == ("opus", "r")
 
 

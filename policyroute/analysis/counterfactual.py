@@ -16,7 +16,7 @@ from typing import Any
 
 from ..compiler.atoms import Expr, InAtom, KwAtom, NumAtom
 from ..decision import Decision
-from ..features import compile_regex, normalize_text
+from ..features import compile_regex, normalize_text, regex_search
 from ..policy import Policy
 from ..request import Request
 from .describe import describe_cells
@@ -105,7 +105,7 @@ def _cells_of(space: Space, policy: Policy, request: Request, decision: Decision
             cells.append(1 if found else 0)
         elif k[0] == "regex":
             text = _text(request, k[1])
-            cells.append(1 if text is not None and compile_regex(k[2], k[3]).search(text) else 0)
+            cells.append(1 if text is not None and regex_search(compile_regex(k[2], k[3]), text) else 0)
         elif k[0] == "label":
             cells.append(var.cell_of_value(answers.get(k[1], (None, 0.0))[0]))
         else:

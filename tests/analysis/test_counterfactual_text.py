@@ -27,3 +27,13 @@ def test_adding_a_phrase_names_the_group() -> None:
         line.startswith("would go to opus by rule hard_words if prompt contained one of")
         for line in lines
     )
+
+
+def test_a_lone_surrogate_in_the_prompt_is_explained_not_raised() -> None:
+    # UTF-8 cannot carry a lone surrogate; the regex reads it as U+FFFD, as decide() does.
+    policy = policyroute.load(CODING)
+    request = policyroute.Request("Traceback (most recent call last) \ud800 in the worker")
+    decision = policy.decide(request, explain=True)
+    assert decision.rule == "stack_trace"
+    lines = counterfactual(policy, request, decision)
+    assert any("if prompt did not match /Traceback" in line for line in lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
@@ -122,7 +123,7 @@ class Settled:
     message: Message | None = None
 
 
-class Core:
+class Core(ABC):
     """Preparing a call, settling each tier, recording and raising: shared by both routers."""
 
     # Set by a router given a ShadowConfig: sends sampled copies to cheaper tiers after success.
@@ -330,9 +331,9 @@ class Core:
         )
         return self.shadowing.offer(served, shadows, self.shadow_send)
 
+    @abstractmethod
     def shadow_send(self, params: dict[str, Any]) -> Any:
         """Send one shadow call (the sync or async router's client)."""
-        raise NotImplementedError
 
     def give_up(
         self,

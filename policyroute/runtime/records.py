@@ -85,7 +85,7 @@ class DecisionRecord(BaseModel):
 
 
 class RecordSink(Protocol):
-    def write(self, record: DecisionRecord) -> None: ...
+    def write(self, record: BaseModel) -> None: ...
 
 
 class JsonlWriter:
@@ -101,7 +101,7 @@ class JsonlWriter:
         self._lock = threading.Lock()
         self._file = self.path.open("a", encoding="utf-8")
 
-    def write(self, record: DecisionRecord) -> None:
+    def write(self, record: BaseModel) -> None:
         line = record.model_dump_json(exclude_none=True) + "\n"
         with self._lock:
             self._file.write(line)

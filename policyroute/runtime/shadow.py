@@ -32,7 +32,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Protocol
 
 from anthropic.types import Message
@@ -42,6 +41,7 @@ from policyroute.pairs import Answer, DecisionRef, Pair, PromptDigest, Usage
 from policyroute.runtime.answers import message_text
 from policyroute.runtime.attempts import Attempt
 from policyroute.runtime.escalation import describe, max_tokens_for
+from policyroute.runtime.records import JsonlWriter
 
 log = logging.getLogger("policyroute.shadow")
 
@@ -53,24 +53,8 @@ class PairSink(Protocol):
     def write(self, pair: Pair) -> None: ...
 
 
-class PairsWriter:
-    """Appends pairs to a JSON-lines file, one `write` per line under a lock."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._file = self.path.open("a", encoding="utf-8")
-
-    def write(self, pair: Pair) -> None:
-        line = pair.model_dump_json(exclude_none=True) + "\n"
-        with self._lock:
-            self._file.write(line)
-            self._file.flush()
-
-    def close(self) -> None:
-        with self._lock:
-            self._file.close()
+class PairsWriter(JsonlWriter):
+    """Appends pairs to a JSON-lines file: the record writer's one locked write per line."""
 
 
 @dataclass(frozen=True, slots=True)

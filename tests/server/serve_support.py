@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -77,3 +79,20 @@ class ServerThread:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def read_records(proxy: ServerThread) -> list[dict[str, Any]]:
+    """The records written so far. A stream's record is written when the server finishes
+    the response, which can be just after the client has read its last event: wait until
+    at least one line is there and nothing new arrived for a moment (bounded)."""
+    path = Path(proxy.state.config.records)
+    end = time.monotonic() + 10
+    seen, quiet_since = -1, time.monotonic()
+    while time.monotonic() < end:
+        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        if len(lines) != seen:
+            seen, quiet_since = len(lines), time.monotonic()
+        elif lines and time.monotonic() - quiet_since > 0.15:
+            break
+        time.sleep(0.02)
+    return [json.loads(x) for x in lines]

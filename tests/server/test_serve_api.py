@@ -11,7 +11,7 @@ import anthropic
 import httpx2
 from fake_anthropic import FakeAnthropic, Reply
 
-from .serve_support import HAIKU, OPUS, SONNET, ServerThread
+from .serve_support import HAIKU, OPUS, SONNET, ServerThread, read_records
 
 KEY = "sk-ant-api03-test-key-0123456789"
 
@@ -20,9 +20,7 @@ def _client(proxy: ServerThread, **kw: Any) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=proxy.url, api_key=KEY, max_retries=0, **kw)
 
 
-def _records(proxy: ServerThread) -> list[dict[str, Any]]:
-    path = proxy.state.config.records
-    return [json.loads(line) for line in open(path, encoding="utf-8")]
+_records = read_records
 
 
 def test_sync_sdk_routes_auto(proxy: ServerThread, fake: FakeAnthropic) -> None:

@@ -17,7 +17,7 @@ from fake_anthropic import FakeAnthropic, Reply
 import policyroute
 from policyroute.server.app import ServeConfig
 
-from .serve_support import HAIKU, OPUS, SONNET, ServerThread
+from .serve_support import HAIKU, OPUS, SONNET, ServerThread, read_records
 
 KEY = "sk-ant-api03-routing-test-0123456789"
 H = {"x-api-key": KEY}
@@ -32,8 +32,7 @@ def _body(text: str, **kw: Any) -> dict[str, Any]:
     }
 
 
-def _records(proxy: ServerThread) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in open(proxy.state.config.records, encoding="utf-8")]
+_records = read_records
 
 
 # -- escalation -------------------------------------------------------------------------------

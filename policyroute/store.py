@@ -22,30 +22,25 @@ Change detection is layered, so that no single mechanism has to be perfect:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import errno
-import hashlib
 import logging
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import watchfiles
 
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None  # type: ignore[assignment]
-
+from .settled_load import (
+    Fingerprint,
+    Outcome,
+    fingerprint,
+    load_settled,
+    unsettled_error,
+)
 from .syntax.diagnostics import PolicyError, render_human
-from .syntax.limits import MAX_FILE_BYTES
-from .syntax.source import read_regular_file
 
 if TYPE_CHECKING:
     from .decision import Decision
@@ -75,99 +70,10 @@ WAKE_MS = 50
 READY_TIMEOUT_S = 2.0
 # Pause before retrying when the watcher itself fails (a watched directory vanished).
 RETRY_S = 0.2
-# A file written in place (truncate, then write) is read only once no process has it open
-# for writing (where the OS can tell) and nothing has touched it for QUIET_S, and a load
-# counts only if the files hash the same before and after it; a load that raced a writer is
-# retried. Bounded so a file rewritten nonstop is still loaded.
-QUIET_S = 0.1
-MAX_SETTLE_S = 2.0
-LOAD_ATTEMPTS = 5
-REPORT_SETTLE_S = 0.1
-SETTLE_STEP_S = 0.01
-
-# File identity -> content digest, or None for a file that cannot be read.
-Fingerprint = dict[Path, bytes | None]
-
-
-def _load(path: Path, check_tests: bool = False) -> Policy:
-    # Imported at call time: the package's __init__ imports this module, so a top-level
-    # `from . import load` would be circular.
-    from . import load
-
-    policy: Policy = load(path)
-    if check_tests:
-        from .testing import failing_tests_error
-
-        error = failing_tests_error(policy)
-        if error is not None:
-            raise error
-    return policy
-
-
-def _being_written(path: Path) -> bool:
-    """Whether some process has `path` open for writing (Linux), i.e. a writer may be part
-    way through it.
-
-    The kernel grants a read lease only on a file nobody has open for writing, so asking
-    for one (and dropping it at once) answers exactly that. The lease's break notice goes to
-    SIGURG, which is ignored by default, rather than SIGIO, which would end the process.
-    Elsewhere, or when a lease cannot be asked for (another owner, a file system without
-    leases), this says False and the quiet time alone decides."""
-    setlease = getattr(fcntl, "F_SETLEASE", None) if fcntl is not None else None
-    setsig = getattr(fcntl, "F_SETSIG", None) if fcntl is not None else None
-    if fcntl is None or setlease is None or setsig is None:
-        return False
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        fcntl.fcntl(fd, setsig, signal.SIGURG)
-        fcntl.fcntl(fd, setlease, fcntl.F_RDLCK)
-    except OSError as e:
-        return e.errno == errno.EAGAIN
-    else:
-        fcntl.fcntl(fd, setlease, fcntl.F_UNLCK)
-        return False
-    finally:
-        os.close(fd)
-
-
-def _newest_change(files: Iterable[Path]) -> float:
-    """The latest modification time (epoch seconds) among files, 0 when none can be read."""
-    newest = 0.0
-    for f in files:
-        with contextlib.suppress(OSError):  # a missing file: the load will say so
-            newest = max(newest, f.stat().st_mtime)
-    return newest
-
-
 def render_errors(error: PolicyError) -> str:
     """The diagnostics that made a version fail; its warnings would only bury them."""
     errors = [d for d in error.diagnostics if d.is_error]
     return render_human(errors or error.diagnostics)
-
-
-def _digest(path: Path) -> bytes | None:
-    # Read the way the loader reads: a FIFO or a device under the policy's name must not
-    # block the watcher or fill memory.
-    try:
-        return hashlib.blake2b(read_regular_file(path, MAX_FILE_BYTES), digest_size=16).digest()
-    except OSError:
-        return None
-
-
-def _fingerprint(files: Iterable[Path]) -> Fingerprint:
-    return {f: _digest(f) for f in files}
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    """What one check found; applied separately so the async store can compile off-loop."""
-
-    policy: Policy | None = None
-    error: PolicyError | None = None
-    compile_ms: float = 0.0
 
 
 class _Core:
@@ -194,18 +100,25 @@ class _Core:
         self._on_error = on_error
         # Refuse a version whose own inline tests fail (reported as E502, like a check error).
         self._check_tests = check_tests
-        started = time.perf_counter()
-        # No last good policy exists yet, so a failure here is the caller's to handle.
-        fingerprint = _fingerprint([self._path])
-        self.policy: Policy = _load(self._path, check_tests)
-        self._compile_ms = (time.perf_counter() - started) * 1000
+        # No last good policy exists yet, so a failure here is the caller's to handle. The
+        # first load waits for complete files like every reload: a server may start while
+        # its policy is being deployed.
+        first = load_settled(self._path, (self._path,), check_tests, self._watch_files)
+        if first.error is not None:
+            raise first.error
+        if first.policy is None:
+            raise unsettled_error(self._path, first.unsettled or "")
+        self.policy: Policy = first.policy
+        self._compile_ms = first.compile_ms
         self._files: tuple[Path, ...] = self._watch_files(self.policy)
-        self._seen: Fingerprint = fingerprint
+        self._seen: Fingerprint = first.seen
         self._relevant_names: frozenset[str] = self._names(self._files)
         # Set while the files on disk do not load: then any event in a watched directory is
         # worth a try, since the fix may be a file the last good policy never imported.
         self._broken = False
         self._last_error_text: str | None = None
+        # Set while a load could not be shown to read complete files (warned about once).
+        self._unsettled = False
 
     # -- what readers use ---------------------------------------------------------------
 
@@ -293,71 +206,34 @@ class _Core:
         # file names themselves.
         return self._broken or name in self._relevant_names or name.startswith("..")
 
-    def _prepare(self, force: bool) -> _Outcome | None:
+    def _prepare(self, force: bool) -> Outcome | None:
         """Load the files, or (unless forced) do nothing if their content is as last loaded.
 
-        Watcher events force a load: a content hash taken beside a load cannot prove which
-        bytes the load read (A, then B written and A written back during the compile would
-        look unchanged while B is serving). The hash only spares the periodic rescan a
-        compile. Runs without touching reader-visible state.
+        Watcher events force a load: the periodic rescan compares content digests only to
+        spare itself a compile. What a load counts for is decided in `settled_load`: only a
+        load shown to have read complete files, never one that raced a writer. Runs without
+        touching reader-visible state.
         """
-        before = _fingerprint(self._files)
-        if not force and not self._broken and before == self._seen:
+        if not force and not self._broken and fingerprint(self._files) == self._seen:
             return None
-        watched = self._files
-        for _ in range(LOAD_ATTEMPTS):
-            self._settle(watched)
-            before = _fingerprint(watched)
-            started = time.perf_counter()
-            try:
-                policy: Policy | None = _load(self._path, self._check_tests)
-            except PolicyError as e:
-                error: PolicyError | None = e
-                policy = None
-            else:
-                error = None
-            elapsed = (time.perf_counter() - started) * 1000
-            files = self._watch_files(policy) if policy is not None else watched
-            if files != watched:
-                # It imports files not hashed before the load: hash those too, and load again.
-                watched = files
-                continue
-            # The load read what was hashed before it only if the hash still holds after it;
-            # otherwise a writer was at work and what was read may be half a file, so it is
-            # neither served nor reported.
-            if _fingerprint(watched) != before or any(_being_written(f) for f in watched):
-                continue
-            if error is not None:
-                # A file caught between truncate and write (a writer descheduled on a busy
-                # machine) reads as empty or cut short: report it only if it stays so.
-                time.sleep(REPORT_SETTLE_S)
-                if _fingerprint(watched) != before:
-                    continue
-            self._seen = before
-            if error is not None:
-                return _Outcome(error=error)
-            return _Outcome(policy=policy, compile_ms=elapsed)
-        # Still moving: the next rescan (or event) tries again.
-        self._seen = {}
-        return None
+        outcome = load_settled(self._path, self._files, self._check_tests, self._watch_files)
+        if outcome.unsettled is not None:
+            # Still being written: the next rescan (or event) tries again.
+            self._seen = {}
+            if not self._unsettled:
+                logger.warning(
+                    "not reloading %s yet: %s; still serving revision %s",
+                    self._path,
+                    outcome.unsettled,
+                    self.policy.revision,
+                )
+            self._unsettled = True
+            return None
+        self._unsettled = False
+        self._seen = outcome.seen
+        return outcome
 
-    @staticmethod
-    def _settle(files: Iterable[Path]) -> None:
-        """Wait until no process has one of `files` open for writing and none has changed
-        for QUIET_S (at most MAX_SETTLE_S: a file held open for writing for good is read
-        as it stands)."""
-        files = tuple(files)
-        deadline = time.monotonic() + MAX_SETTLE_S
-        while time.monotonic() < deadline:
-            if any(_being_written(f) for f in files):
-                time.sleep(SETTLE_STEP_S)
-                continue
-            age = time.time() - _newest_change(files)
-            if age >= QUIET_S or age < -1:  # (a clock far behind the file's: do not wait)
-                return
-            time.sleep(min(QUIET_S - age, SETTLE_STEP_S))
-
-    def _apply(self, outcome: _Outcome | None) -> bool:
+    def _apply(self, outcome: Outcome | None) -> bool:
         """Swap in a good outcome (one assignment), report a bad one. True if swapped."""
         if outcome is None:
             return False

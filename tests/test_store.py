@@ -617,12 +617,6 @@ def test_watch_command_refuses_an_edit_that_fails_its_tests(tmp_path: Path) -> N
 TRAILER = "# written last\n"
 
 
-# Known open (issue 9, item 7): on this shared machine the property failed in about one full
-# suite run of five after the settled-reload change, serving the version written before the
-# trailer. Kept running so every run reports it; not strict, so a pass does not fail CI.
-@pytest.mark.xfail(
-    strict=False, reason="issue 9.7: a reload can still read a file between two writes"
-)
 @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
 @given(seed=st.integers(0, 2**32 - 1))
 def test_a_file_being_written_is_never_served(seed: int) -> None:

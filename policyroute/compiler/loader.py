@@ -109,6 +109,15 @@ def read(path: Path) -> tuple[Source | None, Diagnostic | None]:
     return source, problem
 
 
+def source_of(path: Path, data: bytes) -> Source | None:
+    """What `read(path)` gives when the file holds `data` (None if that is not a policy's
+    text): the store checks what a load compiled against bytes it read itself."""
+    source, _ = decode(data, _display(path))
+    if source is not None:
+        source.path = path
+    return source
+
+
 def _read(path: Path, name: str) -> tuple[Source | None, Diagnostic | None]:
     try:
         data = read_regular_file(path, MAX_FILE_BYTES)

@@ -70,6 +70,17 @@ def read_regular_file(path: Path, limit: int) -> bytes:
     the same way, and a regular file is read to at most `limit + 1` bytes, so a file that
     grows while read is still bounded. Raises UnreadableFile (an OSError) with the reason.
     """
+    fd = open_regular_file(path, limit)
+    try:
+        return read_open_file(fd, limit)
+    finally:
+        os.close(fd)
+
+
+def open_regular_file(path: Path, limit: int) -> int:
+    """A read-only descriptor of `path`, checked as `read_regular_file` checks it (the
+    caller closes it). For a reader that must act on the file between opening and reading:
+    the store takes a lease on it."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     flags |= getattr(os, "O_BINARY", 0)
     try:
@@ -85,6 +96,17 @@ def read_regular_file(path: Path, limit: int) -> bytes:
             raise UnreadableFile(errno.EINVAL, f"not a regular file ({_kind(info.st_mode)})")
         if info.st_size > limit:
             raise UnreadableFile(errno.EFBIG, f"larger than {limit:,} bytes")
+    except BaseException as e:
+        os.close(fd)
+        if isinstance(e, OSError) and not isinstance(e, UnreadableFile):
+            raise UnreadableFile(e.errno, e.strerror or str(e)) from e
+        raise
+    return fd
+
+
+def read_open_file(fd: int, limit: int) -> bytes:
+    """The rest of an open file, at most `limit` bytes (UnreadableFile past that)."""
+    try:
         chunks: list[bytes] = []
         left = limit + 1
         while left > 0:
@@ -93,16 +115,12 @@ def read_regular_file(path: Path, limit: int) -> bytes:
                 break
             chunks.append(chunk)
             left -= len(chunk)
-        data = b"".join(chunks)
-        if len(data) > limit:
-            raise UnreadableFile(errno.EFBIG, f"larger than {limit:,} bytes")
-        return data
-    except UnreadableFile:
-        raise
     except OSError as e:
         raise UnreadableFile(e.errno, e.strerror or str(e)) from e
-    finally:
-        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > limit:
+        raise UnreadableFile(errno.EFBIG, f"larger than {limit:,} bytes")
+    return data
 
 
 def _kind(mode: int) -> str:

@@ -70,6 +70,8 @@ WAKE_MS = 50
 READY_TIMEOUT_S = 2.0
 # Pause before retrying when the watcher itself fails (a watched directory vanished).
 RETRY_S = 0.2
+
+
 def render_errors(error: PolicyError) -> str:
     """The diagnostics that made a version fail; its warnings would only bury them."""
     errors = [d for d in error.diagnostics if d.is_error]

@@ -68,8 +68,19 @@ class StoreCore:
         path: str | os.PathLike[str],
         on_reload: OnReload | None,
         on_error: OnError | None,
-        check_tests: bool = False,
+        *,
+        check_tests: bool,
+        force_polling: bool,
+        poll_interval: float,
+        debounce_ms: int,
     ) -> None:
+        # How the watcher runs (used by the subclass's watch loop).
+        self._force_polling = force_polling
+        self._poll_delay_ms = max(1, round(poll_interval * 1000))
+        # When polling, the content check itself runs at the poll interval: notify's poller
+        # compares metadata and can miss a same-second rewrite, a content hash cannot.
+        self._rescan_s = min(poll_interval, RESCAN_MS / 1000) if force_polling else RESCAN_MS / 1000
+        self._debounce_ms = debounce_ms
         # Absolute but deliberately *not* resolved: with a symlinked file (ConfigMap style) the
         # resolved target is a directory that is deleted on the next update, while the path
         # the user gave stays valid.

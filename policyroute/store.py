@@ -71,13 +71,15 @@ class PolicyStore(StoreCore):
         debounce_ms: int = DEFAULT_DEBOUNCE_MS,
         check_tests: bool = False,
     ) -> None:
-        super().__init__(path, on_reload, on_error, check_tests)
-        self._force_polling = force_polling
-        self._poll_delay_ms = max(1, round(poll_interval * 1000))
-        # When polling, the content check itself runs at the poll interval: notify's poller
-        # compares metadata and can miss a same-second rewrite, a content hash cannot.
-        self._rescan_s = min(poll_interval, RESCAN_MS / 1000) if force_polling else RESCAN_MS / 1000
-        self._debounce_ms = debounce_ms
+        super().__init__(
+            path,
+            on_reload,
+            on_error,
+            check_tests=check_tests,
+            force_polling=force_polling,
+            poll_interval=poll_interval,
+            debounce_ms=debounce_ms,
+        )
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(

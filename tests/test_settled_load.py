@@ -44,9 +44,20 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
     return str(request.param)
 
 
-def revision_of(path: Path, text: str) -> str:
-    path.write_text(text)
-    return policyroute.load(path).revision
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "policy.route"
+
+
+@pytest.fixture
+def rev(path: Path) -> dict[str, str]:
+    """The revision of each text at `path` (a revision depends on where the file is); the
+    file is left holding FULL_A."""
+    out = {}
+    for text in (HEAD_A, HEAD_B, FULL_B, FULL_A):
+        path.write_text(text)
+        out[text] = policyroute.load(path).revision
+    return out
 
 
 class RacingWriter:
@@ -89,45 +100,37 @@ def racing(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path, str, str
 
 
 def test_same_content_rewritten_under_a_load_is_not_served(
-    tmp_path: Path, mode: str, racing: Callable[[Path, str, str], RacingWriter]
+    path: Path, rev: dict[str, str], mode: str, racing: Callable[[Path, str, str], RacingWriter]
 ) -> None:
     """The case a hash before and after the load cannot see: the writer puts back the very
     bytes that were there, so both hashes agree while the load read only the head."""
-    path = tmp_path / "policy.route"
-    head = revision_of(path, HEAD_A)
-    good = revision_of(path, FULL_A)
     reloads: list[str] = []
     with watch(path, lambda p: reloads.append(p.revision)) as store:
         writer = racing(path, HEAD_A, TRAILER)
         assert store.reload() is False  # nothing new: the complete file is what serves
-        assert writer.raced == [head]  # the race did happen: that load read the head alone
+        assert writer.raced == [rev[HEAD_A]]  # the race did happen: the load read the head
         assert writer.calls >= 2
-        assert store.revision == good and reloads == []
+        assert store.revision == rev[FULL_A] and reloads == []
         assert path.read_text() == FULL_A
 
 
 def test_a_new_version_caught_half_written_is_loaded_whole(
-    tmp_path: Path, mode: str, racing: Callable[[Path, str, str], RacingWriter]
+    path: Path, rev: dict[str, str], mode: str, racing: Callable[[Path, str, str], RacingWriter]
 ) -> None:
-    path = tmp_path / "policy.route"
-    head_b = revision_of(path, HEAD_B)
-    full_b = revision_of(path, FULL_B)
-    path.write_text(FULL_A)
     reloads: list[str] = []
     with watch(path, lambda p: reloads.append(p.revision)) as store:
         writer = racing(path, HEAD_B, TRAILER)
         assert store.reload() is True
-        assert writer.raced == [head_b]
-        assert store.revision == full_b
-        assert set(reloads) == {full_b}
+        assert writer.raced == [rev[HEAD_B]]
+        assert store.revision == rev[FULL_B]
+        assert set(reloads) == {rev[FULL_B]}
 
 
 def test_a_torn_read_that_fails_is_not_reported(
-    tmp_path: Path, mode: str, racing: Callable[[Path, str, str], RacingWriter]
+    path: Path, mode: str, racing: Callable[[Path, str, str], RacingWriter]
 ) -> None:
     """A load that read a half-written file fails to parse; the file, once written, is the
     version already serving: nothing is rejected, nothing reported."""
-    path = tmp_path / "policy.route"
     path.write_text(FULL_A)
     errors: list[PolicyError] = []
     with watch(path, on_error=errors.append) as store:
@@ -139,18 +142,15 @@ def test_a_torn_read_that_fails_is_not_reported(
 
 
 def test_the_async_store_checks_its_loads_alike(
-    tmp_path: Path, mode: str, racing: Callable[[Path, str, str], RacingWriter]
+    path: Path, rev: dict[str, str], mode: str, racing: Callable[[Path, str, str], RacingWriter]
 ) -> None:
-    path = tmp_path / "policy.route"
-    head = revision_of(path, HEAD_A)
-    good = revision_of(path, FULL_A)
 
     async def main() -> None:
         async with awatch(path) as store:
             writer = racing(path, HEAD_A, TRAILER)
             assert await store.reload() is False
-            assert writer.raced == [head]
-            assert store.revision == good
+            assert writer.raced == [rev[HEAD_A]]
+            assert store.revision == rev[FULL_A]
 
     asyncio.run(main())
 
@@ -160,14 +160,14 @@ needs_leases = pytest.mark.skipif(not LEASES, reason="read leases are Linux-only
 
 @needs_leases
 def test_a_file_held_open_for_writing_is_not_read(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    path: Path,
+    rev: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Complete-looking bytes are not enough while the writer still has the file open: it
     may write more. The reload waits for the close."""
     monkeypatch.setattr(settled_load, "MAX_SETTLE_S", 0.3)
-    path = tmp_path / "policy.route"
-    full_b = revision_of(path, FULL_B)
-    path.write_text(FULL_A)
     with watch(path) as store, caplog.at_level(logging.WARNING, logger="policyroute.store"):
         good = store.revision
         with path.open("w") as f:
@@ -178,17 +178,16 @@ def test_a_file_held_open_for_writing_is_not_read(
         assert [r.getMessage() for r in caplog.records if "not reloading" in r.getMessage()]
         assert "still open for writing" in caplog.text
         store.reload()  # (or the watcher, seeing the close, got there first)
-        assert store.revision == full_b
+        assert store.revision == rev[FULL_B]
 
 
 @needs_leases
 def test_start_while_the_file_is_open_for_writing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """There is no last good version to keep at start: an E005, as for a file that cannot
     be read, rather than whatever half of it is there."""
     monkeypatch.setattr(settled_load, "MAX_SETTLE_S", 0.2)
-    path = tmp_path / "policy.route"
     with path.open("w") as f:
         f.write(HEAD_A)
         f.flush()
@@ -201,8 +200,7 @@ def test_start_while_the_file_is_open_for_writing(
 
 
 @needs_leases
-def test_read_complete_refuses_a_file_with_a_writer(tmp_path: Path) -> None:
-    path = tmp_path / "policy.route"
+def test_read_complete_refuses_a_file_with_a_writer(path: Path) -> None:
     path.write_text(FULL_A)
     assert settled_load._read_complete([path]) == ({path: FULL_A.encode()}, True)
     with path.open("a"):

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
+
+from policyroute.cli import main
 
 TIERS = (
     'tier haiku  = "claude-haiku-4-5"  { input 1.00 output 5.00  max_tokens 4096 }\n'
@@ -91,3 +94,28 @@ def write(
                     + "\n"
                 )
     return traffic, outcomes, tiers
+
+
+@dataclass(frozen=True)
+class Synth:
+    """A folder holding synthetic traffic, outcomes and a tiers file (`synth.write`)."""
+
+    folder: Path
+    traffic: Path
+    outcomes: Path
+    tiers: Path
+
+    def learn(
+        self,
+        *flags: str,
+        out: Path | None = None,
+        tiers: Path | None = None,
+        cheap: str = "haiku",
+        strong: str = "opus",
+    ) -> int:
+        """`policyroute learn` on this data, `cheap` -> `strong`, writing `out` (default
+        learned.route beside the data), with `flags` after; the exit code."""
+        argv = ["learn", str(self.traffic), "--outcomes", str(self.outcomes)]
+        argv += ["--tiers", str(tiers or self.tiers), "--cheap", cheap, "--strong", strong]
+        argv += ["-o", str(out or self.folder / "learned.route"), *flags]
+        return main(argv)

@@ -7,7 +7,9 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,7 +25,7 @@ from policyroute.learn.learner import LearnError, Settings, learn
 from policyroute.learn.tiers import read_tiers
 from policyroute.request import Request
 
-from .synth import write
+from .synth import Synth, write
 
 SLOW = settings(
     max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -89,31 +91,13 @@ def _cli(*args: str) -> int:
 
 
 def test_emitted_file_round_trips_fmt_check_and_test(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], synth: Callable[..., Synth]
 ) -> None:
-    traffic, outcomes, tiers = write(tmp_path, planted="quantum")
     out = tmp_path / "learned.route"
-    assert (
-        _cli(
-            "learn",
-            str(traffic),
-            "--outcomes",
-            str(outcomes),
-            "--tiers",
-            str(tiers),
-            "--cheap",
-            "haiku",
-            "--strong",
-            "claude-opus-4-7",
-            "--budget",
-            "25%",
-            "--group-by",
-            "conversation",
-            "-o",
-            str(out),
-        )
-        == 0
+    learned = synth().learn(
+        "--budget", "25%", "--group-by", "conversation", strong="claude-opus-4-7"
     )
+    assert learned == 0
     text = out.read_text()
     assert 'import "tiers.route"' in text  # the tiers file is in the same folder: imported
     assert _cli("fmt", "--check", str(out)) == 0
@@ -126,30 +110,12 @@ def test_emitted_file_round_trips_fmt_check_and_test(
 
 
 def test_tiers_outside_the_folder_are_repeated(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], synth: Callable[..., Synth]
 ) -> None:
-    traffic, outcomes, tiers = write(tmp_path, planted="quantum")
+    data = synth()
     (tmp_path / "out").mkdir()
     out = tmp_path / "out" / "learned.route"
-    assert (
-        _cli(
-            "learn",
-            str(traffic),
-            "--outcomes",
-            str(outcomes),
-            "--tiers",
-            str(tiers),
-            "--cheap",
-            "haiku",
-            "--strong",
-            "opus",
-            "--budget",
-            "25",
-            "-o",
-            str(out),
-        )
-        == 0
-    )
+    assert data.learn("--budget", "25", out=out) == 0
     text = out.read_text()
     assert "import" not in text.split("policy ")[1]
     assert 'tier opus  = "claude-opus-4-7"' in text and "sonnet" not in text
@@ -157,35 +123,15 @@ def test_tiers_outside_the_folder_are_repeated(
     capsys.readouterr()
 
 
-def test_heldout_header_equals_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    traffic, outcomes, tiers = write(tmp_path, planted="quantum", seed=3)
+def test_heldout_header_equals_replay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], synth: Callable[..., Synth]
+) -> None:
+    data = synth(seed=3)
+    outcomes = data.outcomes
     out = tmp_path / "learned.route"
     heldout = tmp_path / "heldout.jsonl"
-    assert (
-        _cli(
-            "learn",
-            str(traffic),
-            "--outcomes",
-            str(outcomes),
-            "--tiers",
-            str(tiers),
-            "--cheap",
-            "haiku",
-            "--strong",
-            "opus",
-            "--budget",
-            "30",
-            "--group-by",
-            "conversation",
-            "--seed",
-            "5",
-            "--write-heldout",
-            str(heldout),
-            "-o",
-            str(out),
-        )
-        == 0
-    )
+    flags = ["--budget", "30", "--group-by", "conversation", "--seed", "5"]
+    assert data.learn(*flags, "--write-heldout", str(heldout)) == 0
     capsys.readouterr()
     assert (
         _cli(
@@ -326,31 +272,9 @@ def test_split_never_cuts_a_group(sizes: list[int], holdout: float, seed: int) -
 
 
 def test_budgets_write_policies_and_a_curve(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], synth: Callable[..., Synth]
 ) -> None:
-    traffic, outcomes, tiers = write(tmp_path, planted="quantum")
-    out = tmp_path / "learned.route"
-    assert (
-        _cli(
-            "learn",
-            str(traffic),
-            "--outcomes",
-            str(outcomes),
-            "--tiers",
-            str(tiers),
-            "--cheap",
-            "haiku",
-            "--strong",
-            "opus",
-            "--budgets",
-            "10,20,30%,40",
-            "--group-by",
-            "conversation",
-            "-o",
-            str(out),
-        )
-        == 0
-    )
+    assert synth().learn("--budgets", "10,20,30%,40", "--group-by", "conversation") == 0
     for b in (10, 20, 30, 40):
         assert _cli("check", "--strict", str(tmp_path / f"learned-{b}.route")) == 0
     rows = (tmp_path / "learned-curve.csv").read_text().splitlines()
@@ -374,25 +298,15 @@ def test_budgets_write_policies_and_a_curve(
     ],
 )
 def test_bad_flags_exit_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    synth: Callable[..., Synth],
+    args: list[str],
+    message: str,
 ) -> None:
-    traffic, outcomes, tiers = write(tmp_path, planted="quantum", n_groups=10)
+    data = synth(n_groups=10)
     with pytest.raises(SystemExit) as e:
-        _cli(
-            "learn",
-            str(traffic),
-            "--outcomes",
-            str(outcomes),
-            "--tiers",
-            str(tiers),
-            "--cheap",
-            "haiku",
-            "--strong",
-            "opus",
-            "-o",
-            str(tmp_path / "o.route"),
-            *args,
-        )
+        data.learn(*args, out=tmp_path / "o.route")
     assert e.value.code == 2
     assert message in capsys.readouterr().err
 
@@ -400,86 +314,46 @@ def test_bad_flags_exit_2(
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"--strong": "gpt-9"}, "declares no such tier or model"),
-        ({"--cheap": "opus", "--strong": "haiku"}, "stands above"),
-        ({"--tiers": "missing.route"}, "no such file"),
-        ({"-o": "nowhere/o.route"}, "no such folder"),
+        ({"strong": "gpt-9"}, "declares no such tier or model"),
+        ({"cheap": "opus", "strong": "haiku"}, "stands above"),
+        ({"tiers": "missing.route"}, "no such file"),
+        ({"out": "nowhere/o.route"}, "no such folder"),
     ],
 )
 def test_usage_errors_exit_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: dict[str, str], message: str
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    synth: Callable[..., Synth],
+    change: dict[str, str],
+    message: str,
 ) -> None:
-    traffic, outcomes, tiers = write(tmp_path, planted="quantum", n_groups=10)
-    flags = {
-        "--tiers": str(tiers),
-        "--cheap": "haiku",
-        "--strong": "opus",
-        "-o": str(tmp_path / "o.route"),
-    }
+    data = synth(n_groups=10)
+    given: dict[str, Any] = {"out": tmp_path / "o.route"}
     for k, v in change.items():
-        flags[k] = str(tmp_path / v) if k in ("--tiers", "-o") else v
-    argv = ["learn", str(traffic), "--outcomes", str(outcomes), "--budget", "25"]
-    for k, v in flags.items():
-        argv += [k, v]
-    assert _cli(*argv) == 2
+        given[k] = tmp_path / v if k in ("tiers", "out") else v
+    assert data.learn("--budget", "25", **given) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
 
 
 def test_nothing_to_learn_exits_1_and_writes_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], synth: Callable[..., Synth]
 ) -> None:
-    traffic, outcomes, tiers = write(tmp_path, planted="quantum", gain=0.0, share=0.0)
     out = tmp_path / "o.route"
-    assert (
-        _cli(
-            "learn",
-            str(traffic),
-            "--outcomes",
-            str(outcomes),
-            "--tiers",
-            str(tiers),
-            "--cheap",
-            "haiku",
-            "--strong",
-            "opus",
-            "--budget",
-            "25",
-            "-o",
-            str(out),
-        )
-        == 1
-    )
+    assert synth(gain=0.0, share=0.0).learn("--budget", "25", out=out) == 1
     assert "no condition sends requests to opus" in capsys.readouterr().err
     assert not out.exists()
 
 
 def test_bad_lines_are_reported_and_learning_goes_on(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], synth: Callable[..., Synth]
 ) -> None:
-    traffic, outcomes, tiers = write(tmp_path, planted="quantum")
+    data = synth()
+    traffic = data.traffic
     with traffic.open("a") as f:
         f.write("{not json\n")
     out = tmp_path / "o.route"
-    assert (
-        _cli(
-            "learn",
-            str(traffic),
-            "--outcomes",
-            str(outcomes),
-            "--tiers",
-            str(tiers),
-            "--cheap",
-            "haiku",
-            "--strong",
-            "opus",
-            "--budget",
-            "25",
-            "-o",
-            str(out),
-        )
-        == 0
-    )
+    assert data.learn("--budget", "25", out=out) == 0
     err = capsys.readouterr().err
     assert f"{traffic}:301: invalid JSON" in err
     assert out.exists()
@@ -510,19 +384,17 @@ def test_numpy_free_emitted_policy(tmp_path: Path) -> None:
 
 
 def test_a_whole_policy_as_tiers_is_repeated_not_imported(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], synth: Callable[..., Synth]
 ) -> None:
     """A TIERS.route with keyword sets of its own would share phrases with learned ones."""
-    traffic, outcomes, _ = write(tmp_path, planted="deadlock")
+    data = synth(planted="deadlock")
     tiers = tmp_path / "app.route"
     tiers.write_text(
         tiers_text() + 'keywords hard = ["deadlock", "race condition"]\n'
         "rule hard_words: prompt contains any hard -> opus\ndefault -> sonnet\n"
     )
     out = tmp_path / "learned.route"
-    argv = ["learn", str(traffic), "--outcomes", str(outcomes), "--tiers", str(tiers)]
-    argv += ["--cheap", "haiku", "--strong", "opus", "--budget", "30", "-o", str(out)]
-    assert _cli(*argv) == 0
+    assert data.learn("--budget", "30", tiers=tiers) == 0
     text = out.read_text()
     assert "import" not in text.split("policy ")[1] and "declares more than tiers" in text
     assert _cli("check", "--strict", str(out)) == 0

@@ -9,34 +9,17 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-EX = ROOT / "examples" / "routellm"
-TWO = str(EX / "two-tier.route")
-MT = str(EX / "mt-bench.traffic.jsonl")
-MT_OUT = str(EX / "mt-bench.outcomes.jsonl")
+from .cli import MT, MT_OUT, ROOT, TWO, run
 
 
-def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        ["policyroute", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
-    )
-    assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
-    return proc
-
-
-def test_human_report_on_mt_bench() -> None:
-    proc = run(
-        "replay", TWO, MT, "--outcomes", MT_OUT, "--group-by", "question", "--bootstrap", "300"
-    )
+def test_human_report_on_mt_bench(replay_mt: Callable[..., CompletedProcess[str]]) -> None:
+    proc = replay_mt("--group-by", "question", "--bootstrap", "300")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "requests 160, replayed 160 (160 request objects), skipped 0" in out
@@ -45,20 +28,10 @@ def test_human_report_on_mt_bench() -> None:
     assert proc.stderr == ""  # no progress bar when stderr is not a terminal
 
 
-def test_json_report_has_the_documented_keys() -> None:
-    proc = run(
-        "replay",
-        TWO,
-        MT,
-        "--outcomes",
-        MT_OUT,
-        "--group-by",
-        "question",
-        "--format",
-        "json",
-        "--bootstrap",
-        "200",
-    )
+def test_json_report_has_the_documented_keys(
+    replay_mt: Callable[..., CompletedProcess[str]],
+) -> None:
+    proc = replay_mt("--group-by", "question", "--format", "json", "--bootstrap", "200")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     for key in (
@@ -90,69 +63,30 @@ def test_json_report_has_the_documented_keys() -> None:
     assert sum(t["share"] for t in data["tiers"].values()) == pytest.approx(1.0)
 
 
-def test_shipped_policy_says_no_outcome_for_sonnet() -> None:
-    proc = run(
-        "replay",
-        "policies/coding-assistant.route",
-        MT,
-        "--outcomes",
-        MT_OUT,
-        "--format",
-        "json",
-        "--bootstrap",
-        "100",
-    )
+def test_shipped_policy_says_no_outcome_for_sonnet(
+    replay_mt: Callable[..., CompletedProcess[str]],
+) -> None:
+    shipped = "policies/coding-assistant.route"
+    proc = replay_mt("--format", "json", "--bootstrap", "100", policy=shipped)
     data = json.loads(proc.stdout)
     assert data["tiers"]["sonnet"]["count"] > 0
     assert data["tiers"]["sonnet"]["mean_score"] is None
     assert data["quality"]["no_outcome"]["sonnet"] == data["tiers"]["sonnet"]["count"]
     assert data["quality"]["coverage"] < 1
-    human = run(
-        "replay", "policies/coding-assistant.route", MT, "--outcomes", MT_OUT, "--bootstrap", "100"
-    )
+    human = replay_mt("--bootstrap", "100", policy=shipped)
     assert "no outcome for this tier" in human.stdout
 
 
-def test_csv_report(tmp_path: Path) -> None:
-    target = tmp_path / "r.csv"
-    proc = run(
-        "replay",
-        TWO,
-        MT,
-        "--outcomes",
-        MT_OUT,
-        "--format",
-        "csv",
-        "-o",
-        str(target),
-        "--bootstrap",
-        "100",
-    )
-    assert proc.returncode == 0 and proc.stdout == ""
-    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+def test_csv_report(mt_report: Callable[..., str]) -> None:
+    rows = list(csv.DictReader(io.StringIO(mt_report("csv", "--bootstrap", "100"))))
     kinds = {r["section"] for r in rows}
     assert {"summary", "tier", "rule", "policy", "baseline", "quality"} <= kinds
     lift = next(r for r in rows if r["name"] == "lift_over_random")
     assert float(lift["ci95_low"]) <= float(lift["score"]) <= float(lift["ci95_high"])
 
 
-def test_html_report_is_self_contained(tmp_path: Path) -> None:
-    target = tmp_path / "r.html"
-    proc = run(
-        "replay",
-        TWO,
-        MT,
-        "--outcomes",
-        MT_OUT,
-        "--group-by",
-        "question",
-        "--format",
-        "html",
-        "-o",
-        str(target),
-    )
-    assert proc.returncode == 0, proc.stderr
-    page = target.read_text()
+def test_html_report_is_self_contained(mt_report: Callable[..., str]) -> None:
+    page = mt_report("html", "--group-by", "question")
     assert page.startswith("<!doctype html>") and "<svg" in page and "</html>" in page
     # Nothing outside the page: no URLs, no external scripts, styles, fonts or images.
     for pattern in (
@@ -307,23 +241,10 @@ def test_import_policyroute_and_check_stay_light() -> None:
 @pytest.mark.parametrize(
     "policy", ["policies/coding-assistant.route", "policies/document-pipeline.route"]
 )
-def test_html_when_a_tier_or_everything_has_no_outcome(tmp_path: Path, policy: str) -> None:
-    target = tmp_path / "r.html"
-    proc = run(
-        "replay",
-        policy,
-        MT,
-        "--outcomes",
-        MT_OUT,
-        "--format",
-        "html",
-        "-o",
-        str(target),
-        "--bootstrap",
-        "100",
-    )
-    assert proc.returncode == 0, proc.stderr
-    page = target.read_text()
+def test_html_when_a_tier_or_everything_has_no_outcome(
+    mt_report: Callable[..., str], policy: str
+) -> None:
+    page = mt_report("html", "--bootstrap", "100", policy=policy)
     assert "No outcome for tier sonnet" in page
     assert not re.search(r"https?:|\bsrc\s*=|\bhref\s*=", page)
 

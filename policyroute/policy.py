@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from .compiler.atoms import AtomTable, Expr
 from .compiler.checker import CheckedPolicy, CheckedRule, CheckedTest, check
-from .compiler.codegen import generate
+from .compiler.codegen import Entry, Scan, generate
 from .compiler.diagram import Context, DiagramBuilder, Node, PhraseIds, count_nodes, walk
 from .compiler.evaluator import Evaluator
 from .compiler.loader import Loaded, load_path, load_text
@@ -118,7 +118,26 @@ class Policy:
             self.conditions,
             [self._value(fid, f.key) for fid, f in enumerate(table.features)],
         )
-        self._decide = generate(self.evaluator)
+        # With no classifier to ask and no answers given, a classifier reads as failed.
+        unasked = {
+            fid: FAILED_CLASSIFICATION.label
+            if f.key[0] == "label"
+            else FAILED_CLASSIFICATION.confidence
+            for fid, f in enumerate(table.features)
+            if f.key[0] in ("label", "confidence")
+        }
+        self._decide, entry = generate(
+            self.evaluator,
+            self.decisions,
+            self._scans(table.features),
+            unasked,
+            Entry(Request, self._decide_other),
+        )
+        # The same signature and code as the method below, one Python call shorter for a
+        # plain Request: decide() sits on every request.
+        if entry is not None:
+            entry.__doc__ = Policy.decide.__doc__
+            self.decide = entry  # type: ignore[method-assign]
         self.getters = tuple(self._getter(fid, f.key) for fid, f in enumerate(table.features))
         self._root: Node | None = None
 
@@ -213,6 +232,18 @@ class Policy:
 
         return matched
 
+    def _scans(self, features: list[Any]) -> dict[int, Scan]:
+        """How generated code reads the phrase and regex features (see codegen)."""
+        scan = self.matcher.scan
+        scans = {}
+        for fid, f in enumerate(features):
+            if f.key[0] == "match":
+                scans[fid] = Scan(f.key[1], scan)
+            elif f.key[0] == "regex":
+                regex, literals = self._regexes[fid], self._prefilter.get(fid)
+                scans[fid] = Scan(f.key[1], scan, regex, literals, regex_search)
+        return scans
+
     def _getter(self, fid: int, key: tuple[str, ...]) -> Callable[[Context], Any]:
         """How the diagram walk (`explain`) reads feature `fid`: the evaluator's reading."""
         kind, name = key[0], key[1]
@@ -275,6 +306,17 @@ class Policy:
         Pass a `Request`, a mapping of its attributes, or the attributes as keywords
         (`prompt=`, `task=`, `user_tier=`...). A wrong-typed attribute raises `RequestError`.
         """
+        return self._decide_other(request, classifier, explain, attrs)
+
+    def _decide_other(
+        self,
+        request: Request | Mapping[str, Any] | None,
+        classifier: Classifier | None,
+        explain: bool,
+        attrs: dict[str, Any],
+    ) -> Decision:
+        """decide() for anything but a plain Request without keywords: the generated entry
+        point's fallback."""
         if request is None:
             request = _request_from(attrs)
         elif not isinstance(request, Request):
@@ -289,8 +331,7 @@ class Policy:
         elif attrs:
             raise TypeError("pass either a Request or keyword attributes, not both")
         if not explain:
-            state: dict[Any, Any] = {"classifier": classifier} if classifier is not None else {}
-            return self.decisions[self._decide(request, state)]
+            return self._decide(request, classifier)  # type: ignore[no-any-return]
         trace: list[tuple[str, Any, str]] = []
         ctx = Context(request, self.getters, classifier, trace)
         leaf = walk(self.root, ctx)
@@ -306,6 +347,7 @@ class Policy:
         """The shadow statements that apply to a request routed to `tier`: those naming a
         cheaper tier. Sampling is the runtime's job; this is only which tiers qualify."""
         return self._shadows_above.get(tier, ())
+
     def raised(self, decision: Decision, tier: str) -> Decision:
         """`decision` moved up to `tier`, as if its rule had named that tier: the rule's
         `max_tokens` and escalation options still apply, the ladder starts above `tier`.

@@ -156,8 +156,17 @@ def _block_text(content: Any) -> tuple[str, int]:
     return "\n".join(texts), images
 
 
+def _restore(values: tuple[Any, ...]) -> Request:
+    """A Request from its attribute values (unpickling, copying): already checked once."""
+    r = Request.__new__(Request)
+    for name, value in zip(Request.__slots__, values, strict=True):
+        object.__setattr__(r, name, value)
+    return r
+
+
 class Request:
-    """Routing attributes of one request. Missing attributes are None."""
+    """Routing attributes of one request, checked when made and immutable after.
+    Missing attributes are None."""
 
     __slots__ = (
         "classifiers",
@@ -176,6 +185,21 @@ class Request:
         "user_id",
         "user_tier",
     )
+    classifiers: Mapping[str, Classification]
+    prompt: str | None
+    system: str | None
+    text: str | None
+    task: str | None
+    domain: str | None
+    user_tier: str | None
+    user_id: str | None
+    files: int | None
+    context_tokens: int | None
+    output_tokens: int | None
+    turns: int | None
+    metadata: Mapping[str, Any]
+    has_tools: bool
+    has_images: bool
 
     def __init__(
         self,
@@ -221,29 +245,41 @@ class Request:
             raise RequestError(f"{bad}: must be true or false, got {_type_name(value)}")
         if metadata is not None:
             metadata = _metadata("metadata", metadata)
-        # Answers the caller already has: `decide()` uses them instead of asking.
-        self.classifiers: Mapping[str, Classification] = (
-            _answers("classifiers", classifiers) if classifiers else {}
-        )
-        self.prompt = prompt
-        self.system = system
         if text is None:
             parts = [p for p in (system, prompt) if p]
             text = "\n".join(parts) if parts else ("" if prompt is not None else None)
-        self.text = text
-        self.task = task
-        self.domain = domain
-        self.user_tier = user_tier
-        self.user_id = user_id
-        self.files = files
-        self.context_tokens = context_tokens
-        self.output_tokens = output_tokens
         if turns is None and prompt is not None:
             turns = 1
-        self.turns = turns
-        self.metadata: Mapping[str, Any] = metadata if metadata is not None else {}
-        self.has_tools = has_tools
-        self.has_images = has_images
+        # Answers the caller already has: `decide()` uses them instead of asking.
+        answers = _answers("classifiers", classifiers) if classifiers else {}
+        # Through object.__setattr__: a Request is immutable (see __setattr__).
+        set_ = object.__setattr__
+        set_(self, "classifiers", answers)
+        set_(self, "prompt", prompt)
+        set_(self, "system", system)
+        set_(self, "text", text)
+        set_(self, "task", task)
+        set_(self, "domain", domain)
+        set_(self, "user_tier", user_tier)
+        set_(self, "user_id", user_id)
+        set_(self, "files", files)
+        set_(self, "context_tokens", context_tokens)
+        set_(self, "output_tokens", output_tokens)
+        set_(self, "turns", turns)
+        set_(self, "metadata", metadata if metadata is not None else {})
+        set_(self, "has_tools", has_tools)
+        set_(self, "has_images", has_images)
+
+    # Immutable, so an attribute holds the type its check allowed for as long as the request
+    # lives: decide()'s generated code relies on it. `replace()` makes a changed copy.
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"a Request cannot be changed ({name}); use request.replace()")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"a Request cannot be changed ({name}); use request.replace()")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore, (tuple(getattr(self, k) for k in self.__slots__),))
 
     def replace(self, **changes: Any) -> Request:
         """A copy with some attributes changed (keyword form), checked like a new request.

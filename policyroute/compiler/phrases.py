@@ -57,7 +57,11 @@ def is_word_char(c: str) -> bool:
 
 # Every white-space character the contract knows (str.isspace), as the automaton reads it:
 # ASCII ones by a translation table, the others by their UTF-8 forms.
-_ASCII_SPACE = bytes.maketrans(b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f", b"         ")
+_SPACES = b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"
+_ASCII_SPACE = bytes.maketrans(_SPACES, b" " * len(_SPACES))
+# ASCII case folding and white space in one table: one pass over the bytes, where
+# `lower()`, a test for unprintable characters and `translate` were three.
+_ASCII_FOLD_SPACE = bytes(0x20 if b in _SPACES else b for b in bytes(range(256)).lower())
 _UNICODE_SPACE = re.compile(
     b"|".join(re.escape(chr(c).encode()) for c in range(0x80, 0x3001) if chr(c).isspace())
 )
@@ -71,17 +75,16 @@ def fold(text: str, spaces: bool) -> bytes:
     """The UTF-8 bytes the automaton reads: case-folded, and when `spaces`, every white-space
     character as one space (runs stay: see PhraseMatcher)."""
     if text.isascii():
-        data = text.encode("ascii").lower()
-        # Every white-space character but the space is unprintable.
-        if spaces and not text.isprintable():
-            data = data.translate(_ASCII_SPACE)
-        return data
+        if spaces:
+            return text.encode("ascii").translate(_ASCII_FOLD_SPACE)
+        return text.encode("ascii").lower()
     # A lone surrogate is kept (as its 3-byte form): it is no phrase's and not a word character.
     data = text.casefold().encode("utf-8", "surrogatepass")
-    if spaces and not text.isprintable():
+    if spaces:
         data = data.translate(_ASCII_SPACE)
-        if any(lead in data for lead in _UNICODE_SPACE_LEADS):
-            data = _UNICODE_SPACE.sub(b" ", data)
+        for lead in _UNICODE_SPACE_LEADS:
+            if lead in data:
+                return _UNICODE_SPACE.sub(b" ", data)
     return data
 
 

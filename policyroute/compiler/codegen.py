@@ -19,6 +19,7 @@ It returns the `Decision` itself, so a decision costs one call.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +30,9 @@ from .atoms import COST_CLASSIFIER, COST_PRESENCE
 from .evaluator import Evaluator
 
 EAGER_MAX = 32
-LAZY_MAX = 32
+# Whole numbers below this are looked up by index (see _eager).
+SMALL_MAX = 4096
+LAZY_MAX = 32  # with EAGER_MAX, under NEVER
 
 # How generated code reads an attribute from a Request (policyroute/request.py).
 _READ = {
@@ -135,6 +138,7 @@ class _Writer:
             "bisect": bisect_left,
             "NUMBER": (int, float),
         }
+        self.scanned: set[str] = set()
         self.lines = ["    m = ALL"]
         self.scope["ALL"] = ev.all
 
@@ -154,30 +158,45 @@ class _Writer:
         return self.scope["decide"], self.scope.get("entry")
 
     def body(self) -> None:
-        ev, lines = self.ev, self.lines
-        ready = _ready_prefixes(ev, self.eager + self.lazy)
+        ev, lines, scope = self.ev, self.lines, self.scope
+        order = self.eager + self.lazy
+        # A mask's first surviving clause is `count - b` for b = m.bit_length() (clause 0 is
+        # the top bit): O(1) whatever the number of clauses. READY_AT[b] is the position in
+        # `order` after which that clause needs nothing more (NEVER: it needs the loop), and
+        # 0 for b = 0, where no clause survives and RULE[0] is the default.
+        ready_at = _ready_at(ev, order)
+        scope["READY_AT"] = bytes([0, *(ready_at[ev.count - b] for b in range(1, ev.count + 1))])
+        scope["RULE"] = [
+            scope["DEFAULT"],
+            *(scope["RULE"][ev.count - b] for b in range(1, ev.count + 1)),
+        ]
+        grows = set(ready_at)
         if any(ev.features[f].key[1].startswith("metadata.") for f in self.eager):
             lines.append("    md = r.metadata")
         done = 0
         for n, f in enumerate(self.eager):
-            # after the features that let a further clause decide
-            if n and ready[n - 1] != (ready[n - 2] if n > 1 else 0):
-                self._return_if_ready(ready[n - 1], f"R{n}")
+            if n and n - 1 in grows:  # after a feature that lets a further clause decide
+                self._return_if_ready(n - 1)
             done |= 1 << f
+            start = len(lines)
             self._eager(f)
+            if n == 0 and lines[0] == "    m = ALL":  # every mask holds ALL's untouched bits
+                lines[start:] = [x.replace("m &= ", "m = ") for x in lines[start:]]
+                del lines[0]
         if self.eager:
-            self._return_if_ready(ready[len(self.eager) - 1], "READY")
+            self._return_if_ready(len(self.eager) - 1)
         texts = sorted({self.scans[f].attribute for f in self.lazy if f in self.scans})
         lines += [f"    sc_{_ident(t)} = None" for t in texts]
         for k, f in enumerate(self.lazy):
             if not k and not self.eager:
-                lines.append("    low = m & -m")
-            self.scope[f"NEED{f}"] = sum(
-                1 << b for b, fs in enumerate(ev.needs) if f in fs and b not in ev.opaque
-            )
-            lines += [f"    if not low & NEED{f}:", f"        return {_bail(texts, done)}"]
+                lines.append("    b = m.bit_length()")
+            needs = bytearray(ev.count + 1)
+            for c, fs in enumerate(ev.needs):
+                needs[ev.count - c] = f in fs and c not in ev.opaque
+            scope[f"NEED{f}"] = bytes(needs)
+            lines += [f"    if not NEED{f}[b]:", f"        return {_bail(texts, done)}"]
             if f in self.unasked:
-                self.scope[f"UNASKED{f}"] = ev.masks[f](self.unasked[f])
+                scope[f"UNASKED{f}"] = ev.masks[f](self.unasked[f])
                 lines += [
                     "    if classifier is not None or r.classifiers:",
                     f"        return {_bail(texts, done)}",
@@ -186,20 +205,16 @@ class _Writer:
             else:
                 self._lazy(f)
             done |= 1 << f
-            n = len(self.eager) + k
-            self._return_if_ready(ready[n], f"R{n + 1}")
+            self._return_if_ready(len(self.eager) + k)
         lines.append(f"    return {_bail(texts, done)}")
 
-    def _return_if_ready(self, ready: int, name: str) -> None:
-        """Return when the lowest surviving clause is one that needs nothing not yet read,
-        or when no clause survives. Leaves `low` up to date."""
-        # `not low & NOT_READY`: the lowest clause is ready, or none survives (low is 0, and
-        # RULE[-1] is the default).
-        self.scope[name] = self.ev.all & ~ready
+    def _return_if_ready(self, n: int) -> None:
+        """Return when the first surviving clause needs nothing past position `n` of the
+        features read, or when no clause survives. Leaves `b` up to date."""
         self.lines += [
-            "    low = m & -m",
-            f"    if not low & {name}:",
-            "        return RULE[low.bit_length() - 1]",
+            "    b = m.bit_length()",
+            f"    if READY_AT[b] <= {n}:",
+            "        return RULE[b]",
         ]
 
     def _eager(self, f: int) -> None:
@@ -243,10 +258,29 @@ class _Writer:
                     f"            m &= C{f}[{2 * len(ts)}]",
                 ]
             else:
-                lines += [
-                    f"        i = bisect(T{f}, v)",
-                    f"        m &= C{f}[2 * i + 1 if i < {len(ts)} and T{f}[i] == v else 2 * i]",
+                search = [
+                    f"i = bisect(T{f}, v)",
+                    f"m &= C{f}[2 * i + 1 if i < {len(ts)} and T{f}[i] == v else 2 * i]",
                 ]
+                if metadata:
+                    lines += [f"        {x}" for x in search]
+                else:
+                    # A whole number >= 0: below SMALL_MAX, its mask by index (one lookup
+                    # where bisect compares a dozen ints scattered in memory).
+                    top = ts[-1]  # may be infinite, or an int too large for a float
+                    limit = (
+                        SMALL_MAX
+                        if not top < SMALL_MAX
+                        else max(1, math.floor(top) + 2)
+                        if top >= 0
+                        else 1
+                    )
+                    scope[f"V{f}"] = [cells[_cell(ts, x)] for x in range(limit)]
+                    lines += [f"        if v < {limit}:", f"            m &= V{f}[v]"]
+                    if limit < SMALL_MAX:  # every larger value is above every threshold
+                        lines += ["        else:", f"            m &= C{f}[{2 * len(ts)}]"]
+                    else:
+                        lines += ["        else:", *(f"            {x}" for x in search)]
             lines += ["    else:", f"        m &= M{f}"]
             return
         _, values, other = table
@@ -269,16 +303,18 @@ class _Writer:
         scan = self.scans[f]
         sc = f"sc_{_ident(scan.attribute)}"
         scope[f"SCAN{f}"] = scan.scan
-        lines += [
-            f"    s = {_READ[scan.attribute]}",
-            "    if s.__class__ is str or s is not None and isinstance(s, str):",
-        ]
+        # A Request's texts are str or None (request.py checks them; it is immutable).
+        lines += [f"    s = {_READ[scan.attribute]}", "    if s is not None:"]
+        # The first scan of a text is made where it is first needed; `sc_...` holds it
+        # from there on (whenever the text is there), for the later features and the loop.
+        if scan.regex is None or scan.literals is not None:
+            if scan.attribute not in self.scanned:
+                lines.append(f"        {sc} = SCAN{f}(s)")
+            self.scanned.add(scan.attribute)
         if scan.regex is None:  # phrases found: their mask
             scope[f"MASK{f}"] = ev.masks[f]
             scope[f"NONE{f}"] = ev.masks[f](frozenset())
             lines += [
-                f"        if {sc} is None:",
-                f"            {sc} = SCAN{f}(s)",
                 f"        m &= MASK{f}({sc}[0]) if {sc}[0] else NONE{f}",
                 "    else:",
                 f"        m &= NONE{f}",
@@ -300,8 +336,6 @@ class _Writer:
         else:
             scope[f"LIT{f}"] = scan.literals
             lines += [
-                f"        if {sc} is None:",
-                f"            {sc} = SCAN{f}(s)",
                 # a literal it cannot match without is absent: no need to run it
                 f"        if LIT{f}.isdisjoint({sc}[1]):",
                 f"            m &= NO{f}",
@@ -317,22 +351,30 @@ def _bail(texts: list[str], done: int) -> str:
     return f"DEC[run(r, {{'classifier': classifier{scans}}}, m, {done})] if m else DEFAULT"
 
 
+def _cell(thresholds: Sequence[float], v: int) -> int:
+    """The cell of `v`: 2i below threshold i, 2i + 1 at it (Evaluator._num)."""
+    i = bisect_left(thresholds, v)
+    return 2 * i + 1 if i < len(thresholds) and thresholds[i] == v else 2 * i
+
+
 def _ident(name: str) -> str:
     return name.replace(".", "_")
 
 
-def _ready_prefixes(ev: Evaluator, order: list[int]) -> list[int]:
-    """For each prefix of `order`, the clauses that need no feature outside it: when the
-    lowest surviving clause is one of them, its rule has decided."""
+NEVER = 255  # a ready-at position no clause the generated code decides reaches
+
+
+def _ready_at(ev: Evaluator, order: list[int]) -> list[int]:
+    """For each clause, the position in `order` after which every feature it needs has been
+    read, or NEVER (a feature outside `order`, or a rule evaluated whole)."""
     pos = {f: n for n, f in enumerate(order)}
-    ready = [0] * len(order)
-    for bit, fs in enumerate(ev.needs):
-        if bit in ev.opaque or not all(f in pos for f in fs):
-            continue
-        ready[max((pos[f] for f in fs), default=0)] |= 1 << bit
-    for n in range(1, len(ready)):
-        ready[n] |= ready[n - 1]
-    return ready
+    out = []
+    for c, fs in enumerate(ev.needs):
+        if c in ev.opaque or not all(f in pos for f in fs):
+            out.append(NEVER)
+        else:
+            out.append(max((pos[f] for f in fs), default=0))
+    return out
 
 
 __all__ = ["EAGER_MAX", "LAZY_MAX", "Entry", "Scan", "generate"]

@@ -30,41 +30,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from bench_decide import VOCAB  # noqa: E402
 from if_chain import if_chain  # noqa: E402
+from words import prose  # noqa: E402
 
 import policyroute  # noqa: E402
 from policyroute import Request  # noqa: E402
 
-NON_ASCII = [
-    "über",
-    "naïve",
-    "déjà",
-    "größe",
-    "Straße",
-    "日本語",
-    "данные",
-    "ошибка",
-    "café",
-    "niño",
-]
 TIERS = """tier haiku = "claude-haiku-4-5" { input 1 output 5 }
 tier sonnet = "claude-sonnet-4-6" { input 3 output 15 }
 tier opus = "claude-opus-4-7" { input 5 output 25 }
 """
-
-
-def prose(size: int, rng: random.Random, unicode: bool, tail: str = "") -> str:
-    vocab = VOCAB + NON_ASCII if unicode else VOCAB
-    words: list[str] = []
-    n = 0
-    while n < size - len(tail):
-        w = rng.choice(vocab)
-        if rng.random() < 0.08:
-            w = rng.choice(["\n", "\n    ", "\n\n"]) + w
-        words.append(w)
-        n += len(w) + 1
-    return (" ".join(words) + " " + tail)[-size:] if size > len(tail) else tail
 
 
 def timed(fn: Callable[[Any], Any], items: list[Any]) -> float:

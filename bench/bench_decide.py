@@ -23,56 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from reference import Reference  # noqa: E402
+from words import prose  # noqa: E402
 
 import policyroute  # noqa: E402
 from policyroute import Request  # noqa: E402
-
-VOCAB = [
-    "the",
-    "a",
-    "function",
-    "returns",
-    "value",
-    "when",
-    "list",
-    "index",
-    "error",
-    "please",
-    "help",
-    "me",
-    "write",
-    "code",
-    "for",
-    "this",
-    "module",
-    "class",
-    "test",
-    "input",
-    "output",
-    "file",
-    "data",
-    "user",
-    "request",
-    "server",
-    "client",
-    "cache",
-    "query",
-    "table",
-    "update",
-    "delete",
-    "create",
-    "build",
-    "deploy",
-    "config",
-    "option",
-    "path",
-    "string",
-    "number",
-    "loop",
-    "thread",
-    "lock",
-]
-
 
 # -- the shipped coding policy, written the way teams write it by hand today -----------------
 
@@ -136,19 +90,6 @@ def if_chain(r: Request) -> str:
     return "sonnet"
 
 
-def prompt_of(size: int, rng: random.Random, tail: str = "") -> str:
-    words: list[str] = []
-    n = 0
-    while n < size - len(tail):
-        w = rng.choice(VOCAB)
-        # Prompts carry code and paragraphs: a line break now and then, sometimes indented.
-        if rng.random() < 0.08:
-            w = rng.choice(["\n", "\n    ", "\n\n"]) + w
-        words.append(w)
-        n += len(w) + 1
-    return (" ".join(words) + " " + tail)[-size:]
-
-
 def per_call(fn: Callable[[Any], Any], items: list[Any], repeats: int) -> float:
     """Best-of-repeats mean seconds per call."""
     best = float("inf")
@@ -182,7 +123,7 @@ def shipped(repeats: int) -> None:
         reqs = []
         for i in range(200):
             tail = ["", "", "", "please sort imports", "there is a deadlock"][i % 5]
-            reqs.append(Request(prompt_of(size, rng, tail), task=None, has_tools=i % 2 == 0))
+            reqs.append(Request(prose(size, rng, False, tail), task=None, has_tools=i % 2 == 0))
         for r in reqs:  # the two routers must agree before their speed means anything
             tier = policy.decide(r).tier
             assert tier == if_chain(r), (tier, if_chain(r), r)
@@ -260,7 +201,7 @@ def scaled(repeats: int) -> None:
             for i in range(100):
                 tail = " ".join(rng.choice(phrases) for _ in range(i % 3))
                 reqs.append(
-                    Request(prompt_of(2_000, rng, tail), task=rng.choice([None, "classify"]))
+                    Request(prose(2_000, rng, False, tail), task=rng.choice([None, "classify"]))
                 )
             ref = Reference(policy)
             for r in reqs[:20]:
@@ -302,7 +243,7 @@ def attribute_rules(repeats: int) -> None:
         rng = random.Random(rules)
         reqs = [
             Request(
-                prompt_of(2_000, rng),
+                prose(2_000, rng, False),
                 task=rng.choice([None, "other", f"t{rules - 1}", f"t{rules // 2}"]),
             )
             for _ in range(100)

@@ -26,69 +26,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from words import VOCAB
+
 ROOT = Path(__file__).resolve().parents[1]
 POLICY = ROOT / "policies" / "coding-assistant.route"
 
-WORDS = [
-    "the",
-    "a",
-    "function",
-    "returns",
-    "value",
-    "when",
-    "list",
-    "index",
-    "error",
-    "please",
-    "help",
-    "me",
-    "write",
-    "code",
-    "for",
-    "this",
-    "module",
-    "class",
-    "test",
-    "input",
-    "output",
-    "file",
-    "data",
-    "user",
-    "request",
-    "server",
-    "client",
-    "cache",
-    "query",
-    "table",
-    "why",
-    "does",
-    "how",
-    "can",
-    "I",
-    "make",
-    "it",
-    "faster",
-    "refactor",
-    "explain",
-    "review",
-    "handle",
-    "retry",
-    "timeout",
-    "config",
-    "parse",
-    "string",
-    "number",
-    "map",
-    "filter",
-    "sort",
-    "merge",
-    "branch",
-    "commit",
-    "deploy",
-    "build",
-    "log",
-    "metric",
-]
 SPICE = [
     "there is a deadlock between the two worker pools",
     "please rename this variable",
@@ -105,7 +47,7 @@ def generate(path: Path, n: int, seed: int = 1) -> int:
     """n request lines of about 2 KB; returns the bytes written."""
     rng = random.Random(seed)
     # A pool of paragraphs mixed per line keeps generation fast and every line different.
-    paragraphs = [" ".join(rng.choices(WORDS, k=rng.randint(55, 110))) for _ in range(400)]
+    paragraphs = [" ".join(rng.choices(VOCAB, k=rng.randint(55, 110))) for _ in range(400)]
     written = 0
     with path.open("w", encoding="utf-8") as f:
         for i in range(n):

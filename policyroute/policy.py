@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from .compiler.atoms import AtomTable, Expr
 from .compiler.checker import CheckedPolicy, CheckedRule, CheckedTest, check
-from .compiler.codegen import generate
+from .compiler.codegen import Entry, generate
 from .compiler.diagram import Context, DiagramBuilder, Node, PhraseIds, count_nodes, walk
 from .compiler.evaluator import Evaluator
 from .compiler.loader import Loaded, load_path, load_text
-from .compiler.regexes import required_literals
 from .decision import (
     FAILED_CLASSIFICATION,
     NO_ESCALATION,
@@ -26,20 +24,10 @@ from .decision import (
     Step,
     Tier,
 )
-from .features import (
-    PhraseMatcher,
-    as_bool,
-    as_number,
-    as_string,
-    attribute,
-    compile_regex,
-    regex_search,
-)
+from .readers import FeatureReaders
 from .request import Request, RequestError
 from .syntax.diagnostics import Diagnostic, PolicyError
 from .syntax.source import Span
-
-log = logging.getLogger("policyroute")
 
 
 class Classifier(Protocol):
@@ -93,33 +81,37 @@ class Policy:
         table = AtomTable(checked)
         self.conditions: tuple[Expr, ...] = tuple(table.lower(r.condition) for r in checked.rules)  # type: ignore[arg-type]
         self.atoms = table
-        # Each regex with a required literal runs only when the phrase scan finds it.
-        literals: list[str] = []
-        self._prefilter: dict[int, frozenset[int]] = {}
-        for fid, f in enumerate(table.features):
-            if f.key[0] == "regex":
-                alts = required_literals(f.key[2])
-                if alts is not None:
-                    self._prefilter[fid] = frozenset(
-                        range(len(literals), len(literals) + len(alts))
-                    )
-                    literals.extend(alts)
-        # Phrase ids are shared: the atom table interns normalized phrases in the same order.
-        self.matcher = PhraseMatcher(table.phrases, literals)
-        assert self.matcher.phrases == table.phrases
-        self._regexes = {
-            fid: compile_regex(f.key[2], f.key[3])
-            for fid, f in enumerate(table.features)
-            if f.key[0] == "regex"
-        }
+        self.readers = FeatureReaders(table, self.classifiers)
+        self.matcher = self.readers.matcher
         self.evaluator = Evaluator(
             table.features,
             table.atoms,
             self.conditions,
-            [self._value(fid, f.key) for fid, f in enumerate(table.features)],
+            [self.readers.value(fid, f.key) for fid, f in enumerate(table.features)],
         )
-        self._decide = generate(self.evaluator)
-        self.getters = tuple(self._getter(fid, f.key) for fid, f in enumerate(table.features))
+        # With no classifier to ask and no answers given, a classifier reads as failed.
+        unasked = {
+            fid: FAILED_CLASSIFICATION.label
+            if f.key[0] == "label"
+            else FAILED_CLASSIFICATION.confidence
+            for fid, f in enumerate(table.features)
+            if f.key[0] in ("label", "confidence")
+        }
+        self._decide, entry = generate(
+            self.evaluator,
+            self.decisions,
+            self.readers.scans(table.features),
+            unasked,
+            Entry(Request, self._decide_other),
+        )
+        # The same signature and code as the method below, one Python call shorter for a
+        # plain Request: decide() sits on every request.
+        if entry is not None:
+            entry.__doc__ = Policy.decide.__doc__
+            self.decide = entry  # type: ignore[method-assign]
+        self.getters = tuple(
+            self.readers.getter(fid, f.key) for fid, f in enumerate(table.features)
+        )
         self._root: Node | None = None
 
     @property
@@ -160,105 +152,6 @@ class Policy:
             revision=self.revision,
         )
 
-    def _value(self, fid: int, key: tuple[str, ...]) -> Callable[[Request, dict[Any, Any]], Any]:
-        """How the evaluator reads feature `fid` from a request; `state` caches per request."""
-        kind, name = key[0], key[1]
-        if kind in ("label", "confidence"):
-            label = kind == "label"
-
-            def classifier_value(r: Request, state: dict[Any, Any]) -> Any:
-                c = self._classify(state, name, r, None)
-                return c.label if label else c.confidence
-
-            return classifier_value
-        info = attribute(name)
-        assert info is not None
-        get = info.get
-        if kind == "num":
-            return lambda r, state: as_number(get(r))
-        if kind == "str":
-            return lambda r, state: as_string(get(r))
-        if kind == "bool":
-            return lambda r, state: as_bool(get(r))
-        if kind == "present":
-            return lambda r, state: get(r) is not None
-        scan = self.matcher.scan
-        if kind == "match":
-
-            def found(r: Request, state: dict[Any, Any]) -> Any:
-                s = get(r)
-                if not isinstance(s, str):
-                    return frozenset()
-                got = state.get(name)
-                if got is None:
-                    got = state[name] = scan(s)
-                return got[0]
-
-            return found
-        assert kind == "regex"
-        regex = self._regexes[fid]
-        needed = self._prefilter.get(fid)
-
-        def matched(r: Request, state: dict[Any, Any]) -> Any:
-            s = get(r)
-            if not isinstance(s, str):
-                return None
-            if needed is not None:
-                got = state.get(name)
-                if got is None:
-                    got = state[name] = scan(s)
-                if needed.isdisjoint(got[1]):
-                    return False  # a literal it cannot match without is absent
-            return regex_search(regex, s)
-
-        return matched
-
-    def _getter(self, fid: int, key: tuple[str, ...]) -> Callable[[Context], Any]:
-        """How the diagram walk (`explain`) reads feature `fid`: the evaluator's reading."""
-        kind, name = key[0], key[1]
-        if kind in ("label", "confidence"):
-            field = kind
-
-            def classifier_value(ctx: Context) -> Any:
-                c = self._classification(ctx, name)
-                return c.label if field == "label" else c.confidence
-
-            return classifier_value
-        value = self._value(fid, key)
-        return lambda ctx: value(ctx.request, ctx.scans)
-
-    def _classify(
-        self, state: dict[Any, Any], name: str, request: Request, trace: list[Any] | None
-    ) -> Classification:
-        known = state.get(("classifier", name))
-        if known is not None:
-            return known  # type: ignore[no-any-return]
-        spec = self.classifiers[name]
-        result = FAILED_CLASSIFICATION
-        classifier = state.get("classifier")
-        given = request.classifiers.get(name)
-        outcome = "asked" if classifier is not None else "not asked: no classifier"
-        if given is not None:  # the caller's answer: nothing to ask
-            result = _valid_classification(given, spec)
-            outcome = (
-                "given" if result == given else "given, not one of its labels: counts as failed"
-            )
-        elif classifier is not None:
-            try:
-                answer = classifier.classify(spec, request)
-            except Exception as e:  # a classifier failure is an answer, not a crash
-                log.warning("classifier %s failed: %s", name, e)
-                answer = FAILED_CLASSIFICATION
-            result = _valid_classification(answer, spec)
-        state[("classifier", name)] = result
-        if trace is not None:
-            trace.append((f"classifier {name}", (result.label, result.confidence), outcome))
-        return result
-
-    def _classification(self, ctx: Context, name: str) -> Classification:
-        ctx.scans.setdefault("classifier", ctx.classifier)
-        return self._classify(ctx.scans, name, ctx.request, ctx.trace)
-
     # -- deciding ---------------------------------------------------------------------
 
     def decide(
@@ -275,6 +168,17 @@ class Policy:
         Pass a `Request`, a mapping of its attributes, or the attributes as keywords
         (`prompt=`, `task=`, `user_tier=`...). A wrong-typed attribute raises `RequestError`.
         """
+        return self._decide_other(request, classifier, explain, attrs)
+
+    def _decide_other(
+        self,
+        request: Request | Mapping[str, Any] | None,
+        classifier: Classifier | None,
+        explain: bool,
+        attrs: dict[str, Any],
+    ) -> Decision:
+        """decide() for anything but a plain Request without keywords: the generated entry
+        point's fallback."""
         if request is None:
             request = _request_from(attrs)
         elif not isinstance(request, Request):
@@ -289,8 +193,7 @@ class Policy:
         elif attrs:
             raise TypeError("pass either a Request or keyword attributes, not both")
         if not explain:
-            state: dict[Any, Any] = {"classifier": classifier} if classifier is not None else {}
-            return self.decisions[self._decide(request, state)]
+            return self._decide(request, classifier)  # type: ignore[no-any-return]
         trace: list[tuple[str, Any, str]] = []
         ctx = Context(request, self.getters, classifier, trace)
         leaf = walk(self.root, ctx)
@@ -306,6 +209,7 @@ class Policy:
         """The shadow statements that apply to a request routed to `tier`: those naming a
         cheaper tier. Sampling is the runtime's job; this is only which tiers qualify."""
         return self._shadows_above.get(tier, ())
+
     def raised(self, decision: Decision, tier: str) -> Decision:
         """`decision` moved up to `tier`, as if its rule had named that tier: the rule's
         `max_tokens` and escalation options still apply, the ladder starts above `tier`.
@@ -346,15 +250,6 @@ def _request_from(attrs: Mapping[str, Any]) -> Request:
         raise RequestError(
             f"unknown attribute(s) {', '.join(unknown)}; known: {', '.join(known)}"
         ) from None
-
-
-def _valid_classification(answer: Any, spec: ClassifierSpec) -> Classification:
-    if not isinstance(answer, Classification) or answer.label not in spec.labels:
-        return FAILED_CLASSIFICATION
-    conf = as_number(answer.confidence)
-    if conf is None or conf != conf:
-        return FAILED_CLASSIFICATION
-    return Classification(answer.label, min(1.0, max(0.0, float(conf))))
 
 
 def build(loaded: Loaded) -> Policy:

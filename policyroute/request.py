@@ -7,20 +7,18 @@ does not ask for except the few joins below.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from . import attribute_checks as checks
+from .attribute_checks import RequestError as RequestError
+from .attribute_checks import confidence_value as confidence_value
 from .decision import Classification
 
 # Rough token estimate when the caller gives no count: ~4 characters a token for text and the
 # published upper bound for one image.
 CHARS_PER_TOKEN = 4
 TOKENS_PER_IMAGE = 1600
-
-
-class RequestError(ValueError):
-    """A request (JSON, parameters or attributes) that cannot be read; says where and why."""
 
 
 # One set of checks serves keyword arguments, the `route` object of request JSON and
@@ -38,88 +36,6 @@ ROUTE_KEYS = frozenset(
         "classifiers",
     )
 )
-
-
-def _type_name(value: Any) -> str:
-    return "a boolean" if isinstance(value, bool) else f"{type(value).__name__} {value!r:.40}"
-
-
-def _count(where: str, value: Any) -> int:
-    """A whole number >= 0. An integral float (JSON `3.0`) is accepted; a string is not."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        number = int(value)
-    else:
-        raise RequestError(f"{where}: must be a whole number, got {_type_name(value)}")
-    if number < 0:
-        raise RequestError(f"{where}: must be 0 or more, got {number}")
-    return number
-
-
-def _string(where: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise RequestError(f"{where}: must be a string, got {_type_name(value)}")
-    return value
-
-
-def _metadata(where: str, value: Any) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise RequestError(f"{where}: must be an object, got {_type_name(value)}")
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        if not isinstance(key, str):
-            raise RequestError(f"{where}: keys must be strings, got {_type_name(key)}")
-        if not isinstance(item, (str, int, float)):  # bool is an int
-            raise RequestError(
-                f"{where}.{key}: must be a string, number or boolean, got {_type_name(item)}"
-            )
-        out[key] = item
-    return out
-
-
-def _answers(where: str, value: Any) -> dict[str, Classification]:
-    """Classifier answers the caller already knows: {"NAME": {"label": L, "confidence": C}}
-    or {"NAME": "L"} (confidence 1). A policy uses them instead of asking the classifier."""
-    if not isinstance(value, Mapping):
-        raise RequestError(f"{where}: must be an object, got {_type_name(value)}")
-    out: dict[str, Classification] = {}
-    for name, answer in value.items():
-        if not isinstance(name, str):
-            raise RequestError(f"{where}: keys must be strings, got {_type_name(name)}")
-        if isinstance(answer, Classification):
-            label, confidence = answer.label, answer.confidence
-        elif isinstance(answer, str):
-            label, confidence = answer, 1.0
-        elif isinstance(answer, Mapping):
-            extra = set(answer) - {"label", "confidence"}
-            if extra:
-                raise RequestError(
-                    f"{where}.{name}: unknown key(s) {', '.join(sorted(map(str, extra)))}; "
-                    "known: confidence, label"
-                )
-            label = answer.get("label")
-            confidence = answer.get("confidence", 1.0 if label is not None else 0.0)
-        else:
-            raise RequestError(
-                f"{where}.{name}: must be a label or an object with 'label' and 'confidence', "
-                f"got {_type_name(answer)}"
-            )
-        if label is not None and not isinstance(label, str):
-            raise RequestError(f"{where}.{name}.label: must be a string, got {_type_name(label)}")
-        out[name] = Classification(
-            label, confidence_value(f"{where}.{name}.confidence", confidence)
-        )
-    return out
-
-
-def confidence_value(where: str, value: Any) -> float:
-    """A classifier confidence: a number in [0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise RequestError(f"{where}: must be a number in [0, 1], got {_type_name(value)}")
-    if not 0 <= value <= 1:
-        raise RequestError(f"{where}: must be in [0, 1], got {value}")
-    return float(value)
 
 
 def _block_text(content: Any) -> tuple[str, int]:
@@ -156,8 +72,17 @@ def _block_text(content: Any) -> tuple[str, int]:
     return "\n".join(texts), images
 
 
+def _restore(values: tuple[Any, ...]) -> Request:
+    """A Request from its attribute values (unpickling, copying): already checked once."""
+    r = Request.__new__(Request)
+    for name, value in zip(Request.__slots__, values, strict=True):
+        object.__setattr__(r, name, value)
+    return r
+
+
 class Request:
-    """Routing attributes of one request. Missing attributes are None."""
+    """Routing attributes of one request, checked when made and immutable after.
+    Missing attributes are None."""
 
     __slots__ = (
         "classifiers",
@@ -176,6 +101,21 @@ class Request:
         "user_id",
         "user_tier",
     )
+    classifiers: Mapping[str, Classification]
+    prompt: str | None
+    system: str | None
+    text: str | None
+    task: str | None
+    domain: str | None
+    user_tier: str | None
+    user_id: str | None
+    files: int | None
+    context_tokens: int | None
+    output_tokens: int | None
+    turns: int | None
+    metadata: Mapping[str, Any]
+    has_tools: bool
+    has_images: bool
 
     def __init__(
         self,
@@ -198,7 +138,7 @@ class Request:
     ) -> None:
         for name, value in (("prompt", prompt), ("system", system), ("text", text)):
             if value is not None and not isinstance(value, str):
-                raise RequestError(f"{name}: must be a string, got {_type_name(value)}")
+                raise RequestError(f"{name}: must be a string, got {checks.type_name(value)}")
         for name, value in (
             ("task", task),
             ("domain", domain),
@@ -206,44 +146,56 @@ class Request:
             ("user_id", user_id),
         ):
             if value is not None and not isinstance(value, str):
-                raise RequestError(f"{name}: must be a string, got {_type_name(value)}")
+                raise RequestError(f"{name}: must be a string, got {checks.type_name(value)}")
         if files is not None:
-            files = _count("files", files)
+            files = checks.count("files", files)
         if context_tokens is not None:
-            context_tokens = _count("context_tokens", context_tokens)
+            context_tokens = checks.count("context_tokens", context_tokens)
         if output_tokens is not None:
-            output_tokens = _count("output_tokens", output_tokens)
+            output_tokens = checks.count("output_tokens", output_tokens)
         if turns is not None:
-            turns = _count("turns", turns)
+            turns = checks.count("turns", turns)
         if not isinstance(has_tools, bool) or not isinstance(has_images, bool):
             bad = "has_tools" if not isinstance(has_tools, bool) else "has_images"
             value = has_tools if bad == "has_tools" else has_images
-            raise RequestError(f"{bad}: must be true or false, got {_type_name(value)}")
+            raise RequestError(f"{bad}: must be true or false, got {checks.type_name(value)}")
         if metadata is not None:
-            metadata = _metadata("metadata", metadata)
-        # Answers the caller already has: `decide()` uses them instead of asking.
-        self.classifiers: Mapping[str, Classification] = (
-            _answers("classifiers", classifiers) if classifiers else {}
-        )
-        self.prompt = prompt
-        self.system = system
+            metadata = checks.metadata("metadata", metadata)
         if text is None:
             parts = [p for p in (system, prompt) if p]
             text = "\n".join(parts) if parts else ("" if prompt is not None else None)
-        self.text = text
-        self.task = task
-        self.domain = domain
-        self.user_tier = user_tier
-        self.user_id = user_id
-        self.files = files
-        self.context_tokens = context_tokens
-        self.output_tokens = output_tokens
         if turns is None and prompt is not None:
             turns = 1
-        self.turns = turns
-        self.metadata: Mapping[str, Any] = metadata if metadata is not None else {}
-        self.has_tools = has_tools
-        self.has_images = has_images
+        # Answers the caller already has: `decide()` uses them instead of asking.
+        answers = checks.answers("classifiers", classifiers) if classifiers else {}
+        # Through object.__setattr__: a Request is immutable (see __setattr__).
+        set_ = object.__setattr__
+        set_(self, "classifiers", answers)
+        set_(self, "prompt", prompt)
+        set_(self, "system", system)
+        set_(self, "text", text)
+        set_(self, "task", task)
+        set_(self, "domain", domain)
+        set_(self, "user_tier", user_tier)
+        set_(self, "user_id", user_id)
+        set_(self, "files", files)
+        set_(self, "context_tokens", context_tokens)
+        set_(self, "output_tokens", output_tokens)
+        set_(self, "turns", turns)
+        set_(self, "metadata", metadata if metadata is not None else {})
+        set_(self, "has_tools", has_tools)
+        set_(self, "has_images", has_images)
+
+    # Immutable, so an attribute holds the type its check allowed for as long as the request
+    # lives: decide()'s generated code relies on it. `replace()` makes a changed copy.
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"a Request cannot be changed ({name}); use request.replace()")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"a Request cannot be changed ({name}); use request.replace()")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore, (tuple(getattr(self, k) for k in self.__slots__),))
 
     def replace(self, **changes: Any) -> Request:
         """A copy with some attributes changed (keyword form), checked like a new request.
@@ -374,21 +326,21 @@ def normalize_route(attrs: Mapping[str, Any]) -> dict[str, Any]:
         value = attrs.get(key)
         if value is not None:
             # Named as the language names it (user.tier), whichever form gave it.
-            out[key] = _string(
+            out[key] = checks.string(
                 f"route.{key.replace('_', '.', 1) if key.startswith('user_') else key}", value
             )
     for key in ("files", "context_tokens"):
         value = attrs.get(key)
         if value is not None:
-            out[key] = _count(f"route.{key}", value)
+            out[key] = checks.count(f"route.{key}", value)
     if attrs.get("metadata") is not None:
-        out["metadata"] = _metadata("route.metadata", attrs["metadata"])
+        out["metadata"] = checks.metadata("route.metadata", attrs["metadata"])
     if attrs.get("classifiers") is not None:
-        out["classifiers"] = _answers("route.classifiers", attrs["classifiers"])
+        out["classifiers"] = checks.answers("route.classifiers", attrs["classifiers"])
     user = attrs.get("user")
     if user is not None:
         if not isinstance(user, Mapping):
-            raise RequestError(f"route.user: must be an object, got {_type_name(user)}")
+            raise RequestError(f"route.user: must be an object, got {checks.type_name(user)}")
         extra = set(user) - {"tier", "id"}
         if extra:
             raise RequestError(
@@ -397,5 +349,5 @@ def normalize_route(attrs: Mapping[str, Any]) -> dict[str, Any]:
         for key in ("tier", "id"):
             value = user.get(key)
             if value is not None:
-                out.setdefault(f"user_{key}", _string(f"route.user.{key}", value))
+                out.setdefault(f"user_{key}", checks.string(f"route.user.{key}", value))
     return out

@@ -464,6 +464,8 @@ def _batch_get(fake: FakeAnthropic, path: str) -> tuple[int, dict[str, Any] | by
         shown = dict(batch)
         batch["polls_left"] -= 1
     return 200, _batch_object(shown, fake.base_url)
+
+
 # -- count_tokens and models ------------------------------------------------------------------
 
 MODELS = ("claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-7")

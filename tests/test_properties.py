@@ -152,6 +152,29 @@ def test_phrase_matcher_matches_the_contract(phrases: list[str], text: str) -> N
                 assert (norm in found) == phrase_in(p, text), (p, text, anchor_words)
 
 
+_WHITE = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.text(
+        st.one_of(
+            st.characters(),  # any code point, lone surrogates too
+            st.sampled_from(["ß", "ẞ", "İ", "Σ", "ς", "ﬁ", "K", "Ω", "ŉ", "ǰ", "Ꭰ", "ꭰ"]),
+            st.sampled_from(_WHITE),
+        )
+    ),
+    st.booleans(),
+)
+def test_fold_is_casefold_with_white_space_as_spaces(text: str, spaces: bool) -> None:
+    """The automaton's input is str.casefold()'s UTF-8, with every white-space character a
+    space when the policy has a phrase of several words."""
+    expected = text.casefold()
+    if spaces:
+        expected = "".join(" " if c.isspace() else c for c in expected)
+    assert phrases_mod.fold(text, spaces) == expected.encode("utf-8", "surrogatepass")
+
+
 REGEX_ALPHABET = [
     "ab",
     "c",

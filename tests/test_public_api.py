@@ -168,3 +168,20 @@ def test_a_mapping_decides_like_keywords() -> None:
         POLICY.decide({"prompt": "hi", "files": 3.0}).rule
         == POLICY.decide(prompt="hi", files=3).rule
     )
+
+
+def test_a_request_cannot_be_changed_but_copies_and_pickles() -> None:
+    """decide()'s generated code reads attributes without testing their types again, so a
+    Request keeps what its checks allowed: it is immutable, and copies keep it whole."""
+    import copy
+    import pickle
+
+    r = Request("Fix the race", task="debug", files=3, metadata={"seats": 4})
+    with pytest.raises(AttributeError, match="replace"):
+        r.task = 5  # type: ignore[assignment]
+    with pytest.raises(AttributeError):
+        del r.prompt
+    for twin in (pickle.loads(pickle.dumps(r)), copy.copy(r), copy.deepcopy(r)):
+        assert repr(twin) == repr(r) and twin.text == r.text
+    changed = r.replace(task="review")
+    assert (changed.task, r.task) == ("review", "debug")

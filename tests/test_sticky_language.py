@@ -94,3 +94,34 @@ def test_serve_stack_is_not_imported_by_the_package() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_route_says_what_happens_beside_the_decision(tmp_path: Path) -> None:
+    """`route` names the shadow copies a request would send and the floor its conversation
+    keeps, in both formats; a policy with neither prints neither."""
+    path = tmp_path / "p.route"
+    path.write_text(
+        'tier haiku = "claude-haiku-4-5" { input 1 output 5 }\n'
+        'tier opus = "claude-opus-4-7" { input 5 output 25 }\n'
+        "shadow haiku sample 5%\n"
+        "sticky conversations 90 seconds\n"
+        'rule hard: prompt contains "deadlock" -> opus\n'
+        "default -> haiku\n"
+    )
+
+    def route(prompt: str, *extra: str) -> str:
+        cmd = ["policyroute", "route", str(path), "--prompt", prompt, *extra]
+        return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+
+    out = route("a deadlock")
+    assert "shadow:     5% of the requests routed here are also sent to haiku" in out
+    assert "sticky:     for 90 s, a later turn of this conversation goes to opus" in out
+    assert "shadow:" not in route("hello")  # routed to haiku: nothing below it to shadow
+    import json
+
+    data = json.loads(route("a deadlock", "--format", "json"))
+    assert data["shadows"] == [{"tier": "haiku", "share": 0.05}]
+    assert data["sticky_window_s"] == 90
+    path.write_text('tier haiku = "claude-haiku-4-5" { input 1 output 5 }\ndefault -> haiku\n')
+    assert "shadow:" not in route("x") and "sticky:" not in route("x")
+    assert json.loads(route("x", "--format", "json"))["shadows"] == []

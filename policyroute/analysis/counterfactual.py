@@ -105,7 +105,9 @@ def _cells_of(space: Space, policy: Policy, request: Request, decision: Decision
             cells.append(1 if found else 0)
         elif k[0] == "regex":
             text = _text(request, k[1])
-            cells.append(1 if text is not None and regex_search(compile_regex(k[2], k[3]), text) else 0)
+            cells.append(
+                1 if text is not None and regex_search(compile_regex(k[2], k[3]), text) else 0
+            )
         elif k[0] == "label":
             cells.append(var.cell_of_value(answers.get(k[1], (None, 0.0))[0]))
         else:

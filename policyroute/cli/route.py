@@ -46,12 +46,38 @@ def _value(v: Any) -> str:
     return json.dumps(v, default=str)
 
 
+def _window(seconds: float) -> str:
+    for unit, size in (("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} s"
+
+
+def _also(policy: Policy, decision: Decision) -> list[str]:
+    """What the policy does beside the decision: shadow copies, and the conversation's floor."""
+    lines = [
+        f"shadow:     {s.share * 100:g}% of the requests routed here are also sent to "
+        f"{s.tier.name} in the background, to compare the answers"
+        for s in policy.shadows_for(decision.tier)
+    ]
+    if policy.sticky_window is not None:
+        lines.append(
+            f"sticky:     for {_window(policy.sticky_window)}, a later turn of this "
+            f"conversation goes to {decision.tier} or a tier above it"
+        )
+    return lines
+
+
 def cmd_route(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy)
     request = read_request(args, policy)
     decision = policy.decide(request, explain=args.explain)
     if args.format == "json":
         out = decision.to_dict()
+        out["shadows"] = [
+            {"tier": s.tier.name, "share": s.share} for s in policy.shadows_for(decision.tier)
+        ]
+        out["sticky_window_s"] = policy.sticky_window
         if args.explain:
             out["counterfactual"] = _counterfactual(policy, request, decision)
         print(json.dumps(out, indent=2, default=str))
@@ -63,6 +89,7 @@ def cmd_route(args: argparse.Namespace) -> int:
         "max_tokens: "
         + (str(decision.max_tokens) if decision.max_tokens is not None else "(model default)"),
         "ladder:     " + (" -> ".join(t.name for t in decision.ladder) or "(no escalation)"),
+        *_also(policy, decision),
     ]
     if args.explain and decision.explanation is not None:
         lines.append("tested:")

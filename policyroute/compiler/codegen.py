@@ -1,30 +1,45 @@
-"""One generated function per policy: the cheap features read and masked in straight-line code.
+"""One generated function per policy: the evaluator's work in straight-line code.
 
 Reading an attribute and looking up its mask is a few bytecodes; calling a reader and a
-mask function per feature through the evaluator's loop costs several times that. So the
-attribute features a policy reads (up to EAGER_MAX of them, cheapest first) are read
-eagerly, each into one `m &= ...` line, and the evaluator's loop starts from there with only
-the costly features (phrases, regexes, classifiers) left to evaluate lazily. Cheap features
-have no side effects, so reading them all changes no decision and asks no classifier.
+mask function per feature through the evaluator's loop costs several times that, and on a
+short request that overhead is most of a decision. So the generated function:
+
+1. reads the attribute features (up to EAGER_MAX of them) in the order the rules first need
+   them, each into one `m &= ...` line, returning as soon as the lowest surviving clause is
+   decided, as an if-chain would. Attributes have no side effects, so reading them all
+   changes no decision and asks no classifier;
+2. then evaluates the phrase and regex features (up to LAZY_MAX), in the order the rules
+   first need them, each only when the lowest surviving clause needs it: the evaluator's
+   own laziness. When the lowest clause needs a feature further on, or a classifier, or is
+   a rule evaluated whole, it hands over to the evaluator's loop (`Evaluator.run`) with
+   what it has read, so a classifier is still asked exactly when the loop would ask it.
+
+It returns the `Decision` itself, so a decision costs one call.
 """
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from .atoms import COST_PRESENCE
+from ..request import CHARS_PER_TOKEN, TOKENS_PER_IMAGE
+from .atoms import COST_CLASSIFIER, COST_PRESENCE
 from .evaluator import Evaluator
 
 EAGER_MAX = 32
+# Whole numbers below this are looked up by index (see _eager).
+SMALL_MAX = 4096
+LAZY_MAX = 32  # with EAGER_MAX, under NEVER
 
 # How generated code reads an attribute from a Request (policyroute/request.py).
 _READ = {
     "prompt": "r.prompt",
     "system": "r.system",
     "text": "r.text",
-    "length": "r.length",
+    "length": "(len(r.prompt) if r.prompt is not None else None)",
     "context_tokens": "r.estimated_context_tokens()",
     "output_tokens": "r.output_tokens",
     "turns": "r.turns",
@@ -38,53 +53,196 @@ _READ = {
 }
 
 
-def generate(ev: Evaluator) -> Callable[[Any, dict[Any, Any]], int]:
-    """`decide(request, state) -> rule index`, equal to `ev.decide`."""
-    # In the order the rules first need them, so a request an early rule decides is
-    # answered after reading only what that rule reads, as an if-chain would.
-    first_use: dict[int, int] = {}
-    for bit, fs in enumerate(ev.needs):
-        for f in fs:
-            first_use.setdefault(f, bit)
-    eager = sorted(
-        (f for f in first_use if ev.features[f].cost <= COST_PRESENCE and f in ev.tables),
-        key=lambda f: (first_use[f], f),
-    )[:EAGER_MAX]
-    ready_after = _ready_prefixes(ev, eager)
-    scope: dict[str, Any] = {
-        "RULE": ev.clause_rule,
-        "ALL": ev.all,
-        "DEFAULT": ev.default,
-        "run": ev.run,
-        "bisect": bisect_left,
-        "NUMBER": (int, float),
-    }
-    lines = ["def decide(r, state):", "    m = ALL"]
-    if any(ev.features[f].key[1].startswith("metadata.") for f in eager):
-        lines.append("    md = r.metadata")
-    done = 0
-    for n, f in enumerate(eager):
-        if n and ready_after[n - 1]:
-            scope[f"R{n}"] = ready_after[n - 1]
-            lines += [
-                "    low = m & -m",
-                f"    if low & R{n}:",
-                "        return RULE[low.bit_length() - 1]",
-            ]
-        done |= 1 << f
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """How a costly feature is read: a phrase set (`regex` None) or a regex's verdict.
+
+    `scan(text)` is the policy's one pass over a text (phrases found, literals found);
+    `literals` are the ids of the literals the regex cannot match without (None: no
+    prefilter), `search(regex, text)` the contract's regex reading."""
+
+    attribute: str
+    scan: Callable[[str], tuple[frozenset[int], frozenset[int]]]
+    regex: Any = None
+    literals: frozenset[int] | None = None
+    search: Callable[[Any, str], bool] | None = None
+
+
+DecideFn = Callable[[Any, Any], Any]
+# Policy.decide's own signature: (request=None, /, *, classifier=None, explain=False, **attrs)
+EntryFn = Callable[..., Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What the public entry point hands anything but a plain request to:
+    `fallback(request, classifier, explain, attrs)`."""
+
+    request_type: type
+    fallback: Callable[[Any, Any, bool, dict[str, Any]], Any]
+
+
+def generate(
+    ev: Evaluator,
+    decisions: Sequence[Any],
+    scans: Mapping[int, Scan] | None = None,
+    unasked: Mapping[int, Any] | None = None,
+    entry: Entry | None = None,
+) -> tuple[DecideFn, EntryFn | None]:
+    """`decide(request, classifier) -> decisions[rule index]`, equal to `ev.decide`, and
+    with `entry`, the same code behind Policy.decide's signature: a call to decide() with a
+    plain request then costs one Python call, not two.
+
+    `scans` says how to read the phrase and regex features inline; features not in it are
+    left to the evaluator's loop. `unasked` is what each classifier feature reads when there
+    is no classifier to ask and the request carries no answers: then reading it has no side
+    effect, so the generated code reads it like an attribute instead of handing over."""
+    return _Writer(ev, decisions, scans or {}, unasked or {}).functions(entry)
+
+
+class _Writer:
+    def __init__(
+        self,
+        ev: Evaluator,
+        decisions: Sequence[Any],
+        scans: Mapping[int, Scan],
+        unasked: Mapping[int, Any],
+    ) -> None:
+        self.ev = ev
+        self.scans = scans
+        self.unasked = unasked
+        # In the order the rules first need them, so a request an early rule decides is
+        # answered after reading only what that rule reads.
+        first_use: dict[int, int] = {}
+        for bit, fs in enumerate(ev.needs):
+            for f in fs:
+                first_use.setdefault(f, bit)
+        ordered = sorted(first_use, key=lambda f: (first_use[f], f))
+        self.eager = [
+            f for f in ordered if ev.features[f].cost <= COST_PRESENCE and f in ev.tables
+        ][:EAGER_MAX]
+        self.lazy = [
+            f
+            for f in ordered
+            if f not in self.eager
+            and (
+                (f in scans and scans[f].attribute in _READ)
+                or (f in unasked and ev.features[f].cost >= COST_CLASSIFIER)
+            )
+        ][:LAZY_MAX]
+        self.scope: dict[str, Any] = {
+            "RULE": [*(decisions[r] for r in ev.clause_rule), decisions[ev.default]],
+            "DEC": tuple(decisions),
+            "DEFAULT": decisions[ev.default],
+            "run": ev.run,
+            "bisect": bisect_left,
+            "NUMBER": (int, float),
+        }
+        self.scanned: set[str] = set()
+        self.lines = ["    m = ALL"]
+        self.scope["ALL"] = ev.all
+
+    def functions(self, entry: Entry | None) -> tuple[DecideFn, EntryFn | None]:
+        self.body()
+        body = "\n".join(self.lines) + "\n"
+        source = "def decide(r, classifier):\n" + body
+        if entry is not None:
+            self.scope.update({"REQUEST": entry.request_type, "FALLBACK": entry.fallback})
+            source += (
+                "def entry(request=None, /, *, classifier=None, explain=False, **attrs):\n"
+                "    if request.__class__ is not REQUEST or attrs or explain:\n"
+                "        return FALLBACK(request, classifier, explain, attrs)\n"
+                "    r = request\n" + body
+            )
+        exec(compile(source, "<policyroute decide>", "exec"), self.scope)
+        return self.scope["decide"], self.scope.get("entry")
+
+    def body(self) -> None:
+        ev, lines, scope = self.ev, self.lines, self.scope
+        order = self.eager + self.lazy
+        # A mask's first surviving clause is `count - b` for b = m.bit_length() (clause 0 is
+        # the top bit): O(1) whatever the number of clauses. READY_AT[b] is the position in
+        # `order` after which that clause needs nothing more (NEVER: it needs the loop), and
+        # 0 for b = 0, where no clause survives and RULE[0] is the default.
+        ready_at = _ready_at(ev, order)
+        scope["READY_AT"] = bytes([0, *(ready_at[ev.count - b] for b in range(1, ev.count + 1))])
+        scope["RULE"] = [
+            scope["DEFAULT"],
+            *(scope["RULE"][ev.count - b] for b in range(1, ev.count + 1)),
+        ]
+        grows = set(ready_at)
+        if any(ev.features[f].key[1].startswith("metadata.") for f in self.eager):
+            lines.append("    md = r.metadata")
+        done = 0
+        for n, f in enumerate(self.eager):
+            if n and n - 1 in grows:  # after a feature that lets a further clause decide
+                self._return_if_ready(n - 1)
+            done |= 1 << f
+            start = len(lines)
+            self._eager(f)
+            if n == 0 and lines[0] == "    m = ALL":  # every mask holds ALL's untouched bits
+                lines[start:] = [x.replace("m &= ", "m = ") for x in lines[start:]]
+                del lines[0]
+        if self.eager:
+            self._return_if_ready(len(self.eager) - 1)
+        texts = sorted({self.scans[f].attribute for f in self.lazy if f in self.scans})
+        lines += [f"    sc_{_ident(t)} = None" for t in texts]
+        for k, f in enumerate(self.lazy):
+            if not k and not self.eager:
+                lines.append("    b = m.bit_length()")
+            needs = bytearray(ev.count + 1)
+            for c, fs in enumerate(ev.needs):
+                needs[ev.count - c] = f in fs and c not in ev.opaque
+            scope[f"NEED{f}"] = bytes(needs)
+            lines += [f"    if not NEED{f}[b]:", f"        return {_bail(texts, done)}"]
+            if f in self.unasked:
+                scope[f"UNASKED{f}"] = ev.masks[f](self.unasked[f])
+                lines += [
+                    "    if classifier is not None or r.classifiers:",
+                    f"        return {_bail(texts, done)}",
+                    f"    m &= UNASKED{f}",
+                ]
+            else:
+                self._lazy(f)
+            done |= 1 << f
+            self._return_if_ready(len(self.eager) + k)
+        lines.append(f"    return {_bail(texts, done)}")
+
+    def _return_if_ready(self, n: int) -> None:
+        """Return when the first surviving clause needs nothing past position `n` of the
+        features read, or when no clause survives. Leaves `b` up to date."""
+        self.lines += [
+            "    b = m.bit_length()",
+            f"    if READY_AT[b] <= {n}:",
+            "        return RULE[b]",
+        ]
+
+    def _eager(self, f: int) -> None:
+        ev, lines, scope = self.ev, self.lines, self.scope
         kind, name = ev.features[f].key[0], ev.features[f].key[1]
-        read = f"md.get({name[9:]!r})" if name.startswith("metadata.") else _READ[name]
+        metadata = name.startswith("metadata.")
+        read = f"md.get({name[9:]!r})" if metadata else _READ[name]
         table = ev.tables[f]
         if table[0] == "num":
             _, ts, cells, missing = table
             scope.update({f"T{f}": ts, f"C{f}": cells, f"M{f}": missing})
-            lines += [
-                f"    v = {read}",
-                # int and float first: the type test as_number makes, for the usual values
-                "    if (v.__class__ is int or v.__class__ is float) and v == v or (",
-                "        v is not None and v.__class__ is not bool and isinstance(v, NUMBER) and v == v",
-                "    ):",
-            ]
+            if name == "context_tokens":  # Request.estimated_context_tokens, without the call
+                scope.update({"CHARS_PER_TOKEN": CHARS_PER_TOKEN, "PER_IMAGE": TOKENS_PER_IMAGE})
+                lines += [
+                    "    v = r.context_tokens",
+                    "    if v is None and r.text is not None:",
+                    "        v = -(-len(r.text) // CHARS_PER_TOKEN) + (PER_IMAGE if r.has_images else 0)",
+                ]
+            else:
+                lines.append(f"    v = {read}")
+            if metadata:  # any JSON value: a number, or missing (NaN too)
+                lines += [
+                    "    if (v.__class__ is int or v.__class__ is float) and v == v or (",
+                    "        v is not None and v.__class__ is not bool and isinstance(v, NUMBER) and v == v",
+                    "    ):",
+                ]
+            else:  # a Request's numbers are whole numbers or None (request.py checks them)
+                lines.append("    if v is not None:")
             if len(ts) <= 3:  # a few comparisons beat a call to bisect
                 for j in range(len(ts)):
                     scope[f"T{f}_{j}"] = ts[j]
@@ -100,56 +258,123 @@ def generate(ev: Evaluator) -> Callable[[Any, dict[Any, Any]], int]:
                     f"            m &= C{f}[{2 * len(ts)}]",
                 ]
             else:
-                lines += [
-                    f"        i = bisect(T{f}, v)",
-                    f"        m &= C{f}[2 * i + 1 if i < {len(ts)} and T{f}[i] == v else 2 * i]",
+                search = [
+                    f"i = bisect(T{f}, v)",
+                    f"m &= C{f}[2 * i + 1 if i < {len(ts)} and T{f}[i] == v else 2 * i]",
                 ]
+                if metadata:
+                    lines += [f"        {x}" for x in search]
+                else:
+                    # A whole number >= 0: below SMALL_MAX, its mask by index (one lookup
+                    # where bisect compares a dozen ints scattered in memory).
+                    top = ts[-1]  # may be infinite, or an int too large for a float
+                    limit = (
+                        SMALL_MAX
+                        if not top < SMALL_MAX
+                        else max(1, math.floor(top) + 2)
+                        if top >= 0
+                        else 1
+                    )
+                    scope[f"V{f}"] = [cells[_cell(ts, x)] for x in range(limit)]
+                    lines += [f"        if v < {limit}:", f"            m &= V{f}[v]"]
+                    if limit < SMALL_MAX:  # every larger value is above every threshold
+                        lines += ["        else:", f"            m &= C{f}[{2 * len(ts)}]"]
+                    else:
+                        lines += ["        else:", *(f"            {x}" for x in search)]
             lines += ["    else:", f"        m &= M{f}"]
-            continue
+            return
         _, values, other = table
         scope.update({f"D{f}": values, f"O{f}": other})
         if kind == "present":
             yes, no = values.get(True, other), values.get(False, other)
             scope.update({f"Y{f}": yes, f"N{f}": no})
             lines.append(f"    m &= Y{f} if {read} is not None else N{f}")
-        elif kind == "bool":
-            lines += [
-                f"    v = {read}",
-                f"    m &= D{f}.get(v, O{f}) if v.__class__ is bool else O{f}",
-            ]
+        elif metadata:  # any JSON value, unhashable ones too
+            test = "v.__class__ is bool" if kind == "bool" else "isinstance(v, str)"
+            lines += [f"    v = {read}", f"    m &= D{f}.get(v, O{f}) if {test} else O{f}"]
         else:
-            assert kind == "str"
+            # A Request's strings are str or None, its flags bool (request.py checks them,
+            # and it is immutable); the table's keys are strings or True/False, never None.
+            assert kind in ("str", "bool")
+            lines.append(f"    m &= D{f}.get({read}, O{f})")
+
+    def _lazy(self, f: int) -> None:
+        ev, lines, scope = self.ev, self.lines, self.scope
+        scan = self.scans[f]
+        sc = f"sc_{_ident(scan.attribute)}"
+        scope[f"SCAN{f}"] = scan.scan
+        # A Request's texts are str or None (request.py checks them; it is immutable).
+        lines += [f"    s = {_READ[scan.attribute]}", "    if s is not None:"]
+        # The first scan of a text is made where it is first needed; `sc_...` holds it
+        # from there on (whenever the text is there), for the later features and the loop.
+        if scan.regex is None or scan.literals is not None:
+            if scan.attribute not in self.scanned:
+                lines.append(f"        {sc} = SCAN{f}(s)")
+            self.scanned.add(scan.attribute)
+        if scan.regex is None:  # phrases found: their mask
+            scope[f"MASK{f}"] = ev.masks[f]
+            scope[f"NONE{f}"] = ev.masks[f](frozenset())
             lines += [
-                f"    v = {read}",
-                f"    m &= D{f}.get(v, O{f}) if isinstance(v, str) else O{f}",
+                f"        m &= MASK{f}({sc}[0]) if {sc}[0] else NONE{f}",
+                "    else:",
+                f"        m &= NONE{f}",
             ]
-    # The lowest surviving clause needs nothing lazy: its rule decides without the loop.
-    scope.update({"READY": ready_after[-1] if eager else 0, "RULE": ev.clause_rule})
-    lines += [
-        "    if not m:",
-        "        return DEFAULT",
-        "    low = m & -m",
-        "    if low & READY:",
-        "        return RULE[low.bit_length() - 1]",
-        f"    return run(r, state, m, {done})",
-    ]
-    exec(compile("\n".join(lines) + "\n", "<policyroute decide>", "exec"), scope)
-    fn: Callable[[Any, dict[Any, Any]], int] = scope["decide"]
-    return fn
+            return
+        _, values, other = ev.tables[f]
+        scope.update(
+            {
+                f"RX{f}": scan.regex,
+                f"SEARCH{f}": scan.search,
+                f"YES{f}": values.get(True, other),
+                f"NO{f}": values.get(False, other),
+                f"O{f}": other,
+            }
+        )
+        search = f"m &= YES{f} if SEARCH{f}(RX{f}, s) else NO{f}"
+        if scan.literals is None:
+            lines.append(f"        {search}")
+        else:
+            scope[f"LIT{f}"] = scan.literals
+            lines += [
+                # a literal it cannot match without is absent: no need to run it
+                f"        if LIT{f}.isdisjoint({sc}[1]):",
+                f"            m &= NO{f}",
+                "        else:",
+                f"            {search}",
+            ]
+        lines += ["    else:", f"        m &= O{f}"]
 
 
-def _ready_prefixes(ev: Evaluator, eager: list[int]) -> list[int]:
-    """For each prefix of `eager`, the clauses that need no feature outside it: when the
-    lowest surviving clause is one of them, its rule has decided."""
-    pos = {f: n for n, f in enumerate(eager)}
-    ready = [0] * len(eager)
-    for bit, fs in enumerate(ev.needs):
-        if bit in ev.opaque or not all(f in pos for f in fs):
-            continue
-        ready[max((pos[f] for f in fs), default=0)] |= 1 << bit
-    for n in range(1, len(ready)):
-        ready[n] |= ready[n - 1]
-    return ready
+def _bail(texts: list[str], done: int) -> str:
+    """Handing over to the evaluator's loop, with the classifier and the scans made."""
+    scans = "".join(f", {t!r}: sc_{_ident(t)}" for t in texts)
+    return f"DEC[run(r, {{'classifier': classifier{scans}}}, m, {done})] if m else DEFAULT"
 
 
-__all__ = ["EAGER_MAX", "generate"]
+def _cell(thresholds: Sequence[float], v: int) -> int:
+    """The cell of `v`: 2i below threshold i, 2i + 1 at it (Evaluator._num)."""
+    i = bisect_left(thresholds, v)
+    return 2 * i + 1 if i < len(thresholds) and thresholds[i] == v else 2 * i
+
+
+def _ident(name: str) -> str:
+    return name.replace(".", "_")
+
+
+NEVER = 255  # a ready-at position no clause the generated code decides reaches
+
+
+def _ready_at(ev: Evaluator, order: list[int]) -> list[int]:
+    """For each clause, the position in `order` after which every feature it needs has been
+    read, or NEVER (a feature outside `order`, or a rule evaluated whole)."""
+    pos = {f: n for n, f in enumerate(order)}
+    out = []
+    for c, fs in enumerate(ev.needs):
+        if c in ev.opaque or not all(f in pos for f in fs):
+            out.append(NEVER)
+        else:
+            out.append(max((pos[f] for f in fs), default=0))
+    return out
+
+
+__all__ = ["EAGER_MAX", "LAZY_MAX", "Entry", "Scan", "generate"]

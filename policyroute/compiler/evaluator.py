@@ -1,7 +1,9 @@
 """First match without walking the rules: bit-vector evaluation, lazy in costly features.
 
 Each rule's condition is split into AND-clauses (its disjunctive normal form over atoms);
-every clause gets one bit, in rule order. For every feature and every cell of its values
+every clause gets one bit, in rule order from the top bit down, so the first surviving
+clause is found from `bit_length()` alone, whatever the number of clauses (see `bit`). For
+every feature and every cell of its values
 (each listed value, anything else, missing; each interval between and at the thresholds of
 a number) a mask holds the clauses that cell does not contradict. A request's answer is the
 rule of the lowest clause that survives the masks of all the features it needs.
@@ -178,7 +180,8 @@ class Evaluator:
         self.clause_rule = clause_rule
         self.needs = needs
         self.rule_clauses = rule_clauses
-        self.all = (1 << len(clause_rule)) - 1
+        self.count = len(clause_rule)
+        self.all = (1 << self.count) - 1
         self.values = values
         # Classifier features of rules with several clauses: asked only once no cheaper
         # feature of the rule is left (see _before_asking).
@@ -196,8 +199,8 @@ class Evaluator:
         self.tables: dict[int, tuple[Any, ...]] = {}
         for fid, feature in enumerate(features):
             touched = 0
-            for bit, _ in touching[fid]:
-                touched |= 1 << bit
+            for index, _ in touching[fid]:
+                touched |= self.bit(index)
             base = self.all & ~touched
             if feature.kind == NUM:
                 self.masks.append(self._num(fid, base, touching[fid]))
@@ -206,6 +209,11 @@ class Evaluator:
             else:
                 assert feature.kind == MATCH
                 self.masks.append(self._match(base, touching[fid]))
+
+    def bit(self, clause: int) -> int:
+        """The mask bit of `clause`: clause 0 is the top bit, so the first surviving clause
+        of a mask `m` is `count - m.bit_length()` (`count` when none survives)."""
+        return 1 << (self.count - 1 - clause)
 
     # -- masks per feature ---------------------------------------------------------------
 
@@ -225,10 +233,10 @@ class Evaluator:
                 own = _num_cells(atom, index[atom.value], top)
                 cells = _intersect(cells, own if positive else _complement(own, top))
             for lo, hi in cells:
-                toggles[lo] ^= 1 << bit
-                toggles[hi + 1] ^= 1 << bit
+                toggles[lo] ^= self.bit(bit)
+                toggles[hi + 1] ^= self.bit(bit)
             if not any(positive for _, positive in lits):
-                missing |= 1 << bit
+                missing |= self.bit(bit)
         masks: list[int] = []
         running = 0
         for k in range(top + 1):
@@ -251,7 +259,7 @@ class Evaluator:
         for bit, lits in touching:
             at_other = not any(positive for _, positive in lits)
             if at_other:
-                other |= 1 << bit
+                other |= self.bit(bit)
             mentioned: set[Any] = set()
             for aid, _ in lits:
                 atom = self.atoms[aid]
@@ -263,7 +271,7 @@ class Evaluator:
                     for aid, positive in lits
                 )
                 if held != at_other:
-                    diff[v] = diff.get(v, 0) ^ (1 << bit)
+                    diff[v] = diff.get(v, 0) ^ self.bit(bit)
         table = {v: other ^ d for v, d in diff.items() if d}
         self.tables[fid] = ("discrete", table, other)
         get = table.get
@@ -282,13 +290,13 @@ class Evaluator:
             pos = [aid for aid, positive in lits if positive]
             for aid, positive in lits:
                 if not positive:
-                    kill_atom[aid] = kill_atom.get(aid, 0) | (1 << bit)
+                    kill_atom[aid] = kill_atom.get(aid, 0) | self.bit(bit)
             if not pos:
-                none |= 1 << bit
+                none |= self.bit(bit)
             elif len(pos) == 1:
-                gain_atom[pos[0]] = gain_atom.get(pos[0], 0) | (1 << bit)
+                gain_atom[pos[0]] = gain_atom.get(pos[0], 0) | self.bit(bit)
             else:
-                multi.append((bit, tuple(self.atoms[a] for a in pos)))  # type: ignore[misc]
+                multi.append((self.bit(bit), tuple(self.atoms[a] for a in pos)))  # type: ignore[misc]
         gain_p: dict[int, int] = {}
         kill_p: dict[int, int] = {}
         all_of_p: dict[int, list[int]] = {}
@@ -324,7 +332,7 @@ class Evaluator:
                             kill |= kill_atom.get(aid, 0)
             for bit, pos in multi:
                 if all(a.holds(found) for a in pos):
-                    gain |= 1 << bit
+                    gain |= bit
             return (none | gain) & ~kill
 
         return mask
@@ -339,13 +347,14 @@ class Evaluator:
         """`decide` from surviving clauses `cand`, the features in `done` already applied."""
         clause_rule, needs, opaque = self.clause_rule, self.needs, self.opaque
         values, masks, careful = self.values, self.masks, self.careful
+        count = self.count
         cursor: dict[int, int] | None = None
         while cand:
-            low = (cand & -cand).bit_length() - 1
+            low = count - cand.bit_length()  # the first surviving clause
             if low in opaque:
                 if self._walk(opaque[low], request, state) is not CONTINUE:
                     return clause_rule[low]
-                cand &= ~(1 << low)
+                cand &= ~self.bit(low)
                 continue
             fs = needs[low]
             # The first feature the lowest clause still needs; features are only ever added
@@ -379,7 +388,7 @@ class Evaluator:
         best = -1
         order = self.order
         for bit in self.rule_clauses[rule]:
-            if (cand >> bit) & 1:
+            if cand & self.bit(bit):
                 for f in self.needs[bit]:
                     if not (done >> f) & 1:
                         if best < 0 or order[f] < order[best]:

@@ -368,6 +368,7 @@ class _ToAst(Transformer[Token, Any]):
 
     def shadow_stmt(self, tier: ast.Ident, percent: ast.Num) -> ast.ShadowDecl:
         return ast.ShadowDecl(tier, percent, self._span_of(tier, percent))
+
     def sticky_stmt(self, window: ast.Num, unit: ast.Ident | None) -> ast.StickyDecl:
         return ast.StickyDecl(window, unit, self._span_of(window, unit))
 

@@ -44,6 +44,9 @@ def _holds(cond: str, values: Values) -> bool:
     m = re.match(r"^(length|files) is missing$", cond)
     if m:
         return values[m.group(1)] is None
+    m = re.match(r"^(length|files) is a number$", cond)
+    if m:
+        return values[m.group(1)] is not None
     m = _CMP.match(cond)
     assert m, f"unexpected condition {cond!r}"
     v = values[m.group(1)]

@@ -2,17 +2,19 @@
 
 Reading an attribute and looking up its mask is a few bytecodes; calling a reader and a
 mask function per feature through the evaluator's loop costs several times that, and on a
-short request that overhead is most of a decision. So the generated function:
+short request that overhead is most of a decision. So the generated function reads the
+features in the order the rules first need them, returning as soon as the first surviving
+clause is decided, as an if-chain would:
 
-1. reads the attribute features (up to EAGER_MAX of them) in the order the rules first need
-   them, each into one `m &= ...` line, returning as soon as the lowest surviving clause is
-   decided, as an if-chain would. Attributes have no side effects, so reading them all
-   changes no decision and asks no classifier;
-2. then evaluates the phrase and regex features (up to LAZY_MAX), in the order the rules
-   first need them, each only when the lowest surviving clause needs it: the evaluator's
-   own laziness. When the lowest clause needs a feature further on, or a classifier, or is
-   a rule evaluated whole, it hands over to the evaluator's loop (`Evaluator.run`) with
-   what it has read, so a classifier is still asked exactly when the loop would ask it.
+- an attribute (up to EAGER_MAX of them) is one `m &= ...` line, always read: attributes
+  have no side effects, so reading one a decision did not need changes nothing;
+- a phrase set or a regex's verdict (up to LAZY_MAX) is read only when the first surviving
+  clause needs it, the evaluator's own laziness; one passed over is left to the loop;
+- a classifier is read the same way when there is no classifier to ask and the request
+  carries no answers (it then reads as failed, with no side effect); otherwise, and when
+  what is left needs the loop (a skipped feature, a rule evaluated whole), the code hands
+  over to `Evaluator.run` with what it has read, so a classifier is still asked exactly
+  when the loop would ask it.
 
 It returns the `Decision` itself, so a decision costs one call.
 """

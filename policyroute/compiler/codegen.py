@@ -2,17 +2,19 @@
 
 Reading an attribute and looking up its mask is a few bytecodes; calling a reader and a
 mask function per feature through the evaluator's loop costs several times that, and on a
-short request that overhead is most of a decision. So the generated function:
+short request that overhead is most of a decision. So the generated function reads the
+features in the order the rules first need them, returning as soon as the first surviving
+clause is decided, as an if-chain would:
 
-1. reads the attribute features (up to EAGER_MAX of them) in the order the rules first need
-   them, each into one `m &= ...` line, returning as soon as the lowest surviving clause is
-   decided, as an if-chain would. Attributes have no side effects, so reading them all
-   changes no decision and asks no classifier;
-2. then evaluates the phrase and regex features (up to LAZY_MAX), in the order the rules
-   first need them, each only when the lowest surviving clause needs it: the evaluator's
-   own laziness. When the lowest clause needs a feature further on, or a classifier, or is
-   a rule evaluated whole, it hands over to the evaluator's loop (`Evaluator.run`) with
-   what it has read, so a classifier is still asked exactly when the loop would ask it.
+- an attribute (up to EAGER_MAX of them) is one `m &= ...` line, always read: attributes
+  have no side effects, so reading one a decision did not need changes nothing;
+- a phrase set or a regex's verdict (up to LAZY_MAX) is read only when the first surviving
+  clause needs it, the evaluator's own laziness; one passed over is left to the loop;
+- a classifier is read the same way when there is no classifier to ask and the request
+  carries no answers (it then reads as failed, with no side effect); otherwise, and when
+  what is left needs the loop (a skipped feature, a rule evaluated whole), the code hands
+  over to `Evaluator.run` with what it has read, so a classifier is still asked exactly
+  when the loop would ask it.
 
 It returns the `Decision` itself, so a decision costs one call.
 """
@@ -118,6 +120,7 @@ class _Writer:
             for f in fs:
                 first_use.setdefault(f, bit)
         ordered = sorted(first_use, key=lambda f: (first_use[f], f))
+        self.first_use = {f: n for n, f in enumerate(ordered)}
         self.eager = [
             f for f in ordered if ev.features[f].cost <= COST_PRESENCE and f in ev.tables
         ][:EAGER_MAX]
@@ -138,7 +141,6 @@ class _Writer:
             "bisect": bisect_left,
             "NUMBER": (int, float),
         }
-        self.scanned: set[str] = set()
         self.lines = ["    m = ALL"]
         self.scope["ALL"] = ev.all
 
@@ -159,7 +161,9 @@ class _Writer:
 
     def body(self) -> None:
         ev, lines, scope = self.ev, self.lines, self.scope
-        order = self.eager + self.lazy
+        # Attributes and costly features alike in the order the rules first need them, so a
+        # phrase rule that decides early spares reading what only later rules read.
+        order = sorted(self.eager + self.lazy, key=self.first_use.__getitem__)
         # A mask's first surviving clause is `count - b` for b = m.bit_length() (clause 0 is
         # the top bit): O(1) whatever the number of clauses. READY_AT[b] is the position in
         # `order` after which that clause needs nothing more (NEVER: it needs the loop), and
@@ -170,52 +174,74 @@ class _Writer:
             scope["DEFAULT"],
             *(scope["RULE"][ev.count - b] for b in range(1, ev.count + 1)),
         ]
+        # A costly feature is read only when the first surviving clause needs it; one passed
+        # over is `skipped`, and a clause that needs a skipped feature is not ready (the loop
+        # reads it): LAZY_NEEDS[b] holds the skippable features clause `count - b` needs.
+        lazy_bit = {f: 1 << f for f in self.lazy}  # as in `done`: one bit a feature
+        lazy_needs = [0] * (ev.count + 1)
+        for c, fs in enumerate(ev.needs):
+            lazy_needs[ev.count - c] = sum(lazy_bit.get(f, 0) for f in fs)
+        scope["LAZY_NEEDS"] = lazy_needs
         grows = set(ready_at)
         if any(ev.features[f].key[1].startswith("metadata.") for f in self.eager):
             lines.append("    md = r.metadata")
-        done = 0
-        for n, f in enumerate(self.eager):
-            if n and n - 1 in grows:  # after a feature that lets a further clause decide
-                self._return_if_ready(n - 1)
-            done |= 1 << f
-            start = len(lines)
-            self._eager(f)
-            if n == 0 and lines[0] == "    m = ALL":  # every mask holds ALL's untouched bits
-                lines[start:] = [x.replace("m &= ", "m = ") for x in lines[start:]]
-                del lines[0]
-        if self.eager:
-            self._return_if_ready(len(self.eager) - 1)
         texts = sorted({self.scans[f].attribute for f in self.lazy if f in self.scans})
         lines += [f"    sc_{_ident(t)} = None" for t in texts]
-        for k, f in enumerate(self.lazy):
-            if not k and not self.eager:
-                lines.append("    b = m.bit_length()")
-            needs = bytearray(ev.count + 1)
-            for c, fs in enumerate(ev.needs):
-                needs[ev.count - c] = f in fs and c not in ev.opaque
-            scope[f"NEED{f}"] = bytes(needs)
-            lines += [f"    if not NEED{f}[b]:", f"        return {_bail(texts, done)}"]
-            if f in self.unasked:
-                scope[f"UNASKED{f}"] = ev.masks[f](self.unasked[f])
-                lines += [
-                    "    if classifier is not None or r.classifiers:",
-                    f"        return {_bail(texts, done)}",
-                    f"    m &= UNASKED{f}",
-                ]
+        if self.lazy:
+            lines.append("    skipped = 0")
+        done = 0
+        fresh = False  # whether `b` is the bit length of `m` as it stands
+        for n, f in enumerate(order):
+            if f in lazy_bit:
+                if not fresh:
+                    lines.append("    b = m.bit_length()")
+                self._costly(f, lazy_bit[f], texts, done)
             else:
-                self._lazy(f)
+                start = len(lines)
+                self._eager(f)
+                if n == 0:  # every mask holds ALL's untouched bits: `m = X`, not `m &= X`
+                    lines[start:] = [x.replace("m &= ", "m = ") for x in lines[start:]]
+                    lines.remove("    m = ALL")
             done |= 1 << f
-            self._return_if_ready(len(self.eager) + k)
-        lines.append(f"    return {_bail(texts, done)}")
+            fresh = False
+            # after a feature that lets a further clause decide, and after the last
+            if n in grows or n == len(order) - 1:
+                self._return_if_ready(n, any(g in lazy_bit for g in order[: n + 1]))
+                fresh = True
+        lines.append(f"    return {_bail(texts, done, bool(self.lazy))}")
 
-    def _return_if_ready(self, n: int) -> None:
-        """Return when the first surviving clause needs nothing past position `n` of the
-        features read, or when no clause survives. Leaves `b` up to date."""
+    def _costly(self, f: int, bit: int, texts: list[str], done: int) -> None:
+        """Read costly feature `f` if the first surviving clause needs it, else skip it."""
+        ev, scope = self.ev, self.scope
+        needs = bytearray(ev.count + 1)
+        for c, fs in enumerate(ev.needs):
+            needs[ev.count - c] = f in fs and c not in ev.opaque
+        scope[f"NEED{f}"] = bytes(needs)
+        outer, self.lines = self.lines, []
+        if f in self.unasked:
+            scope[f"UNASKED{f}"] = ev.masks[f](self.unasked[f])
+            self.lines += [
+                "    if classifier is not None or r.classifiers:",
+                f"        return {_bail(texts, done, True)}",
+                f"    m &= UNASKED{f}",
+            ]
+        else:
+            self._lazy(f)
+        block, self.lines = self.lines, outer
         self.lines += [
-            "    b = m.bit_length()",
-            f"    if READY_AT[b] <= {n}:",
-            "        return RULE[b]",
+            f"    if NEED{f}[b]:",
+            *(f"    {x}" for x in block),
+            "    else:",
+            f"        skipped |= {bit}",
         ]
+
+    def _return_if_ready(self, n: int, skippable: bool) -> None:
+        """Return when the first surviving clause needs nothing past position `n` of the
+        features read (and none it skipped), or when no clause survives."""
+        test = f"READY_AT[b] <= {n}"
+        if skippable:
+            test += " and not LAZY_NEEDS[b] & skipped"
+        self.lines += ["    b = m.bit_length()", f"    if {test}:", "        return RULE[b]"]
 
     def _eager(self, f: int) -> None:
         ev, lines, scope = self.ev, self.lines, self.scope
@@ -305,12 +331,9 @@ class _Writer:
         scope[f"SCAN{f}"] = scan.scan
         # A Request's texts are str or None (request.py checks them; it is immutable).
         lines += [f"    s = {_READ[scan.attribute]}", "    if s is not None:"]
-        # The first scan of a text is made where it is first needed; `sc_...` holds it
-        # from there on (whenever the text is there), for the later features and the loop.
         if scan.regex is None or scan.literals is not None:
-            if scan.attribute not in self.scanned:
-                lines.append(f"        {sc} = SCAN{f}(s)")
-            self.scanned.add(scan.attribute)
+            # made where it is first needed, and kept for the later features and the loop
+            lines += [f"        if {sc} is None:", f"            {sc} = SCAN{f}(s)"]
         if scan.regex is None:  # phrases found: their mask
             scope[f"MASK{f}"] = ev.masks[f]
             scope[f"NONE{f}"] = ev.masks[f](frozenset())
@@ -345,10 +368,12 @@ class _Writer:
         lines += ["    else:", f"        m &= O{f}"]
 
 
-def _bail(texts: list[str], done: int) -> str:
-    """Handing over to the evaluator's loop, with the classifier and the scans made."""
+def _bail(texts: list[str], done: int, skippable: bool) -> str:
+    """Handing over to the evaluator's loop, with the classifier and the scans made. `done`
+    counts the features up to here as read; a skipped one is left to the loop."""
     scans = "".join(f", {t!r}: sc_{_ident(t)}" for t in texts)
-    return f"DEC[run(r, {{'classifier': classifier{scans}}}, m, {done})] if m else DEFAULT"
+    done_now = f"{done} & ~skipped" if skippable else str(done)
+    return f"DEC[run(r, {{'classifier': classifier{scans}}}, m, {done_now})] if m else DEFAULT"
 
 
 def _cell(thresholds: Sequence[float], v: int) -> int:

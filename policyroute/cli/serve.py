@@ -232,6 +232,8 @@ def run(args: argparse.Namespace) -> int:
         "access_log": args.access_log,
         "timeout_graceful_shutdown": args.shutdown_timeout,
         "server_header": False,
+        # X-Forwarded-For rewriting is for access logs, which are off unless asked for.
+        "proxy_headers": args.access_log,
         "lifespan": "on",
     }
     if args.workers > 1:

@@ -289,7 +289,9 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
         def _sse(self, event: str, data: dict[str, Any]) -> None:
             if self._chunk_delay:
                 time.sleep(self._chunk_delay)
-            self.wfile.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
+            frame = f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+            # One HTTP/1.1 chunk an event, as the API sends them; the connection stays open.
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(frame), frame))
             self.wfile.flush()
 
         _chunk_delay = 0.0
@@ -299,9 +301,13 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
             self.send_response(200)
             self.send_header("content-type", "text/event-stream")
             self.send_header("request-id", "req_" + uuid.uuid4().hex[:20])
-            self.send_header("connection", "close")
+            self.send_header("transfer-encoding", "chunked")
             self.end_headers()
-            self.close_connection = True
+            self._events(model, r)
+            self.wfile.write(b"0\r\n\r\n")  # the end of the body; the connection is kept
+            self.wfile.flush()
+
+        def _events(self, model: str, r: Reply) -> None:
             start = _message(model, r)
             start["content"] = []
             start["stop_reason"] = None

@@ -12,24 +12,9 @@ import re
 from typing import Any
 
 from policyroute import Policy
+from policyroute.compiler.codegen import READ  # attributes read as decide() reads them
 from policyroute.syntax import ast
 
-_READ = {
-    "prompt": "r.prompt",
-    "system": "r.system",
-    "text": "r.text",
-    "length": "(len(r.prompt) if r.prompt is not None else None)",
-    "context_tokens": "r.estimated_context_tokens()",
-    "output_tokens": "r.output_tokens",
-    "turns": "r.turns",
-    "files": "r.files",
-    "task": "r.task",
-    "domain": "r.domain",
-    "user.tier": "r.user_tier",
-    "user.id": "r.user_id",
-    "has_tools": "r.has_tools",
-    "has_images": "r.has_images",
-}
 _LOWER = {"prompt": "low_prompt", "system": "low_system", "text": "low_text"}
 
 
@@ -49,7 +34,7 @@ class _Writer:
             return "None" if attr.parts[1] == "label" else "0.0"
         if attr.parts[0] == "metadata":
             return f"r.metadata.get({attr.parts[1]!r})"
-        return _READ[attr.dotted]
+        return READ[attr.dotted]
 
     def cond(self, e: ast.Expr) -> str:
         if isinstance(e, ast.And):
@@ -99,7 +84,7 @@ def if_chain(policy: Policy) -> Any:
     for rule in policy.checked.rules:
         assert rule.condition is not None
         body.append(f"    if {w.cond(rule.condition)}:\n        return {rule.name!r}")
-    head = [f"    {_LOWER[t]} = ({_READ[t]} or '').lower()" for t in sorted(w.texts)]
+    head = [f"    {_LOWER[t]} = ({READ[t]} or '').lower()" for t in sorted(w.texts)]
     src = "def chain(r):\n" + "\n".join([*head, *body]) + "\n    return 'default'\n"
     scope: dict[str, Any] = dict(w.consts)
     exec(compile(src, f"<if-chain {policy.name}>", "exec"), scope)

@@ -36,8 +36,9 @@ EAGER_MAX = 32
 SMALL_MAX = 4096
 LAZY_MAX = 32  # with EAGER_MAX, under NEVER
 
-# How generated code reads an attribute from a Request (policyroute/request.py).
-_READ = {
+# How generated code reads an attribute from a Request (policyroute/request.py); the
+# bench's hand-written if-chain reads them the same way.
+READ = {
     "prompt": "r.prompt",
     "system": "r.system",
     "text": "r.text",
@@ -129,7 +130,7 @@ class _Writer:
             for f in ordered
             if f not in self.eager
             and (
-                (f in scans and scans[f].attribute in _READ)
+                (f in scans and scans[f].attribute in READ)
                 or (f in unasked and ev.features[f].cost >= COST_CLASSIFIER)
             )
         ][:LAZY_MAX]
@@ -247,7 +248,7 @@ class _Writer:
         ev, lines, scope = self.ev, self.lines, self.scope
         kind, name = ev.features[f].key[0], ev.features[f].key[1]
         metadata = name.startswith("metadata.")
-        read = f"md.get({name[9:]!r})" if metadata else _READ[name]
+        read = f"md.get({name[9:]!r})" if metadata else READ[name]
         table = ev.tables[f]
         if table[0] == "num":
             _, ts, cells, missing = table
@@ -330,7 +331,7 @@ class _Writer:
         sc = f"sc_{_ident(scan.attribute)}"
         scope[f"SCAN{f}"] = scan.scan
         # A Request's texts are str or None (request.py checks them; it is immutable).
-        lines += [f"    s = {_READ[scan.attribute]}", "    if s is not None:"]
+        lines += [f"    s = {READ[scan.attribute]}", "    if s is not None:"]
         if scan.regex is None or scan.literals is not None:
             # made where it is first needed, and kept for the later features and the loop
             lines += [f"        if {sc} is None:", f"            {sc} = SCAN{f}(s)"]
@@ -402,4 +403,4 @@ def _ready_at(ev: Evaluator, order: list[int]) -> list[int]:
     return out
 
 
-__all__ = ["EAGER_MAX", "LAZY_MAX", "Entry", "Scan", "generate"]
+__all__ = ["EAGER_MAX", "LAZY_MAX", "READ", "Entry", "Scan", "generate"]

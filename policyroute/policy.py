@@ -13,6 +13,7 @@ from .compiler.codegen import Entry, generate
 from .compiler.diagram import Context, DiagramBuilder, Node, PhraseIds, count_nodes, walk
 from .compiler.evaluator import Evaluator
 from .compiler.loader import Loaded, load_path, load_text
+from .compiler.readers import FeatureReaders
 from .decision import (
     FAILED_CLASSIFICATION,
     NO_ESCALATION,
@@ -24,7 +25,6 @@ from .decision import (
     Step,
     Tier,
 )
-from .readers import FeatureReaders
 from .request import Request, RequestError
 from .syntax.diagnostics import Diagnostic, PolicyError
 from .syntax.source import Span

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .compiler.checker import CheckedTest
-from .decision import Classification, Decision
-from .policy import Policy, StaticClassifier
-from .request import Request
-from .syntax import ast
-from .syntax.diagnostics import Diagnostic, PolicyError
+from ..decision import Classification, Decision
+from ..policy import Policy, StaticClassifier
+from ..request import Request
+from ..syntax import ast
+from ..syntax.diagnostics import Diagnostic, PolicyError
+from .checker import CheckedTest
 
 _DIRECT = {
     "prompt": "prompt",

@@ -7,27 +7,21 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from .compiler.atoms import AtomTable, Expr
-from .compiler.checker import CheckedPolicy, CheckedRule, CheckedTest, check
-from .compiler.codegen import Entry, generate
+from .compiler.atoms import Expr
+from .compiler.checker import CheckedTest
 from .compiler.diagram import Context, DiagramBuilder, Node, PhraseIds, count_nodes, walk
-from .compiler.evaluator import Evaluator
 from .compiler.loader import Loaded, load_path, load_text
-from .compiler.readers import FeatureReaders
+from .compiler.pipeline import compile_loaded, decision_for
 from .decision import (
     FAILED_CLASSIFICATION,
-    NO_ESCALATION,
     Classification,
     ClassifierSpec,
     Decision,
-    Escalation,
     Shadow,
     Step,
     Tier,
 )
 from .request import Request, RequestError
-from .syntax.diagnostics import Diagnostic, PolicyError
-from .syntax.source import Span
 
 
 class Classifier(Protocol):
@@ -48,17 +42,21 @@ class RuleInfo:
 class Policy:
     """A checked, compiled policy. Immutable: reloading builds a new one."""
 
-    def __init__(self, loaded: Loaded, checked: CheckedPolicy, warnings: list[Diagnostic]) -> None:
-        assert checked.default is not None
+    def __init__(self, loaded: Loaded) -> None:
+        """Compile `loaded` (compiler/pipeline.py); raises PolicyError with every diagnostic."""
+        c = compile_loaded(loaded, self._decide_other)
+        checked = c.checked
+        assert c.table is not None and c.readers is not None and c.evaluator is not None
+        assert c.decide is not None and checked.default is not None
         self.name = checked.name
         self.files: tuple[Path, ...] = tuple(loaded.files)
-        self.revision = loaded.revision()
+        self.revision = c.revision
         self.tiers: tuple[Tier, ...] = tuple(checked.tiers)
         self.classifiers: dict[str, ClassifierSpec] = dict(checked.classifiers)
         self.escalation = checked.escalation
         # `sticky conversations`: seconds a conversation keeps its tier floor, or None.
         self.sticky_window: float | None = checked.sticky_window
-        self.warnings = warnings
+        self.warnings = c.warnings
         self.checked = checked
         self.tests: tuple[CheckedTest, ...] = tuple(checked.tests)
         rules = [*checked.rules, checked.default]
@@ -66,7 +64,7 @@ class Policy:
             RuleInfo(r.name, r.tier.name, i, r.source.name, r.source.line_col(r.span.start)[0])
             for i, r in enumerate(rules)
         )
-        self.decisions: tuple[Decision, ...] = tuple(self._decision(r) for r in rules)
+        self.decisions: tuple[Decision, ...] = c.decisions
         # `shadow` statements, cheapest tier first, and for each tier a request may be routed
         # to, the ones strictly below it (what a request routed there is shadowed to).
         order = [t.name for t in self.tiers]
@@ -77,41 +75,18 @@ class Policy:
             t: tuple(s for s in self.shadows if order.index(s.tier.name) < i)
             for i, t in enumerate(order)
         }
-
-        table = AtomTable(checked)
-        self.conditions: tuple[Expr, ...] = tuple(table.lower(r.condition) for r in checked.rules)  # type: ignore[arg-type]
-        self.atoms = table
-        self.readers = FeatureReaders(table, self.classifiers)
+        self.conditions: tuple[Expr, ...] = c.conditions
+        self.atoms = c.table
+        self.readers = c.readers
         self.matcher = self.readers.matcher
-        self.evaluator = Evaluator(
-            table.features,
-            table.atoms,
-            self.conditions,
-            [self.readers.value(fid, f.key) for fid, f in enumerate(table.features)],
-        )
-        # With no classifier to ask and no answers given, a classifier reads as failed.
-        unasked = {
-            fid: FAILED_CLASSIFICATION.label
-            if f.key[0] == "label"
-            else FAILED_CLASSIFICATION.confidence
-            for fid, f in enumerate(table.features)
-            if f.key[0] in ("label", "confidence")
-        }
-        self._decide, entry = generate(
-            self.evaluator,
-            self.decisions,
-            self.readers.scans(table.features),
-            unasked,
-            Entry(Request, self._decide_other),
-        )
+        self.evaluator = c.evaluator
+        self._decide = c.decide
         # The same signature and code as the method below, one Python call shorter for a
         # plain Request: decide() sits on every request.
-        if entry is not None:
-            entry.__doc__ = Policy.decide.__doc__
-            self.decide = entry  # type: ignore[method-assign]
-        self.getters = tuple(
-            self.readers.getter(fid, f.key) for fid, f in enumerate(table.features)
-        )
+        if c.entry is not None:
+            c.entry.__doc__ = Policy.decide.__doc__
+            self.decide = c.entry  # type: ignore[method-assign]
+        self.getters = c.getters
         self._root: Node | None = None
 
     @property
@@ -125,32 +100,6 @@ class Policy:
     @property
     def node_count(self) -> int:
         return count_nodes(self.root)
-
-    # -- building ---------------------------------------------------------------------
-
-    def _decision(self, rule: CheckedRule, tier: Tier | None = None) -> Decision:
-        tier = tier or rule.tier
-        above = self.tiers[[t.name for t in self.tiers].index(tier.name) + 1 :]
-        esc = self.escalation or NO_ESCALATION
-        steps = len(above) if esc.max_steps is None else min(esc.max_steps, len(above))
-        if rule.escalate_max is not None:
-            steps = min(rule.escalate_max, len(above))
-        if rule.escalate_never or not esc.triggers:
-            steps = 0
-        escalation = (
-            Escalation(esc.triggers, esc.confidence_below, steps) if steps else NO_ESCALATION
-        )
-        return Decision(
-            tier=tier.name,
-            model=tier.model,
-            rule=rule.name,
-            max_tokens=rule.max_tokens if rule.max_tokens is not None else tier.max_tokens,
-            ladder=tuple(above[:steps]),
-            escalation=escalation,
-            tier_spec=tier,
-            policy=self.name,
-            revision=self.revision,
-        )
 
     # -- deciding ---------------------------------------------------------------------
 
@@ -226,7 +175,7 @@ class Policy:
         rule = next((r for r in checked if r is not None and r.name == decision.rule), None)
         if rule is None:
             return decision
-        return self._decision(rule, self.tiers[names.index(tier)])
+        return decision_for(self.checked, self.revision, rule, self.tiers[names.index(tier)])
 
     def rule_index(self, name: str) -> int:
         for r in self.rules:
@@ -254,26 +203,7 @@ def _request_from(attrs: Mapping[str, Any]) -> Request:
 
 def build(loaded: Loaded) -> Policy:
     """Check and compile loaded statements, or raise PolicyError with every diagnostic."""
-    diagnostics = list(loaded.diagnostics)
-    if not loaded.statements and diagnostics:
-        raise PolicyError(diagnostics)
-    checked, found = check(loaded.statements, loaded.imports_failed(), loaded.broken)
-    diagnostics.extend(found)
-    if checked.library or (not loaded.statements and not diagnostics):
-        src = loaded.sources[0] if loaded.sources else None
-        if src is not None:
-            diagnostics.append(
-                Diagnostic(
-                    "E107",
-                    "this file declares no rules and no default: it can be imported, not loaded",
-                    src,
-                    Span(0, 0),
-                    "load the policy that imports it, or add: default -> TIER",
-                )
-            )
-    if any(d.is_error for d in diagnostics):
-        raise PolicyError(diagnostics)
-    return Policy(loaded, checked, [d for d in diagnostics if not d.is_error])
+    return Policy(loaded)
 
 
 def load(path: str | Path) -> Policy:

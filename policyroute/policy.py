@@ -1,11 +1,15 @@
-"""A compiled policy: the decision diagram behind `decide()`, and how to build one."""
+"""A compiled policy: the decision diagram behind `decide()`, and how to build one.
+
+`Classifier` and `StaticClassifier` live in decision.py; they are named here too because
+`policyroute.policy.Classifier` is how the runtime and the store spell the protocol.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from .compiler.atoms import Expr
 from .compiler.checker import CheckedTest
@@ -13,21 +17,15 @@ from .compiler.diagram import Context, DiagramBuilder, Node, PhraseIds, count_no
 from .compiler.loader import Loaded, load_path, load_text
 from .compiler.pipeline import compile_loaded, decision_for
 from .decision import (
-    FAILED_CLASSIFICATION,
-    Classification,
+    Classifier,
     ClassifierSpec,
     Decision,
     Shadow,
+    StaticClassifier,
     Step,
     Tier,
 )
 from .request import Request, RequestError
-
-
-class Classifier(Protocol):
-    """What `decide()` asks when a rule needs a classifier's answer."""
-
-    def classify(self, spec: ClassifierSpec, request: Request) -> Classification: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,11 +214,4 @@ def loads(text: str, name: str = "<string>", base_dir: str | Path | None = None)
     return build(load_text(text, name, Path(base_dir) if base_dir is not None else None))
 
 
-class StaticClassifier:
-    """Answers classifiers from a fixed table: for inline tests and offline replays."""
-
-    def __init__(self, answers: Mapping[str, Classification]) -> None:
-        self.answers = dict(answers)
-
-    def classify(self, spec: ClassifierSpec, request: Request) -> Classification:
-        return self.answers.get(spec.name, FAILED_CLASSIFICATION)
+__all__ = ["Classifier", "Policy", "RuleInfo", "StaticClassifier", "build", "load", "loads"]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..decision import Classification, Decision
-from ..policy import Policy, StaticClassifier
+from ..decision import Classification, Decision, StaticClassifier
 from ..request import Request
 from ..syntax import ast
 from ..syntax.diagnostics import Diagnostic, PolicyError
+
+if TYPE_CHECKING:
+    from ..policy import Policy
 from .checker import CheckedTest
 
 _DIRECT = {

@@ -21,7 +21,10 @@ The API (small and stable; other modules and branches depend on it):
   lines of a binary or text file with their 1-based numbers; a line longer than
   ``max_bytes`` comes back as ``None`` after the rest of it was skipped, so a 300 MB line
   costs at most ``max_bytes`` of memory. Blank lines are yielded too; callers skip them.
-- ``JSONError(ValueError)``: ``message`` (a sentence, no location), ``where`` (file name or
+- ``too_long(max_bytes, *, where=None, line=None) -> JSONError``: the error of such a line
+  (kind "size"), so every reader words it alike.
+- ``JSONError(ValueError)``: ``message`` (a sentence, no location), ``kind`` (one of
+  ``KINDS``: "syntax", "encoding", "number", "depth", "size"), ``where`` (file name or
   "request body"; may be None), ``line`` and ``column`` (1-based; None when unknown).
   ``str(e)`` is ``where:line:column: message`` with the missing parts left out.
 - Limits: ``MAX_DEPTH`` (256 levels of arrays/objects), ``MAX_INT_DIGITS`` (308: any such
@@ -44,6 +47,7 @@ from collections.abc import Iterator
 from typing import IO, Any, AnyStr
 
 __all__ = [
+    "KINDS",
     "MAX_DEPTH",
     "MAX_INT_DIGITS",
     "MAX_LINE_BYTES",
@@ -51,11 +55,13 @@ __all__ = [
     "check_depth",
     "iter_lines",
     "loads",
+    "too_long",
 ]
 
 MAX_DEPTH = 256
 MAX_INT_DIGITS = 308
 MAX_LINE_BYTES = 64 * 1024 * 1024
+KINDS = ("syntax", "encoding", "number", "depth", "size")
 
 
 class JSONError(ValueError):
@@ -65,11 +71,13 @@ class JSONError(ValueError):
         self,
         message: str,
         *,
+        kind: str = "syntax",
         where: str | None = None,
         line: int | None = None,
         column: int | None = None,
     ) -> None:
         self.message = message
+        self.kind = kind
         self.where = where
         self.line = line
         self.column = column
@@ -81,11 +89,13 @@ class JSONError(ValueError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Picklable across replay's worker processes despite the keyword-only arguments.
-        return (_rebuild, (self.message, self.where, self.line, self.column))
+        return (_rebuild, (self.message, self.kind, self.where, self.line, self.column))
 
 
-def _rebuild(message: str, where: str | None, line: int | None, column: int | None) -> JSONError:
-    return JSONError(message, where=where, line=line, column=column)
+def _rebuild(
+    message: str, kind: str, where: str | None, line: int | None, column: int | None
+) -> JSONError:
+    return JSONError(message, kind=kind, where=where, line=line, column=column)
 
 
 class _Refused(Exception):
@@ -134,39 +144,49 @@ def _position(text: str, pos: int) -> tuple[int, int]:
     return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
 
 
-def _locate(text: str, max_depth: int) -> tuple[str, int]:
+def _locate(text: str, max_depth: int) -> tuple[str, str, int]:
     """What a hook refused, or where nesting went too deep, and its offset."""
     depth = 0
     for m in _TOKENS.finditer(text):
         if m.group("open"):
             depth += 1
             if depth > max_depth:
-                return f"nested deeper than {max_depth} levels of arrays and objects", m.start()
+                return "depth", _deep(max_depth), m.start()
         elif m.group("close"):
             depth -= 1
         elif m.group("const"):
-            return f"{m.group('const')} is not a JSON number", m.start()
+            return "number", f"{m.group('const')} is not a JSON number", m.start()
         elif m.group("num"):
             tok = m.group("num")
             if not m.group("frac"):
                 digits = len(tok) - tok.startswith("-")
                 if digits > MAX_INT_DIGITS:
                     return (
+                        "number",
                         f"integer of {digits} digits (at most {MAX_INT_DIGITS} are read)",
                         m.start(),
                     )
             elif math.isinf(float(tok)):
-                return f"number {_abbrev(tok)} is out of range", m.start()
-    return f"nested deeper than {max_depth} levels of arrays and objects", len(text)
+                return "number", f"number {_abbrev(tok)} is out of range", m.start()
+    return "depth", _deep(max_depth), len(text)
+
+
+def _deep(limit: int) -> str:
+    return f"nested deeper than {limit} levels of arrays and objects"
 
 
 def _abbrev(tok: str) -> str:
     return tok if len(tok) <= 24 else f"{tok[:10]}...{tok[-10:]}"
 
 
-def _located(message: str, text: str, pos: int, where: str | None, line: int | None) -> JSONError:
+def _located(
+    found: tuple[str, str, int], text: str, where: str | None, line: int | None
+) -> JSONError:
+    kind, message, pos = found
     ln, col = _position(text, pos)
-    return JSONError(message, where=where, line=ln if line is None else line + ln - 1, column=col)
+    return JSONError(
+        message, kind=kind, where=where, line=ln if line is None else line + ln - 1, column=col
+    )
 
 
 def loads(
@@ -188,6 +208,7 @@ def loads(
             return _raise(
                 JSONError(
                     f"not UTF-8 text: {e.reason} at byte {e.start}",
+                    kind="encoding",
                     where=where,
                     line=ln if line is None else line + ln - 1,
                     column=col + 1,
@@ -208,13 +229,11 @@ def loads(
             column=e.colno,
         ) from None
     except (_Refused, RecursionError):
-        message, pos = _locate(text, max_depth)
-        raise _located(message, text, pos, where, line) from None
+        raise _located(_locate(text, max_depth), text, where, line) from None
     # A document with fewer brackets than the limit cannot be too deep: one C-speed count
     # spares the walk on nearly every input.
     if text.count("[") + text.count("{") > max_depth and _too_deep(obj, max_depth):
-        message, pos = _locate(text, max_depth)
-        raise _located(message, text, pos, where, line)
+        raise _located(_locate(text, max_depth), text, where, line)
     if raw_surrogates or ("\\u" in text and _SURROGATE_ESCAPE.search(text)):
         obj = _replace_surrogates(obj)
     return obj
@@ -250,7 +269,7 @@ def _too_deep(obj: Any, limit: int) -> bool:
 def check_depth(obj: Any, limit: int = MAX_DEPTH, *, where: str | None = None) -> None:
     """Raise `JSONError` if ``obj``'s dicts and lists/tuples nest deeper than ``limit``."""
     if _too_deep(obj, limit):
-        raise JSONError(f"nested deeper than {limit} levels of arrays and objects", where=where)
+        raise JSONError(_deep(limit), kind="depth", where=where)
 
 
 def _fix(s: str) -> str:
@@ -287,6 +306,13 @@ def iter_lines(
             yield lineno, None
             continue
         yield lineno, raw
+
+
+def too_long(max_bytes: int, *, where: str | None = None, line: int | None = None) -> JSONError:
+    """The error for a line that `iter_lines` skipped as longer than ``max_bytes``."""
+    return JSONError(
+        f"line longer than {max_bytes:,} bytes: not read", kind="size", where=where, line=line
+    )
 
 
 def _ends_line(raw: str | bytes) -> bool:

@@ -56,7 +56,7 @@ def test_a_long_integer_is_reported_where_it_stands(lineno: int, pad: int) -> No
         loads(text, where="t.json")
     e = info.value
     assert (e.where, e.line, e.column) == ("t.json", lineno, pad + 7)
-    assert "integer of 5000 digits" in e.message
+    assert "integer of 5000 digits" in e.message and e.kind == "number"
     assert str(e).startswith(f"t.json:{lineno}:{pad + 7}: ")
 
 
@@ -91,6 +91,7 @@ def test_deep_nesting_is_reported_never_a_recursion_error(depth: int) -> None:
     with pytest.raises(JSONError) as info:
         loads("[" * depth + "]" * depth)
     assert info.value.message == "nested deeper than 256 levels of arrays and objects"
+    assert info.value.kind == "depth"
     assert (info.value.line, info.value.column) == (1, 257)
 
 
@@ -114,7 +115,7 @@ def test_invalid_utf8_is_reported_with_its_line() -> None:
     with pytest.raises(JSONError) as info:
         loads(b'{"a": 1,\n "b": "\xff"}', line=7)
     assert info.value.line == 8 and info.value.column == 8
-    assert "not UTF-8" in info.value.message
+    assert "not UTF-8" in info.value.message and info.value.kind == "encoding"
     assert loads(b'\xef\xbb\xbf{"a": 1}') == {"a": 1}
 
 
@@ -151,8 +152,20 @@ def test_iter_lines_numbers_lines_and_skips_long_ones(lines: list[str], limit: i
 
 
 def test_the_error_pickles_whole() -> None:
-    e = JSONError("bad", where="f", line=2, column=3)
+    e = JSONError("bad", kind="number", where="f", line=2, column=3)
     back = pickle.loads(pickle.dumps(e))
-    assert (back.message, back.where, back.line, back.column) == ("bad", "f", 2, 3)
+    assert (back.message, back.kind, back.where, back.line, back.column) == (
+        "bad",
+        "number",
+        "f",
+        2,
+        3,
+    )
     assert str(back) == "f:2:3: bad"
     assert isinstance(back, ValueError)
+
+
+def test_too_long_names_the_line() -> None:
+    e = jsonsafe.too_long(10, where="t.jsonl", line=4)
+    assert str(e) == "t.jsonl:4: line longer than 10 bytes: not read" and e.kind == "size"
+    assert set(jsonsafe.KINDS) >= {e.kind, "syntax"}

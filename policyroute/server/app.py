@@ -33,7 +33,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from policyroute.request import Request, RequestError
+from policyroute.request import RequestError
+from policyroute.request.messages import from_messages_api
 from policyroute.runtime.calls import PolicySource
 from policyroute.runtime.deadlines import Deadlines
 from policyroute.runtime.records import RecordSink, sink_for
@@ -326,19 +327,19 @@ def _routed_call(
     if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)):
         raise ApiError(400, "'max_tokens' must be a whole number")
     try:
-        routed = Request.from_anthropic(body, **route)
+        mapped = from_messages_api(body, **route)
     except RequestError as e:
         raise ApiError(400, str(e)) from None
     headers = services_headers(request)
+    explicit = request.headers.get(CONVERSATION_HEADER) or mapped.conversation
     return ServedCall(
         body=body,
         headers=headers,
-        request=routed,
+        request=mapped.request,
         route=route,
         caller=caller,
-        conversation=_conversation_key(body, request.headers.get(CONVERSATION_HEADER), caller.scope)
-        if getattr(services.source.policy, "sticky_window", None) is not None
-        else None,
+        conversation=_conversation_key(body, explicit, caller.scope),
+        continuation=mapped.continuation,
         stream=stream,
         max_tokens=max_tokens,
         query=request.url.query,

@@ -32,6 +32,7 @@ REGEX = "regex"  # prompt matches /a/ or prompt matches /b/
 ABOVE = "above"  # attr > smallest threshold
 BELOW = "below"  # attr < largest threshold
 VALUE = "value"  # attr in [values]
+AND = "and"  # a conjunction of two or three of the above (a branch of a shallow tree)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +42,22 @@ class Item:
     kind: str
     attr: str
     value: str | int | float | bool
+    parts: tuple[Item, ...] = ()  # AND: the conditions that must all hold
 
     @property
     def family(self) -> tuple[str, str]:
-        return (self.kind, self.attr)
+        return (self.kind, self.attr if self.kind != AND else self.label())
+
+    @property
+    def reads(self) -> frozenset[str]:
+        """The attributes the condition reads (what an inline test must set)."""
+        if self.kind == AND:
+            return frozenset(a for p in self.parts for a in p.reads)
+        return frozenset({self.attr})
 
     def label(self) -> str:
+        if self.kind == AND:
+            return " and ".join(p.label() for p in self.parts)
         if self.kind == PHRASE:
             return f"{self.attr} contains {fmt_str(str(self.value))}"
         if self.kind == REGEX:
@@ -186,13 +197,19 @@ def generate(
     )
     if phrases:
         matcher = PhraseMatcher(phrases)
-        found = [matcher.find(p) for p in prompts]
-        block = np.zeros((len(matcher.phrases), n), dtype=np.float32)
-        for j, ids in enumerate(found):
-            for pid in ids:
-                block[pid, j] = 1.0
-        for pid, phrase in enumerate(matcher.phrases):
-            columns.append((Item(PHRASE, "prompt", phrase), block[pid]))
+        # The words come from user turns (each turn is some request's prompt); a rule may
+        # look for them in the last turn (`prompt`) or anywhere in the conversation so far
+        # (`text`: every message, as the language reads it), which is what lets a
+        # conversation's second turn be recognised by its first.
+        for attr, texts in (("prompt", prompts), ("text", [r.text or "" for r in requests])):
+            if attr in exclude:
+                continue
+            block = np.zeros((len(matcher.phrases), n), dtype=np.float32)
+            for j, text in enumerate(texts):
+                for pid in matcher.find(text):
+                    block[pid, j] = 1.0
+            for pid, phrase in enumerate(matcher.phrases):
+                columns.append((Item(PHRASE, attr, phrase), block[pid]))
 
     if "prompt" not in exclude:
         for name, (pattern, flags) in REGEXES.items():

@@ -86,7 +86,7 @@ def _command(args: argparse.Namespace, budget: float, target: Path) -> str:
         words.append("--conversation")
     if args.cross_fit:
         words.append("--cross-fit")
-    if args.max_rules != 8:
+    if args.max_rules != 12:
         words += ["--max-rules", str(args.max_rules)]
     words += ["--seed", str(args.seed), "-o", str(target)]
     if args.write_heldout:
@@ -238,8 +238,9 @@ def cmd_learn(args: argparse.Namespace) -> int:
             for line in [result.cross.point_line(strong), *result.cross.lines()]:
                 print("    " + line)
         points.append(
-            Point(t.budget, t.out.name, len(result.rules), result.train_strong_share,
-                  result.heldout)
+            Point(
+                t.budget, t.out.name, len(result.rules), result.train_strong_share, result.heldout
+            )
         )
     if results and results[0].notes:
         for note in results[0].notes:
@@ -329,7 +330,7 @@ def register(sub: Any) -> None:
         help="also learn on the held-out part and judge on the training part (both directions)",
     )
     p.add_argument(
-        "--max-rules", dest="max_rules", type=_whole(1), default=8, metavar="N", help="(8)"
+        "--max-rules", dest="max_rules", type=_whole(1), default=12, metavar="N", help="(12)"
     )
     p.add_argument(
         "--seed", type=_whole(0), default=0, metavar="N", help="split and resampling seed (0)"

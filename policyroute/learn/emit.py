@@ -45,8 +45,8 @@ class LearnedRule:
     excess: float  # the same beyond the training mean gain per call (what beats random)
     interval: tuple[float, float] | None  # bootstrap interval of `excess`
     cumulative_share: float  # strong share of training calls with this rule and the above
-    frequency: float  # share of bootstrap learners that chose it
-    folds: str  # "won out of fold in 4 of 5 folds"
+    frequency: float  # share of bootstrap resamples where its out-of-fold excess is above 0
+    folds: str  # how it did on the inner folds
     example: Example | None = None
 
 
@@ -140,14 +140,7 @@ def describe(
             if means.size >= 20
             else None
         )
-        rec = validation.records.get(j)
-        wins = sum(x > 0 for x in rec.fold_excess) if rec else 0
-        folds = (
-            f"beat random out of fold in {wins} of the {len(rec.chosen_in)} folds whose "
-            f"learner chose it (of {validation.folds})"
-            if rec
-            else "not chosen on any fold"
-        )
+        folds = validation.why(j)
         rules.append(
             LearnedRule(
                 name=_unique(_base_name(item), used),
@@ -159,7 +152,7 @@ def describe(
                 excess=float(e[decided].sum()) / spend if spend else 0.0,
                 interval=interval,
                 cumulative_share=float(data.cost[covered].sum()) / total_cost,
-                frequency=float(validation.frequency[j]),
+                frequency=float(validation.holds[j]),
                 folds=folds,
                 example=pick_example(train, decided, data.gain, want_gain=True),
             )
@@ -214,8 +207,7 @@ def rule_comment(rule: LearnedRule, n_train: int, unit: str) -> list[str]:
         "this rule and those above (drop the rules below to spend less);",
         f"# matches {rule.matches} of {n_train} training {unit}s, decides {rule.decides}: strong "
         f"minus cheap {_fmt_gain(rule.mean_gain)} per call, {_fmt_gain(rule.excess)} beyond "
-        f"random routing, 95% CI{ci}; {rule.folds}; chosen by {rule.frequency:.0%} of "
-        "bootstrap learners.",
+        f"random routing, 95% CI{ci}; inner folds: {rule.folds}.",
     ]
 
 

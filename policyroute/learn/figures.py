@@ -77,8 +77,12 @@ class Curve:
 
 
 def _curves(
-    weights: np.ndarray, rank: np.ndarray, cost: np.ndarray, cheap: np.ndarray,
-    strong: np.ndarray, rules: int,
+    weights: np.ndarray,
+    rank: np.ndarray,
+    cost: np.ndarray,
+    cheap: np.ndarray,
+    strong: np.ndarray,
+    rules: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per weight row: APGR, share for 95%, the whole policy's share and mean score."""
     import numpy as np

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 from ..policy import Policy
 from .data import Example, Loaded, Split, split_by_group
 from .emit import LearnedRule, describe, pick_example, render, verify
+from .evaluate import HeldOut
 from .features import Candidates, generate
-from .figures import Curve, Unit, measure
+from .figures import Curve, Unit
 from .select import Data, greedy, group_weights
 from .tree import conjunctions
 from .validate import Config, Validation, validate
@@ -46,9 +47,9 @@ class Settings:
     budget: float  # share in [0, 1]
     holdout: float = 0.3
     group_by: str | None = None
-    max_rules: int = 8
+    max_rules: int = 12
     seed: int = 0
-    resamples: int = 100
+    resamples: int = 200
     folds: int = 5
     exclude: frozenset[str] = frozenset()
     conversation: bool = False  # decide on a conversation's first turn, for all its turns
@@ -124,11 +125,7 @@ def prepare(examples: Sequence[Example], s: Settings) -> Model:
     base = Data(atoms.masks, units.gain, units.cost)
     grown = conjunctions(atoms, base, min_support=support)
     data = Data(grown.masks, units.gain, units.cost)
-    config = Config(
-        min_support=support, folds=s.folds, resamples=s.resamples, seed=s.seed,
-        max_rules=max(12, s.max_rules),
-        z=s.z,
-    )
+    config = Config(min_support=support, folds=s.folds, resamples=s.resamples, seed=s.seed, z=s.z)
     validation = validate(data, groups, config)
     weights = group_weights(groups, 1000, s.seed)
     return Model(units, grown, len(atoms.items), data, validation, support, weights)
@@ -158,7 +155,11 @@ def policy_for(model: Model, budget: float, s: Settings) -> Choice:
         allowed=model.validation.validated,
     )
     rules = describe(
-        chosen, model.candidates.items, model.data, model.units.examples, model.validation,
+        chosen,
+        model.candidates.items,
+        model.data,
+        model.units.examples,
+        model.validation,
         model.weights,
     )
     share = rules[-1].cumulative_share if rules else 0.0
@@ -166,11 +167,11 @@ def policy_for(model: Model, budget: float, s: Settings) -> Choice:
     if not chosen:
         v = model.validation
         if not v.validated.any():
-            tried = len(v.records)
+            tried = int((v.eligible > 0).sum())
             reason = (
-                f"No condition held up: of the {tried} conditions the inner learners chose, "
-                f"none beat random routing out of fold across the {v.folds} folds and the "
-                f"bootstrap resamples. Content routing does not pay on this data: every "
+                f"No condition held up: of the {tried} conditions eligible on some inner "
+                f"fold, none beat random routing out of fold across the {v.folds} folds and "
+                f"the bootstrap resamples. Content routing does not pay on this data: every "
                 f"request goes to {s.cheap}."
             )
         else:
@@ -192,7 +193,7 @@ class Learned:
     split: Split
     train_strong_share: float
     curve: Curve | None
-    heldout: object | None  # evaluate.HeldOut, per-turn mode only
+    heldout: HeldOut | None  # replay's report, per-turn mode only
     reason: str
     cross: Curve | None = None
     notes: list[str] = field(default_factory=list)
@@ -205,8 +206,13 @@ def decide_units(policy: Policy, units: Units, rules: Sequence[LearnedRule]) -> 
     for j, ex in enumerate(units.examples):
         rule = policy.decide(ex.request).rule
         out.append(
-            Unit(ex.group, index.get(rule), float(units.cost[j]),
-                 float(units.cheap[j]), float(units.strong[j]))
+            Unit(
+                ex.group,
+                index.get(rule),
+                float(units.cost[j]),
+                float(units.cheap[j]),
+                float(units.strong[j]),
+            )
         )
     return out
 

@@ -40,7 +40,11 @@ def _groups(examples: Sequence[Example]) -> int:
 
 
 def _judge(
-    model: Model, choice: Choice, tiers: TierFile, s: Settings, out: Path,
+    model: Model,
+    choice: Choice,
+    tiers: TierFile,
+    s: Settings,
+    out: Path,
     judged: Sequence[Example],
 ) -> Curve:
     """The curve of `choice`'s policy on `judged` (examples it was not learned from)."""
@@ -83,15 +87,31 @@ def run(
         text, policy = write_policy(model, choice, tiers, s, t.out, header)
         notes = _notes(model)
         results.append(
-            Learned(text, policy, choice.rules, split, choice.train_share, curve, heldout,
-                    choice.reason, cross, notes)
+            Learned(
+                text,
+                policy,
+                choice.rules,
+                split,
+                choice.train_share,
+                curve,
+                heldout,
+                choice.reason,
+                cross,
+                notes,
+            )
         )
     return results
 
 
 def _replay(
-    policy: object, loaded: Loaded, split: Split, s: Settings, t: Target,
-    traffic: Sequence[str], outcomes: Sequence[str], heldout_out: Path | None,
+    policy: object,
+    loaded: Loaded,
+    split: Split,
+    s: Settings,
+    t: Target,
+    traffic: Sequence[str],
+    outcomes: Sequence[str],
+    heldout_out: Path | None,
 ) -> tuple[HeldOut, list[str]]:
     from ..policy import Policy
 
@@ -100,8 +120,13 @@ def _replay(
     try:
         write_lines([loaded.items[ex.id].where for ex in split.heldout], traffic, path)
         heldout = heldout_report(
-            policy, path, loaded.outcomes, cheap=s.cheap, strong=s.strong,
-            group_by=s.group_by, seed=s.seed,
+            policy,
+            path,
+            loaded.outcomes,
+            cheap=s.cheap,
+            strong=s.strong,
+            group_by=s.group_by,
+            seed=s.seed,
         )
     finally:
         if heldout_out is None:
@@ -109,7 +134,9 @@ def _replay(
     shown = str(heldout_out) if heldout_out else "HELDOUT.jsonl"
     command = " ".join(
         [
-            "policyroute replay", str(t.out), shown,
+            "policyroute replay",
+            str(t.out),
+            shown,
             *(f"--outcomes {o}" for o in outcomes),
             *([f"--group-by {s.group_by}"] if s.group_by else []),
             f"--seed {s.seed}",
@@ -122,19 +149,30 @@ def _replay(
 
 
 def _notes(model: Model) -> list[str]:
+    """The conditions that came closest without holding up, and why."""
+    import numpy as np
+
     v = model.validation
     items = model.candidates.items
-    passed = sorted(v.why, key=lambda j: -v.frequency[j])
-    if not passed:
+    near = np.flatnonzero((v.eligible > 0) & ~v.validated)
+    near = near[np.argsort(-(v.eligible[near] * 10 + v.wins[near]), kind="stable")]
+    if not near.size:
         return []
-    shown = "; ".join(f"{items[j].label()} ({v.why[j]})" for j in passed[:5])
-    more = f"; and {len(passed) - 5} more" if len(passed) > 5 else ""
-    return [f"chosen by inner learners but not validated: {shown}{more}"]
+    shown = "; ".join(f"{items[j].label()} ({v.why(int(j))})" for j in near[:5])
+    more = f"; and {near.size - 5} more" if near.size > 5 else ""
+    return [f"eligible on inner folds but not validated: {shown}{more}"]
 
 
 def header_lines(
-    loaded: Loaded, split: Split, s: Settings, model: Model, choice: Choice, t: Target,
-    curve: Curve | None, replay_lines: list[str], cross: Curve | None,
+    loaded: Loaded,
+    split: Split,
+    s: Settings,
+    model: Model,
+    choice: Choice,
+    t: Target,
+    curve: Curve | None,
+    replay_lines: list[str],
+    cross: Curve | None,
 ) -> list[str]:
     grouping = f"grouped by {s.group_by}" if s.group_by else "each request its own group"
     unit = "conversation" if s.conversation else "request"
@@ -159,10 +197,10 @@ def header_lines(
         f"{len(model.candidates.items)} candidate conditions ({model.atoms} single, "
         f"{len(model.candidates.items) - model.atoms} conjunctions of two or three), each on "
         f">= {model.support} {unit}s (1%, at least 5). A condition is kept when it beats random "
-        f"routing per strong call out of fold: chosen by learners without a fold in half of "
-        f"{v.folds} group folds, winning in two thirds of those, pooled 90% bound above zero, "
-        f"and chosen by >= 20% of {s.resamples} bootstrap learners (lower bounds at z = "
-        f"{v.z:.2f}, Benjamini-Hochberg at 5%): {int(v.validated.sum())} kept. Budget "
+        f"routing per strong call out of fold: eligible (training lower bound above zero at "
+        f"z = {v.z:.2f}) without a fold on half of {v.folds} group folds, winning on two "
+        f"thirds of those, and its pooled out-of-fold excess above zero on 95% of "
+        f"{s.resamples} bootstrap resamples of the groups: {int(v.validated.sum())} kept. Budget "
         f"{t.budget:.0%} to {s.strong}; used {choice.train_share:.1%} on training."
     )
     out += [f"# Note: {note}." for note in _notes(model)]

@@ -70,19 +70,18 @@ def _grow(
                 & (lcb > np.maximum(base_lcb[b], atom_lcb))
                 & (lcb > 0)
             )
-            for j in np.flatnonzero(beats):
-                found.append((float(lcb[j] * sums[j, 1]), b, int(j)))
+            found += [(float(lcb[j] * sums[j, 1]), b, int(j)) for j in np.flatnonzero(beats)]
     found.sort(reverse=True)
     out_items: list[Item] = []
     out_masks: list[np.ndarray] = []
     seen: set[bytes] = set()
-    for _, b, j in found:
-        part = items[j]
-        base = base_items[b]
+    for _, bi, ji in found:
+        part = items[ji]
+        base = base_items[bi]
         parts = base.parts if base.kind == AND else (base,)
         if part in parts or any(p.family == part.family for p in parts):
             continue  # `length > 50 and length > 80` says nothing a single threshold cannot
-        mask = base_masks[b] * masks[j]
+        mask = base_masks[bi] * masks[ji]
         key = np.packbits(mask.astype(bool)).tobytes()
         if key in seen:
             continue

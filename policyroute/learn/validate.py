@@ -1,32 +1,33 @@
 """Only rules that hold up: inner cross-validation by group, and bootstrap resamples.
 
-The greedy learner (`select.greedy`) is rerun on the training part with one fold of its
-groups left out, for each of `folds` folds. Every condition it chooses there is then judged
-on the left-out fold, which it never saw: the excess per strong call of the requests it
-newly covers there, against the mean gain per call of the folds it learned from. A condition
-is *validated* when
+The training part's groups are dealt into `folds` folds. For each fold, a condition is
+*eligible* when a learner without that fold would consider it: on the other folds it covers
+the support floor and its lower bound on excess per strong call (gain beyond the mean gain
+per call of those folds, `select.py`) is above zero. Its out-of-fold excess is then what it
+buys on the left-out fold, which that learner never saw. A condition is *validated* when
 
-- learners without a fold chose it in at least half of the folds;
-- out of fold, it beat random routing (excess above zero) in at least two thirds of the
-  folds that chose it;
-- pooled over those folds, the lower end of a group bootstrap interval (one-sided 90%) of
-  its out-of-fold excess per call is above zero; and
-- learners on bootstrap resamples of the training groups chose it at least `min_frequency`
-  of the time.
+- it is eligible on at least half of the folds;
+- out of fold, it beats random routing (excess above zero) on at least two thirds of the
+  eligible folds where it holds for any request; and
+- pooled over those folds, its out-of-fold excess per call stays above zero on 95% of
+  bootstrap resamples of the training groups (the one-sided 95% lower bound).
 
-A word that happens to sit where the strong tier won on this training part is chosen on
-folds that contain those requests and fails on the folds that do not; a category where the
-strong tier truly wins more than average is chosen everywhere and gains everywhere.
+A word that happens to sit where the strong tier won on this training part looks good on the
+folds that contain those requests and fails on the others; a category where the strong tier
+truly wins more than average gains everywhere. Judging each condition (not the learner's
+pick among near-equals) keeps a steady broad condition from losing to a lucky narrow one
+that a fold's learner happened to prefer. The final choice (`learner.policy_for`) is the
+greedy learner's, on the whole training part, among validated conditions only.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .select import Data, excess, greedy, group_index, group_weights, simultaneous_z
+from .select import Data, excess, group_weights, lower_bound, simultaneous_z, stats
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,33 +37,36 @@ if TYPE_CHECKING:
 class Config:
     min_support: float
     folds: int = 5
-    resamples: int = 100
-    min_frequency: float = 0.2
-    max_rules: int = 12
+    resamples: int = 200
     alpha: float = 0.05
     z: float | None = None  # the learners' bar; None: Benjamini-Hochberg over the candidates
     seed: int = 0
 
 
 @dataclass(slots=True)
-class Record:
-    """One condition's out-of-fold record."""
-
-    chosen_in: list[int] = field(default_factory=list)  # folds whose learner chose it
-    fold_excess: list[float] = field(default_factory=list)  # per such fold, excess per call
-    rows: list[np.ndarray] = field(default_factory=list)  # its newly covered out-of-fold rows
-    values: list[np.ndarray] = field(default_factory=list)  # and their excess
-
-
-@dataclass(slots=True)
 class Validation:
     validated: np.ndarray  # (k,) bool
-    frequency: np.ndarray  # (k,) share of bootstrap learners choosing each condition
-    records: dict[int, Record]
-    oof_bound: dict[int, float]  # pooled out-of-fold lower bound, per condition recorded
+    eligible: np.ndarray  # (k,) folds on which it was eligible
+    wins: np.ndarray  # (k,) of those (holding for a request), folds where it beat random
+    tried: np.ndarray  # (k,) eligible folds where it holds for a request
+    bound: np.ndarray  # (k,) pooled out-of-fold excess per call, 5th percentile
+    holds: np.ndarray  # (k,) share of resamples with pooled out-of-fold excess above zero
     folds: int
     z: float
-    why: dict[int, str]  # why a condition that some learner chose was not validated
+
+    def why(self, j: int) -> str:
+        """Why condition j was or was not validated."""
+        half = -(-self.folds // 2)
+        if self.eligible[j] < half:
+            return f"eligible on {int(self.eligible[j])} of {self.folds} folds only"
+        if 3 * self.wins[j] < 2 * self.tried[j] or self.tried[j] == 0:
+            return f"beat random out of fold on {int(self.wins[j])} of {int(self.tried[j])} folds"
+        if not self.bound[j] > 0:
+            return "its pooled out-of-fold excess per call is not above zero (95% bound)"
+        return (
+            f"beat random out of fold on {int(self.wins[j])} of {int(self.tried[j])} folds, "
+            f"pooled in {self.holds[j]:.0%} of bootstrap resamples"
+        )
 
 
 def fold_of(groups: Sequence[str], folds: int, seed: int) -> np.ndarray:
@@ -78,90 +82,45 @@ def fold_of(groups: Sequence[str], folds: int, seed: int) -> np.ndarray:
     return np.array([where[g] for g in groups], dtype=np.intp)
 
 
-def _pooled_bound(
-    rows: np.ndarray, values: np.ndarray, cost: np.ndarray, member: np.ndarray, seed: int
-) -> float:
-    """5th percentile of the pooled out-of-fold excess per call over group resamples."""
-    import numpy as np
-
-    g, inverse = np.unique(member[rows], return_inverse=True)
-    if g.size < 2:
-        return float("-inf")
-    e_by = np.bincount(inverse, weights=values, minlength=g.size)
-    c_by = np.bincount(inverse, weights=cost[rows], minlength=g.size)
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(g.size, np.full(g.size, 1.0 / g.size), size=400).astype(float)
-    per_call = (draws @ e_by) / np.maximum(draws @ c_by, 1e-12)
-    return float(np.quantile(per_call, 0.05))
-
-
 def validate(data: Data, groups: Sequence[str], config: Config) -> Validation:
     import numpy as np
 
     k, n = data.masks.shape
     fold = fold_of(groups, config.folds, config.seed)
-    member, _ = group_index(groups)
-    records: dict[int, Record] = {}
     folds = int(fold.max()) + 1 if n else 0
+    weights = group_weights(groups, config.resamples, config.seed).astype(np.float32)
+    eligible = np.zeros(k)
+    wins = np.zeros(k)
+    tried = np.zeros(k)
+    pooled_e = np.zeros((k, config.resamples))
+    pooled_c = np.zeros((k, config.resamples))
+    z_all = config.z if config.z is not None else simultaneous_z(data, np.ones(n), config.alpha)
     for f in range(folds):
         inside = (fold != f).astype(np.float64)
         z = config.z if config.z is not None else simultaneous_z(data, inside, config.alpha)
-        chosen = greedy(
-            data,
-            inside,
-            budget=1.0,
-            min_support=config.min_support * inside.sum() / n,
-            max_rules=config.max_rules,
-            z=z,
-        )
         e = excess(data.gain, data.cost, inside)  # against the learning folds' own mean
-        covered = fold != f  # out-of-fold rows only
-        for j in chosen:
-            newly = np.flatnonzero((data.masks[j] > 0) & ~covered)
-            covered[newly] = True
-            rec = records.setdefault(j, Record())
-            rec.chosen_in.append(f)
-            spend = float(data.cost[newly].sum())
-            rec.fold_excess.append(float(e[newly].sum()) / spend if spend else 0.0)
-            rec.rows.append(newly)
-            rec.values.append(e[newly])
-
-    z_all = config.z if config.z is not None else simultaneous_z(data, np.ones(n), config.alpha)
-    weights = group_weights(groups, config.resamples, config.seed)
-    counts = np.zeros(k)
-    for r in range(config.resamples):
-        w = weights[r]
-        picked = greedy(
-            data,
-            w,
-            budget=1.0,
-            min_support=config.min_support,
-            max_rules=config.max_rules,
-            z=z_all,
-        )
-        counts[picked] += 1
-    frequency = counts / max(config.resamples, 1)
-
-    validated = np.zeros(k, dtype=bool)
-    bound: dict[int, float] = {}
-    why: dict[int, str] = {}
-    for j, rec in records.items():
-        rows = np.concatenate(rec.rows)
-        values = np.concatenate(rec.values)
-        bound[j] = (
-            _pooled_bound(rows, values, data.cost, member, config.seed + j)
-            if rows.size
-            else float("-inf")
-        )
-        wins = sum(x > 0 for x in rec.fold_excess)
-        if 2 * len(rec.chosen_in) < folds:
-            why[j] = f"chosen without {len(rec.chosen_in)} of {folds} folds only"
-        elif 3 * wins < 2 * len(rec.chosen_in):
-            why[j] = f"beat random out of fold in {wins} of {len(rec.chosen_in)} folds only"
-        elif not bound[j] > 0:
-            why[j] = "its pooled out-of-fold excess per call is not above zero (90% bound)"
-        elif frequency[j] < config.min_frequency:
-            why[j] = f"chosen by {frequency[j]:.0%} of bootstrap learners only"
-        else:
-            validated[j] = True
-    return Validation(validated, frequency, records, bound, folds, z_all, why)
+        sums = stats(data.masks, e, data.cost, inside)
+        _, lcb = lower_bound(sums, z)
+        ok = (sums[:, 0] >= config.min_support * inside.sum() / max(n, 1)) & (lcb > 0)
+        out = 1.0 - inside
+        oof = stats(data.masks, e, data.cost, out)
+        holds = ok & (oof[:, 0] > 0)
+        eligible += ok
+        tried += holds
+        wins += holds & (oof[:, 2] > 0)
+        # The same out-of-fold sums on every bootstrap resample of the groups, for the
+        # pooled bound; only eligible conditions count on this fold.
+        cols_e = (weights * (out * e)[None, :]).T
+        cols_c = (weights * (out * data.cost)[None, :]).T
+        rows = np.flatnonzero(ok)
+        if rows.size:
+            block = data.masks[rows]
+            pooled_e[rows] += block @ cols_e
+            pooled_c[rows] += block @ cols_c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_call = np.where(pooled_c > 0, pooled_e / pooled_c, -1e30)
+    bound = np.quantile(per_call, 0.05, axis=1) if config.resamples else np.full(k, -1e30)
+    holds_share = (per_call > 0).mean(axis=1) if config.resamples else np.zeros(k)
+    half = -(-folds // 2)
+    validated = (eligible >= half) & (tried > 0) & (3 * wins >= 2 * tried) & (bound > 0)
+    return Validation(validated, eligible, wins, tried, bound, holds_share, folds, z_all)

@@ -18,11 +18,11 @@ from ..policy import Policy
 from .data import Example, Loaded, Split, split_by_group
 from .emit import LearnedRule, describe, pick_example, render, verify
 from .evaluate import HeldOut
-from .features import Candidates, generate
+from .features import Candidates, Item, generate
 from .figures import Curve, Unit
 from .select import Data, greedy, group_weights
 from .tree import conjunctions
-from .validate import Config, Validation, validate
+from .validate import Config, Validation, fold_of, validate
 
 if TYPE_CHECKING:
     import numpy as np
@@ -30,10 +30,13 @@ if TYPE_CHECKING:
     from .tiers import TierFile
 
 
-# The learners' bar: one standard error. The Benjamini-Hochberg bar over hundreds of
-# candidates leaves inner learners on a few dozen requests nothing to choose; what keeps
-# noise out is that a choice must then win on folds its learner never saw.
-Z = 1.0
+# The learners' bar: None, the Benjamini-Hochberg bar over the candidates each learner
+# sees. A looser bar (one standard error) let a lucky region of pure noise be eligible on
+# every fold, and then win out of fold on most of them, since those folds share its luck.
+Z: float | None = None
+# The final order compares lower bounds at two standard errors, so that among validated
+# conditions a broad steady one comes before a narrow one that got lucky.
+RANK_Z = 2.0
 
 
 class LearnError(Exception):
@@ -123,12 +126,43 @@ def prepare(examples: Sequence[Example], s: Settings) -> Model:
     groups = [ex.group for ex in units.examples]
     atoms = generate(units.examples, min_support=support, min_groups=3, exclude=frozenset(exclude))
     base = Data(atoms.masks, units.gain, units.cost)
-    grown = conjunctions(atoms, base, min_support=support)
-    data = Data(grown.masks, units.gain, units.cost)
+    # Conjunctions are chosen by their gain, so each inner fold grows its own from the folds
+    # it learns on: a branch found with a fold's requests is never judged on that fold, and
+    # one that no fold's learner finds on its own is never a rule.
+    fold = fold_of(groups, s.folds, s.seed)
+    folds = int(fold.max()) + 1 if n else 0
+    grown_by_fold = [
+        conjunctions(
+            atoms, base, min_support=support * (fold != f).mean(), weight=(fold != f).astype(float)
+        )
+        for f in range(folds)
+    ]
+    items = list(atoms.items)
+    rows = [atoms.masks]
+    where: dict[Item, int] = {item: j for j, item in enumerate(items)}
+    extra_rows: list[np.ndarray] = []
+    for cands in grown_by_fold:
+        for item, mask in zip(
+            cands.items[len(atoms.items) :], cands.masks[len(atoms.items) :], strict=True
+        ):
+            if item not in where:
+                where[item] = len(items)
+                items.append(item)
+                extra_rows.append(mask)
+    import numpy as np
+
+    masks = np.concatenate([*rows, np.stack(extra_rows)]) if extra_rows else atoms.masks
+    available = np.zeros((len(items), folds), dtype=bool)
+    available[: len(atoms.items)] = True
+    for f, cands in enumerate(grown_by_fold):
+        for item in cands.items[len(atoms.items) :]:
+            available[where[item], f] = True
+    candidates = Candidates(items, masks)
+    data = Data(masks, units.gain, units.cost)
     config = Config(min_support=support, folds=s.folds, resamples=s.resamples, seed=s.seed, z=s.z)
-    validation = validate(data, groups, config)
+    validation = validate(data, groups, config, available)
     weights = group_weights(groups, 1000, s.seed)
-    return Model(units, grown, len(atoms.items), data, validation, support, weights)
+    return Model(units, candidates, len(atoms.items), data, validation, support, weights)
 
 
 @dataclass(slots=True)
@@ -153,6 +187,7 @@ def policy_for(model: Model, budget: float, s: Settings) -> Choice:
         max_rules=s.max_rules,
         z=model.validation.z,
         allowed=model.validation.validated,
+        rank_z=max(RANK_Z, model.validation.z),
     )
     rules = describe(
         chosen,

@@ -197,10 +197,11 @@ def header_lines(
         f"{len(model.candidates.items)} candidate conditions ({model.atoms} single, "
         f"{len(model.candidates.items) - model.atoms} conjunctions of two or three), each on "
         f">= {model.support} {unit}s (1%, at least 5). A condition is kept when it beats random "
-        f"routing per strong call out of fold: eligible (training lower bound above zero at "
-        f"z = {v.z:.2f}) without a fold on half of {v.folds} group folds, winning on two "
+        f"routing per strong call out of fold: eligible (lower bound above zero at the "
+        f"Benjamini-Hochberg bar, z = {v.z:.2f} on the whole training part) without a fold on half of {v.folds} group folds, winning on two "
         f"thirds of those, and its pooled out-of-fold excess above zero on 95% of "
-        f"{s.resamples} bootstrap resamples of the groups: {int(v.validated.sum())} kept. Budget "
+        f"{s.resamples} bootstrap resamples of the groups, Benjamini-Hochberg at 5% over the "
+        f"conditions tested: {int(v.validated.sum())} kept. Budget "
         f"{t.budget:.0%} to {s.strong}; used {choice.train_share:.1%} on training."
     )
     out += [f"# Note: {note}." for note in _notes(model)]
@@ -228,3 +229,21 @@ def header_lines(
         )
         out += [f"#   {line}" for line in [cross.point_line(s.strong), *cross.lines()]]
     return out
+
+
+def learn(
+    loaded: Loaded,
+    tiers: TierFile,
+    s: Settings,
+    out: Path,
+    *,
+    traffic: Sequence[str],
+    outcomes: Sequence[str],
+    heldout_out: Path | None = None,
+    command: str = "",
+) -> Learned:
+    """One policy at `s.budget`, written nowhere: its text, compiled policy and figures."""
+    target = Target(s.budget, out, command or f"policyroute learn ... -o {out}")
+    return run(
+        loaded, tiers, s, [target], traffic=traffic, outcomes=outcomes, heldout_out=heldout_out
+    )[0]

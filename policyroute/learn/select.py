@@ -75,8 +75,12 @@ def greedy(
     max_rules: int,
     z: float,
     allowed: np.ndarray | None = None,
+    rank_z: float | None = None,
 ) -> list[int]:
-    """Indices of the conditions chosen, in order; `budget` is a share of the weighted cost."""
+    """Indices of the conditions chosen, in order; `budget` is a share of the weighted cost.
+
+    A condition qualifies with its lower bound at `z` above zero; the order compares lower
+    bounds at `rank_z` (default `z`): a stricter one puts steady broad conditions first."""
     import numpy as np
 
     masks = data.masks
@@ -95,6 +99,8 @@ def greedy(
     while usable.any() and len(chosen) < max_rules:
         mean, lcb = lower_bound(sums, z)
         ok = usable & (sums[:, 0] >= min_support) & (spent + sums[:, 1] <= limit) & (lcb > 0)
+        if rank_z is not None:
+            _, lcb = lower_bound(sums, rank_z)
         if not ok.any():
             break
         # Among the conditions whose excess per call cannot be told from the best one's

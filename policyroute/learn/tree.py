@@ -43,6 +43,7 @@ def _grow(
     atom_lcb: np.ndarray,
     data: Data,
     e: np.ndarray,
+    weight: np.ndarray,
     min_support: float,
     keep: int,
 ) -> tuple[list[Item], np.ndarray]:
@@ -51,26 +52,30 @@ def _grow(
 
     n = masks.shape[1]
     safe = np.maximum(data.cost, 1e-12)
-    columns = np.stack([np.ones(n), data.cost, e, e * e / safe], axis=1).astype(masks.dtype)
+    columns = np.stack(
+        [weight, weight * data.cost, weight * e, weight * e * e / safe], axis=1
+    ).astype(masks.dtype)
     found: list[tuple[float, int, int]] = []
     step = 64  # bases per product: bounds the (k, 4 * step) intermediate
     for start in range(0, len(base_items), step):
         block = base_masks[start : start + step]
         # One product scores every atom against every base of the block.
         wide = (block[:, :, None] * columns[None, :, :]).transpose(1, 0, 2).reshape(n, -1)
-        every = (masks @ wide).astype(np.float64).reshape(masks.shape[0], len(block), 4)
-        for offset in range(len(block)):
-            b = start + offset
-            sums = every[:, offset, :]
-            _, lcb = lower_bound(sums, SCREEN_Z)
-            support = sums[:, 0]
-            beats = (
-                (support >= min_support)
-                & (support < block[offset].sum())
-                & (lcb > np.maximum(base_lcb[b], atom_lcb))
-                & (lcb > 0)
-            )
-            found += [(float(lcb[j] * sums[j, 1]), b, int(j)) for j in np.flatnonzero(beats)]
+        every = (masks @ wide).astype(np.float64).reshape(-1, 4)
+        mean_lcb = lower_bound(every, SCREEN_Z)[1].reshape(masks.shape[0], len(block))
+        support = every[:, 0].reshape(masks.shape[0], len(block))
+        spend = every[:, 1].reshape(masks.shape[0], len(block))
+        beats = (
+            (support >= min_support)
+            & (support < (block @ weight)[None, :])
+            & (mean_lcb > np.maximum(base_lcb[start : start + step][None, :], atom_lcb[:, None]))
+            & (mean_lcb > 0)
+        )
+        js, bs = np.nonzero(beats)
+        found += [
+            (float(mean_lcb[j, b] * spend[j, b]), start + int(b), int(j))
+            for j, b in zip(js, bs, strict=True)
+        ]
     found.sort(reverse=True)
     out_items: list[Item] = []
     out_masks: list[np.ndarray] = []
@@ -101,18 +106,21 @@ def conjunctions(
     *,
     min_support: float,
     depth: int = 3,
+    weight: np.ndarray | None = None,
     roots: int = 40,
     keep: int = 150,
 ) -> Candidates:
-    """The candidates with their kept conjunctions (up to `depth` conditions) appended."""
+    """The candidates with their kept conjunctions (up to `depth` conditions) appended,
+    grown on the examples `weight` selects (all by default: an inner fold passes its own)."""
     import numpy as np
 
     items, masks = candidates.items, candidates.masks
     if not items or depth < 2:
         return candidates
     n = masks.shape[1]
-    e = excess(data.gain, data.cost, np.ones(n))
-    atom_sums = stats(masks, e, data.cost, np.ones(n))
+    w = np.ones(n) if weight is None else weight
+    e = excess(data.gain, data.cost, w)
+    atom_sums = stats(masks, e, data.cost, w)
     _, atom_lcb = lower_bound(atom_sums, SCREEN_Z)
     root_rows = _roots(items, atom_sums[:, 2], roots)
     level_items = [items[j] for j in root_rows]
@@ -123,7 +131,17 @@ def conjunctions(
     known = {np.packbits(m.astype(bool)).tobytes() for m in masks}
     for _ in range(depth - 1):
         grown_items, grown_masks = _grow(
-            masks, items, level_masks, level_items, level_lcb, atom_lcb, data, e, min_support, keep
+            masks,
+            items,
+            level_masks,
+            level_items,
+            level_lcb,
+            atom_lcb,
+            data,
+            e,
+            w,
+            min_support,
+            keep,
         )
         fresh = [
             j
@@ -137,7 +155,7 @@ def conjunctions(
         known |= {np.packbits(m.astype(bool)).tobytes() for m in grown_masks}
         all_items += grown_items
         all_masks.append(grown_masks)
-        sums = stats(grown_masks, e, data.cost, np.ones(n))
+        sums = stats(grown_masks, e, data.cost, w)
         _, lcb = lower_bound(sums, SCREEN_Z)
         top = np.argsort(-(lcb * sums[:, 1]), kind="stable")[: roots // 2]
         level_items = [grown_items[j] for j in top]

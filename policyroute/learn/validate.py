@@ -65,10 +65,7 @@ class Validation:
         if 3 * self.wins[j] < 2 * self.tried[j]:
             return f"beat random out of fold on {int(self.wins[j])} of {int(self.tried[j])} folds"
         if not self.validated[j]:
-            return (
-                "its pooled out-of-fold excess per call does not clear the bar (95% bound, "
-                "Benjamini-Hochberg over the conditions tested)"
-            )
+            return "pooled out of fold, below the bar"
         return (
             f"beat random out of fold on {int(self.wins[j])} of {int(self.tried[j])} folds, "
             f"pooled in {self.holds[j]:.0%} of bootstrap resamples"

@@ -525,13 +525,15 @@ def test_a_gain_where_two_conditions_meet_is_a_conjunction(tmp_path: Path) -> No
     outcomes.write_text("".join(json.dumps(x) + "\n" for x in scores))
     (tmp_path / "tiers.route").write_text(tiers_text())
     tiers = read_tiers(tmp_path / "tiers.route")
-    loaded = load_examples([str(traffic)], [str(outcomes)], tiers.tiers, "haiku", "opus", "question")
+    loaded = load_examples(
+        [str(traffic)], [str(outcomes)], tiers.tiers, "haiku", "opus", "question"
+    )
     s = Settings("haiku", "opus", 0.2, holdout=0.3, group_by="question")
     result = learn(
         loaded, tiers, s, tmp_path / "l.route", traffic=[str(traffic)], outcomes=[str(outcomes)]
     )
     first = result.rules[0].condition
-    assert "metadata.category == \"math\"" in first and "turns > " in first, first
+    assert 'metadata.category == "math"' in first and "turns > " in first, first
     assert result.curve is not None and result.curve.apgr is not None
     assert result.curve.apgr[1] > 0.5  # on held-out questions, well above random routing
 
@@ -567,7 +569,7 @@ def test_cross_fit_reports_both_directions(
     assert synth().learn(*flags) == 0
     printed = capsys.readouterr().out
     assert "cross-fitted (learned on the held-out part" in printed
-    header = out.read_text().split("\npolicy \"")[0]
+    header = out.read_text().split('\npolicy "')[0]
     assert header.count("APGR") == 2 and "Cross-fitted" in header
     assert "random routing needs" in header
 

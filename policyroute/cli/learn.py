@@ -95,7 +95,7 @@ def _command(args: argparse.Namespace, budget: float, target: Path) -> str:
 
 
 def _excluded(values: list[str]) -> frozenset[str]:
-    from ..features import attribute
+    from ..compiler.features import attribute
 
     out = set()
     for value in values:

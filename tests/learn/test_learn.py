@@ -3,6 +3,7 @@ canonical policy, and its held-out header is exactly what replay reports."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
@@ -600,3 +601,61 @@ def test_exclude_keeps_an_attribute_out_of_every_rule(
     assert "Not used as conditions: prompt, text" in out.read_text()
     assert data.learn("--budget", "30", "--exclude", "nonsense") == 2
     assert "not an attribute" in capsys.readouterr().err
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.lists(
+        st.tuples(
+            st.integers(0, 3),  # rule index, 3 = the default
+            st.floats(0, 1),  # cheap score
+            st.floats(0, 1),  # strong score
+        ),
+        min_size=2,
+        max_size=30,
+    ),
+)
+def test_curve_figures_are_the_trapezoid_of_the_prefix_curve(
+    data: list[tuple[int, float, float]],
+) -> None:
+    """APGR and the 95% share, recomputed here point by point from the rule prefixes."""
+    from policyroute.learn.figures import Unit, measure
+
+    units = [Unit(f"g{i}", r if r < 3 else None, 1.0, c, s) for i, (r, c, s) in enumerate(data)]
+    curve = measure(units, 3, seed=0, bootstrap=20)
+    n = len(data)
+    cheap = sum(c for _, c, _ in data) / n
+    strong = sum(s for _, _, s in data) / n
+    points = [(0.0, cheap)]
+    for k in range(1, 4):
+        taken = [(c, s) for r, c, s in data if r < k]
+        share = len(taken) / n
+        score = (sum(s for _, s in taken) + sum(c for r, c, _ in data if r >= k)) / n
+        points.append((share, score))
+    points.append((1.0, strong))
+    assert curve.share == pytest.approx(points[3][0])
+    assert curve.score == pytest.approx(points[3][1])
+    assert curve.random_score == pytest.approx(cheap + points[3][0] * (strong - cheap))
+    if strong - cheap <= 1e-9:
+        assert curve.apgr is None
+        return
+    area = sum(
+        (x1 - x0) * ((y0 + y1) / 2 - cheap) for (x0, y0), (x1, y1) in itertools.pairwise(points)
+    )
+    assert curve.apgr is not None and curve.apgr[0] == pytest.approx(area / (strong - cheap))
+    goal = 0.95 * strong
+    # The least share at which the curve reaches the goal: 0 when all-cheap already does.
+    reach = next(
+        (
+            x0 + (goal - y0) / (y1 - y0) * (x1 - x0)
+            for (x0, y0), (x1, y1) in itertools.pairwise(points)
+            if y1 >= goal - 1e-12
+        ),
+        1.0,
+    )
+    if cheap >= goal - 1e-12:
+        reach = 0.0
+    assert curve.share95 is not None and curve.share95[0] == pytest.approx(reach, abs=1e-9)
+    # With no rule the curve is random routing's straight line.
+    flat = measure([Unit(u.group, None, 1.0, u.cheap, u.strong) for u in units], 0, 0, 20)
+    assert flat.apgr is not None and flat.apgr[0] == pytest.approx(0.5)

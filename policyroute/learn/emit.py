@@ -203,8 +203,8 @@ def rule_comment(rule: LearnedRule, n_train: int, unit: str) -> list[str]:
         else " (too few resamples for an interval)"
     )
     return [
-        f"# cumulative strong share {rule.cumulative_share:.1%} of training {unit}s with "
-        "this rule and those above (drop the rules below to spend less);",
+        f"# cumulative strong share {rule.cumulative_share:.1%} of training calls with this "
+        "rule and those above (drop the rules below to spend less);",
         f"# matches {rule.matches} of {n_train} training {unit}s, decides {rule.decides}: strong "
         f"minus cheap {_fmt_gain(rule.mean_gain)} per call, {_fmt_gain(rule.excess)} beyond "
         f"random routing, 95% CI{ci}; inner folds: {rule.folds}.",

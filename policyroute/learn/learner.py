@@ -204,8 +204,8 @@ def policy_for(model: Model, budget: float, s: Settings) -> Choice:
         if not v.validated.any():
             tried = int((v.eligible > 0).sum())
             reason = (
-                f"No condition held up: of the {tried} conditions eligible on some inner "
-                f"fold, none beat random routing out of fold across the {v.folds} folds and "
+                f"No condition held up: {_count(tried, 'condition')} eligible on some inner "
+                f"fold, none beating random routing out of fold across the {v.folds} folds and "
                 f"the bootstrap resamples. Content routing does not pay on this data: every "
                 f"request goes to {s.cheap}."
             )
@@ -218,6 +218,10 @@ def policy_for(model: Model, budget: float, s: Settings) -> Choice:
                 f"goes to {s.cheap}."
             )
     return Choice(rules, chosen, share, reason)
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 @dataclass(slots=True)

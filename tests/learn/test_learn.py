@@ -659,3 +659,24 @@ def test_curve_figures_are_the_trapezoid_of_the_prefix_curve(
     # With no rule the curve is random routing's straight line.
     flat = measure([Unit(u.group, None, 1.0, u.cheap, u.strong) for u in units], 0, 0, 20)
     assert flat.apgr is not None and flat.apgr[0] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--conversation"], "--conversation needs --group-by"),
+        (["--holdout", "0", "--cross-fit"], "--cross-fit needs a held-out part"),
+    ],
+)
+def test_options_that_need_another_exit_2(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    synth: Callable[..., Synth],
+    flags: list[str],
+    message: str,
+) -> None:
+    out = tmp_path / "o.route"
+    assert synth(n_groups=10).learn("--budget", "25", *flags, out=out) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists()

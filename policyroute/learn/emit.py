@@ -18,11 +18,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..policy import Policy, loads
+from ..request.attributes import family_of, lookup
 from ..syntax import ast
 from ..syntax.diagnostics import Diagnostic, PolicyError
 from ..syntax.formatter import fmt_regex, fmt_str, format_source
 from .data import Example
-from .features import ABOVE, AND, BELOW, PHRASE, REGEX, REGEXES, VALUE, Item
+from .features import (
+    ABOVE,
+    AND,
+    BELOW,
+    NUMERIC_ATTRS,
+    PHRASE,
+    PHRASE_ATTRS,
+    REGEX,
+    REGEXES,
+    STEP_ATTRS,
+    STRING_ATTRS,
+    VALUE,
+    VALUE_FAMILIES,
+    Item,
+)
 from .select import Data, excess
 from .validate import Validation
 
@@ -68,11 +83,12 @@ def _base_name(item: Item) -> str:
     if item.kind == AND:
         return "_and_".join(_base_name(p) for p in item.parts)[:60].rstrip("_")
     if item.kind == PHRASE:
-        where = "words" if item.attr == "prompt" else "talk"
+        where = "words" if item.attr == "prompt" else f"{_ident(item.attr)}_words"
         return f"{where}_{_ident(str(item.value))}"[:30].rstrip("_")
     if item.kind == REGEX:
         return str(item.value)
-    short = item.attr.removeprefix("metadata.").replace("user.tier", "user_tier")
+    family = family_of(item.attr)
+    short = item.attr.partition(".")[2] if family is not None else item.attr
     if item.kind == VALUE:
         return f"{_ident(short)}_{_ident(str(item.value))}"[:30].rstrip("_")
     return _NAMES.get((item.kind, item.attr)) or f"{item.kind}_{_ident(short)}"
@@ -214,18 +230,21 @@ def rule_comment(rule: LearnedRule, n_train: int, unit: str) -> list[str]:
 def inline_test_lines(example: Example, reads: set[str], tier: str, rule: str) -> list[str]:
     r = example.request
     attrs: list[tuple[str, str]] = [("prompt", fmt_str(r.prompt or ""))]
-    if "text" in reads and r.text is not None and r.text != (r.prompt or ""):
-        attrs.append(("text", fmt_str(r.text)))
-    if "turns" in reads and r.turns is not None:
-        attrs.append(("turns", str(r.turns)))
-    if "files" in reads and r.files is not None:
-        attrs.append(("files", str(r.files)))
-    for attr, value in (("task", r.task), ("domain", r.domain), ("user.tier", r.user_tier)):
-        if attr in reads and value is not None:
-            attrs.append((attr, fmt_str(value)))
-    for key, value in sorted(r.metadata.items()):
-        if f"metadata.{key}" in reads:
-            attrs.append((f"metadata.{key}", _literal(value)))
+    for name in PHRASE_ATTRS:
+        value = getattr(r, name, None) if name != "prompt" else None
+        if name in reads and isinstance(value, str) and value != (r.prompt or ""):
+            attrs.append((name, fmt_str(value)))
+    for name in (*STEP_ATTRS, *NUMERIC_ATTRS, *STRING_ATTRS):
+        info = lookup(name)
+        if name not in reads or info is None or not info.settable:
+            continue  # `length` is computed from the prompt
+        value = info.get(r)
+        if value is not None:
+            attrs.append((name, fmt_str(value) if isinstance(value, str) else str(value)))
+    for fam in VALUE_FAMILIES:
+        for key, value in sorted(getattr(r, fam.field or "").items()):
+            if f"{fam.prefix}.{key}" in reads:
+                attrs.append((f"{fam.prefix}.{key}", _literal(value)))
     width = max(len(a) for a, _ in attrs)
     body = [f"  {a.ljust(width)} = {v}" for a, v in attrs]
     return [

@@ -95,14 +95,14 @@ def _command(args: argparse.Namespace, budget: float, target: Path) -> str:
 
 
 def _excluded(values: list[str]) -> frozenset[str]:
-    from ..compiler.features import attribute
+    from ..request.attributes import lookup
 
     out = set()
     for value in values:
         for attr in (v.strip() for v in value.split(",")):
             if not attr:
                 continue
-            if attribute(attr) is None:
+            if lookup(attr) is None:
                 raise UsageError(
                     f"--exclude {attr}: not an attribute a condition can read (prompt, text, "
                     "length, turns, files, task, domain, user.tier, metadata.KEY, ...)"

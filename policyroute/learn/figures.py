@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 BOOTSTRAP = 2000
 TARGET = 0.95
+# A gap between the tiers this small is rounding, not a gap: no PGR curve to speak of.
+NO_GAP = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +116,7 @@ def _curves(
         v0, v1 = score[rows, prev], score[rows, first]
         t = np.where(v1 > v0, (goal - v0) / (v1 - v0), 0.0)
         share95 = np.where(first == 0, 0.0, s0 + np.clip(t, 0.0, 1.0) * (s1 - s0))
-    apgr = np.where(gap > 0, apgr, np.nan)
+    apgr = np.where(gap > NO_GAP, apgr, np.nan)
     return apgr, share95, share[:, rules], score[:, rules]
 
 
@@ -148,7 +150,7 @@ def measure(units: Sequence[Unit], rules: int, seed: int, bootstrap: int = BOOTS
 
     gap = top - base
     random95 = None
-    if gap > 0:
+    if gap > NO_GAP:
         random95 = float(min(max((TARGET * top - base) / gap, 0.0), 1.0))
     return Curve(
         units=len(units),
@@ -156,7 +158,7 @@ def measure(units: Sequence[Unit], rules: int, seed: int, bootstrap: int = BOOTS
         score=float(score[0]),
         random_score=random_score,
         lift=interval(float(score[0]) - random_score, b_lift),
-        apgr=interval(float(apgr[0]), b_apgr) if gap > 0 else None,
-        share95=interval(float(share95[0]), b_share95) if gap > 0 else None,
+        apgr=interval(float(apgr[0]), b_apgr) if gap > NO_GAP else None,
+        share95=interval(float(share95[0]), b_share95) if gap > NO_GAP else None,
         random_share95=random95,
     )

@@ -1,8 +1,8 @@
 """`policyroute learn`: a readable `.route` policy learned from outcomes, checked on held-out data.
 
-Exit codes: 0 written; 1 nothing worth writing (no usable outcomes, no condition that buys a
-steady gain within the budget), an unreadable file, or a learned text that failed its own
-checks; 2 usage errors (flags, missing files, unknown tiers).
+Exit codes: 0 written (a single-tier policy too, when no condition holds up: that is a
+result, said in its header and on stderr); 1 no usable outcomes, an unreadable file, or a
+learned text that failed its own checks; 2 usage errors (flags, missing files, unknown tiers).
 """
 
 from __future__ import annotations
@@ -80,12 +80,35 @@ def _command(args: argparse.Namespace, budget: float, target: Path) -> str:
     words += ["--budget", f"{100 * budget:g}%", "--holdout", f"{100 * args.holdout:g}%"]
     if args.group_by:
         words += ["--group-by", args.group_by]
-    if args.max_rules != 8:
+    for attr in sorted(set(args.exclude)):
+        words += ["--exclude", attr]
+    if args.conversation:
+        words.append("--conversation")
+    if args.cross_fit:
+        words.append("--cross-fit")
+    if args.max_rules != 12:
         words += ["--max-rules", str(args.max_rules)]
     words += ["--seed", str(args.seed), "-o", str(target)]
     if args.write_heldout:
         words += ["--write-heldout", args.write_heldout]
     return " ".join(shlex.quote(w) for w in words)
+
+
+def _excluded(values: list[str]) -> frozenset[str]:
+    from ..request.attributes import lookup
+
+    out = set()
+    for value in values:
+        for attr in (v.strip() for v in value.split(",")):
+            if not attr:
+                continue
+            if lookup(attr) is None:
+                raise UsageError(
+                    f"--exclude {attr}: not an attribute a condition can read (prompt, text, "
+                    "length, turns, files, task, domain, user.tier, metadata.KEY, ...)"
+                )
+            out.add(attr)
+    return frozenset(out)
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
@@ -99,7 +122,8 @@ def cmd_learn(args: argparse.Namespace) -> int:
         return EXIT_FAIL
     from ..learn.data import load_examples
     from ..learn.emit import EmitError
-    from ..learn.learner import LearnError, Settings, learn
+    from ..learn.learner import LearnError, Settings
+    from ..learn.run import Target, run
     from ..learn.tiers import read_tiers
 
     for path in [*args.traffic, *args.outcomes, args.tiers]:
@@ -108,6 +132,11 @@ def cmd_learn(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if not out.resolve().parent.is_dir():
         raise UsageError(f"{args.output}: no such folder {str(out.parent)!r}")
+    exclude = _excluded(args.exclude)
+    if args.conversation and not args.group_by:
+        raise UsageError("--conversation needs --group-by FIELD: the field naming a conversation")
+    if args.cross_fit and args.holdout == 0:
+        raise UsageError("--cross-fit needs a held-out part to learn on (--holdout above 0)")
     tiers = read_tiers(Path(args.tiers))
     names = []
     for flag, given in (("--cheap", args.cheap), ("--strong", args.strong)):
@@ -146,70 +175,77 @@ def cmd_learn(args: argparse.Namespace) -> int:
         )
 
     budgets = args.budgets or [args.budget]
-    points = []
-    failed = 0
+    targets = []
     for budget in budgets:
         target = _budget_path(out, budget) if args.budgets else out
-        settings = Settings(
-            cheap=cheap,
-            strong=strong,
-            budget=budget,
-            holdout=args.holdout,
-            group_by=args.group_by,
-            max_rules=args.max_rules,
-            seed=args.seed,
+        targets.append(Target(budget, target, _command(args, budget, target)))
+    settings = Settings(
+        cheap=cheap,
+        strong=strong,
+        budget=budgets[-1],
+        holdout=args.holdout,
+        group_by=args.group_by,
+        max_rules=args.max_rules,
+        seed=args.seed,
+        exclude=exclude,
+        conversation=args.conversation,
+        cross_fit=args.cross_fit,
+    )
+    try:
+        results = run(
+            loaded,
+            tiers,
+            settings,
+            targets,
+            traffic=args.traffic,
+            outcomes=args.outcomes,
+            heldout_out=Path(args.write_heldout) if args.write_heldout else None,
         )
-        heldout_out = Path(args.write_heldout) if args.write_heldout else None
-        command = _command(args, budget, target)
-        try:
-            result = learn(
-                loaded,
-                tiers,
-                settings,
-                target,
-                traffic=args.traffic,
-                outcomes=args.outcomes,
-                heldout_out=heldout_out,
-                command=command,
-            )
-        except LearnError as e:
-            print(f"policyroute learn: budget {budget:.0%}: {e}", file=sys.stderr)
-            failed += 1
-            if args.budgets:
-                from ..learn.curve import Point
-
-                points.append(Point(budget, "", 0, 0.0, None))
-            continue
-        except EmitError as e:
-            print(
-                "policyroute learn: the learned policy failed its own checks (a bug; please "
-                f"report it with the command line):\n{e}",
-                file=sys.stderr,
-            )
-            return EXIT_FAIL
-        target.write_text(result.text, encoding="utf-8")
+    except LearnError as e:
+        print(f"policyroute learn: {e}", file=sys.stderr)
+        return EXIT_FAIL
+    except EmitError as e:
         print(
-            f"{target}: {len(result.rules)} rule(s); {strong} share on training "
-            f"{result.train_strong_share:.1%} (budget {budget:.0%})"
+            "policyroute learn: the learned policy failed its own checks (a bug; please "
+            f"report it with the command line):\n{e}",
+            file=sys.stderr,
         )
+        return EXIT_FAIL
+    from ..learn.curve import Point
+
+    points = []
+    seen: dict[tuple[str, ...], float] = {}
+    for t, result in zip(targets, results, strict=True):
+        t.out.write_text(result.text, encoding="utf-8")
+        same = seen.setdefault(tuple(r.condition for r in result.rules), t.budget)
+        print(
+            f"{t.out}: {len(result.rules)} rule(s); {strong} share on training "
+            f"{result.train_strong_share:.1%} (budget {t.budget:.0%})"
+            + (f"; the same rules as at {same:.0%}" if same != t.budget else "")
+        )
+        if result.reason:
+            print(f"policyroute learn: budget {t.budget:.0%}: {result.reason}", file=sys.stderr)
         if result.heldout is not None:
             for line in result.heldout.figures():
                 print("  " + line)
-        for note in result.notes:
-            print(f"  note: {note}")
-        if args.budgets:
-            from ..learn.curve import Point
-
-            points.append(
-                Point(
-                    budget,
-                    target.name,
-                    len(result.rules),
-                    result.train_strong_share,
-                    result.heldout,
-                )
+        elif result.curve is not None:
+            print("  " + result.curve.point_line(strong))
+        if result.curve is not None:
+            for line in result.curve.lines():
+                print("  " + line)
+        if result.cross is not None:
+            print("  cross-fitted (learned on the held-out part, judged on the training part):")
+            for line in [result.cross.point_line(strong), *result.cross.lines()]:
+                print("    " + line)
+        points.append(
+            Point(
+                t.budget, t.out.name, len(result.rules), result.train_strong_share, result.heldout
             )
-    if args.budgets and len(points) > failed:
+        )
+    if results and results[0].notes:
+        for note in results[0].notes:
+            print(f"  note: {note}")
+    if args.budgets:
         from ..learn.curve import to_csv, to_html
 
         stem = out.with_name(f"{out.stem}-curve")
@@ -219,17 +255,19 @@ def cmd_learn(args: argparse.Namespace) -> int:
             to_html(points, cheap, strong, f"{out.stem}: held-out quality against {strong} share"),
             encoding="utf-8",
         )
-        print(f"{csv_path}, {html_path}: the curve of {len(points) - failed} policies")
-    # A curve with a point missing is still a curve; nothing written at all is a failure.
-    return EXIT_FAIL if failed == len(budgets) else EXIT_OK
+        distinct = len(seen)
+        print(f"{csv_path}, {html_path}: the curve of {len(points)} policies ({distinct} distinct)")
+    return EXIT_OK
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "learn",
         help="learn a readable .route policy from outcomes, checked on held-out data",
-        description="Learn a two-tier policy (keyword sets, length, turns, vetted regexes, "
-        "request attributes) from outcomes; write it with its held-out report.",
+        description="Learn a two-tier policy (phrases of every turn, length, turns, vetted "
+        "regexes, request attributes and metadata, and conjunctions of two or three) from "
+        "outcomes, keeping only conditions that beat random routing out of fold; write it "
+        "with its held-out report.",
     )
     p.add_argument("traffic", nargs="+", metavar="TRAFFIC", help="JSON lines files (.gz too)")
     p.add_argument(
@@ -272,7 +310,27 @@ def register(sub: Any) -> None:
         help="requests sharing this field stay on one side of the split (a question's turns)",
     )
     p.add_argument(
-        "--max-rules", dest="max_rules", type=_whole(1), default=8, metavar="N", help="(8)"
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="ATTR",
+        help="never use this attribute as a condition (repeat or comma-separate: "
+        "--exclude metadata.category learns from the text only)",
+    )
+    p.add_argument(
+        "--conversation",
+        action="store_true",
+        help="decide each conversation (--group-by) on its first turn and send all its turns "
+        "to that tier, as RouteLLM evaluates MT-Bench",
+    )
+    p.add_argument(
+        "--cross-fit",
+        dest="cross_fit",
+        action="store_true",
+        help="also learn on the held-out part and judge on the training part (both directions)",
+    )
+    p.add_argument(
+        "--max-rules", dest="max_rules", type=_whole(1), default=12, metavar="N", help="(12)"
     )
     p.add_argument(
         "--seed", type=_whole(0), default=0, metavar="N", help="split and resampling seed (0)"

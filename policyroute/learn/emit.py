@@ -1,19 +1,19 @@
 """The learned `.route` file: rules that explain themselves, inline tests, checked clean.
 
-Conditions of one family merge into one rule (every phrase into one keyword set, every regex
-into one `or`, thresholds on one attribute into the loosest): all of them send requests to
-the strong tier, so merging changes no decision and leaves fewer, broader rules to review.
-Each rule carries a comment with its support, the strong tier's mean gain on the requests it
-decides (with a bootstrap interval over groups) and its stability; each rule and the default
-get an inline test made from a real training request. Nothing is written that does not
-check with zero diagnostics, format to itself and pass its own tests.
+One condition is one rule, in the order chosen (best excess per strong call first), so
+dropping the last rules moves down the quality curve without relearning; each rule's
+comment gives the cumulative strong share down to it, its support, the strong tier's gain on
+what it decides and that gain beyond random routing (with a bootstrap interval over groups),
+and how it did on the inner folds. Each rule and the default get an inline test made from a
+real training request. Nothing is written that does not check with zero diagnostics, format
+to itself and pass its own tests.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,9 +25,11 @@ from ..syntax.formatter import fmt_regex, fmt_str, format_source
 from .data import Example
 from .features import (
     ABOVE,
+    AND,
     BELOW,
     NUMERIC_ATTRS,
     PHRASE,
+    PHRASE_ATTRS,
     REGEX,
     REGEXES,
     STEP_ATTRS,
@@ -36,7 +38,8 @@ from .features import (
     VALUE_FAMILIES,
     Item,
 )
-from .select import Selection
+from .select import Data, excess
+from .validate import Validation
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,15 +52,16 @@ class EmitError(Exception):
 @dataclass(slots=True)
 class LearnedRule:
     name: str
-    items: list[Item]
+    item: Item
     condition: str
-    keywords: tuple[str, list[str]] | None
-    matches: int
-    decides: int
-    mean_gain: float
-    interval: tuple[float, float] | None
-    stability: float
-    frequencies: list[tuple[Item, float]] = field(default_factory=list)
+    matches: int  # training examples the condition holds for
+    decides: int  # of them, not taken by an earlier rule
+    mean_gain: float  # strong minus cheap per call, on the ones it decides
+    excess: float  # the same beyond the training mean gain per call (what beats random)
+    interval: tuple[float, float] | None  # bootstrap interval of `excess`
+    cumulative_share: float  # strong share of training calls with this rule and the above
+    frequency: float  # share of bootstrap resamples where its out-of-fold excess is above 0
+    folds: str  # how it did on the inner folds
     example: Example | None = None
 
 
@@ -75,14 +79,19 @@ _NAMES = {
 }
 
 
-def _base_name(kind: str, attr: str) -> str:
-    if kind == PHRASE:
-        return "learned_words"
-    if kind == REGEX:
-        return "learned_patterns"
-    family = family_of(attr)
-    short = attr.partition(".")[2] if family is not None else attr
-    return _NAMES.get((kind, attr)) or f"{'by' if kind == VALUE else kind}_{_ident(short)}"
+def _base_name(item: Item) -> str:
+    if item.kind == AND:
+        return "_and_".join(_base_name(p) for p in item.parts)[:60].rstrip("_")
+    if item.kind == PHRASE:
+        where = "words" if item.attr == "prompt" else f"{_ident(item.attr)}_words"
+        return f"{where}_{_ident(str(item.value))}"[:30].rstrip("_")
+    if item.kind == REGEX:
+        return str(item.value)
+    family = family_of(item.attr)
+    short = item.attr.partition(".")[2] if family is not None else item.attr
+    if item.kind == VALUE:
+        return f"{_ident(short)}_{_ident(str(item.value))}"[:30].rstrip("_")
+    return _NAMES.get((item.kind, item.attr)) or f"{item.kind}_{_ident(short)}"
 
 
 def _literal(value: str | int | float | bool) -> str:
@@ -93,81 +102,75 @@ def _literal(value: str | int | float | bool) -> str:
     return str(value)
 
 
-def condition_text(kind: str, attr: str, items: Sequence[Item], set_name: str) -> str:
-    values = [i.value for i in items]
-    if kind == PHRASE:
-        if len(values) == 1:
-            return f"{attr} contains {fmt_str(str(values[0]))}"
-        return f"{attr} contains any {set_name}"
-    if kind == REGEX:
-        parts = []
-        for v in values:
-            pattern, flags = REGEXES[str(v)]
-            parts.append(f"{attr} matches {fmt_regex(ast.Regex(pattern, flags))}")
-        return " or ".join(parts)
-    if kind == ABOVE:
-        return f"{attr} > {min(values)}"
-    if kind == BELOW:
-        return f"{attr} < {max(values)}"
-    if len(values) == 1 or all(isinstance(v, bool) for v in values):
-        return " or ".join(f"{attr} == {_literal(v)}" for v in values)
-    return f"{attr} in [{', '.join(_literal(v) for v in values)}]"
+def condition_text(item: Item) -> str:
+    """The condition in the language's own words."""
+    if item.kind == AND:
+        return " and ".join(_part(p) for p in item.parts)
+    if item.kind == PHRASE:
+        return f"{item.attr} contains {fmt_str(str(item.value))}"
+    if item.kind == REGEX:
+        pattern, flags = REGEXES[str(item.value)]
+        return f"{item.attr} matches {fmt_regex(ast.Regex(pattern, flags))}"
+    if item.kind == ABOVE:
+        return f"{item.attr} > {item.value}"
+    if item.kind == BELOW:
+        return f"{item.attr} < {item.value}"
+    return f"{item.attr} == {_literal(item.value)}"
+
+
+def _part(item: Item) -> str:
+    text = condition_text(item)
+    return f"({text})" if " or " in text else text
 
 
 def describe(
-    selection: Selection,
-    candidates_items: Sequence[Item],
-    masks: np.ndarray,
+    chosen: Sequence[int],
+    items: Sequence[Item],
+    data: Data,
     train: Sequence[Example],
-    gain: np.ndarray,
-    taken_names: frozenset[str],
+    validation: Validation,
+    weights: np.ndarray,
 ) -> list[LearnedRule]:
-    """The chosen conditions, merged by family, in the order first chosen, with their figures."""
+    """The chosen conditions as rules, in the order chosen (best excess per call first)."""
     import numpy as np
 
-    index = {item: j for j, item in enumerate(candidates_items)}
-    families: dict[tuple[str, str], list[Item]] = {}
-    for item in selection.items:
-        families.setdefault(item.family, []).append(item)
-    used = set(taken_names)
-    covered = np.zeros(len(train), dtype=bool)
+    masks = data.masks
+    n = masks.shape[1]
+    e = excess(data.gain, data.cost, np.ones(n))
+    total_cost = float(data.cost.sum())
+    used: set[str] = set()
+    covered = np.zeros(n, dtype=bool)
     rules: list[LearnedRule] = []
-    for (kind, attr), items in families.items():
-        matched = masks[[index[i] for i in items]].max(axis=0) > 0
+    for j in chosen:
+        item = items[j]
+        matched = masks[j] > 0
         decided = matched & ~covered
-        if not decided.any():
-            # A later condition merged into an earlier rule took every request this family
-            # covers: the rule would never decide a training request, so it is left out
-            # (no decision changes).
-            continue
         covered |= matched
-        name = _unique(_base_name(kind, attr), used)
-        set_name = _unique("learned", used) if kind == PHRASE and len(items) > 1 else ""
-        g = gain[decided]
-        w = selection.weights[:, decided]
-        sums = w.sum(axis=1)
-        means = (w @ g)[sums > 0] / sums[sums > 0]
+        spend = float(data.cost[decided].sum())
+        w = weights[:, decided]
+        sums = w @ data.cost[decided]
+        ok = sums > 0
+        means = (w @ e[decided])[ok] / sums[ok]
         interval = (
             (float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975)))
             if means.size >= 20
             else None
         )
-        stability = float(selection.resampled_strong[:, decided].mean()) if decided.any() else 0.0
-        phrases = [str(i.value) for i in items] if kind == PHRASE else []
-        example = pick_example(train, decided, gain, want_gain=True)
+        folds = validation.why(j)
         rules.append(
             LearnedRule(
-                name=name,
-                items=items,
-                condition=condition_text(kind, attr, items, set_name),
-                keywords=(set_name, phrases) if set_name else None,
+                name=_unique(_base_name(item), used),
+                item=item,
+                condition=condition_text(item),
                 matches=int(matched.sum()),
                 decides=int(decided.sum()),
-                mean_gain=float(g.mean()) if g.size else 0.0,
+                mean_gain=float(data.gain[decided].sum()) / spend if spend else 0.0,
+                excess=float(e[decided].sum()) / spend if spend else 0.0,
                 interval=interval,
-                stability=stability,
-                frequencies=[(i, selection.frequency.get(i, 0.0)) for i in items],
-                example=example,
+                cumulative_share=float(data.cost[covered].sum()) / total_cost,
+                frequency=float(validation.holds[j]),
+                folds=folds,
+                example=pick_example(train, decided, data.gain, want_gain=True),
             )
         )
     return rules
@@ -209,38 +212,28 @@ def _fmt_gain(x: float) -> str:
     return f"{x:+.3g}"
 
 
-def rule_comment(rule: LearnedRule, n_train: int, resamples: int) -> list[str]:
+def rule_comment(rule: LearnedRule, n_train: int, unit: str) -> list[str]:
     ci = (
         f" [{_fmt_gain(rule.interval[0])}, {_fmt_gain(rule.interval[1])}]"
         if rule.interval
         else " (too few resamples for an interval)"
     )
-    lines = [
-        f"# matches {rule.matches} training requests ({rule.matches / n_train:.1%}), "
-        f"decides {rule.decides}; strong minus cheap score on them: "
-        f"{_fmt_gain(rule.mean_gain)} per request, 95% CI{ci};",
-        f"# stability {rule.stability:.0%}: learners on {resamples} bootstrap resamples "
-        "of the training groups send that share of them to the strong tier too.",
+    return [
+        f"# cumulative strong share {rule.cumulative_share:.1%} of training calls with this "
+        "rule and those above (drop the rules below to spend less);",
+        f"# matches {rule.matches} of {n_train} training {unit}s, decides {rule.decides}: strong "
+        f"minus cheap {_fmt_gain(rule.mean_gain)} per call, {_fmt_gain(rule.excess)} beyond "
+        f"random routing, 95% CI{ci}; inner folds: {rule.folds}.",
     ]
-    if len(rule.items) > 1 or rule.items[0].kind != VALUE:
-        shown = ", ".join(
-            f"{_short(i)} {f:.0%}" for i, f in sorted(rule.frequencies, key=lambda x: -x[1])
-        )
-        lines.append(f"# chosen by the resampled learners: {shown}")
-    return lines
-
-
-def _short(item: Item) -> str:
-    if item.kind in (PHRASE, VALUE):
-        return fmt_str(str(item.value)) if not isinstance(item.value, bool) else str(item.value)
-    if item.kind == REGEX:
-        return str(item.value)
-    return f"{'>' if item.kind == ABOVE else '<'} {item.value}"
 
 
 def inline_test_lines(example: Example, reads: set[str], tier: str, rule: str) -> list[str]:
     r = example.request
     attrs: list[tuple[str, str]] = [("prompt", fmt_str(r.prompt or ""))]
+    for name in PHRASE_ATTRS:
+        value = getattr(r, name, None) if name != "prompt" else None
+        if name in reads and isinstance(value, str) and value != (r.prompt or ""):
+            attrs.append((name, fmt_str(value)))
     for name in (*STEP_ATTRS, *NUMERIC_ATTRS, *STRING_ATTRS):
         info = lookup(name)
         if name not in reads or info is None or not info.settable:
@@ -280,6 +273,11 @@ def wrap_comment(line: str, width: int = 100) -> list[str]:
     )
 
 
+# How long a conversation keeps the tier its first turn was given (conversation mode).
+STICKY = "sticky conversations 1 hours"
+FIRST_TURN = "turns == 1"
+
+
 def render(
     *,
     header: Sequence[str],
@@ -289,30 +287,38 @@ def render(
     cheap: str,
     strong: str,
     n_train: int,
-    resamples: int,
+    unit: str,
+    conversation: bool,
+    empty_reason: str,
     default_example: Example | None,
 ) -> str:
     out = [*(w for line in header for w in wrap_comment(line))]
     out += ["", f"policy {fmt_str(policy_name)}", "", *tier_lines, ""]
+    if conversation and rules:
+        out += [
+            "# Conversation-level: each conversation is decided on its first turn (the rules",
+            "# read only first turns) and keeps that tier for its later turns.",
+            STICKY,
+            "",
+        ]
     for rule in rules:
-        if rule.keywords is not None:
-            name, phrases = rule.keywords
-            out.append(f"keywords {name} = [{', '.join(fmt_str(p) for p in phrases)}]")
-    if any(r.keywords for r in rules):
-        out.append("")
-    for rule in rules:
-        out += [w for line in rule_comment(rule, n_train, resamples) for w in wrap_comment(line)]
-        out.append(f"rule {rule.name}: {rule.condition} -> {strong}")
+        out += [w for line in rule_comment(rule, n_train, unit) for w in wrap_comment(line)]
+        condition = f"{FIRST_TURN} and {_part_text(rule)}" if conversation else rule.condition
+        out.append(f"rule {rule.name}: {condition} -> {strong}")
     if not rules:
-        out.append("# No condition bought the strong tier a steady gain within the budget.")
+        out += [w for w in wrap_comment(f"# {empty_reason}")]
     out += ["default -> " + cheap, ""]
-    reads = {i.attr for r in rules for i in r.items}
+    reads = {a for r in rules for a in r.item.reads} | ({"turns"} if conversation else set())
     for rule in rules:
         if rule.example is not None:
             out += [*inline_test_lines(rule.example, reads, strong, rule.name), ""]
     if default_example is not None:
         out += [*inline_test_lines(default_example, reads, cheap, "default"), ""]
     return "\n".join(out)
+
+
+def _part_text(rule: LearnedRule) -> str:
+    return f"({rule.condition})" if " or " in rule.condition else rule.condition
 
 
 def verify(text: str, name: str, base_dir: Path) -> tuple[str, Policy]:

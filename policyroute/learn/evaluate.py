@@ -62,6 +62,13 @@ class HeldOut:
         q = self.quality
         if q.get("score") is None or q.get("pct_of_top") is None:
             return ["(no quality figures: the held-out requests have no usable outcomes)"]
+        if self.strong not in q["tier_scores"]:
+            # A single-tier policy: replay scores only the tier it routes to.
+            return [
+                f"every request to {self.cheap}; mean score {q['score']:.3g} "
+                f"[{q['score_ci95'][0]:.3g}, {q['score_ci95'][1]:.3g}]: random routing at a "
+                "0% strong share, by definition"
+            ]
         top = q["tier_scores"][self.strong]
         cheap = q["tier_scores"].get(self.cheap)
         rnd = q["random_same_share"]

@@ -33,6 +33,7 @@ REGEX = "regex"  # prompt matches /a/ or prompt matches /b/
 ABOVE = "above"  # attr > smallest threshold
 BELOW = "below"  # attr < largest threshold
 VALUE = "value"  # attr in [values]
+AND = "and"  # a conjunction of two or three of the above (a branch of a shallow tree)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +43,22 @@ class Item:
     kind: str
     attr: str
     value: str | int | float | bool
+    parts: tuple[Item, ...] = ()  # AND: the conditions that must all hold
 
     @property
     def family(self) -> tuple[str, str]:
-        return (self.kind, self.attr)
+        return (self.kind, self.attr if self.kind != AND else self.label())
+
+    @property
+    def reads(self) -> frozenset[str]:
+        """The attributes the condition reads (what an inline test must set)."""
+        if self.kind == AND:
+            return frozenset(a for p in self.parts for a in p.reads)
+        return frozenset({self.attr})
 
     def label(self) -> str:
+        if self.kind == AND:
+            return " and ".join(p.label() for p in self.parts)
         if self.kind == PHRASE:
             return f"{self.attr} contains {fmt_str(str(self.value))}"
         if self.kind == REGEX:
@@ -94,9 +105,10 @@ STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
 _WORD = re.compile(r"\w+")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# The attributes learn may write a condition on, by how (the registry's `learn`).
-# Phrases and regexes are learnt on the prompt only (the registry's "phrases").
-assert [a.name for a in ATTRIBUTES.values() if a.learn == "phrases"] == ["prompt"]
+# The attributes learn may write a condition on, by how (the registry's `learn`). Phrases
+# are mined from the user turns (the prompts) and looked for in each text attribute the
+# registry allows: the last turn (`prompt`) and, where marked, the whole conversation (`text`).
+PHRASE_ATTRS = tuple(a.name for a in ATTRIBUTES.values() if a.learn == "phrases")
 NUMERIC_ATTRS = tuple(a.name for a in ATTRIBUTES.values() if a.learn == "cuts")
 STEP_ATTRS = tuple(a.name for a in ATTRIBUTES.values() if a.learn == "steps")
 STRING_ATTRS = tuple(a.name for a in ATTRIBUTES.values() if a.learn == "values")
@@ -157,6 +169,11 @@ def _phrases(
     return kept[:limit]
 
 
+def _text(request: Request, attr: str) -> str:
+    value = _value(request, attr)
+    return value if isinstance(value, str) else ""
+
+
 def _value(request: Request, attr: str) -> Any:
     info = lookup(attr)
     return info.get(request) if info is not None else None
@@ -187,18 +204,25 @@ def generate(
 
     phrases = (
         []
-        if "prompt" in exclude
+        if all(a in exclude for a in PHRASE_ATTRS)
         else _phrases(prompts, groups, min_support, min_groups, max_share, max_phrases)
     )
     if phrases:
         matcher = PhraseMatcher(phrases)
-        found = [matcher.find(p) for p in prompts]
-        block = np.zeros((len(matcher.phrases), n), dtype=np.float32)
-        for j, ids in enumerate(found):
-            for pid in ids:
-                block[pid, j] = 1.0
-        for pid, phrase in enumerate(matcher.phrases):
-            columns.append((Item(PHRASE, "prompt", phrase), block[pid]))
+        # The words come from user turns (each turn is some request's prompt); a rule may
+        # look for them in the last turn (`prompt`) or anywhere in the conversation so far
+        # (`text`: every message, as the language reads it), which is what lets a
+        # conversation's second turn be recognised by its first.
+        for attr in PHRASE_ATTRS:
+            if attr in exclude:
+                continue
+            texts = [_text(r, attr) for r in requests]
+            block = np.zeros((len(matcher.phrases), n), dtype=np.float32)
+            for j, text in enumerate(texts):
+                for pid in matcher.find(text):
+                    block[pid, j] = 1.0
+            for pid, phrase in enumerate(matcher.phrases):
+                columns.append((Item(PHRASE, attr, phrase), block[pid]))
 
     if "prompt" not in exclude:
         for name, (pattern, flags) in REGEXES.items():

@@ -1,7 +1,9 @@
-"""The whole of `learn`: split, mine, select, emit, evaluate on the held-out part, write.
+"""The whole of `learn`: split, mine, grow conjunctions, validate, select per budget, emit,
+judge on the held-out part (and, cross-fitted, the other way round), write.
 
 The held-out part is used once, after the policy is fixed, to write the report in its header;
-nothing the learner chooses depends on it.
+nothing the learner chooses depends on it. `prepare` does the work shared by every budget
+(candidates, conjunctions, inner validation); `policy_for` chooses within one budget.
 """
 
 from __future__ import annotations
@@ -10,14 +12,31 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..policy import Policy
 from .data import Example, Loaded, Split, split_by_group
-from .emit import EmitError, LearnedRule, describe, pick_example, render, verify
-from .evaluate import HeldOut, heldout_report, temporary_path, write_lines
-from .features import generate
-from .select import Config, select
-from .tiers import TierFile, tier_lines
+from .emit import LearnedRule, describe, pick_example, render, verify
+from .evaluate import HeldOut
+from .features import Candidates, Item, generate
+from .figures import Curve, Unit
+from .select import Data, greedy, group_weights
+from .tree import conjunctions
+from .validate import Config, Validation, fold_of, validate
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .tiers import TierFile
+
+
+# The learners' bar: None, the Benjamini-Hochberg bar over the candidates each learner
+# sees. A looser bar (one standard error) let a lucky region of pure noise be eligible on
+# every fold, and then win out of fold on most of them, since those folds share its luck.
+Z: float | None = None
+# The final order compares lower bounds at two standard errors, so that among validated
+# conditions a broad steady one comes before a narrow one that got lucky.
+RANK_Z = 2.0
 
 
 class LearnError(Exception):
@@ -31,10 +50,178 @@ class Settings:
     budget: float  # share in [0, 1]
     holdout: float = 0.3
     group_by: str | None = None
-    max_rules: int = 8
+    max_rules: int = 12
     seed: int = 0
-    resamples: int = 100
-    bootstrap: int = 1000  # resamples for the held-out report's intervals
+    resamples: int = 200
+    folds: int = 5
+    exclude: frozenset[str] = frozenset()
+    conversation: bool = False  # decide on a conversation's first turn, for all its turns
+    cross_fit: bool = False  # also learn on the held-out part and judge on the training part
+    z: float | None = Z  # the learners' bar on excess per call; None: Benjamini-Hochberg
+
+
+def min_support(n_train: int) -> int:
+    """The support floor scales with the data: 1% of the training examples, at least 5."""
+    return max(5, math.ceil(0.01 * n_train))
+
+
+@dataclass(frozen=True, slots=True)
+class Units:
+    """What one decision is made on: a request, or (conversation mode) a conversation's first
+    turn standing for all its turns, with their scores summed."""
+
+    examples: list[Example]
+    gain: np.ndarray
+    cost: np.ndarray
+    cheap: np.ndarray
+    strong: np.ndarray
+
+
+def units_of(examples: Sequence[Example], s: Settings) -> Units:
+    import numpy as np
+
+    if s.conversation:
+        by_group: dict[str, list[Example]] = {}
+        for ex in examples:
+            by_group.setdefault(ex.group, []).append(ex)
+        firsts = []
+        cheap, strong, cost = [], [], []
+        for group, turns in by_group.items():
+            first = min(turns, key=lambda x: x.request.turns or 0)
+            firsts.append(Example(first.id, group, first.request, first.scores))
+            cheap.append(sum(x.scores[s.cheap] for x in turns))
+            strong.append(sum(x.scores[s.strong] for x in turns))
+            cost.append(float(len(turns)))
+    else:
+        firsts = list(examples)
+        cheap = [x.scores[s.cheap] for x in examples]
+        strong = [x.scores[s.strong] for x in examples]
+        cost = [1.0] * len(examples)
+    c, g = np.array(cheap, dtype=np.float64), np.array(strong, dtype=np.float64)
+    return Units(firsts, g - c, np.array(cost), c, g)
+
+
+@dataclass(slots=True)
+class Model:
+    """Everything learned from one part, shared by every budget."""
+
+    units: Units
+    candidates: Candidates
+    atoms: int
+    data: Data
+    validation: Validation
+    support: int
+    weights: np.ndarray  # bootstrap weights for the rules' intervals
+
+
+def prepare(examples: Sequence[Example], s: Settings) -> Model:
+    units = units_of(examples, s)
+    n = len(units.examples)
+    support = min_support(n)
+    exclude = set(s.exclude)
+    if s.group_by:
+        exclude |= {s.group_by, f"metadata.{s.group_by}"}
+    if s.conversation:
+        exclude |= {"turns", "text"}  # a first turn has one message: both say nothing
+    groups = [ex.group for ex in units.examples]
+    atoms = generate(units.examples, min_support=support, min_groups=3, exclude=frozenset(exclude))
+    base = Data(atoms.masks, units.gain, units.cost)
+    # Conjunctions are chosen by their gain, so each inner fold grows its own from the folds
+    # it learns on: a branch found with a fold's requests is never judged on that fold, and
+    # one that no fold's learner finds on its own is never a rule.
+    fold = fold_of(groups, s.folds, s.seed)
+    folds = int(fold.max()) + 1 if n else 0
+    grown_by_fold = [
+        conjunctions(
+            atoms, base, min_support=support * (fold != f).mean(), weight=(fold != f).astype(float)
+        )
+        for f in range(folds)
+    ]
+    items = list(atoms.items)
+    rows = [atoms.masks]
+    where: dict[Item, int] = {item: j for j, item in enumerate(items)}
+    extra_rows: list[np.ndarray] = []
+    for cands in grown_by_fold:
+        for item, mask in zip(
+            cands.items[len(atoms.items) :], cands.masks[len(atoms.items) :], strict=True
+        ):
+            if item not in where:
+                where[item] = len(items)
+                items.append(item)
+                extra_rows.append(mask)
+    import numpy as np
+
+    masks = np.concatenate([*rows, np.stack(extra_rows)]) if extra_rows else atoms.masks
+    available = np.zeros((len(items), folds), dtype=bool)
+    available[: len(atoms.items)] = True
+    for f, cands in enumerate(grown_by_fold):
+        for item in cands.items[len(atoms.items) :]:
+            available[where[item], f] = True
+    candidates = Candidates(items, masks)
+    data = Data(masks, units.gain, units.cost)
+    config = Config(min_support=support, folds=s.folds, resamples=s.resamples, seed=s.seed, z=s.z)
+    validation = validate(data, groups, config, available)
+    weights = group_weights(groups, 1000, s.seed)
+    return Model(units, candidates, len(atoms.items), data, validation, support, weights)
+
+
+@dataclass(slots=True)
+class Choice:
+    rules: list[LearnedRule]
+    chosen: list[int]
+    train_share: float
+    reason: str  # why there are no rules, when there are none
+
+
+def policy_for(model: Model, budget: float, s: Settings) -> Choice:
+    """The best validated policy at or under `budget`: the greedy choice among validated
+    conditions, ordered by excess per call."""
+    import numpy as np
+
+    n = len(model.units.examples)
+    chosen = greedy(
+        model.data,
+        np.ones(n),
+        budget=budget,
+        min_support=model.support,
+        max_rules=s.max_rules,
+        z=model.validation.z,
+        allowed=model.validation.validated,
+        rank_z=max(RANK_Z, model.validation.z),
+    )
+    rules = describe(
+        chosen,
+        model.candidates.items,
+        model.data,
+        model.units.examples,
+        model.validation,
+        model.weights,
+    )
+    share = rules[-1].cumulative_share if rules else 0.0
+    reason = ""
+    if not chosen:
+        v = model.validation
+        if not v.validated.any():
+            tried = int((v.eligible > 0).sum())
+            reason = (
+                f"No condition held up: {_count(tried, 'condition')} eligible on some inner "
+                f"fold, none beating random routing out of fold across the {v.folds} folds and "
+                f"the bootstrap resamples. Content routing does not pay on this data: every "
+                f"request goes to {s.cheap}."
+            )
+        else:
+            sizes = model.data.cost @ model.data.masks[v.validated].T
+            least = float(sizes.min()) / float(model.data.cost.sum())
+            reason = (
+                f"No validated condition fits within a {budget:.0%} budget (the smallest "
+                f"of the {int(v.validated.sum())} validated takes {least:.1%}): every request "
+                f"goes to {s.cheap}."
+            )
+    return Choice(rules, chosen, share, reason)
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 @dataclass(slots=True)
@@ -44,175 +231,78 @@ class Learned:
     rules: list[LearnedRule]
     split: Split
     train_strong_share: float
-    heldout: HeldOut | None
+    curve: Curve | None
+    heldout: HeldOut | None  # replay's report, per-turn mode only
+    reason: str
+    cross: Curve | None = None
     notes: list[str] = field(default_factory=list)
 
 
-def min_support(n_train: int) -> int:
-    """At least 1% of the training requests, and never fewer than 10."""
-    return max(10, math.ceil(0.01 * n_train))
+def decide_units(policy: Policy, units: Units, rules: Sequence[LearnedRule]) -> list[Unit]:
+    """The held-out decisions as curve units: which rule (its index) decided each."""
+    index = {r.name: i for i, r in enumerate(rules)}
+    out = []
+    for j, ex in enumerate(units.examples):
+        rule = policy.decide(ex.request).rule
+        out.append(
+            Unit(
+                ex.group,
+                index.get(rule),
+                float(units.cost[j]),
+                float(units.cheap[j]),
+                float(units.strong[j]),
+            )
+        )
+    return out
 
 
-def learn(
-    loaded: Loaded,
-    tiers: TierFile,
-    settings: Settings,
-    out: Path,
-    *,
-    traffic: Sequence[str],
-    outcomes: Sequence[str],
-    heldout_out: Path | None = None,
-    command: str = "",
-    name: str | None = None,
-) -> Learned:
-    """Learn a policy from `loaded` (read from `traffic` and `outcomes`) and return its text,
-    checked and tested; `out` is where it will be written (imports are relative to it).
-
-    The held-out requests' TRAFFIC lines go to `heldout_out` (a temporary file if None) and
-    replay's report on them becomes the header.
-    """
-    import numpy as np
-
-    s = settings
+def split_of(loaded: Loaded, s: Settings) -> Split:
     if not loaded.examples:
         raise LearnError(
             f"no request has an outcome on both {s.cheap} and {s.strong} "
             f"({loaded.requests} requests read, {loaded.no_outcome} without both outcomes)"
         )
-    split = split_by_group(loaded.examples, s.holdout, s.seed)
-    train = list(split.train)
-    n = len(train)
-    gain = np.array([ex.gain(s.cheap, s.strong) for ex in train], dtype=np.float64)
-    support = min_support(n)
-    exclude = frozenset({s.group_by, f"metadata.{s.group_by}"} if s.group_by else set())
-    candidates = generate(train, min_support=support, min_groups=3, exclude=exclude)
-    config = Config(
-        budget=s.budget,
-        min_support=support,
-        max_rules=s.max_rules,
-        resamples=s.resamples,
-        seed=s.seed,
-    )
-    selection = select(candidates, gain, [ex.group for ex in train], config)
-    if not selection.items:
-        raise LearnError(
-            f"no condition sends requests to {s.strong} with a steady gain within a "
-            f"{s.budget:.0%} budget (support >= {support} requests in >= 3 groups, chosen by "
-            f">= 20% of {s.resamples} resampled learners): the best policy found is "
-            f"`default -> {s.cheap}`; try a larger budget or more data"
-        )
-    rules = describe(selection, candidates.items, candidates.masks, train, gain, tiers.names)
-    default_example = pick_example(train, ~selection.strong, gain, want_gain=False)
-    lines = tier_lines(tiers, [s.cheap, s.strong], out)
-    policy_name = name or out.stem
-
-    def text_with(header: Sequence[str]) -> str:
-        return render(
-            header=header,
-            policy_name=policy_name,
-            tier_lines=lines,
-            rules=rules,
-            cheap=s.cheap,
-            strong=s.strong,
-            n_train=n,
-            resamples=s.resamples,
-            default_example=default_example,
-        )
-
-    base = out.resolve().parent
-    _, policy = verify(text_with(["# (report pending)"]), out.name, base)
-    decided = [policy.decide(ex.request).tier == s.strong for ex in train]
-    train_share = sum(decided) / n
-    if decided != [bool(x) for x in selection.strong]:
-        raise EmitError("the emitted rules do not decide the training requests as selected")
-    heldout = None
-    report_lines: list[str] = []
-    if split.heldout:
-        path = heldout_out or temporary_path()
-        try:
-            write_lines([loaded.items[ex.id].where for ex in split.heldout], traffic, path)
-            heldout = heldout_report(
-                policy,
-                path,
-                loaded.outcomes,
-                cheap=s.cheap,
-                strong=s.strong,
-                group_by=s.group_by,
-                seed=s.seed,
-            )
-        finally:
-            if heldout_out is None:
-                path.unlink(missing_ok=True)
-        shown = str(heldout_out) if heldout_out else "HELDOUT.jsonl"
-        replay_command = " ".join(
-            [
-                "policyroute replay",
-                str(out),
-                shown,
-                *(f"--outcomes {o}" for o in outcomes),
-                *([f"--group-by {s.group_by}"] if s.group_by else []),
-                f"--seed {s.seed}",
-            ]
-        )
-        report_lines = heldout.lines(_groups(split.heldout), replay_command)
-        if heldout_out is None:
-            report_lines.insert(
-                2, "#   (HELDOUT.jsonl: the held-out lines; --write-heldout FILE writes them)"
-            )
-    header = header_lines(
-        loaded,
-        split,
-        s,
-        train_share,
-        report_lines,
-        support,
-        command,
-        len(candidates.items),
-        selection.z,
-        selection.notes,
-    )
-    text, policy = verify(text_with(header), out.name, base)
-    return Learned(text, policy, rules, split, train_share, heldout, list(selection.notes))
+    return split_by_group(loaded.examples, s.holdout, s.seed)
 
 
-def _groups(examples: Sequence[Example]) -> int:
-    return len({ex.group for ex in examples})
-
-
-def header_lines(
-    loaded: Loaded,
-    split: Split,
+def write_policy(
+    model: Model,
+    choice: Choice,
+    tiers: TierFile,
     s: Settings,
-    train_share: float,
-    report_lines: list[str],
-    support: int,
-    command: str,
-    candidates: int,
-    z: float,
-    notes: Sequence[str] = (),
-) -> list[str]:
-    grouping = f"grouped by {s.group_by}" if s.group_by else "each request its own group"
-    out = [
-        "# Learned by `policyroute learn` from outcomes; a reviewed policy like any other:",
-        "# edit it, test it, and replay it before and after (`policyroute replay`).",
-    ]
-    if command:
-        out.append(f"#   {command}")
-    out += [
-        f"# {loaded.requests} requests read; {len(loaded.examples)} have outcomes on both "
-        f"{s.cheap} and {s.strong} ({grouping}).",
-        f"# Training: {len(split.train)} requests in {_groups(split.train)} groups. "
-        f"{candidates} candidate conditions matched >= {support} requests in >= 3 groups. A "
-        f"condition must gain with its lower bound (mean - {z:.2f} standard errors, "
-        "the Benjamini-Hochberg bar at 5% over the candidates) above zero; conditions are "
-        f"taken in order of how often learners on {s.resamples} bootstrap resamples of the groups chose them "
-        f"(at least 20%). Budget {s.budget:.0%} to {s.strong}; used {train_share:.1%} "
-        "on training.",
-    ]
-    out += [f"# Note: {note}." for note in notes]
-    if not split.heldout:
-        out.append(
-            "# Held-out: none (--holdout 0): no figure here says how it does on new requests."
-        )
-    out += report_lines
-    return out
+    out: Path,
+    header: Sequence[str],
+    name: str | None = None,
+) -> tuple[str, Policy]:
+    """The policy text (checked, formatted, tested) and its compiled policy; the emitted
+    rules must decide every training unit as the selection did."""
+    import numpy as np
+
+    from .tiers import tier_lines
+
+    strong = (
+        model.data.masks[choice.chosen].max(axis=0) > 0
+        if choice.chosen
+        else np.zeros(len(model.units.examples), dtype=bool)
+    )
+    default_example = pick_example(model.units.examples, ~strong, model.units.gain, False)
+    text = render(
+        header=header,
+        policy_name=name or out.stem,
+        tier_lines=tier_lines(tiers, [s.cheap, s.strong] if choice.rules else [s.cheap], out),
+        rules=choice.rules,
+        cheap=s.cheap,
+        strong=s.strong,
+        n_train=len(model.units.examples),
+        unit="conversation" if s.conversation else "request",
+        conversation=s.conversation,
+        empty_reason=choice.reason,
+        default_example=default_example,
+    )
+    text, policy = verify(text, out.name, out.resolve().parent)
+    decided = [policy.decide(ex.request).tier == s.strong for ex in model.units.examples]
+    if decided != [bool(x) for x in strong]:
+        from .emit import EmitError
+
+        raise EmitError("the emitted rules do not decide the training requests as selected")
+    return text, policy

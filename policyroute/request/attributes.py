@@ -319,6 +319,7 @@ for _a in (
         field="text",
         witness="text",
         computed_from="prompt",
+        learn="phrases",
     ),
     Attribute(
         "length",

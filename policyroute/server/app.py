@@ -38,6 +38,7 @@ from policyroute.request.messages import from_messages_api
 from policyroute.runtime.calls import PolicySource
 from policyroute.runtime.deadlines import Deadlines
 from policyroute.runtime.records import RecordSink, sink_for
+from policyroute.runtime.shadow import AsyncShadow, ShadowConfig
 from policyroute.runtime.sticky import CONVERSATION_HEADER, DEFAULT_MAX_CONVERSATIONS, Sticky
 from policyroute.runtime.sticky import conversation_key as _conversation_key
 from policyroute.server.auth import Auth, AuthError, Caller, redact
@@ -79,6 +80,8 @@ class ServeConfig:
     poll: bool = False
     # Refuse a reload whose inline tests fail (the store's `check_tests`, where it has it).
     check_tests: bool = True
+    # The policy's `shadow` statements are acted on only with a budget and a pairs file.
+    shadow: ShadowConfig | None = None
 
 
 class _State:
@@ -140,6 +143,7 @@ def create_app(config: ServeConfig) -> Starlette:
             log_prompts=config.log_prompts,
             secrets=state.auth.secrets(),
             deadlines=Deadlines(attempt=config.upstream_timeout),
+            shadow=AsyncShadow(config.shadow, config.log_prompts) if config.shadow else None,
         )
         # The SDK, pydantic models and the policy are hundreds of thousands of long-lived
         # objects; left to the collector, every full collection walks them all on the
@@ -149,6 +153,8 @@ def create_app(config: ServeConfig) -> Starlette:
         try:
             yield
         finally:
+            if state.services.shadow is not None:
+                await state.services.shadow.drain()  # their records and pairs get written
             await upstream.aclose()
             if owned:
                 await store.aclose()

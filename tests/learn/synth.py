@@ -74,9 +74,11 @@ def write(
             hard = rng.random() < share
             for turn in range(per_group):
                 words = rng.sample(FILLER, 7)
-                if hard:  # the planted word takes a filler's place: lengths stay alike
+                if hard:  # the planted word takes a filler's place
                     words[rng.randrange(len(words))] = planted
-                prompt = "Please " + " ".join(words) + "."
+                # Every prompt padded to one length: a longer planted word would otherwise make
+                # `length > N` a true proxy for it.
+                prompt = ("Please " + " ".join(words) + ".").ljust(90, ".")
                 rid = f"r{g}-{turn}"
                 line = {
                     "id": rid,

@@ -21,7 +21,8 @@ from policyroute.cli import main
 from policyroute.learn.data import Example, load_examples, split_by_group
 from policyroute.learn.emit import condition_text
 from policyroute.learn.features import generate
-from policyroute.learn.learner import LearnError, Settings, learn
+from policyroute.learn.learner import Settings
+from policyroute.learn.run import learn
 from policyroute.learn.tiers import read_tiers
 from policyroute.request import Request
 
@@ -56,14 +57,15 @@ def test_finds_the_planted_keyword(
     # The planted keyword stands in about 15% of the requests, well inside a 30% budget.
     result, _ = _learn(folder, 0.3, planted=planted, seed=seed, share=0.15)
     conditions = [r.condition for r in result.rules]
-    phrases = [str(i.value) for r in result.rules for i in r.items]
+    phrases = [str(p.value) for r in result.rules for p in (r.item.parts or (r.item,))]
     # A word of a planted two-word phrase matches exactly the same requests; the simpler wins.
     found = {planted, *planted.split()}
     assert found & set(phrases), conditions
     # The planted keyword decides first: it is the steadiest gain per strong call.
-    assert found & {str(i.value) for i in result.rules[0].items}
+    assert found & {str(p.value) for p in (result.rules[0].item.parts or (result.rules[0].item,))}
     # And the policy it wrote routes a new request carrying it to the strong tier.
-    assert result.policy.decide(prompt=f"Please {planted} now").tier == "opus"
+    prompt = f"Please apple river stone {planted} garden window market."  # shaped like training
+    assert result.policy.decide(prompt=prompt).tier == "opus"
 
 
 @SLOW
@@ -76,11 +78,10 @@ def test_budget_holds_on_training(
     tmp_path_factory: pytest.TempPathFactory, budget: float, share: float, seed: int
 ) -> None:
     folder = tmp_path_factory.mktemp("budget")
-    try:
-        result, _ = _learn(folder, budget, planted="quantum", share=share, seed=seed)
-    except LearnError as e:  # a budget too small for any supported rule is a clear refusal
-        assert "no condition" in str(e)
-        return
+    result, _ = _learn(folder, budget, planted="quantum", share=share, seed=seed)
+    if not result.rules:  # a budget too small for any validated rule: all cheap, said so
+        assert "every request goes to haiku" in result.reason
+        assert "\nrule " not in result.text
     strong = sum(result.policy.decide(ex.request).tier == "opus" for ex in result.split.train)
     assert strong / len(result.split.train) <= budget + 1e-12
     assert result.train_strong_share == strong / len(result.split.train)
@@ -105,7 +106,7 @@ def test_emitted_file_round_trips_fmt_check_and_test(
     assert _cli("test", str(out)) == 0
     assert re.search(r"^\} -> opus by \w+$", text, re.M)
     assert re.search(r"^\} -> haiku by default$", text, re.M)
-    assert "bootstrap resamples" in text and "95% CI" in text
+    assert "bootstrap resamples" in text and "95% CI" in text and "cumulative strong share" in text
     capsys.readouterr()
 
 
@@ -234,7 +235,7 @@ def test_candidate_masks_are_the_languages_own_semantics(tmp_path: Path) -> None
     kinds = {i.kind for i in cands.items}
     assert {"phrase", "regex", "above", "below", "value"} <= kinds
     for item, mask in zip(cands.items, cands.masks, strict=True):
-        cond = condition_text(item.kind, item.attr, [item], "unused")
+        cond = condition_text(item)
         policy = policyroute.loads(f"{tiers_text()}rule r: {cond} -> opus\ndefault -> haiku\n")
         decided = [policy.decide(ex.request).tier == "opus" for ex in train]
         assert decided == [bool(x) for x in mask], cond
@@ -336,13 +337,20 @@ def test_usage_errors_exit_2(
     assert message in err and "Traceback" not in err
 
 
-def test_nothing_to_learn_exits_1_and_writes_nothing(
+def test_nothing_to_learn_writes_the_single_tier_policy_and_says_why(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], synth: Callable[..., Synth]
 ) -> None:
+    """Pure noise: an honest "content routing does not pay here" is a result (exit 0), with
+    the reason in the header and on stderr, and the file checks clean."""
     out = tmp_path / "o.route"
-    assert synth(gain=0.0, share=0.0).learn("--budget", "25", out=out) == 1
-    assert "no condition sends requests to opus" in capsys.readouterr().err
-    assert not out.exists()
+    assert synth(gain=0.0, share=0.0).learn("--budget", "25", out=out) == 0
+    err = capsys.readouterr().err
+    assert "No condition held up" in err and "does not pay" in err
+    text = out.read_text()
+    assert "No condition held up" in text and "\nrule " not in text
+    assert "default -> haiku" in text and "tier opus" not in text
+    assert _cli("check", "--strict", str(out)) == 0
+    capsys.readouterr()
 
 
 def test_bad_lines_are_reported_and_learning_goes_on(
@@ -483,42 +491,10 @@ def test_any_learned_policy_checks_clean_and_keeps_its_budget(
         True,
     )
     s = Settings("haiku", "opus", budget, holdout=0.0, group_by=None, seed=seed)
-    try:
-        result = learn(loaded, tiers, s, Path("/tmp/learned.route"), traffic=[], outcomes=[])
-    except LearnError as e:
-        assert "no condition" in str(e)
-        return
+    result = learn(loaded, tiers, s, Path("/tmp/learned.route"), traffic=[], outcomes=[])
     strong = sum(result.policy.decide(ex.request).tier == "opus" for ex in examples)
     assert strong / len(examples) <= budget + 1e-12
     assert result.policy.warnings == []
-    reads = {i.attr for r in result.rules for i in r.items}
-    assert reads, "a rule reads something"
-
-
-def test_a_family_emptied_by_merging_is_left_out() -> None:
-    """Merging by family can hand a later rule's every request to an earlier rule; the emitter
-    then leaves the empty rule out instead of writing a rule that never decides."""
-    from policyroute.learn.emit import describe
-    from policyroute.learn.features import ABOVE, PHRASE, Item
-    from policyroute.learn.select import Selection
-
-    n = 12
-    a1, b1, a2 = (
-        Item(PHRASE, "prompt", "alpha"),
-        Item(ABOVE, "length", 50),
-        Item(PHRASE, "prompt", "beta"),
-    )
-    masks = np.zeros((3, n), dtype=np.float32)
-    masks[0, 0:4] = 1  # alpha
-    masks[1, 4:8] = 1  # length > 50
-    masks[2, 4:10] = 1  # beta covers every request of length > 50, and more
-    train = [
-        Example(f"r{i}", f"g{i}", Request("x" * (60 if 4 <= i < 8 else 5)), {}) for i in range(n)
-    ]
-    gain = np.ones(n)
-    strong = masks.max(axis=0) > 0
-    selection = Selection([a1, b1, a2], {}, strong, np.zeros((1, n), bool), np.ones((1, n)), 2.0)
-    rules = describe(selection, [a1, b1, a2], masks, train, gain, frozenset())
-    assert [r.name for r in rules] == ["learned_words"]
-    assert [i.value for i in rules[0].items] == ["alpha", "beta"]
-    assert rules[0].decides == 10
+    # Rules are ordered by gain: the cumulative shares rise, and end at the training share.
+    shares = [r.cumulative_share for r in result.rules]
+    assert shares == sorted(shares) and (not shares or shares[-1] == result.train_strong_share)

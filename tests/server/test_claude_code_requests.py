@@ -1,0 +1,135 @@
+"""Claude Code's captured requests (tests/fixtures/claude-code/) through the proxy.
+
+Every request the real CLI sent, in the order it sent them, goes to `serve` with the
+coding-agent policy: each is accepted, routed by what the person typed, answered by a model
+the response names, and `?beta=true` reaches the upstream. The end-to-end run with the CLI
+itself is tests/server/test_claude_code.py; this one needs no CLI and pins the shapes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from fake_agent import agent_reply
+from fake_anthropic import FakeAnthropic
+
+import policyroute
+from policyroute.server.app import ServeConfig
+
+from .serve_support import HAIKU, OPUS, SONNET, ServerThread
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "claude-code"
+POLICY = ROOT / "policies" / "coding-agent.route"
+TIER_MODELS = {HAIKU, SONNET, OPUS}
+KEY = "sk-ant-api03-fixture-replay-0000000000"
+
+# (version, scenario) -> the models the routed main turns must reach, in order.
+EXPECTED = {
+    "rename": [HAIKU],
+    "thinking": [HAIKU],
+    # "Read the file ... and tell me what it says": nothing hard, nothing mechanical; the
+    # tool-result turn continues on the tier that called the tool.
+    "tool-loop": [SONNET, SONNET],
+    "context": [],
+}
+
+
+def _captures() -> list[tuple[str, str]]:
+    return sorted(
+        (p.parent.name, p.stem) for p in FIXTURES.glob("*/*.json") if p.stem in EXPECTED
+    )
+
+
+def _load(version: str, scenario: str) -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = json.loads((FIXTURES / version / f"{scenario}.json").read_text())
+    return data
+
+
+@pytest.fixture
+def agent_proxy(fake: FakeAnthropic, tmp_path: Path) -> Iterator[ServerThread]:
+    fake.responders["*"] = agent_reply
+    config = ServeConfig(
+        policy=policyroute.load(POLICY), upstream=fake.base_url, records=tmp_path / "r.jsonl"
+    )
+    with ServerThread(config) as server:
+        yield server
+
+
+def test_every_capture_is_checked() -> None:
+    assert len(_captures()) == 4 * len({v for v, _ in _captures()}) >= 8
+
+
+def _send(proxy: ServerThread, captured: dict[str, Any]) -> tuple[int, str, dict[str, str]]:
+    headers = {**captured["headers"], "x-api-key": KEY}
+    body = json.dumps(captured["body"]).encode()
+    with httpx2.Client(timeout=30) as client:
+        r = client.post(proxy.url + captured["path"], content=body, headers=headers)
+        return r.status_code, r.text, dict(r.headers)
+
+
+def _answer_model(text: str) -> str | None:
+    """The model a JSON answer or an SSE stream's `message_start` names."""
+    for line in text.splitlines():
+        if line.startswith("data: "):
+            event = json.loads(line[6:])
+            if event.get("type") == "message_start":
+                return str(event["message"]["model"])
+    try:
+        return str(json.loads(text).get("model"))
+    except ValueError:
+        return None
+
+
+@pytest.mark.parametrize(("version", "scenario"), _captures())
+def test_a_capture_through_the_proxy(
+    version: str, scenario: str, agent_proxy: ServerThread, fake: FakeAnthropic
+) -> None:
+    routed: list[str] = []
+    for i, captured in enumerate(_load(version, scenario)):
+        before = len(fake.requests)
+        status, text, headers = _send(agent_proxy, captured)
+        where = f"{version}/{scenario}.json request {i} ({captured['path']})"
+        assert status == 200, f"{where}: {status} {text[:500]}"
+        upstream = fake.requests[before:]
+        assert len(upstream) == 1, where
+        seen = upstream[0]
+        # The query (`?beta=true`: the betas in `anthropic-beta` apply) goes upstream as sent.
+        assert seen.path == captured["path"], where
+        if captured["body"].get("model") != "auto":
+            assert seen.model == captured["body"]["model"], f"{where}: not passed through"
+            continue
+        assert seen.model in TIER_MODELS, where
+        assert headers.get("x-policyroute-routed") == "true", where
+        if "count_tokens" in captured["path"]:
+            continue
+        routed.append(seen.model)
+        assert _answer_model(text) == seen.model, f"{where}: the answer must name its model"
+        # Everything the CLI sent but the model goes upstream untouched (the tier's cap and
+        # a thinking budget that must fit under it aside).
+        sent = {k: v for k, v in seen.body.items() if k not in ("model", "max_tokens", "thinking")}
+        original = captured["body"]
+        assert sent == {k: v for k, v in original.items() if k in sent}, where
+        assert set(original) - set(seen.body) <= {"route"}, where
+    assert routed == EXPECTED[scenario]
+
+
+def test_the_rename_capture_is_what_the_policy_tests_say() -> None:
+    """The coding-agent policy's inline tests give attribute values; these are the ones the
+    real requests carry (so the tests are about requests Claude Code really sends)."""
+    policy = policyroute.load(POLICY)
+    for version in sorted({v for v, _ in _captures()}):
+        body = _load(version, "rename")[0]["body"]
+        request = policyroute.Request.from_anthropic(body)
+        assert request.prompt == "Rename the variable tmp to total in utils.py", version
+        assert request.has_tools and request.output_tokens == 32000
+        tokens = request.estimated_context_tokens()
+        # System, tools and messages: about 18k tokens (the tool schemas alone ~15k).
+        assert tokens is not None and 15_000 < tokens < 25_000, (version, tokens)
+        decision = policy.decide(request)
+        assert (decision.tier, decision.rule) == ("haiku", "mechanical"), version

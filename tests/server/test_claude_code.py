@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import claude_code
 import httpx2
 import pytest
 from fake_agent import agent_reply, last_user_turn, typed_text
 from fake_anthropic import FakeAnthropic, Seen
-
-import claude_code
 
 from .serve_support import HAIKU, OPUS, SONNET
 

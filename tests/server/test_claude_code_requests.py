@@ -41,9 +41,7 @@ EXPECTED = {
 
 
 def _captures() -> list[tuple[str, str]]:
-    return sorted(
-        (p.parent.name, p.stem) for p in FIXTURES.glob("*/*.json") if p.stem in EXPECTED
-    )
+    return sorted((p.parent.name, p.stem) for p in FIXTURES.glob("*/*.json") if p.stem in EXPECTED)
 
 
 def _load(version: str, scenario: str) -> list[dict[str, Any]]:

@@ -131,3 +131,48 @@ def test_the_rename_capture_is_what_the_policy_tests_say() -> None:
         assert tokens is not None and 15_000 < tokens < 25_000, (version, tokens)
         decision = policy.decide(request)
         assert (decision.tier, decision.rule) == ("haiku", "mechanical"), version
+
+
+PRICES = {"claude-sonnet-4-5-20250929": 3.0, "claude-haiku-4-5-20251001": 1.0, HAIKU: 1.0}
+WARMUPS = {
+    "command execution specialist": "Bash",
+    "software architect and planning specialist": "Plan",
+    "file search specialist": "Explore",
+}
+
+
+def _estimate(body: dict[str, Any]) -> int:
+    """docs/serve.md's estimate: 4 characters a token over the system text, the tool
+    definitions and the messages (as JSON)."""
+    system = body.get("system")
+    if not isinstance(system, str):
+        system = "".join(str(b.get("text", "")) for b in system or [])
+    tools, messages = json.dumps(body.get("tools") or []), json.dumps(body.get("messages"))
+    return (len(system) + len(tools) + len(messages)) // 4
+
+
+def test_the_documented_background_costs() -> None:
+    """docs/serve.md's table of Claude Code's background calls, computed from the captures."""
+    doc = (ROOT / "docs" / "serve.md").read_text(encoding="utf-8")
+    rows = []
+    for captured in _load("2.0.77", "rename"):
+        body = captured["body"]
+        if body["model"] == "auto":
+            continue
+        (agent,) = [a for phrase, a in WARMUPS.items() if phrase in json.dumps(body["system"])]
+        tokens, price = _estimate(body), PRICES[body["model"]]
+        cost, first = tokens * price / 1e6, tokens * price * 1.25 / 1e6
+        rows.append(
+            f"| `Warmup`, {agent} sub-agent | 2.0.77, every start | `{body['model']}` "
+            f"| {tokens / 1000:.1f}k | ${cost:.3f} | ${first:.3f} |"
+        )
+    assert len(rows) == 3
+    for version, parts in (("2.0.77", 10), ("2.1.197", 15)):
+        context = _load(version, "context")
+        assert sum("count_tokens" in c["path"] for c in context) == parts, version
+    probes = [c["body"] for c in _load("2.0.77", "context") if c["body"].get("max_tokens") == 1]
+    tokens = sum(_estimate(b) for b in probes)
+    cost = tokens * PRICES[HAIKU] / 1e6
+    rows.append(f"| {tokens / 1000:.1f}k in all | ${cost:.3f} | ${cost:.3f} |")
+    for row in rows:
+        assert row in doc, row

@@ -15,7 +15,6 @@ REMINDERS = (
     "`prompt` includes Claude Code's <system-reminder> blocks, so CLAUDE.md's 'architecture' "
     "sends a rename to opus (item 2)"
 )
-MODEL = "the response names the model `auto`, not the tier's (item 3)"
 TOOL_TURN = "a tool-result turn is routed on the tool's text, not kept on the calling tier (item 2)"
 THINKING = "a thinking budget over the tier's cap goes upstream as is and is refused (400)"
 BETA = "`?beta=true` is dropped from routed requests"
@@ -27,18 +26,17 @@ PENDING: dict[str, tuple[str, ...]] = {
     "test_a_tool_loop_keeps_the_tier_that_called_the_tool[2.1.197]": (ROLE,),
     "test_thinking_under_a_tier_cap[2.1.197]": (ROLE,),
     "test_replaying_the_records_lands_where_the_live_requests_did[2.1.197]": (ROLE,),
-    "test_a_rename_goes_to_the_cheap_tier[2.0.77]": (REMINDERS, MODEL),
-    "test_a_deadlock_hunt_goes_to_the_top[2.0.77]": (MODEL,),
+    "test_a_rename_goes_to_the_cheap_tier[2.0.77]": (REMINDERS,),
     "test_a_tool_loop_keeps_the_tier_that_called_the_tool[2.0.77]": (REMINDERS, TOOL_TURN),
     "test_thinking_under_a_tier_cap[2.0.77]": (REMINDERS, THINKING),
-    "test_a_capture_through_the_proxy[2.0.77-rename]": (BETA, REMINDERS, MODEL),
+    "test_a_capture_through_the_proxy[2.0.77-rename]": (BETA, REMINDERS),
     "test_a_capture_through_the_proxy[2.0.77-thinking]": (BETA, REMINDERS, THINKING),
     "test_a_capture_through_the_proxy[2.0.77-tool-loop]": (BETA, TOOL_TURN),
     "test_a_capture_through_the_proxy[2.1.197-rename]": (ROLE, BETA),
     "test_a_capture_through_the_proxy[2.1.197-thinking]": (ROLE, BETA),
     "test_a_capture_through_the_proxy[2.1.197-tool-loop]": (ROLE, BETA),
     "test_the_rename_capture_is_what_the_policy_tests_say": (ROLE, REMINDERS, CONTEXT),
-    "test_claude_code_setup": (ROLE, MODEL),
+    "test_claude_code_setup": (ROLE,),
 }
 
 

@@ -20,21 +20,31 @@ THINKING = "a thinking budget over the tier's cap goes upstream as is and is ref
 BETA = "`?beta=true` is dropped from routed requests"
 CONTEXT = "`context_tokens` leaves out the tool definitions (item 2)"
 
+# 2.1.197 and 2.1.332 send the same shapes (a system message in `messages`, adaptive thinking).
+_NATIVE = ("2.1.197", "2.1.332")
 PENDING: dict[str, tuple[str, ...]] = {
-    "test_a_rename_goes_to_the_cheap_tier[2.1.197]": (ROLE,),
-    "test_a_deadlock_hunt_goes_to_the_top[2.1.197]": (ROLE,),
-    "test_a_tool_loop_keeps_the_tier_that_called_the_tool[2.1.197]": (ROLE,),
-    "test_thinking_under_a_tier_cap[2.1.197]": (ROLE,),
-    "test_replaying_the_records_lands_where_the_live_requests_did[2.1.197]": (ROLE,),
+    **{
+        f"{test}[{v}]": (ROLE,)
+        for v in _NATIVE
+        for test in (
+            "test_a_rename_goes_to_the_cheap_tier",
+            "test_a_deadlock_hunt_goes_to_the_top",
+            "test_a_tool_loop_keeps_the_tier_that_called_the_tool",
+            "test_thinking_under_a_tier_cap",
+            "test_replaying_the_records_lands_where_the_live_requests_did",
+        )
+    },
+    **{
+        f"test_a_capture_through_the_proxy[{v}-{scenario}]": (ROLE, BETA)
+        for v in _NATIVE
+        for scenario in ("rename", "thinking", "tool-loop")
+    },
     "test_a_rename_goes_to_the_cheap_tier[2.0.77]": (REMINDERS,),
     "test_a_tool_loop_keeps_the_tier_that_called_the_tool[2.0.77]": (REMINDERS, TOOL_TURN),
     "test_thinking_under_a_tier_cap[2.0.77]": (REMINDERS, THINKING),
     "test_a_capture_through_the_proxy[2.0.77-rename]": (BETA, REMINDERS),
     "test_a_capture_through_the_proxy[2.0.77-thinking]": (BETA, REMINDERS, THINKING),
     "test_a_capture_through_the_proxy[2.0.77-tool-loop]": (BETA, TOOL_TURN),
-    "test_a_capture_through_the_proxy[2.1.197-rename]": (ROLE, BETA),
-    "test_a_capture_through_the_proxy[2.1.197-thinking]": (ROLE, BETA),
-    "test_a_capture_through_the_proxy[2.1.197-tool-loop]": (ROLE, BETA),
     "test_the_rename_capture_is_what_the_policy_tests_say": (ROLE, REMINDERS, CONTEXT),
     "test_claude_code_setup": (ROLE,),
 }

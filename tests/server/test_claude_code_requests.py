@@ -133,8 +133,8 @@ def test_the_rename_capture_is_what_the_policy_tests_say() -> None:
         assert request.prompt == "Rename the variable tmp to total in utils.py", version
         assert request.has_tools and request.output_tokens == 32000
         tokens = request.estimated_context_tokens()
-        # System, tools and messages: about 18k tokens (the tool schemas alone ~15k).
-        assert tokens is not None and 15_000 < tokens < 25_000, (version, tokens)
+        # System, tools and messages: 10k to 20k tokens (the tool schemas alone 8k to 16k).
+        assert tokens is not None and 10_000 < tokens < 25_000, (version, tokens)
         decision = policy.decide(request)
         assert (decision.tier, decision.rule) == ("haiku", "mechanical"), version
 
@@ -173,7 +173,7 @@ def test_the_documented_background_costs() -> None:
             f"| {tokens / 1000:.1f}k | ${cost:.3f} | ${first:.3f} |"
         )
     assert len(rows) == 3
-    for version, parts in (("2.0.77", 10), ("2.1.197", 15)):
+    for version, parts in (("2.0.77", 10), ("2.1.197", 15), ("2.1.332", 26)):
         context = _load(version, "context")
         assert sum("count_tokens" in c["path"] for c in context) == parts, version
     probes = [c["body"] for c in _load("2.0.77", "context") if c["body"].get("max_tokens") == 1]

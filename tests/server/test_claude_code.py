@@ -214,6 +214,17 @@ def test_thinking_under_a_tier_cap(agent: Agent) -> None:
     assert f"[answered by {HAIKU}]" in run.result["result"]
 
 
+def test_context_counts_tokens_on_a_routed_tier(agent: Agent) -> None:
+    """`/context` counts each part of the context with `count_tokens` and the model `auto`:
+    routed, so it is answered, and Claude Code never falls back to its one-token probes."""
+    run = agent.claude("/context")
+    counts = [s for s in run.seen if "count_tokens" in s.path]
+    assert len(counts) >= 10
+    assert {s.model for s in counts} <= {HAIKU, SONNET, OPUS}
+    assert all(s.path.endswith("?beta=true") for s in counts)
+    assert [s for s in run.seen if s.body.get("max_tokens") == 1] == []
+
+
 def test_the_default_model_passes_through(agent: Agent) -> None:
     run = agent.claude("Rename the variable tmp to total in utils.py", model=None)
     models = set(_models(run))

@@ -27,7 +27,6 @@ import pytest
 from fake_agent import agent_reply, last_user_turn, typed_text
 from fake_anthropic import FakeAnthropic, Seen
 
-from . import engine_pending
 from .serve_support import HAIKU, OPUS, SONNET
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,11 +36,6 @@ HAIKU_CAP = 4096  # policies/shared/tiers.route: haiku's max_tokens
 NOTES = "The build runs two worker pools that share one queue and can deadlock on shutdown.\n"
 UTILS = "def add(xs):\n    tmp = 0\n    for x in xs:\n        tmp += x\n    return tmp\n"
 CLAUDE_MD = "# Project notes\n\nKeep the architecture notes in docs/ up to date.\n"
-
-
-@pytest.fixture(autouse=True)
-def _engine_pending(request: pytest.FixtureRequest) -> None:
-    engine_pending.mark(request)
 
 
 def _free_port() -> int:

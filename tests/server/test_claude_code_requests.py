@@ -21,7 +21,6 @@ from fake_anthropic import FakeAnthropic
 import policyroute
 from policyroute.server.app import ServeConfig
 
-from . import engine_pending
 from .serve_support import HAIKU, OPUS, SONNET, ServerThread
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,11 +38,6 @@ EXPECTED = {
     "tool-loop": [SONNET, SONNET],
     "context": [],
 }
-
-
-@pytest.fixture(autouse=True)
-def _engine_pending(request: pytest.FixtureRequest) -> None:
-    engine_pending.mark(request)
 
 
 def _captures() -> list[tuple[str, str]]:

@@ -24,16 +24,9 @@ from fake_anthropic import FakeAnthropic
 
 import policyroute
 
-from . import engine_pending
-
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "serve.md").read_text(encoding="utf-8")
 BIN = Path(sys.executable).parent
-
-
-@pytest.fixture(autouse=True)
-def _engine_pending(request: pytest.FixtureRequest) -> None:
-    engine_pending.mark(request)
 
 
 def blocks(lang: str) -> list[str]:

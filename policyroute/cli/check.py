@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ..policy import Policy, build
-from ..syntax.diagnostics import CODES, Diagnostic, render_human, sort_key, unique
+from ..syntax.codes import title
+from ..syntax.diagnostics import Diagnostic, render_human, sort_key, unique
 from .common import (
     EXIT_FAIL,
     EXIT_OK,
@@ -31,7 +32,7 @@ def _analysis_lints(policy: Policy) -> list[Diagnostic]:
 def _check_file(path: Path) -> tuple[list[Diagnostic], bool]:
     """Diagnostics of one file (or stdin) and whether it is a library (declarations to
     import)."""
-    from ..compiler.checker import check as check_statements
+    from ..compiler.check import check as check_statements
 
     loaded = load_input(path)
     if not loaded.statements and loaded.diagnostics:
@@ -59,7 +60,7 @@ def _sarif(diagnostics: list[Diagnostic]) -> dict[str, Any]:
                         "rules": [
                             {
                                 "id": code,
-                                "shortDescription": {"text": CODES.get(code, code)},
+                                "shortDescription": {"text": title(code)},
                             }
                             for code in used
                         ],

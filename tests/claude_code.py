@@ -21,8 +21,9 @@ PREFIX = Path(
     os.environ.get("POLICYROUTE_CLAUDE_CODE_PREFIX")
     or Path.home() / ".cache" / "policyroute" / "claude-code"
 )
-# The native-binary release the issue was found with, and the last one that ships cli.js.
-VERSIONS = ("2.1.197", "2.0.77")
+# The native-binary release the issue was found with, the last one that ships cli.js, and
+# the newest release when this was written (all three install from npm alone).
+VERSIONS = ("2.1.197", "2.0.77", "2.1.332")
 KEY = "sk-ant-api03-claude-code-e2e-0000000000"
 # Port 9 (discard) on loopback: nothing listens, so a request that ignores the base URL
 # fails at once instead of reaching the network.

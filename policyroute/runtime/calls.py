@@ -245,6 +245,8 @@ class Core(ABC):
                     error=error,
                     sticky_from=call.sticky_from,
                     continuation=call.continuation,
+                    request=call.request,
+                    log_prompts=self.log_prompts,
                 ),
             )
         return latency

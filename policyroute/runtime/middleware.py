@@ -334,6 +334,8 @@ class RoutingMiddleware(Middleware):
                         error=error,
                         sticky_from=state.sticky_from,
                         continuation=state.continuation,
+                        request=state.request,
+                        log_prompts=self.log_prompts,
                     ),
                 )
 

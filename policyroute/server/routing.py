@@ -220,6 +220,8 @@ def record(
             error=error,
             sticky_from=call.sticky_from,
             continuation=call.continuation,
+            request=call.request,
+            log_prompts=services.log_prompts,
         ),
     )
 

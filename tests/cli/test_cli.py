@@ -68,7 +68,7 @@ def test_check_shipped_policies_is_clean() -> None:
     proc = run("check", "policies/")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # One summary line, not a line per clean file; nothing on stderr.
-    assert proc.stdout == "checked 4 files: 0 errors, 0 warnings\n"
+    assert proc.stdout == "checked 5 files: 0 errors, 0 warnings\n"
     assert proc.stderr == ""
 
 

@@ -207,7 +207,7 @@ def test_check_stdin_and_duplicate_paths() -> None:
     code, out, _ = cli("check", "-", stdin=text, cwd=ROOT / "policies")
     assert code == 0 and out == "checked 1 file: 0 errors, 0 warnings\n"
     code, out, _ = cli("check", "policies/", "policies/saas-support.route", "./policies")
-    assert out == "checked 4 files: 0 errors, 0 warnings\n"
+    assert out == "checked 5 files: 0 errors, 0 warnings\n"
 
 
 def test_check_quiet_prints_only_problems(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import shutil
@@ -122,27 +123,30 @@ def test_curl_example(quickstart: tuple[str, int, dict[str, str]], fake: FakeAnt
 
 
 def test_claude_code_setup(
-    quickstart: tuple[str, int, dict[str, str]], fake: FakeAnthropic
+    quickstart: tuple[str, int, dict[str, str]], fake: FakeAnthropic, tmp_path: Path
 ) -> None:
-    """The exports, then what Claude Code does with them: the SDK reads the base URL and the
-    key from the environment and asks for ANTHROPIC_MODEL (and the small model for
-    background work)."""
-    _, port, env = quickstart
+    """The exports, then the real Claude Code CLI (tests/claude_code.py) run with them:
+    its main request is routed by the policy, and the answer names the model."""
+    import claude_code
+    from fake_agent import agent_reply
+
+    _, port, _ = quickstart
     lines = _commands(_local(blocks("sh")[2], port))
     assert lines[-1] == "claude"
-    probe = (
-        "import os, anthropic\n"
-        "c = anthropic.Anthropic()\n"
-        "m = [{'role': 'user', 'content': 'Find the deadlock in the scheduler'}]\n"
-        "print(c.messages.create(model=os.environ['ANTHROPIC_MODEL'], max_tokens=64, messages=m).model)\n"
-        "print(c.messages.create(model=os.environ['ANTHROPIC_SMALL_FAST_MODEL'], max_tokens=8, messages=m).model)\n"
+    fake.responders["*"] = agent_reply
+    version = claude_code.VERSIONS[0]
+    env = claude_code.environment("unset", tmp_path / "home")
+    for name in ("ANTHROPIC_BASE_URL", "ANTHROPIC_MODEL", "ANTHROPIC_SMALL_FAST_MODEL"):
+        env.pop(name, None)  # the doc's exports set them
+    env["PATH"] = f"{claude_code.cli(version).parent}{os.pathsep}{env['PATH']}"
+    ask = "claude -p 'Find the deadlock in the scheduler' --output-format json"
+    script = "\n".join([*lines[:-1], ask])
+    r = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
     )
-    script = "\n".join([*lines[:-1], f'{sys.executable} -c "$PROBE"'])
-    env = {**env, "PROBE": probe}
-    env.pop("ANTHROPIC_BASE_URL")
-    r = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["claude-opus-4-7", "claude-haiku-4-5"]
+    assert r.returncode == 0, r.stdout + r.stderr
+    result = json.loads(r.stdout)
+    assert result["is_error"] is False and "claude-opus-4-7" in fake.models_called()
 
 
 def test_held_key_example(fake: FakeAnthropic) -> None:

@@ -19,6 +19,8 @@ from .compiler.phrases import is_word_char as is_word_char
 from .compiler.phrases import normalize_phrase as normalize_phrase
 from .compiler.phrases import normalize_text as normalize_text
 from .request import Request
+from .spend_attributes import ATTRIBUTES as SPEND_ATTRIBUTES
+from .spend_attributes import doc as spend_doc
 
 # Attribute types as the checker sees them.
 TEXT = "text"
@@ -28,11 +30,19 @@ BOOL = "bool"
 NUMBER = "number"
 LABEL = "label"
 DYNAMIC = "dynamic"  # metadata.KEY: typed by how a rule uses it
+USD = "usd"  # spend.SCOPE.WINDOW: a number of US dollars, 0 or more, read from state
 
 
 def _metadata_value(key: str) -> Callable[[Request], Any]:
     def get(r: Request) -> Any:
         return r.metadata.get(key)
+
+    return get
+
+
+def _spend_value(name: str) -> Callable[[Request], Any]:
+    def get(r: Request) -> Any:
+        return r.spend.get(name)
 
     return get
 
@@ -69,6 +79,7 @@ ATTRIBUTES: dict[str, AttrInfo] = {
         AttrInfo("user.id", STRING, lambda r: r.user_id, "the user's id"),
         AttrInfo("has_tools", BOOL, lambda r: r.has_tools, "the request carries tools"),
         AttrInfo("has_images", BOOL, lambda r: r.has_images, "the request carries images"),
+        *(AttrInfo(n, USD, _spend_value(n), spend_doc(n)) for n in SPEND_ATTRIBUTES),
     )
 }
 

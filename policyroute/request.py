@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from . import attribute_checks as checks
+from . import spend_attributes
 from .attribute_checks import RequestError as RequestError
 from .attribute_checks import confidence_value as confidence_value
 from .decision import Classification
@@ -34,6 +35,7 @@ ROUTE_KEYS = frozenset(
         "user_tier",
         "user_id",
         "classifiers",
+        "spend",
     )
 )
 
@@ -94,6 +96,7 @@ class Request:
         "metadata",
         "output_tokens",
         "prompt",
+        "spend",
         "system",
         "task",
         "text",
@@ -114,6 +117,8 @@ class Request:
     output_tokens: int | None
     turns: int | None
     metadata: Mapping[str, Any]
+    # spend.SCOPE.WINDOW values: given ({"spend.user.day": 0.7}) or read lazily from state
+    spend: Mapping[str, float] | spend_attributes.SpendReader
     has_tools: bool
     has_images: bool
 
@@ -135,6 +140,7 @@ class Request:
         has_tools: bool = False,
         has_images: bool = False,
         classifiers: Mapping[str, Any] | None = None,
+        spend: Mapping[str, Any] | spend_attributes.SpendReader | None = None,
     ) -> None:
         for name, value in (("prompt", prompt), ("system", system), ("text", text)):
             if value is not None and not isinstance(value, str):
@@ -168,6 +174,10 @@ class Request:
             turns = 1
         # Answers the caller already has: `decide()` uses them instead of asking.
         answers = checks.answers("classifiers", classifiers) if classifiers else {}
+        if spend is None:
+            spend = {}
+        elif not isinstance(spend, spend_attributes.SpendReader):
+            spend = spend_attributes.check("spend", spend)
         # Through object.__setattr__: a Request is immutable (see __setattr__).
         set_ = object.__setattr__
         set_(self, "classifiers", answers)
@@ -185,6 +195,7 @@ class Request:
         set_(self, "metadata", metadata if metadata is not None else {})
         set_(self, "has_tools", has_tools)
         set_(self, "has_images", has_images)
+        set_(self, "spend", spend)
 
     # Immutable, so an attribute holds the type its check allowed for as long as the request
     # lives: decide()'s generated code relies on it. `replace()` makes a changed copy.
@@ -337,6 +348,13 @@ def normalize_route(attrs: Mapping[str, Any]) -> dict[str, Any]:
         out["metadata"] = checks.metadata("route.metadata", attrs["metadata"])
     if attrs.get("classifiers") is not None:
         out["classifiers"] = checks.answers("route.classifiers", attrs["classifiers"])
+    spend = attrs.get("spend")
+    if spend is not None:
+        out["spend"] = (
+            spend
+            if isinstance(spend, spend_attributes.SpendReader)
+            else spend_attributes.check("route.spend", spend)
+        )
     user = attrs.get("user")
     if user is not None:
         if not isinstance(user, Mapping):

@@ -59,6 +59,7 @@ def inline_request(policy: Policy, test: CheckedTest) -> tuple[Request, dict[str
     """The request an inline test describes, and the classifier answers it states."""
     kwargs: dict[str, Any] = {}
     metadata: dict[str, Any] = {}
+    spend: dict[str, Any] = {}
     labels: dict[str, str] = {}
     confidences: dict[str, float] = {}
     for ta in test.attrs:
@@ -72,10 +73,14 @@ def inline_request(policy: Policy, test: CheckedTest) -> tuple[Request, dict[str
                 confidences[head] = float(value)
         elif head == "metadata":
             metadata[ta.attr.parts[1]] = value
+        elif head == "spend":
+            spend[dotted] = value
         else:
             kwargs[_DIRECT[dotted]] = value
     if metadata:
         kwargs["metadata"] = metadata
+    if spend:
+        kwargs["spend"] = spend
     answers = {
         name: Classification(label, confidences.get(name, 1.0)) for name, label in labels.items()
     }

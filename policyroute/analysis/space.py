@@ -34,7 +34,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..compiler.atoms import Expr, InAtom, KwAtom, NumAtom
-from ..features import DYNAMIC, INT, STRING, TEXT, attribute, compile_regex, is_word_char
+from ..features import (
+    DYNAMIC,
+    INT,
+    STRING,
+    TEXT,
+    USD,
+    attribute,
+    compile_regex,
+    is_word_char,
+)
 from ..policy import Policy
 from .containment import containment_pairs
 
@@ -279,7 +288,8 @@ class Space:
             or (typ not in (STRING, TEXT, DYNAMIC) and g.numeric)
         ):
             integer = typ == INT
-            lo = 0.0 if g.attr == "length" else -INF  # a length counts characters
+            # a length counts characters; a spend is dollars spent
+            lo = 0.0 if g.attr == "length" or typ == USD else -INF
             cells += _num_cells(g.thresholds, integer, lo, INF)
         if typ == STRING or (typ == DYNAMIC and g.stringy):
             cells += [Cell("str", s) for s in sorted(g.strings)]

@@ -52,6 +52,7 @@ def request_json(space: Space, assign: dict[int, int], joiner: str = "\n") -> di
     route: dict[str, Any] = {}
     user: dict[str, Any] = {}
     metadata: dict[str, Any] = {}
+    spend: dict[str, dict[str, Any]] = {}
     texts: dict[str, list[str]] = {"prompt": [], "system": [], "text": []}
     answers: dict[str, dict[str, Any]] = {}
     nums: dict[str, Cell] = {}
@@ -112,6 +113,9 @@ def request_json(space: Space, assign: dict[int, int], joiner: str = "\n") -> di
             user[attr[5:]] = str(value)
         elif attr.startswith("metadata."):
             metadata[attr[9:]] = _whole(c) if c.kind == "num" else value
+        elif attr.startswith("spend.") and c.kind == "num":
+            _, scope, window = attr.split(".")
+            spend.setdefault(scope, {})[window] = _whole(c)
         elif attr in ("prompt", "system", "text"):
             if c.kind == "any":
                 texts.setdefault(attr, []).append("hello")
@@ -170,6 +174,8 @@ def request_json(space: Space, assign: dict[int, int], joiner: str = "\n") -> di
         route["user"] = user
     if metadata:
         route["metadata"] = metadata
+    if spend:
+        route["spend"] = spend
     if answers:
         route["classifiers"] = answers
     if route:

@@ -19,6 +19,8 @@ from typing import Any, NoReturn, TextIO
 from ..compiler.loader import Loaded, load_path, load_text
 from ..policy import Policy, build
 from ..request import Request, RequestError, confidence_value
+from ..spend_attributes import NAMES as SPEND_NAMES
+from ..spend_attributes import usd as spend_usd
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 STDIN = Path("-")
@@ -150,7 +152,8 @@ _TEXT = ("prompt", "system")
 MESSAGE_ATTRS = ("prompt", "system", "output_tokens", "turns", "has_tools", "has_images")
 ATTR_HELP = (
     "prompt, system, task, domain, user.tier, user.id, files, context_tokens, output_tokens, "
-    "turns, has_tools, has_images, metadata.KEY, CLASSIFIER.label, CLASSIFIER.confidence"
+    "turns, has_tools, has_images, metadata.KEY, CLASSIFIER.label, CLASSIFIER.confidence, "
+    "spend.SCOPE.WINDOW"
 )
 _TRUE = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
@@ -180,6 +183,13 @@ def parse_attr(item: str) -> tuple[str, Any]:
             raise UsageError(f"{where}: must be true or false, got {raw!r}")
         return key, value
     head, dot, field = key.partition(".")
+    if head == "spend" and key in SPEND_NAMES:
+        try:
+            return key, spend_usd(where, float(raw.replace("_", "")))
+        except RequestError as e:
+            raise UsageError(str(e)) from None
+        except ValueError:
+            raise UsageError(f"{where}: must be a number of USD, got {raw!r}") from None
     if head == "metadata" and dot and field and "." not in field:
         return key, _scalar(raw)
     if dot and field == "label" and head:
@@ -215,7 +225,7 @@ class RouteFlags:
         head, _, field = dotted.partition(".")
         if dotted in MESSAGE_ATTRS:
             self.message[dotted] = value
-        elif head in ("user", "metadata"):
+        elif head in ("user", "metadata", "spend"):
             self.route.setdefault(head, {})[field] = value
         elif field in ("label", "confidence"):
             answer = self.route.setdefault("classifiers", {}).setdefault(head, {})

@@ -18,6 +18,7 @@ from ..features import (
     NUMBER,
     STRING,
     TEXT,
+    USD,
     RegexError,
     attribute,
     compile_regex,
@@ -28,6 +29,7 @@ from ..syntax.diagnostics import Diagnostic, did_you_mean, hint_budget
 from ..syntax.parser import LANGUAGE_KEYWORDS
 from ..syntax.source import Source, Span
 from .bounds import bound_diagnostics
+from .spend_bounds import spend_bounds
 from .shadow import check_shadows
 
 TRIGGERS = ("error", "timeout", "max_tokens", "refusal", "invalid_json", "confidence")
@@ -100,7 +102,7 @@ _POLICY_ONLY = (ast.RuleDecl, ast.DefaultDecl, ast.EscalateDecl, ast.TestDecl, a
 
 
 def _num_kind(attr_type: str) -> bool:
-    return attr_type in (INT, NUMBER)
+    return attr_type in (INT, NUMBER, USD)
 
 
 class Checker:
@@ -433,6 +435,7 @@ class Checker:
         self._rule_names.append(node.name.name)
         tier = self._tier_ref(node.tier, src)
         self._expr(node.condition, src)
+        self.diagnostics.extend(spend_bounds(node.condition, src))
         max_tokens, never, esc_max = self._options(node.options, src)
         if declared and tier is not None:
             self.policy.rules.append(
@@ -789,6 +792,9 @@ class Checker:
                 self._label_check(ta.attr, ta.value, src)
             elif t == INT and not isinstance(ta.value.value, int):
                 self.error("E501", f"'{ta.attr.dotted}' takes a whole number", src, ta.value.span)
+                ok = False
+            elif t == USD and isinstance(ta.value, ast.Num) and ta.value.value < 0:
+                self.error("E501", "a spend is 0 or more", src, ta.value.span)
                 ok = False
         if self._tier_ref(node.tier, src) is None:
             ok = False

@@ -76,6 +76,7 @@ CODES: dict[str, str] = {
     "W009": "duplicate phrase in one keyword set",
     "W010": "tiers not ordered cheapest first",
     "W011": "policy too large to analyse: W001 and W002 not checked",
+    "W012": "a spend bound that never holds",
 }
 
 

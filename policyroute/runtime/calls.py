@@ -44,6 +44,8 @@ from policyroute.runtime.records import (
 )
 from policyroute.runtime.redact import redact
 from policyroute.runtime.shadow import AsyncShadow, Served, ThreadShadow
+from policyroute.runtime.spend import SpendMeter, key_owner, spend_names
+from policyroute.runtime.state import State, open_state
 from policyroute.runtime.sticky import Sticky, conversation_key, explicit_conversation
 from policyroute.runtime.upstream import Outcome
 
@@ -112,6 +114,9 @@ class Call:
     # conversation's floor raised it.
     conversation: str | None = None
     sticky_from: str | None = None
+    # Whose spend this request's cost adds to: {"user": id, "key": hash, "policy": name}.
+    owners: dict[str, str] = field(default_factory=dict)
+    counted: bool = False
 
 
 @dataclass(slots=True)
@@ -135,12 +140,15 @@ class Core(ABC):
         records: Records,
         log_prompts: bool,
         deadlines: Deadlines | None,
+        state: str | State | None = None,
     ) -> None:
         self.source = PolicySource(policy_or_store)
         self.records = sink_for(records)
         self.log_prompts = log_prompts
-        # `sticky conversations` state of this router (bounded LRU; see runtime/sticky.py).
-        self.sticky = Sticky()
+        # Sticky floors, spend counters, shadow spend: in this process, or Redis for a fleet.
+        self.state = open_state(state)
+        self.sticky = Sticky(state=self.state)
+        self.spend = SpendMeter(self.state)
         self.deadlines = deadlines if deadlines is not None else Deadlines()
         self._secrets: tuple[str | None, ...] = ()
 
@@ -176,6 +184,9 @@ class Core(ABC):
         route = dict(route or {})
         request_params = params if max_tokens is None else {**params, "max_tokens": max_tokens}
         request = Request.from_anthropic(request_params, **route)
+        policy = self.source.policy
+        owners = self.spend.owners(policy, request.user_id, key_owner(*self._secrets))
+        request = self.spend.attach(policy, request, owners)
         expect = None
         if response_model is not None or json_schema is not None:
             expect = JsonExpectation(response_model, json_schema)
@@ -193,7 +204,22 @@ class Core(ABC):
             start=start,
             clock=Clock(self.deadlines, start),
             conversation=conversation,
+            owners=owners,
         )
+
+    def needs_io(self) -> bool:
+        """Whether deciding may wait on the state (a shared state, a sticky or spend policy):
+        an async router then decides off its event loop."""
+        policy = self.source.policy
+        return self.state.blocking and (
+            self.sticky.window(policy) is not None or bool(spend_names(policy))
+        )
+
+    def count(self, call: Call) -> None:
+        """Add the request's cost to its owners' spend, once, when its attempts are known."""
+        if not call.counted:
+            call.counted = True
+            self.spend.count_attempts(call.owners, call.attempts)
 
     def stick(self, call: Call, decision: Decision) -> Decision:
         """The decision raised to the conversation's floor when the policy is sticky."""
@@ -297,6 +323,7 @@ class Core(ABC):
         self, call: Call, decision: Decision, message: Message, parsed: Any, final: str | None
     ) -> RoutedResult:
         latency = (time.perf_counter() - call.start) * 1000
+        self.count(call)
         if not self.shadow(call, decision, message, latency):
             self.record(call, decision, "ok", latency=latency)
         return RoutedResult(
@@ -354,6 +381,7 @@ class Core(ABC):
         if call.clock.expired():
             text += " (the request's deadline has passed)"
         text = redact(text, self._secrets)
+        self.count(call)
         self.record(
             call, decision, "interrupted" if interrupted else "failed", redact(why, self._secrets)
         )

@@ -174,7 +174,7 @@ def create_app(config: ServeConfig) -> Starlette:
                 .isoformat(timespec="seconds")
                 .replace("+00:00", "Z"),
                 "last_reload_error": state.last_reload_error,
-                "sticky_conversations": len(services.sticky.table) if services else 0,
+                "sticky_conversations": services.sticky.size() if services else 0,
             }
         )
 

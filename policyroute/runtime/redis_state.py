@@ -94,6 +94,15 @@ def check_url(url: str) -> str:
     return url
 
 
+def shown(url: str) -> str:
+    """A Redis URL as logs and banners show it: no user name or password."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return f"redis unix:{parts.path}"
+    port = f":{parts.port}" if parts.port else ""
+    return f"redis {parts.hostname}{port}{parts.path or '/0'}"
+
+
 class RedisState(State):
     """Sticky floors, spend counters and shadow spend in Redis. Thread-safe."""
 
@@ -138,10 +147,7 @@ class RedisState(State):
         self._closed = False
 
     def describe(self) -> str:
-        parts = urlsplit(self.url)
-        host = parts.hostname or parts.path
-        port = f":{parts.port}" if parts.port else ""
-        return f"redis {host}{port}{parts.path if parts.scheme != 'unix' else ''}"
+        return shown(self.url)
 
     def _errors(self) -> tuple[type[BaseException], ...]:
         from redis.exceptions import RedisError
@@ -314,4 +320,4 @@ class RedisState(State):
         self.client.close()
 
 
-__all__ = ["RedisState", "StateHealth", "check_url"]
+__all__ = ["RedisState", "StateHealth", "check_url", "shown"]

@@ -14,6 +14,7 @@ Every error policyroute itself answers has the API's error shape and status.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import logging
@@ -36,7 +37,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from policyroute.request import Request, RequestError
 from policyroute.runtime.calls import PolicySource
 from policyroute.runtime.records import RecordSink, sink_for
+from policyroute.runtime.spend import SpendMeter
+from policyroute.runtime.state import DEFAULT_TIMEOUT as DEFAULT_STATE_TIMEOUT
+from policyroute.runtime.state import open_state
 from policyroute.runtime.sticky import CONVERSATION_HEADER, DEFAULT_MAX_CONVERSATIONS, Sticky
+from policyroute.server.state_metrics import register_state_metrics
 from policyroute.runtime.sticky import conversation_key as _conversation_key
 from policyroute.server.auth import Auth, AuthError, Caller, redact
 from policyroute.server.errors import ApiError, error_body, error_response
@@ -75,6 +80,9 @@ class ServeConfig:
     upstream_timeout: float = DEFAULT_TIMEOUT_S
     sticky_max_conversations: int = DEFAULT_MAX_CONVERSATIONS
     poll: bool = False
+    # Where sticky floors and spend live: None in this process, "redis://HOST:PORT/DB" shared.
+    state: str | None = None
+    state_timeout: float = DEFAULT_STATE_TIMEOUT
     # Refuse a reload whose inline tests fail (the store's `check_tests`, where it has it).
     check_tests: bool = True
 
@@ -129,14 +137,17 @@ def create_app(config: ServeConfig) -> Starlette:
         state.store = store
         upstream = Upstream(config.upstream, config.upstream_timeout)
         records = sink_for(config.records)
+        shared = open_state(config.state, config.state_timeout, config.sticky_max_conversations)
+        register_state_metrics(state.metrics.registry, shared)
         state.services = Services(
             source=PolicySource(store),
             upstream=upstream,
             metrics=state.metrics,
-            sticky=Sticky(config.sticky_max_conversations),
+            sticky=Sticky(config.sticky_max_conversations, shared),
             records=records,
             log_prompts=config.log_prompts,
             secrets=state.auth.secrets(),
+            spend=SpendMeter(shared),
         )
         # The SDK, pydantic models and the policy are hundreds of thousands of long-lived
         # objects; left to the collector, every full collection walks them all on the
@@ -147,6 +158,7 @@ def create_app(config: ServeConfig) -> Starlette:
             yield
         finally:
             await upstream.aclose()
+            await asyncio.to_thread(shared.close)
             if owned:
                 await store.aclose()
             close = getattr(records, "close", None)

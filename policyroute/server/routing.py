@@ -34,6 +34,7 @@ from policyroute.runtime.calls import PolicySource
 from policyroute.runtime.classifier import AnthropicClassifier
 from policyroute.runtime.escalation import judge, max_tokens_for, retryable_status, tiers_of
 from policyroute.runtime.records import RecordSink, build_record, prompt_record, write_record
+from policyroute.runtime.spend import SpendMeter, spend_names
 from policyroute.runtime.sticky import Sticky
 from policyroute.server.auth import Caller, redact
 from policyroute.server.errors import error_body, error_response
@@ -62,6 +63,8 @@ class Services:
     records: RecordSink | None = None
     log_prompts: bool = False
     secrets: tuple[str, ...] = ()
+    # Spend counters over the sticky floors' state (in process, or Redis with --state).
+    spend: SpendMeter | None = None
 
 
 @dataclass(slots=True)
@@ -81,6 +84,7 @@ class Call:
     attempts: list[Attempt] = field(default_factory=list)
     decision: Decision | None = None
     sticky_from: str | None = None
+    owners: dict[str, str] = field(default_factory=dict)  # whose spend its cost adds to
 
 
 # -- deciding ---------------------------------------------------------------------------------
@@ -116,18 +120,40 @@ async def decide(services: Services, call: Call, *, classify: bool = True) -> De
     """The policy's decision, raised to the conversation's floor when the policy is sticky."""
     source = services.source
     policy = source.policy
+    spend = services.spend
+    if spend is not None:
+        call.owners = spend.owners(policy, call.request.user_id, call.caller.scope or None)
+        call.request = spend.attach(policy, call.request, call.owners)
+    # A shared state is a round trip: a floor or spend read is made off the event loop.
+    blocking = services.sticky.state.blocking and (
+        services.sticky.window(policy) is not None or bool(spend_names(policy))
+    )
     if classify and source.has_classifiers():
         loop = asyncio.get_running_loop()
         bridge = _Bridge(_UpstreamMessages(services.upstream, call.headers, loop))
         classifier = AnthropicClassifier(bridge, call.attempts.append)
         decision = await asyncio.to_thread(source.decide, call.request, classifier)
+        if blocking:
+            decision, call.sticky_from = await asyncio.to_thread(
+                services.sticky.apply, policy, decision, call.conversation
+            )
+        else:
+            decision, call.sticky_from = services.sticky.apply(policy, decision, call.conversation)
+    elif blocking:
+        decision, call.sticky_from = await asyncio.to_thread(_decide_and_stick, services, call)
     else:
         decision = source.decide(call.request, None)
-    decision, call.sticky_from = services.sticky.apply(policy, decision, call.conversation)
+        decision, call.sticky_from = services.sticky.apply(policy, decision, call.conversation)
     if call.sticky_from is not None:
         services.metrics.sticky_raises.inc()
     call.decision = decision
     return decision
+
+
+def _decide_and_stick(services: Services, call: Call) -> tuple[Decision, str | None]:
+    policy = services.source.policy
+    decision = services.source.decide(call.request, None)
+    return services.sticky.apply(policy, decision, call.conversation)
 
 
 # -- answering --------------------------------------------------------------------------------
@@ -167,6 +193,8 @@ def _finish(services: Services, call: Call, outcome: Outcome, error: str | None 
     m.attempts(call.attempts)
     if answered:
         services.sticky.remember(services.source.policy, call.conversation, answered[-1].tier)
+    if services.spend is not None:
+        services.spend.count_attempts(call.owners, call.attempts)
     if services.records is not None:
         write_record(
             services.records,

@@ -67,11 +67,7 @@ def check(where: str, value: Any) -> dict[str, float]:
 
 
 def usd(where: str, value: Any) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-    ):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise RequestError(f"{where}: must be a number of USD, got {type_name(value)}")
     if value < 0:
         raise RequestError(f"{where}: a spend is 0 or more, got {value}")

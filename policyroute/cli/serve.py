@@ -263,7 +263,9 @@ def run(args: argparse.Namespace) -> int:
         remembers = (
             "declares sticky conversations"
             if policy.sticky_window is not None
-            else "reads spend" if spend_names(policy) else None
+            else "reads spend"
+            if spend_names(policy)
+            else None
         )
         if remembers is not None:
             raise UsageError(

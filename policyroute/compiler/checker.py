@@ -29,8 +29,8 @@ from ..syntax.diagnostics import Diagnostic, did_you_mean, hint_budget
 from ..syntax.parser import LANGUAGE_KEYWORDS
 from ..syntax.source import Source, Span
 from .bounds import bound_diagnostics
-from .spend_bounds import spend_bounds
 from .shadow import check_shadows
+from .spend_bounds import spend_bounds
 
 TRIGGERS = ("error", "timeout", "max_tokens", "refusal", "invalid_json", "confidence")
 TIER_PROPS = ("input", "output", "max_tokens", "cache_write", "cache_read")

@@ -173,9 +173,7 @@ class _Job:
 class _Shadowing:
     """Sampling, the budget and the pairs; the sync and async runners add the I/O."""
 
-    def __init__(
-        self, config: ShadowConfig, log_prompts: bool, state: State | None = None
-    ) -> None:
+    def __init__(self, config: ShadowConfig, log_prompts: bool, state: State | None = None) -> None:
         self.config = config
         self.log_prompts = log_prompts
         self.budget = DailyBudget(config.daily_budget_usd, state=state)
@@ -347,9 +345,7 @@ class ThreadShadow(_Shadowing):
     on a lock a busy worker holds; `max_pending` bounds the jobs waiting in it.
     """
 
-    def __init__(
-        self, config: ShadowConfig, log_prompts: bool, state: State | None = None
-    ) -> None:
+    def __init__(self, config: ShadowConfig, log_prompts: bool, state: State | None = None) -> None:
         super().__init__(config, log_prompts, state)
         self._queue: queue.SimpleQueue[tuple[_Job, SyncSend] | None] = queue.SimpleQueue()
         self._workers: list[threading.Thread] = []
@@ -432,9 +428,7 @@ class AsyncShadow(_Shadowing):
     """Shadowing for the `AsyncRouter` and async middleware: tasks on the caller's loop,
     at most `max_concurrency` running."""
 
-    def __init__(
-        self, config: ShadowConfig, log_prompts: bool, state: State | None = None
-    ) -> None:
+    def __init__(self, config: ShadowConfig, log_prompts: bool, state: State | None = None) -> None:
         super().__init__(config, log_prompts, state)
         self._tasks: set[asyncio.Task[None]] = set()
         self._semaphore: asyncio.Semaphore | None = None

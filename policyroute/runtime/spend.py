@@ -11,6 +11,7 @@ counters are the state's, or a caller could spend past a budget by saying otherw
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 import weakref
@@ -46,13 +47,9 @@ def spend_names(policy: Any) -> tuple[str, ...]:
         pass
     atoms = getattr(policy, "atoms", None)
     features = getattr(atoms, "features", ())
-    names = tuple(
-        sorted({f.key[1] for f in features if f.key[0] == "num" and f.key[1] in NAMES})
-    )
-    try:
+    names = tuple(sorted({f.key[1] for f in features if f.key[0] == "num" and f.key[1] in NAMES}))
+    with contextlib.suppress(TypeError):  # a hand-made policy that cannot be weakly referenced
         _READS[policy] = names
-    except TypeError:  # a hand-made policy that cannot be weakly referenced
-        pass
     return names
 
 

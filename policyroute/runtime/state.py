@@ -50,8 +50,10 @@ def window_of(window: str, at: float) -> tuple[str, float]:
         return start.strftime("%Y%m%d"), start.timestamp() + 86_400
     if window == "month":
         start = t.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        end = start.replace(year=start.year + 1, month=1) if t.month == 12 else start.replace(
-            month=start.month + 1
+        end = (
+            start.replace(year=start.year + 1, month=1)
+            if t.month == 12
+            else start.replace(month=start.month + 1)
         )
         return start.strftime("%Y%m"), end.timestamp()
     raise ValueError(f"unknown spend window {window!r}; the windows are {', '.join(WINDOWS)}")
@@ -128,9 +130,11 @@ class StateHealth:
             if self._logged_at is not None and now - self._logged_at < self.quiet:
                 self._unlogged += 1
                 return
-            more = f" ({self._unlogged} more failures since the last message)" if (
-                self._unlogged
-            ) else ""
+            more = (
+                f" ({self._unlogged} more failures since the last message)"
+                if (self._unlogged)
+                else ""
+            )
             self._logged_at, self._unlogged = now, 0
         log.warning(
             "state %s failed: %s: %s; requests go on without it%s",
@@ -204,7 +208,7 @@ class State(ABC):
         """Wait until the writes made so far are applied (tests; closing). True when done."""
         return True
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (nothing to let go of in process)
         """Apply what is pending and let go of connections."""
 
     def describe(self) -> str:

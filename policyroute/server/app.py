@@ -41,12 +41,12 @@ from policyroute.runtime.spend import SpendMeter
 from policyroute.runtime.state import DEFAULT_TIMEOUT as DEFAULT_STATE_TIMEOUT
 from policyroute.runtime.state import open_state
 from policyroute.runtime.sticky import CONVERSATION_HEADER, DEFAULT_MAX_CONVERSATIONS, Sticky
-from policyroute.server.state_metrics import register_state_metrics
 from policyroute.runtime.sticky import conversation_key as _conversation_key
 from policyroute.server.auth import Auth, AuthError, Caller, redact
 from policyroute.server.errors import ApiError, error_body, error_response
 from policyroute.server.metrics import Metrics
 from policyroute.server.routing import Call, Services, answer, decide, routing_headers
+from policyroute.server.state_metrics import register_state_metrics
 from policyroute.server.stream import ProxyStream
 from policyroute.server.upstream import (
     DEFAULT_TIMEOUT_S,

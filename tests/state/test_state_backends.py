@@ -44,7 +44,9 @@ def test_windows_are_utc_calendar_windows() -> None:
 
 def test_spend_adds_up_per_owner_and_window(state: State) -> None:
     assert state.read_spend(reads(), AT) == {
-        "spend.user.hour": 0.0, "spend.user.day": 0.0, "spend.user.month": 0.0,
+        "spend.user.hour": 0.0,
+        "spend.user.day": 0.0,
+        "spend.user.month": 0.0,
     }
     state.add_spend({"user": "u1", "policy": "p"}, 0.25, AT)
     state.add_spend({"user": "u1"}, 0.5, AT)
@@ -53,10 +55,14 @@ def test_spend_adds_up_per_owner_and_window(state: State) -> None:
     state.add_spend({"user": "u1"}, 2.0, AT + 60)
     assert state.flush()
     assert state.read_spend(reads(), AT) == {
-        "spend.user.hour": 0.75, "spend.user.day": 0.75, "spend.user.month": 0.75,
+        "spend.user.hour": 0.75,
+        "spend.user.day": 0.75,
+        "spend.user.month": 0.75,
     }
     assert state.read_spend(reads(), AT + 60) == {
-        "spend.user.hour": 2.0, "spend.user.day": 2.0, "spend.user.month": 2.0,
+        "spend.user.hour": 2.0,
+        "spend.user.day": 2.0,
+        "spend.user.month": 2.0,
     }
     got = state.read_spend(reads("p", "policy"), AT)
     assert got is not None and got["spend.policy.day"] == 0.25
@@ -153,7 +159,9 @@ def test_a_redis_that_is_down_reads_missing_at_once_and_recovers(
         s.add_spend({"user": "u1"}, 0.5)
         assert s.flush()
         assert s.read_spend(reads()) == {
-            "spend.user.hour": 0.5, "spend.user.day": 0.5, "spend.user.month": 0.5,
+            "spend.user.hour": 0.5,
+            "spend.user.day": 0.5,
+            "spend.user.month": 0.5,
         }
         assert any("answering again" in r.getMessage() for r in caplog.records)
         # stopped mid-run and started again: the counters are gone (no persistence), the
@@ -172,7 +180,6 @@ def test_a_slow_redis_costs_at_most_the_timeout(redis_server: RedisServer) -> No
     s = RedisState(redis_server.url, timeout=0.05)
     s.read_spend(reads())  # connected
     with redis_server.client() as c:
-
         t = threading.Thread(target=c.execute_command, args=("DEBUG", "SLEEP", "0.5"))
         t.start()
         time.sleep(0.05)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from .attribute_checks import RequestError, type_name
@@ -28,6 +29,26 @@ DOCS = {
     "policy": "every request this policy routed",
     "shadow": "this policy's shadow calls",
 }
+
+
+def window_of(window: str, at: float) -> tuple[str, float]:
+    """(the window's label, its end as a Unix time) for the UTC `window` holding time `at`."""
+    t = datetime.fromtimestamp(at, UTC)
+    if window == "hour":
+        start = t.replace(minute=0, second=0, microsecond=0)
+        return start.strftime("%Y%m%d%H"), start.timestamp() + 3600
+    if window == "day":
+        start = t.replace(hour=0, minute=0, second=0, microsecond=0)
+        return start.strftime("%Y%m%d"), start.timestamp() + 86_400
+    if window == "month":
+        start = t.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        end = (
+            start.replace(year=start.year + 1, month=1)
+            if t.month == 12
+            else start.replace(month=start.month + 1)
+        )
+        return start.strftime("%Y%m"), end.timestamp()
+    raise ValueError(f"unknown spend window {window!r}; the windows are {', '.join(WINDOWS)}")
 
 
 def parse(name: str) -> tuple[str, str] | None:

@@ -23,40 +23,18 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from policyroute.runtime.sticky import DEFAULT_MAX_CONVERSATIONS, StickyTable
+from policyroute.spend_attributes import SCOPES, WINDOWS, window_of
 
 log = logging.getLogger("policyroute.state")
 
-# Who a counter belongs to: the request's user id, a hash of the caller's credential, the
-# policy's name; "shadow" counts the shadow calls (of the policy) apart from the others.
-SCOPES = ("user", "key", "policy", "shadow")
-WINDOWS = ("hour", "day", "month")
+__all__ = ["SCOPES", "WINDOWS", "LocalState", "SpendRead", "State", "StateHealth", "window_of"]
+
 # How long a lazy read may take before the attribute reads as missing (seconds).
 DEFAULT_TIMEOUT = 0.05
 # Counters a LocalState keeps (least recently written go first); per user and key, so bounded.
 DEFAULT_MAX_COUNTERS = 300_000
-
-
-def window_of(window: str, at: float) -> tuple[str, float]:
-    """(the window's label, its end as a Unix time) for the UTC `window` holding time `at`."""
-    t = datetime.fromtimestamp(at, UTC)
-    if window == "hour":
-        start = t.replace(minute=0, second=0, microsecond=0)
-        return start.strftime("%Y%m%d%H"), start.timestamp() + 3600
-    if window == "day":
-        start = t.replace(hour=0, minute=0, second=0, microsecond=0)
-        return start.strftime("%Y%m%d"), start.timestamp() + 86_400
-    if window == "month":
-        start = t.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        end = (
-            start.replace(year=start.year + 1, month=1)
-            if t.month == 12
-            else start.replace(month=start.month + 1)
-        )
-        return start.strftime("%Y%m"), end.timestamp()
-    raise ValueError(f"unknown spend window {window!r}; the windows are {', '.join(WINDOWS)}")
 
 
 def counter_key(scope: str, ident: str, window: str, at: float) -> tuple[str, float]:

@@ -87,6 +87,8 @@ from policyroute.runtime.sdk import (
     with_body,
 )
 from policyroute.runtime.shadow import AsyncShadow, Served, ShadowConfig, ThreadShadow
+from policyroute.runtime.spend import SpendMeter, key_owner, spend_names
+from policyroute.runtime.state import State, open_state
 from policyroute.runtime.sticky import Sticky, conversation_key, explicit_conversation
 
 if TYPE_CHECKING:
@@ -114,6 +116,7 @@ class _State:
     conversation: str | None = None
     sticky_from: str | None = None
     send: Any = None  # how a shadow copy is sent: down this call's middleware chain
+    owners: dict[str, str] = field(default_factory=dict)  # whose spend its cost adds to
 
 
 def _shadow_request(request: APIRequest, params: dict[str, Any]) -> APIRequest:
@@ -166,8 +169,12 @@ class RoutingMiddleware(Middleware):
         log_prompts: bool = False,
         on_attempts: Callable[[Decision, list[Attempt]], None] | None = None,
         shadow: ShadowConfig | None = None,
+        state: str | State | None = None,
     ) -> None:
         self.source = PolicySource(store_or_policy)
+        # Sticky floors, spend counters, shadow spend: in this process, or Redis for a fleet.
+        self.state = open_state(state)
+        self.spend = SpendMeter(self.state)
         # One shadow runner per client kind: a middleware may serve a sync or an async client.
         self._shadow_config = shadow
         self._shadow_sync: ThreadShadow | None = None
@@ -180,8 +187,8 @@ class RoutingMiddleware(Middleware):
         self.on_attempts = on_attempts
         self._pending: OrderedDict[str, _State] = OrderedDict()
         self._lock = threading.Lock()
-        # `sticky conversations` state (bounded LRU; see runtime/sticky.py).
-        self.sticky = Sticky()
+        # `sticky conversations` floors, in the state (see runtime/sticky.py).
+        self.sticky = Sticky(state=self.state)
 
     def __repr__(self) -> str:
         return (
@@ -215,11 +222,23 @@ class RoutingMiddleware(Middleware):
             while len(self._pending) > MAX_PENDING_CALLS:
                 self._pending.popitem(last=False)
 
-    def _parse(self, body: dict[str, Any]) -> tuple[dict[str, Any], Request]:
+    def _parse(
+        self, body: dict[str, Any], request: APIRequest
+    ) -> tuple[dict[str, Any], Request, dict[str, str]]:
         route = body.pop("route", None) or {}
         if not isinstance(route, Mapping):
             raise ValueError("'route' must be an object of routing attributes")
-        return dict(route), Request.from_anthropic(body, **route)
+        routed = Request.from_anthropic(body, **route)
+        policy = self.source.policy
+        owners = self.spend.owners(policy, routed.user_id, key_owner(*secrets_of(request)))
+        return dict(route), self.spend.attach(policy, routed, owners), owners
+
+    def _needs_io(self) -> bool:
+        """Whether deciding may wait on a shared state: the async path then leaves the loop."""
+        policy = self.source.policy
+        return self.state.blocking and (
+            self.sticky.window(policy) is not None or bool(spend_names(policy))
+        )
 
     def _new_state(
         self,
@@ -302,6 +321,7 @@ class RoutingMiddleware(Middleware):
         answered = [a for a in state.attempts if a.kind == "generate" and a.status == 200]
         if answered:
             self.sticky.remember(self.source.policy, state.conversation, answered[-1].tier)
+        self.spend.count_attempts(state.owners, state.attempts)
 
         def write(shadows: Sequence[Attempt] = ()) -> None:
             if self.records is not None:
@@ -354,11 +374,11 @@ class RoutingMiddleware(Middleware):
         )
         if asyncio.iscoroutinefunction(state.send):
             if self._shadow_async is None:
-                self._shadow_async = AsyncShadow(config, self.log_prompts)
+                self._shadow_async = AsyncShadow(config, self.log_prompts, self.state)
             return self._shadow_async.offer(served, shadows, state.send)
         with self._lock:
             if self._shadow_sync is None:
-                self._shadow_sync = ThreadShadow(config, self.log_prompts)
+                self._shadow_sync = ThreadShadow(config, self.log_prompts, self.state)
         return self._shadow_sync.offer(served, shadows, state.send)
 
     @property
@@ -511,11 +531,12 @@ class RoutingMiddleware(Middleware):
         state = self._take_state(request)
         if state is None:
             start = time.perf_counter()
-            route, routed = self._parse(body)
+            route, routed, owners = self._parse(body, request)
             attempts: list[Attempt] = []
             chain = ChainClient(ChainMessages(request, call_next))
             decision = self.source.decide(routed, AnthropicClassifier(chain, attempts.append))
             state = self._new_state(body, decision, route, routed, start, attempts, request)
+            state.owners = owners
         state.send = _ShadowSend(request, call_next) if not request.stream else None
         secrets = secrets_of(request)
         while True:
@@ -554,10 +575,16 @@ class RoutingMiddleware(Middleware):
         state = self._take_state(request)
         if state is None:
             start = time.perf_counter()
-            route, routed = self._parse(body)
+            route, routed, owners = self._parse(body, request)
             attempts: list[Attempt] = []
             decision = await self._decide_async(request, call_next, attempts, routed)
-            state = self._new_state(body, decision, route, routed, start, attempts, request)
+            if self._needs_io():  # the sticky floor is a round trip: off the loop
+                state = await asyncio.to_thread(
+                    self._new_state, body, decision, route, routed, start, attempts, request
+                )
+            else:
+                state = self._new_state(body, decision, route, routed, start, attempts, request)
+            state.owners = owners
         state.send = _AsyncShadowSend(request, call_next).send if not request.stream else None
         secrets = secrets_of(request)
         while True:
@@ -589,6 +616,8 @@ class RoutingMiddleware(Middleware):
         self, request: APIRequest, call_next: AsyncCallNext, attempts: list[Attempt], req: Request
     ) -> Decision:
         if not self.source.has_classifiers():
+            if self._needs_io():
+                return await asyncio.to_thread(self.source.decide, req, None)
             return self.source.decide(req, None)
         loop = asyncio.get_running_loop()
         classifier = AnthropicClassifier(

@@ -131,3 +131,24 @@ def test_redis_down_every_request_is_still_answered(
         assert r.decision.rule == "default"  # spend missing: the spend rules do not hold
     assert router.state.health.failures >= 1
     router.close()
+
+
+def test_sdk_middleware_counts_and_reads_spend_through_redis(
+    fake: FakeAnthropic, redis_server: RedisServer
+) -> None:
+    from policyroute.runtime.middleware import RoutingMiddleware
+
+    mw = RoutingMiddleware(policyroute.loads(POLICY), max_retries=0, state=redis_server.url)
+    client = anthropic.Anthropic(
+        base_url=fake.base_url, api_key="test", max_retries=0, middleware=[mw]
+    )
+    models = []
+    for _ in range(2):
+        r = client.messages.create(
+            model="auto", max_tokens=10, messages=user("hi"), metadata={"user_id": "m1"}
+        )
+        models.append(r.model)
+        mw.state.flush()
+    assert models == [SONNET, HAIKU]
+    client.close()
+    mw.state.close()

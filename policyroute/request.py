@@ -229,6 +229,16 @@ class Request:
         prompt = fields.pop("prompt")
         return Request(prompt, **fields)
 
+    def with_spend(self, spend: spend_attributes.SpendReader) -> Request:
+        """A copy that reads its spend from `spend` (the runtime's lazy state reader); every
+        other attribute is this request's, already checked, so nothing is checked again."""
+        r = Request.__new__(Request)
+        set_ = object.__setattr__
+        for name in Request.__slots__:
+            set_(r, name, getattr(self, name))
+        set_(r, "spend", spend)
+        return r
+
     @property
     def length(self) -> int | None:
         return len(self.prompt) if self.prompt is not None else None

@@ -54,21 +54,39 @@ def spend_names(policy: Any) -> tuple[str, ...]:
 
 
 class StateSpend(SpendReader):
-    """The spend of a request's owners, read from the state at most once, when first asked."""
+    """The spend of a request's owners, read from the state at most once, when first asked.
 
-    __slots__ = ("_reads", "_state", "_values", "asked", "at")
+    Made for every request of a spend policy, so making one only keeps references: which
+    counters to read is worked out on the first `get`, if evaluation ever asks."""
 
-    def __init__(self, state: State, reads: list[SpendRead], at: float) -> None:
+    __slots__ = ("_names", "_owners", "_state", "_values", "asked", "at")
+
+    def __init__(
+        self, state: State, names: tuple[str, ...], owners: Mapping[str, str], at: float
+    ) -> None:
         self._state = state
-        self._reads = reads
+        self._names = names
+        self._owners = owners
         self._values: dict[str, float] | None = None
         self.asked = False
         self.at = at
 
+    def _reads(self) -> list[SpendRead]:
+        reads = []
+        for name in self._names:
+            got = parse(name)
+            assert got is not None
+            scope, window = got
+            ident = self._owners.get("policy" if scope == "shadow" else scope)
+            if ident is not None:
+                reads.append(SpendRead(name, scope, ident, window))
+        return reads
+
     def get(self, name: str, default: float | None = None) -> float | None:
         if not self.asked:
             self.asked = True
-            self._values = self._state.read_spend(self._reads, self.at) if self._reads else {}
+            reads = self._reads()
+            self._values = self._state.read_spend(reads, self.at) if reads else {}
         if self._values is None:
             return None
         return self._values.get(name)
@@ -103,15 +121,7 @@ class SpendMeter:
         names = spend_names(policy)
         if not names:
             return request
-        reads = []
-        for name in names:
-            got = parse(name)
-            assert got is not None
-            scope, window = got
-            ident = owners.get(scope) if scope != "shadow" else owners.get("policy")
-            if ident is not None:
-                reads.append(SpendRead(name, scope, ident, window))
-        return request.replace(spend=StateSpend(self.state, reads, time.time()))
+        return request.with_spend(StateSpend(self.state, names, owners, time.time()))
 
     def count(self, owners: Mapping[str, str], usd: float) -> None:
         """Add a cost known now (an attempt's) to every window of every owner."""

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..compiler.atoms import Expr, InAtom, KwAtom, NumAtom
-from ..features import (
+from ..compiler.features import (
     DYNAMIC,
     INT,
     STRING,

@@ -19,8 +19,8 @@ from typing import Any, NoReturn, TextIO
 from ..compiler.loader import Loaded, load_path, load_text
 from ..policy import Policy, build
 from ..request import Request, RequestError, confidence_value
-from ..spend_attributes import NAMES as SPEND_NAMES
-from ..spend_attributes import usd as spend_usd
+from ..request.spend import NAMES as SPEND_NAMES
+from ..request.spend import usd as spend_usd
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 STDIN = Path("-")
@@ -35,6 +35,10 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def say_error(command: str, message: str) -> None:

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..features import (
+from ..syntax import ast
+from .checker import CheckedPolicy
+from .features import (
     BOOL,
     DYNAMIC,
     INT,
@@ -26,8 +28,6 @@ from ..features import (
     attribute,
     normalize_phrase,
 )
-from ..syntax import ast
-from .checker import CheckedPolicy
 
 Expr = bool | tuple[Any, ...]
 

@@ -9,7 +9,7 @@ window mixed up, and the rule it stands in is dead or weaker than it reads.
 
 from __future__ import annotations
 
-from ..spend_attributes import WINDOWS, parse
+from ..request.spend import WINDOWS, parse
 from ..syntax import ast
 from ..syntax.diagnostics import Diagnostic
 from ..syntax.source import Source

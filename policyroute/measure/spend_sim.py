@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..spend_attributes import NAMES, WINDOWS, parse, window_of
+from ..request.spend import NAMES, WINDOWS, parse, window_of
 
 SIMULATED_SCOPES = ("user", "policy")
 

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from policyroute.request import Request
+from policyroute.request.spend import NAMES, SpendReader, parse
 from policyroute.runtime.state import SpendRead, State
-from policyroute.spend_attributes import NAMES, SpendReader, parse
 
 
 def key_owner(*secrets: str | None) -> str | None:

@@ -24,8 +24,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from policyroute.request.spend import SCOPES, WINDOWS, window_of
 from policyroute.runtime.sticky import DEFAULT_MAX_CONVERSATIONS, StickyTable
-from policyroute.spend_attributes import SCOPES, WINDOWS, window_of
 
 log = logging.getLogger("policyroute.state")
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from .attribute_checks import RequestError, type_name
+from .checks import RequestError, type_name
 
 # user: the request's user.id; key: a hash of the caller's credential; policy: every request
 # the policy routed; shadow: what the policy's shadow calls spent (what the shadow cap reads).

@@ -13,14 +13,15 @@ from typing import Any
 
 import re2
 
+from ..request import Request
+from ..request.spend import ATTRIBUTES as SPEND_ATTRIBUTES
+from ..request.spend import doc as spend_doc
+
 # The phrase matcher lives in compiler/phrases.py; these names stay importable from here.
-from .compiler.phrases import PhraseMatcher as PhraseMatcher
-from .compiler.phrases import is_word_char as is_word_char
-from .compiler.phrases import normalize_phrase as normalize_phrase
-from .compiler.phrases import normalize_text as normalize_text
-from .request import Request
-from .spend_attributes import ATTRIBUTES as SPEND_ATTRIBUTES
-from .spend_attributes import doc as spend_doc
+from .phrases import PhraseMatcher as PhraseMatcher
+from .phrases import is_word_char as is_word_char
+from .phrases import normalize_phrase as normalize_phrase
+from .phrases import normalize_text as normalize_text
 
 # Attribute types as the checker sees them.
 TEXT = "text"

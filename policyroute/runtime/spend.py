@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import time
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from policyroute.request import Request
@@ -131,6 +131,25 @@ class SpendMeter:
     def count_attempts(self, owners: Mapping[str, str], attempts: Iterable[Any]) -> None:
         """Add the cost of a request's attempts (shadow calls are counted by the shadow cap)."""
         self.count(owners, sum(a.cost_usd for a in attempts if a.kind != "shadow"))
+
+    def count_classifiers(self, owners: Mapping[str, str], attempts: Iterable[Any]) -> None:
+        """Add the cost of the classifier calls, when the request ends (each generation is
+        counted as it ends, through `hook`)."""
+        self.count(owners, sum(a.cost_usd for a in attempts if a.kind == "classify"))
+
+    def hook(
+        self, owners: Mapping[str, str], then: Callable[[Any], None] | None = None
+    ) -> Callable[[Any], None]:
+        """The ladder's per-attempt hook for one request: each generation's cost goes to the
+        owners' spend the moment it is known, then to `then` (a front end's own hook)."""
+        count = self.count
+
+        def counted(attempt: Any) -> None:
+            count(owners, attempt.cost_usd)
+            if then is not None:
+                then(attempt)
+
+        return counted
 
 
 def read_values(request: Request) -> dict[str, float] | None:

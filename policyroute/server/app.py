@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from policyroute.request import Request, RequestError
 from policyroute.runtime.calls import PolicySource
+from policyroute.runtime.deadlines import Deadlines
 from policyroute.runtime.records import RecordSink, sink_for
 from policyroute.runtime.spend import SpendMeter
 from policyroute.runtime.state import DEFAULT_TIMEOUT as DEFAULT_STATE_TIMEOUT
@@ -45,7 +46,7 @@ from policyroute.runtime.sticky import conversation_key as _conversation_key
 from policyroute.server.auth import Auth, AuthError, Caller, redact
 from policyroute.server.errors import ApiError, error_body, error_response
 from policyroute.server.metrics import Metrics
-from policyroute.server.routing import Call, Services, answer, decide, routing_headers
+from policyroute.server.routing import ServedCall, Services, answer, decide, routing_headers
 from policyroute.server.state_metrics import register_state_metrics
 from policyroute.server.stream import ProxyStream
 from policyroute.server.upstream import (
@@ -148,6 +149,7 @@ def create_app(config: ServeConfig) -> Starlette:
             log_prompts=config.log_prompts,
             secrets=state.auth.secrets(),
             spend=SpendMeter(shared),
+            deadlines=Deadlines(attempt=config.upstream_timeout),
         )
         # The SDK, pydantic models and the policy are hundreds of thousands of long-lived
         # objects; left to the collector, every full collection walks them all on the
@@ -327,7 +329,7 @@ def _route_attrs(body: dict[str, Any], headers: Mapping[str, str]) -> dict[str, 
 
 def _routed_call(
     services: Services, request: HttpRequest, caller: Caller, body: dict[str, Any]
-) -> Call:
+) -> ServedCall:
     route = _route_attrs(body, request.headers)
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
@@ -340,7 +342,7 @@ def _routed_call(
     except RequestError as e:
         raise ApiError(400, str(e)) from None
     headers = services_headers(request)
-    return Call(
+    return ServedCall(
         body=body,
         headers=headers,
         request=routed,
@@ -351,6 +353,7 @@ def _routed_call(
         else None,
         stream=stream,
         max_tokens=max_tokens,
+        query=request.url.query,
     )
 
 

@@ -36,7 +36,7 @@ from policyroute.runtime.records import (
 )
 from policyroute.runtime.redact import Redactor
 from policyroute.runtime.shadow import AsyncShadow, Served, ThreadShadow
-from policyroute.runtime.spend import SpendMeter, spend_names
+from policyroute.runtime.spend import SpendMeter, waits_on_state
 from policyroute.runtime.state import State, open_state
 from policyroute.runtime.sticky import Sticky, conversation_key, explicit_conversation
 
@@ -196,10 +196,7 @@ class Core(ABC):
     def needs_io(self) -> bool:
         """Whether deciding may wait on the state (a shared state, a sticky or spend policy):
         an async router then decides off its event loop."""
-        policy = self.source.policy
-        return self.state.blocking and (
-            self.sticky.window(policy) is not None or bool(spend_names(policy))
-        )
+        return waits_on_state(self.state, self.source.policy)
 
     def count(self, call: Call) -> None:
         """Add the classifier calls' cost to the owners' spend, once, when the request ends

@@ -83,7 +83,7 @@ from policyroute.runtime.sdk import (
     with_body,
 )
 from policyroute.runtime.shadow import AsyncShadow, Served, ShadowConfig, ThreadShadow
-from policyroute.runtime.spend import SpendMeter, key_owner, spend_names
+from policyroute.runtime.spend import SpendMeter, key_owner, waits_on_state
 from policyroute.runtime.state import State, open_state
 from policyroute.runtime.sticky import Sticky, conversation_key, explicit_conversation
 
@@ -239,10 +239,7 @@ class RoutingMiddleware(Middleware):
 
     def _needs_io(self) -> bool:
         """Whether deciding may wait on a shared state: the async path then leaves the loop."""
-        policy = self.source.policy
-        return self.state.blocking and (
-            self.sticky.window(policy) is not None or bool(spend_names(policy))
-        )
+        return waits_on_state(self.state, self.source.policy)
 
     def _new_state(
         self,

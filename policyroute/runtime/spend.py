@@ -53,6 +53,14 @@ def spend_names(policy: Any) -> tuple[str, ...]:
     return names
 
 
+def waits_on_state(state: State, policy: Any) -> bool:
+    """Whether deciding for `policy` may wait on `state` (a shared state, and a sticky floor
+    or a spend counter to read): an async front end then decides off its event loop."""
+    if not state.blocking:
+        return False
+    return getattr(policy, "sticky_window", None) is not None or bool(spend_names(policy))
+
+
 class StateSpend(SpendReader):
     """The spend of a request's owners, read from the state at most once, when first asked.
 

@@ -34,7 +34,7 @@ from policyroute.runtime.ladder import Answer, AttemptHook, Failure, Ladder, Ste
 from policyroute.runtime.records import RecordSink, build_record, prompt_record, write_record
 from policyroute.runtime.redact import Redactor
 from policyroute.runtime.shadow import AsyncShadow, Served
-from policyroute.runtime.spend import SpendMeter, spend_names
+from policyroute.runtime.spend import SpendMeter, waits_on_state
 from policyroute.runtime.sticky import Sticky
 from policyroute.server.auth import Caller
 from policyroute.server.errors import error_body, error_response
@@ -132,9 +132,7 @@ async def decide(services: Services, call: ServedCall, *, classify: bool = True)
         call.owners = spend.owners(policy, call.request.user_id, call.caller.scope or None)
         call.request = spend.attach(policy, call.request, call.owners)
     # A shared state is a round trip: a floor or spend read is made off the event loop.
-    blocking = services.sticky.state.blocking and (
-        services.sticky.window(policy) is not None or bool(spend_names(policy))
-    )
+    blocking = waits_on_state(services.sticky.state, policy)
     if classify and source.has_classifiers():
         loop = asyncio.get_running_loop()
         bridge = _Bridge(_UpstreamMessages(services.upstream, call.headers, loop))

@@ -28,6 +28,7 @@ failed. An answer that is not a well-formed message counts as an upstream error.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import threading
 import time
@@ -42,6 +43,7 @@ from anthropic.types import Message
 
 from policyroute.decision import Decision
 from policyroute.request import Request
+from policyroute.request.messages import Mapped, from_messages_api
 from policyroute.runtime.answers import MalformedAnswerError, check_message
 from policyroute.runtime.attempts import Attempt, EscalationError
 from policyroute.runtime.calls import PolicySource
@@ -112,6 +114,7 @@ class PendingCall:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     conversation: str | None = None
     sticky_from: str | None = None
+    continuation: bool = False
     send: Any = None  # how a shadow copy is sent: down this call's middleware chain
     owners: dict[str, str] = field(default_factory=dict)  # whose spend its cost adds to
 
@@ -228,14 +231,16 @@ class RoutingMiddleware(Middleware):
 
     def _parse(
         self, body: dict[str, Any], request: APIRequest
-    ) -> tuple[dict[str, Any], Request, dict[str, str]]:
+    ) -> tuple[dict[str, Any], Mapped, dict[str, str]]:
         route = body.pop("route", None) or {}
         if not isinstance(route, Mapping):
             raise ValueError("'route' must be an object of routing attributes")
-        routed = Request.from_anthropic(body, **route)
+        mapped = from_messages_api(body, **route)
         policy = self.source.policy
-        owners = self.spend.owners(policy, routed.user_id, key_owner(*secrets_of(request)))
-        return dict(route), self.spend.attach(policy, routed, owners), owners
+        user = mapped.request.user_id
+        owners = self.spend.owners(policy, user, key_owner(*secrets_of(request)))
+        spent = self.spend.attach(policy, mapped.request, owners)
+        return dict(route), dataclasses.replace(mapped, request=spent), owners
 
     def _needs_io(self) -> bool:
         """Whether deciding may wait on a shared state: the async path then leaves the loop."""
@@ -246,7 +251,7 @@ class RoutingMiddleware(Middleware):
         body: dict[str, Any],
         decision: Decision,
         route: dict[str, Any],
-        routed: Request,
+        mapped: Mapped,
         start: float,
         attempts: list[Attempt],
         request: APIRequest,
@@ -257,11 +262,12 @@ class RoutingMiddleware(Middleware):
         if isinstance(requested, bool) or not isinstance(requested, int):
             requested = None
         policy = self.source.policy
-        conversation = None
-        if self.sticky.window(policy) is not None:
-            headers = request.headers if isinstance(request.headers, Mapping) else {}
-            conversation = conversation_key(body, explicit_conversation({"extra_headers": headers}))
-        decision, sticky_from = self.sticky.apply(policy, decision, conversation)
+        headers = request.headers if isinstance(request.headers, Mapping) else {}
+        explicit = explicit_conversation({"extra_headers": headers}) or mapped.conversation
+        conversation = conversation_key(body, explicit)
+        decision, sticky_from = self.sticky.apply(
+            policy, decision, conversation, mapped.continuation
+        )
         shadows_for = getattr(policy, "shadows_for", None)  # a hand-made policy may lack it
         deadline = Deadlines(request=self.request_deadline)
         ladder = Ladder(
@@ -280,12 +286,13 @@ class RoutingMiddleware(Middleware):
             ladder.first(),
             body,
             route,
-            routed,
+            mapped.request,
             start,
             max_tokens=requested,
             conversation=conversation,
             sticky_from=sticky_from,
             owners=owners,
+            continuation=mapped.continuation,
         )
 
     def _sdk_will_retry(
@@ -349,6 +356,9 @@ class RoutingMiddleware(Middleware):
                         prompt=prompt_record(state.request.text, self.log_prompts),
                         error=error,
                         sticky_from=state.sticky_from,
+                        continuation=state.continuation,
+                        request=state.request,
+                        log_prompts=self.log_prompts,
                     ),
                 )
 
@@ -494,11 +504,12 @@ class RoutingMiddleware(Middleware):
         state = self._take_state(request)
         if state is None:
             start = time.perf_counter()
-            route, routed, owners = self._parse(body, request)
+            route, mapped, owners = self._parse(body, request)
             attempts: list[Attempt] = []
             chain = ChainClient(ChainMessages(request, call_next))
-            decision = self.source.decide(routed, AnthropicClassifier(chain, attempts.append))
-            state = self._new_state(body, decision, route, routed, start, attempts, request, owners)
+            classifier = AnthropicClassifier(chain, attempts.append)
+            decision = self.source.decide(mapped.request, classifier)
+            state = self._new_state(body, decision, route, mapped, start, attempts, request, owners)
         state.send = _ShadowSend(request, call_next) if not request.stream else None
         while True:
             req = self._attempt_request(request, state)
@@ -535,16 +546,16 @@ class RoutingMiddleware(Middleware):
         state = self._take_state(request)
         if state is None:
             start = time.perf_counter()
-            route, routed, owners = self._parse(body, request)
+            route, mapped, owners = self._parse(body, request)
             attempts: list[Attempt] = []
-            decision = await self._decide_async(request, call_next, attempts, routed)
-            if self._needs_io():  # the sticky floor is a round trip: off the loop
+            decision = await self._decide_async(request, call_next, attempts, mapped.request)
+            if self.state.blocking:  # a floor (sticky, continuation) is a round trip: off the loop
                 state = await asyncio.to_thread(
-                    self._new_state, body, decision, route, routed, start, attempts, request, owners
+                    self._new_state, body, decision, route, mapped, start, attempts, request, owners
                 )
             else:
                 state = self._new_state(
-                    body, decision, route, routed, start, attempts, request, owners
+                    body, decision, route, mapped, start, attempts, request, owners
                 )
         state.send = _AsyncShadowSend(request, call_next).send if not request.stream else None
         while True:

@@ -90,6 +90,7 @@ class ServedCall:
     decision: Decision | None = None
     sticky_from: str | None = None
     owners: dict[str, str] = field(default_factory=dict)  # whose spend its cost adds to
+    continuation: bool = False
 
 
 # -- deciding ---------------------------------------------------------------------------------
@@ -132,33 +133,34 @@ async def decide(services: Services, call: ServedCall, *, classify: bool = True)
         call.owners = spend.owners(policy, call.request.user_id, call.caller.scope or None)
         call.request = spend.attach(policy, call.request, call.owners)
     # A shared state is a round trip: a floor or spend read is made off the event loop.
-    blocking = waits_on_state(services.sticky.state, policy)
+    state = services.sticky.state
+    blocking = waits_on_state(state, policy) or (state.blocking and call.continuation)
     if classify and source.has_classifiers():
         loop = asyncio.get_running_loop()
         bridge = _Bridge(_UpstreamMessages(services.upstream, call.headers, loop))
         classifier = AnthropicClassifier(bridge, call.attempts.append)
         decision = await asyncio.to_thread(source.decide, call.request, classifier)
         if blocking:
-            decision, call.sticky_from = await asyncio.to_thread(
-                services.sticky.apply, policy, decision, call.conversation
-            )
+            decision, call.sticky_from = await asyncio.to_thread(_stick, services, call, decision)
         else:
-            decision, call.sticky_from = services.sticky.apply(policy, decision, call.conversation)
+            decision, call.sticky_from = _stick(services, call, decision)
     elif blocking:
         decision, call.sticky_from = await asyncio.to_thread(_decide_and_stick, services, call)
     else:
-        decision = source.decide(call.request, None)
-        decision, call.sticky_from = services.sticky.apply(policy, decision, call.conversation)
+        decision, call.sticky_from = _decide_and_stick(services, call)
     if call.sticky_from is not None:
         services.metrics.sticky_raises.inc()
     call.decision = decision
     return decision
 
 
-def _decide_and_stick(services: Services, call: ServedCall) -> tuple[Decision, str | None]:
+def _stick(services: Services, call: ServedCall, decision: Decision) -> tuple[Decision, str | None]:
     policy = services.source.policy
-    decision = services.source.decide(call.request, None)
-    return services.sticky.apply(policy, decision, call.conversation)
+    return services.sticky.apply(policy, decision, call.conversation, call.continuation)
+
+
+def _decide_and_stick(services: Services, call: ServedCall) -> tuple[Decision, str | None]:
+    return _stick(services, call, services.source.decide(call.request, None))
 
 
 # -- answering --------------------------------------------------------------------------------
@@ -242,6 +244,9 @@ def record(
             prompt=prompt_record(call.request.text, services.log_prompts),
             error=error,
             sticky_from=call.sticky_from,
+            continuation=call.continuation,
+            request=call.request,
+            log_prompts=services.log_prompts,
         ),
     )
 

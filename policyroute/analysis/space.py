@@ -38,7 +38,7 @@ from typing import Any
 from ..compiler.atoms import Expr, InAtom, KwAtom, NumAtom
 from ..compiler.features import compile_regex
 from ..policy import Policy
-from ..request.attributes import BOOL, DYNAMIC, INT, STRING, TEXT, lookup
+from ..request.attributes import BOOL, DYNAMIC, INT, STRING, TEXT, USD, lookup
 from .cells import INF, NO, NONE, YES, Cell, Var, _num_cells, describe_cell
 from .containment import containment_pairs
 
@@ -181,7 +181,8 @@ class Space:
             or (typ not in (STRING, TEXT, DYNAMIC) and g.numeric)
         ):
             integer = typ == INT
-            lo = 0.0 if g.attr == "length" else -INF  # a length counts characters
+            # a length counts characters; a spend is dollars spent
+            lo = 0.0 if g.attr == "length" or typ == USD else -INF
             cells += _num_cells(g.thresholds, integer, lo, INF)
         if typ == STRING or (typ == DYNAMIC and g.stringy):
             cells += [Cell("str", s) for s in sorted(g.strings)]

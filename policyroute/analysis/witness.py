@@ -16,7 +16,16 @@ from typing import Any
 from ..compiler.features import compile_regex
 from ..policy import Policy
 from ..request import Request, RequestError
-from ..request.attributes import ATTRIBUTES, DYNAMIC, FAMILIES, INT, STRING, TEXT, lookup
+from ..request.attributes import (
+    ATTRIBUTES,
+    DYNAMIC,
+    FAMILIES,
+    INT,
+    STRING,
+    TEXT,
+    family_of,
+    lookup,
+)
 from .cells import Cell
 from .space import Space
 
@@ -117,6 +126,10 @@ def request_json(space: Space, assign: dict[int, int], joiner: str = "\n") -> di
             elif info.type in (STRING, TEXT):
                 value = str(value)
             _put(route, groups, info.route, value)
+        elif how == "route" and (family := family_of(attr)) is not None and family.route:
+            # a member under its own key of the family's mapping (spend: "user.day")
+            if c.kind == "num":
+                _put(route, groups, (family.route[0], family.key_of(attr) or ""), _whole(c))
         else:
             return None
     # Texts: text-only phrases go into the system prompt, which `text` includes.

@@ -19,6 +19,7 @@ from typing import Any, NoReturn, TextIO
 from ..compiler.loader import Loaded, load_path, load_text
 from ..policy import Policy, build
 from ..request import Request, RequestError, attributes, confidence_value
+from ..request.spend import usd as spend_usd
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 STDIN = Path("-")
@@ -186,6 +187,14 @@ def parse_attr(item: str) -> tuple[str, Any]:
             return key, float(raw.replace("_", ""))
         except ValueError:
             raise UsageError(f"{where}: must be a number, got {raw!r}") from None
+    member = attributes.lookup(key)
+    if member is not None and member.type == attributes.USD:
+        try:
+            return key, spend_usd(where, float(raw.replace("_", "")))
+        except RequestError as e:
+            raise UsageError(str(e)) from None
+        except ValueError:
+            raise UsageError(f"{where}: must be a number of USD, got {raw!r}") from None
     if attributes.family_of(key) is not None:
         return key, _scalar(raw)
     head, dot, field = key.partition(".")
@@ -223,7 +232,16 @@ class RouteFlags:
         nests them); the rest live in the messages, as Request keywords."""
         head, _, field = dotted.partition(".")
         info = attributes.lookup(dotted)
-        if info is not None and info.route is None and info.field is not None:
+        family = attributes.family_of(dotted)
+        if (
+            family is not None
+            and family.route is not None
+            and info is not None
+            and info.route is None
+        ):
+            # a member the family's mapping carries under its own key (spend: "user.day")
+            self.route.setdefault(family.route[0], {})[family.key_of(dotted)] = value
+        elif info is not None and info.route is None and info.field is not None:
             self.message[info.field] = value
         elif info is not None and info.route is not None:
             *outer, last = info.route

@@ -93,6 +93,19 @@ def register(subparsers: Any) -> None:
         help="conversations remembered for sticky routing (default 100000)",
     )
     p.add_argument(
+        "--state",
+        metavar="URL",
+        help="keep sticky floors and spend counters in Redis (redis://HOST:PORT/DB), shared "
+        "by every replica and worker (default: in this process)",
+    )
+    p.add_argument(
+        "--state-timeout",
+        type=float,
+        default=50.0,
+        metavar="MS",
+        help="a state read slower than this reads as missing (default 50 ms)",
+    )
+    p.add_argument(
         "--shadow-budget",
         type=float,
         metavar="USD",
@@ -151,6 +164,7 @@ def settings_from(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError("--shadow-budget and --pairs go together: shadowing needs both")
     if args.sticky_max < 1:
         raise UsageError("--sticky-max must be 1 or more")
+    state = _state_url(args)
     tokens: list[str] = []
     if args.client_tokens_env:
         raw = _env(args.client_tokens_env, "--client-tokens-env")
@@ -182,9 +196,38 @@ def settings_from(args: argparse.Namespace) -> dict[str, Any]:
         "upstream_timeout": args.upstream_timeout,
         "sticky_max": args.sticky_max,
         "poll": args.poll,
+        "state": state,
+        "state_timeout": args.state_timeout / 1000,
         "shadow_budget": budget,
         "pairs": os.path.abspath(args.pairs) if args.pairs else None,
     }
+
+
+def _shown(url: str) -> str:
+    from ..runtime.redis_state import shown
+
+    return shown(url)
+
+
+def _state_url(args: argparse.Namespace) -> str | None:
+    if not (args.state_timeout > 0):
+        raise UsageError("--state-timeout must be a positive number of milliseconds")
+    if args.state is None:
+        return None
+    from ..runtime.redis_state import check_url
+
+    try:
+        check_url(args.state)
+    except ValueError as e:
+        raise UsageError(f"--state {e}") from None
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        raise UsageError(
+            "--state: state shared through Redis needs the redis client: "
+            "pip install 'policyroute[redis]'"
+        ) from None
+    return str(args.state)
 
 
 def config_from(settings: dict[str, Any]) -> Any:
@@ -215,6 +258,8 @@ def config_from(settings: dict[str, Any]) -> Any:
         upstream_timeout=settings["upstream_timeout"],
         sticky_max_conversations=settings["sticky_max"],
         poll=settings["poll"],
+        state=settings.get("state"),
+        state_timeout=settings.get("state_timeout", 0.05),
         shadow=shadow,
     )
 
@@ -240,16 +285,27 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAIL
     settings = settings_from(args)
     policy = load_policy(args.policy)  # a broken policy is reported now, exit 1
-    if args.workers > 1 and policy.sticky_window is not None:
-        raise UsageError(
-            "the policy declares sticky conversations, which are remembered per process: run "
-            "one worker per replica and hash the conversation at the load balancer "
-            "(docs/serve.md), not --workers"
+    if args.workers > 1 and settings["state"] is None:
+        from ..runtime.spend import spend_names
+
+        remembers = (
+            "declares sticky conversations"
+            if policy.sticky_window is not None
+            else "reads spend"
+            if spend_names(policy)
+            else None
         )
+        if remembers is not None:
+            raise UsageError(
+                f"the policy {remembers}, which is remembered per process without shared "
+                "state: add --state redis://HOST:PORT/DB, or run one worker per replica and "
+                "hash the conversation at the load balancer (docs/serve.md)"
+            )
     upstream = settings["upstream"] or "https://api.anthropic.com"
     print(
         f"policyroute serve: policy {policy.name or '(unnamed)'} revision {policy.revision} "
-        f"on http://{args.host}:{args.port} -> {upstream}",
+        f"on http://{args.host}:{args.port} -> {upstream}"
+        + (f", state in {_shown(settings['state'])}" if settings["state"] else ""),
         file=sys.stderr,
         flush=True,
     )

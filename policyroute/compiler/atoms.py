@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..request.attributes import BOOL, DYNAMIC, INT, LABEL, NUMBER, STRING, TEXT, lookup
+from ..request.attributes import BOOL, DYNAMIC, INT, LABEL, NUMBER, STRING, TEXT, USD, lookup
 from ..syntax import ast
 from .check import CheckedPolicy
 from .features import normalize_phrase
@@ -31,6 +31,8 @@ COST_ATTR = 0
 COST_PRESENCE = 1
 COST_MATCH = 2
 COST_REGEX = 3
+# Spend is read from the runtime's state (I/O, under a timeout): only on paths still needing it.
+COST_STATE = 8
 COST_CLASSIFIER = 9
 
 
@@ -191,7 +193,9 @@ class AtomTable:
     def _num(self, attr: ast.Attr) -> int:
         if attr.parts[0] in self.policy.classifiers:
             return self.feature(("confidence", attr.parts[0]), NUM, COST_CLASSIFIER)
-        return self.feature(("num", attr.dotted), NUM, COST_ATTR)
+        info = lookup(attr.dotted)
+        cost = COST_STATE if info is not None and info.type == USD else COST_ATTR
+        return self.feature(("num", attr.dotted), NUM, cost)
 
     def _discrete(self, attr: ast.Attr, kind: str) -> int:
         if attr.parts[0] in self.policy.classifiers:
@@ -208,7 +212,7 @@ class AtomTable:
                 t = BOOL
             else:
                 t = STRING
-        if t in (INT, NUMBER):
+        if t in (INT, NUMBER, USD):
             return self._num(attr), True
         if t == BOOL:
             return self._discrete(attr, "bool"), False
@@ -357,6 +361,7 @@ def evaluate(e: Expr, truth: Callable[[int], bool]) -> bool:
 
 __all__ = [
     "COST_CLASSIFIER",
+    "COST_STATE",
     "DISCRETE",
     "MATCH",
     "NUM",

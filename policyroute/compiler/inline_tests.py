@@ -58,7 +58,7 @@ def inline_request(policy: Policy, test: CheckedTest) -> tuple[Request, dict[str
             else:
                 confidences[head] = float(value)
         elif (family := attributes.family_of(dotted)) is not None and family.field:
-            families.setdefault(family.field, {})[ta.attr.parts[1]] = value
+            families.setdefault(family.field, {})[family.key_of(dotted) or ""] = value
         else:
             info = attributes.lookup(dotted)
             assert info is not None and info.field is not None, "the checker refuses others"

@@ -25,6 +25,7 @@ from ..request import Request
 from .costing import price
 from .outcomes import Outcome, Outcomes
 from .report import ImpactReport, Report, build
+from .spend_sim import SpendSimulation, spend_attributes_of
 from .tally import PolicyTally, Tally
 from .traffic import Location, TrafficItem, Unreplayable, iter_chunks, parse_line
 
@@ -71,6 +72,10 @@ class _State:
     def __post_init__(self) -> None:
         self.tier_index = [{t.name: i for i, t in enumerate(p.tiers)} for p in self.policies]
         self.rule_index = [{r.name: r.index for r in p.rules} for p in self.policies]
+        # Spend counters of each policy that reads spend (filled in time order: one process).
+        self.spend: list[SpendSimulation | None] = [
+            SpendSimulation(p) if spend_attributes_of(p) else None for p in self.policies
+        ]
 
 
 _STATE: _State | None = None
@@ -127,7 +132,16 @@ def _tally_item(
         assumed = state.output_tokens
         osrc = "assumed" if assumed is not None else "max_tokens"
     for pi, policy in enumerate(state.policies):
-        decision = policy.decide(item.request, classifier=unasked)
+        sim = state.spend[pi]
+        if sim is None:
+            decision = policy.decide(item.request, classifier=unasked)
+        else:
+            owners = sim.owners(item.request.user_id)
+            spent = item.request.replace(spend=sim.values(owners, item.time))
+            decision = policy.decide(spent, classifier=unasked)
+            unspent = policy.decide(item.request.replace(spend={}), classifier=unasked)
+            if unspent.tier != decision.tier:
+                sim.changed += 1
         decisions.append(decision)
         ti = state.tier_index[pi][decision.tier]
         ri = state.rule_index[pi][decision.rule]
@@ -162,6 +176,9 @@ def _tally_item(
         pt.tier_cost[ti] += costs[ti]
         pt.rule_count[ri] += 1
         pt.rule_cost[ri] += costs[ti]
+        if sim is not None:
+            recorded = rec.cost_usd if rec is not None else None
+            sim.add(owners, item.time, costs[ti], recorded)
     if len(decisions) == 2 and decisions[0].tier != decisions[1].tier:
         old, new = decisions
         tally.moves[(old.tier, new.tier, old.rule, new.rule)] += 1
@@ -210,8 +227,10 @@ def run(
     outcomes: Outcomes | None,
     options: ReplayOptions = ReplayOptions(),
     progress: Progress | None = None,
+    spend: list[SpendSimulation | None] | None = None,
 ) -> tuple[Tally, int]:
-    """The merged tally of every line, and how many times a classifier went unasked."""
+    """The merged tally of every line, and how many times a classifier went unasked;
+    `spend` receives each policy's spend simulation (None: it reads no spend)."""
     global _STATE
     state = _State(
         policies,
@@ -220,6 +239,8 @@ def run(
         tuple(options.group_by.split(".")) if options.group_by else None,
         options.output_tokens,
     )
+    if spend is not None:
+        spend[:] = state.spend
     total = Tally([PolicyTally.empty(len(p.tiers), len(p.rules)) for p in policies])
     unasked = 0
     done_bytes = 0
@@ -238,6 +259,8 @@ def run(
             progress(total.lines, done_bytes, total_bytes)
 
     processes = options.processes or os.cpu_count() or 1
+    if any(state.spend):
+        processes = 1  # spend counters are filled line after line, in the traffic's order
     if processes <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         for file, start, lines in chunks:
             part, asked = tally_chunk(state, file, start, lines)
@@ -284,7 +307,8 @@ def replay(
 ) -> Report:
     """What ``policy`` would have done with ``traffic``: tiers, rules, cost against every
     single tier and, with ``outcomes``, quality with bootstrap intervals."""
-    tally, unasked = run([policy], traffic, outcomes, options, progress)
+    sims: list[SpendSimulation | None] = []
+    tally, unasked = run([policy], traffic, outcomes, options, progress, sims)
     universe = universe_of([policy])
     quality = None
     if outcomes is not None and tally.rows:
@@ -301,6 +325,7 @@ def replay(
         quality,
         unasked,
         options.group_by,
+        spend=sims[0].summary() if sims and sims[0] is not None else None,
     )
 
 
@@ -316,12 +341,14 @@ def impact(
     progress: Progress | None = None,
 ) -> ImpactReport:
     """How replacing ``old`` by ``new`` changes routing, cost and quality on ``traffic``."""
-    tally, unasked = run([old, new], traffic, outcomes, options, progress)
+    sims: list[SpendSimulation | None] = []
+    tally, unasked = run([old, new], traffic, outcomes, options, progress, sims)
     universe = universe_of([old, new])
     files = [str(p) for p in traffic]
     given = outcomes is not None
+    summaries = [sim.summary() if sim is not None else None for sim in sims]
     reports = [
-        build(p, tally, i, files, universe, given, None, unasked, options.group_by)
+        build(p, tally, i, files, universe, given, None, unasked, options.group_by, summaries[i])
         for i, p in enumerate((old, new))
     ]
     difference = None

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..policy import Policy
 from .costing import INPUT_SOURCES, OUTPUT_SOURCES, SOURCE_TEXT
+from .spend_sim import SpendSummary
 from .tally import ServedTally, Tally, percentile
 from .traffic import Unreplayable
 
@@ -74,6 +75,7 @@ class Report:
     unscored: dict[str, int] = field(default_factory=dict)  # tier -> requests sent, no outcome
     quality: Quality | None = None
     served: ServedTally | None = None
+    spend: SpendSummary | None = None  # the simulated spend counters, when the policy reads any
 
     @property
     def top_baseline(self) -> Baseline:
@@ -166,6 +168,8 @@ class Report:
             out["quality"] = quality_json(q, self.coverage, self.unscored)
         if self.served is not None and self.served.records:
             out["served"] = served_json(self.served)
+        if self.spend is not None:
+            out["spend"] = self.spend.to_json()
         return out
 
 
@@ -245,6 +249,7 @@ def build(
     quality: Quality | None,
     classifier_unasked: int,
     group_by: str | None,
+    spend: SpendSummary | None = None,
 ) -> Report:
     """The report of policy number ``index`` of the tally (0 for replay; 0 or 1 for a diff)."""
     pt = tally.policies[index]
@@ -322,6 +327,7 @@ def build(
         unscored=unscored,
         quality=quality,
         served=tally.served if tally.served.records else None,
+        spend=spend,
     )
 
 

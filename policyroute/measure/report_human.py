@@ -132,6 +132,9 @@ def render(report: Report) -> str:
     if r.served is not None:
         lines.append("")
         lines += _served(r)
+    if r.spend is not None:
+        lines.append("")
+        lines += _spend(r)
     return "\n".join(lines) + "\n"
 
 
@@ -184,6 +187,39 @@ def _quality(r: Report) -> list[str]:
         ]
     )
     lines += _table(["", "score", "95% interval", ""], rows, {1})
+    return lines
+
+
+def _spend(r: Report) -> list[str]:
+    sp = r.spend
+    assert sp is not None
+    lines = [
+        f"spend rules (simulated counters, in traffic order: {', '.join(sp.attributes)})",
+        f"  spend changed the tier of {_plural(sp.changed, 'request')} of {r.replayed:,}",
+    ]
+    if sp.untimed:
+        lines.append(
+            f"  {_plural(sp.untimed, 'request')} without a 'time': spend missing, not counted"
+        )
+    if sp.unsimulated:
+        lines.append(
+            f"  {', '.join(sp.unsimulated)}: not simulated (no credential or shadow calls in "
+            "traffic), read as missing"
+        )
+    rows = [
+        [
+            f"  {s.scope}",
+            f"{s.owners:,}",
+            _usd(s.simulated_usd),
+            _usd(s.recorded_usd) if s.recorded_usd is not None else "-",
+            _usd(s.top_day_simulated_usd),
+            _usd(s.top_day_recorded_usd) if s.top_day_recorded_usd is not None else "-",
+        ]
+        for s in sp.scopes
+    ]
+    if rows:
+        header = ["  scope", "owners", "simulated", "recorded", "top day sim.", "top day rec."]
+        lines += _table(header, rows, {1, 2, 3, 4, 5})
     return lines
 
 

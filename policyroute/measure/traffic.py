@@ -23,6 +23,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -66,6 +67,7 @@ class Recorded:
     triggers: tuple[str, ...]
     latency_ms: float | None
     usage: Mapping[str, AttemptUsage]  # per tier that answered: its last answer's usage
+    cost_usd: float | None = None  # what the request cost (shadow calls apart)
     # The tier the rules chose (before a sticky floor raised it) and the policy revision.
     decided_tier: str | None = None
     revision: str | None = None
@@ -81,6 +83,7 @@ class TrafficItem:
     where: Location
     shape: Shape
     recorded: Recorded | None = None
+    time: float | None = None  # Unix time of the request, when the line says (`time`)
 
 
 UnreplayableKind = Literal["unreadable", "no_text"]
@@ -252,9 +255,33 @@ def _recorded(obj: Mapping[str, Any]) -> Recorded:
         triggers=tuple(triggers),
         latency_ms=float(latency) if latency is not None else None,
         usage=usage,
+        cost_usd=_cost(obj.get("cost_usd")),
         decided_tier=obj.get("sticky_from") if isinstance(obj.get("sticky_from"), str) else tier,
         revision=obj.get("revision") if isinstance(obj.get("revision"), str) else None,
     )
+
+
+def _cost(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value) if value >= 0 else None
+
+
+def _time(value: Any) -> float | None:
+    """A line's `time`: an ISO 8601 time (a record's, `...Z`) or a Unix time in seconds;
+    ValueError on anything else."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            return (t if t.tzinfo is not None else t.replace(tzinfo=UTC)).timestamp()
+    raise ValueError("'time' must be an ISO 8601 time or a Unix time in seconds")
 
 
 def parse_line(
@@ -303,10 +330,13 @@ def parse_line(
         rid = _id(obj["id"]) if "id" in obj else str(where.line)
         if rid is None:
             return _fail(where, "bad id", "'id' must be a string or a whole number")
-        body = {k: v for k, v in obj.items() if k != "id"}
-        return TrafficItem(rid, group, Request.from_json(body), where, "request")
+        body = {k: v for k, v in obj.items() if k not in ("id", "time")}
+        at = _time(obj.get("time"))
+        return TrafficItem(rid, group, Request.from_json(body), where, "request", time=at)
     except RequestError as e:
         return _fail(where, "bad request", str(e))
+    except ValueError as e:
+        return _fail(where, "bad time", str(e))
 
 
 def _record(
@@ -341,8 +371,12 @@ def _record(
         return _fail(where, "bad record", "record: 'route' must be an object")
     # An older record keeps only the request's whole text (system and every message), so
     # `prompt` replays as that whole text: documented in docs/replay.md.
+    try:
+        at = _time(obj.get("time"))
+    except ValueError as e:
+        return _fail(where, "bad time", f"record: {e}")
     request = Request(text, text=text, **normalize_route(route))
-    return TrafficItem(rid, group, request, where, "record", recorded)
+    return TrafficItem(rid, group, request, where, "record", recorded, time=at)
 
 
 def read_traffic(

@@ -30,6 +30,7 @@ BOOL = "bool"
 NUMBER = "number"
 LABEL = "label"
 DYNAMIC = "dynamic"  # metadata.KEY: typed by how a rule uses it
+USD = "usd"  # spend.SCOPE.WINDOW: US dollars, 0 or more, read from the runtime's state
 
 # How a witness (analysis/witness.py) carries a value of the attribute in request JSON:
 # "route" at the attribute's `route` path; the others are parts of the Messages API
@@ -103,6 +104,10 @@ class Family:
     learn: Learn | None = None
     parts: int = 1
     read: str = ""
+    # How a given mapping of the family's values is checked (default: as metadata), and the
+    # keys a member may have (None: any word).
+    check: Callable[[str, Any], Any] | None = None
+    keys: frozenset[str] | None = None
 
     def member(self, key: str) -> Attribute:
         read = self.read.format(key=repr(key)) if self.read else f"r.{self.field}.get({key!r})"
@@ -126,6 +131,8 @@ class Family:
         if head != self.prefix or not dot:
             return None
         words = key.split(".")
+        if self.keys is not None:
+            return key if key in self.keys else None
         return key if len(words) == self.parts and all(words) else None
 
 
@@ -249,7 +256,10 @@ def settable() -> Iterator[Attribute]:
 
 def spelled() -> list[str]:
     """The settable attributes as a help text lists them: families as PREFIX.KEY."""
-    return [*(a.name for a in settable()), *(f"{f.prefix}.KEY" for f in FAMILIES.values())]
+    return [
+        *(a.name for a in settable()),
+        *(f"{f.prefix}.{'SCOPE.WINDOW' if f.parts == 2 else 'KEY'}" for f in FAMILIES.values()),
+    ]
 
 
 def route_keys() -> frozenset[str]:
@@ -280,7 +290,8 @@ def docs_table() -> str:
     for a in ATTRIBUTES.values():
         rows.append(f"| `{a.name}` | {a.type} | {a.doc} |")
     for f in FAMILIES.values():
-        rows.append(f"| `{f.prefix}.KEY` | {f.doc_type or f.type} | {f.doc} |")
+        key = "SCOPE.WINDOW" if f.parts == 2 else "KEY"
+        rows.append(f"| `{f.prefix}.{key}` | {f.doc_type or f.type} | {f.doc} |")
     for name, typ, doc in CLASSIFIER_ROWS:
         rows.append(f"| `{name}` | {typ} | {doc} |")
     return "\n".join(rows) + "\n"
@@ -295,7 +306,8 @@ def test_table() -> str:
     for a in settable():
         rows.append(f"| `{a.name}` | {how[a.type]} |")
     for f in FAMILIES.values():
-        rows.append(f"| `{f.prefix}.KEY` | string, number or `true`/`false` |")
+        shown = "number of USD, 0 or more" if f.type == USD else "string, number or `true`/`false`"
+        rows.append(f"| `{f.prefix}.{'SCOPE.WINDOW' if f.parts == 2 else 'KEY'}` | {shown} |")
     rows.append("| `CLASSIFIER.label`, `CLASSIFIER.confidence` | the classifier's answer (addition) |")
     return "\n".join(rows) + "\n"
 
@@ -419,5 +431,34 @@ register_family(
         route=("metadata",),
         doc_type="string, number or bool",
         learn="values",
+    )
+)
+
+
+def _spend_check(where: str, value: Any) -> Any:
+    from .spend import SpendReader, check
+
+    return value if isinstance(value, SpendReader) else check(where, value)
+
+
+def _spend_keys() -> frozenset[str]:
+    from .spend import SCOPES, WINDOWS
+
+    return frozenset(f"{s}.{w}" for s in SCOPES for w in WINDOWS)
+
+
+# Spend: given (tests, --attr, replay's counters) or read lazily from the runtime's state.
+register_family(
+    Family(
+        "spend",
+        USD,
+        "spent so far this window (see [spend](#spend))",
+        field="spend",
+        route=("spend",),
+        doc_type="number of USD, 0 or more",
+        parts=2,
+        read="r.spend.get('spend.' + {key})",
+        check=_spend_check,
+        keys=_spend_keys(),
     )
 )

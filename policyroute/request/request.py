@@ -48,6 +48,7 @@ class Request:
     output_tokens: int | None
     turns: int | None
     metadata: Mapping[str, Any]
+    spend: Mapping[str, float]  # given, or a SpendReader reading the runtime's state lazily
     has_tools: bool
     has_images: bool
     extra: Mapping[str, Any]
@@ -88,6 +89,17 @@ class Request:
         fields.update(changes)
         prompt = fields.pop("prompt")
         return Request(prompt, **{**extra, **fields})
+
+    def with_spend(self, spend: Any) -> Request:
+        """A copy that reads its spend from `spend` (the runtime's lazy state reader,
+        request/spend.py's SpendReader); every other value is this request's, already
+        checked, so nothing is checked again."""
+        r = Request.__new__(Request)
+        set_ = object.__setattr__
+        for name in Request.__slots__:
+            set_(r, name, getattr(self, name))
+        set_(r, "spend", spend)
+        return r
 
     @property
     def length(self) -> int | None:
@@ -189,7 +201,9 @@ def _write_init() -> Any:
         if name != "prompt":
             params.append(f"{name}={default}")
         if is_family:
-            lines.append(f"    if {name} is not None:\n        {name} = MAPPING({name!r}, {name})")
+            assert isinstance(entry, Family)
+            check = "MAPPING" if entry.check is None else f"CHECK_{name}"
+            lines.append(f"    if {name} is not None:\n        {name} = {check}({name!r}, {name})")
             sets.append(f"    set_(self, {name!r}, {name} if {name} is not None else {{}})")
             continue
         assert isinstance(entry, Attribute)
@@ -230,6 +244,8 @@ def _write_init() -> Any:
     for name, entry in attributes.fields().items():
         if isinstance(entry, Attribute):
             scope[f"CHECK_{name}"] = lambda where, value, a=entry: check_value(a, where, value)
+        elif entry.check is not None:
+            scope[f"CHECK_{name}"] = entry.check
     exec(compile(source, "<policyroute Request.__init__>", "exec"), scope)
     init = scope["__init__"]
     init.__qualname__ = "Request.__init__"
@@ -271,7 +287,8 @@ def normalize_route(attrs: Mapping[str, Any]) -> dict[str, Any]:
             out[a.field] = check_value(a, where, value)
     for f in attributes.FAMILIES.values():
         if f.field is not None and attrs.get(f.field) is not None:
-            out[f.field] = checks.metadata(f"route.{f.field}", attrs[f.field])
+            check = f.check if f.check is not None else checks.metadata
+            out[f.field] = check(f"route.{f.field}", attrs[f.field])
     if attrs.get("classifiers") is not None:
         out["classifiers"] = checks.answers("route.classifiers", attrs["classifiers"])
     for head, members in nested.items():

@@ -37,6 +37,8 @@ from policyroute.runtime.records import (
 )
 from policyroute.runtime.redact import Redactor
 from policyroute.runtime.shadow import AsyncShadow, Served, ThreadShadow
+from policyroute.runtime.spend import SpendMeter, waits_on_state
+from policyroute.runtime.state import State, open_state
 from policyroute.runtime.sticky import Sticky, conversation_key, explicit_conversation
 
 if TYPE_CHECKING:
@@ -104,6 +106,9 @@ class Call:
     # conversation's floor raised it.
     conversation: str | None = None
     sticky_from: str | None = None
+    # Whose spend this request's cost adds to: {"user": id, "key": hash, "policy": name}.
+    owners: dict[str, str] = field(default_factory=dict)
+    counted: bool = False
     # The last user turn holds only tool results: the task goes on at its tier.
     continuation: bool = False
 
@@ -120,14 +125,19 @@ class Core(ABC):
         records: Records,
         log_prompts: bool,
         deadlines: Deadlines | None,
+        state: str | State | None = None,
     ) -> None:
         self.source = PolicySource(policy_or_store)
         self.records = sink_for(records)
         self.log_prompts = log_prompts
-        # `sticky conversations` state of this router (bounded LRU; see runtime/sticky.py).
-        self.sticky = Sticky()
+        # Sticky floors, spend counters, shadow spend: in this process, or Redis for a fleet.
+        self.state = open_state(state)
+        self.sticky = Sticky(state=self.state)
+        self.spend = SpendMeter(self.state)
         self.deadlines = deadlines if deadlines is not None else Deadlines()
         self.redactor = Redactor()
+        # The `key` spend scope of this router's credential (a digest; routers set it).
+        self.key: str | None = None
         # Called with each generation attempt once its cost is known (spend counters).
         self.on_attempt: AttemptHook | None = None
 
@@ -163,7 +173,9 @@ class Core(ABC):
         route = dict(route or {})
         request_params = params if max_tokens is None else {**params, "max_tokens": max_tokens}
         mapped = from_messages_api(request_params, **route)
-        request = mapped.request
+        policy = self.source.policy
+        owners = self.spend.owners(policy, mapped.request.user_id, self.key)
+        request = self.spend.attach(policy, mapped.request, owners)
         expect = None
         if response_model is not None or json_schema is not None:
             expect = JsonExpectation(response_model, json_schema)
@@ -180,8 +192,21 @@ class Core(ABC):
             start=start,
             clock=Clock(self.deadlines, start),
             conversation=conversation,
+            owners=owners,
             continuation=mapped.continuation,
         )
+
+    def needs_io(self) -> bool:
+        """Whether deciding may wait on the state (a shared state, a sticky or spend policy):
+        an async router then decides off its event loop."""
+        return waits_on_state(self.state, self.source.policy)
+
+    def count(self, call: Call) -> None:
+        """Add the classifier calls' cost to the owners' spend, once, when the request ends
+        (generations are counted as each ends, by the ladder's hook)."""
+        if not call.counted:
+            call.counted = True
+            self.spend.count_classifiers(call.owners, call.attempts)
 
     def stick(self, call: Call, decision: Decision) -> Decision:
         """The decision raised to the conversation's floor when the policy is sticky."""
@@ -203,7 +228,7 @@ class Core(ABC):
             shadows_for=shadows_for
             if self.shadowing is not None and callable(shadows_for)
             else None,
-            on_attempt=self.on_attempt,
+            on_attempt=self.spend.hook(call.owners, self.on_attempt),
             redactor=self.redactor,
             attempts=call.attempts,
         )
@@ -253,6 +278,7 @@ class Core(ABC):
 
     def success(self, call: Call, decision: Decision, answer: Answer) -> RoutedResult:
         latency = (time.perf_counter() - call.start) * 1000
+        self.count(call)
         if not self.shadow(call, decision, answer, latency):
             self.record(call, decision, "ok", latency=latency)
         return RoutedResult(
@@ -290,6 +316,7 @@ class Core(ABC):
     def give_up(
         self, call: Call, decision: Decision, ladder: Ladder, failure: Failure
     ) -> EscalationError:
+        self.count(call)
         self.record(
             call, decision, "interrupted" if failure.interrupted else "failed", failure.reason
         )

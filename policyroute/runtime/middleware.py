@@ -28,6 +28,7 @@ failed. An answer that is not a well-formed message counts as an upstream error.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import threading
 import time
@@ -84,6 +85,8 @@ from policyroute.runtime.sdk import (
     with_body,
 )
 from policyroute.runtime.shadow import AsyncShadow, Served, ShadowConfig, ThreadShadow
+from policyroute.runtime.spend import SpendMeter, key_owner, waits_on_state
+from policyroute.runtime.state import State, open_state
 from policyroute.runtime.sticky import Sticky, conversation_key, explicit_conversation
 
 if TYPE_CHECKING:
@@ -113,6 +116,7 @@ class PendingCall:
     sticky_from: str | None = None
     continuation: bool = False
     send: Any = None  # how a shadow copy is sent: down this call's middleware chain
+    owners: dict[str, str] = field(default_factory=dict)  # whose spend its cost adds to
 
     @property
     def attempts(self) -> list[Attempt]:
@@ -169,8 +173,12 @@ class RoutingMiddleware(Middleware):
         log_prompts: bool = False,
         on_attempts: Callable[[Decision, list[Attempt]], None] | None = None,
         shadow: ShadowConfig | None = None,
+        state: str | State | None = None,
     ) -> None:
         self.source = PolicySource(store_or_policy)
+        # Sticky floors, spend counters, shadow spend: in this process, or Redis for a fleet.
+        self.state = open_state(state)
+        self.spend = SpendMeter(self.state)
         # One shadow runner per client kind: a middleware may serve a sync or an async client.
         self._shadow_config = shadow
         self._shadow_sync: ThreadShadow | None = None
@@ -183,8 +191,8 @@ class RoutingMiddleware(Middleware):
         self.on_attempts = on_attempts
         self._pending: OrderedDict[str, PendingCall] = OrderedDict()
         self._lock = threading.Lock()
-        # `sticky conversations` state (bounded LRU; see runtime/sticky.py).
-        self.sticky = Sticky()
+        # `sticky conversations` floors, in the state (see runtime/sticky.py).
+        self.sticky = Sticky(state=self.state)
         # Called with each generation attempt once its cost is known (spend counters).
         self.on_attempt: AttemptHook | None = None
 
@@ -221,11 +229,22 @@ class RoutingMiddleware(Middleware):
             while len(self._pending) > MAX_PENDING_CALLS:
                 self._pending.popitem(last=False)
 
-    def _parse(self, body: dict[str, Any]) -> tuple[dict[str, Any], Mapped]:
+    def _parse(
+        self, body: dict[str, Any], request: APIRequest
+    ) -> tuple[dict[str, Any], Mapped, dict[str, str]]:
         route = body.pop("route", None) or {}
         if not isinstance(route, Mapping):
             raise ValueError("'route' must be an object of routing attributes")
-        return dict(route), from_messages_api(body, **route)
+        mapped = from_messages_api(body, **route)
+        policy = self.source.policy
+        user = mapped.request.user_id
+        owners = self.spend.owners(policy, user, key_owner(*secrets_of(request)))
+        spent = self.spend.attach(policy, mapped.request, owners)
+        return dict(route), dataclasses.replace(mapped, request=spent), owners
+
+    def _needs_io(self) -> bool:
+        """Whether deciding may wait on a shared state: the async path then leaves the loop."""
+        return waits_on_state(self.state, self.source.policy)
 
     def _new_state(
         self,
@@ -236,7 +255,9 @@ class RoutingMiddleware(Middleware):
         start: float,
         attempts: list[Attempt],
         request: APIRequest,
+        owners: dict[str, str] | None = None,
     ) -> PendingCall:
+        owners = owners if owners is not None else {}
         requested = body.get("max_tokens")
         if isinstance(requested, bool) or not isinstance(requested, int):
             requested = None
@@ -255,7 +276,7 @@ class RoutingMiddleware(Middleware):
             requested=requested,
             thinking=body.get("thinking"),
             shadows_for=shadows_for if self._shadow_config and callable(shadows_for) else None,
-            on_attempt=self.on_attempt,
+            on_attempt=self.spend.hook(owners, self.on_attempt),
             redactor=Redactor(secrets_of(request)),
             attempts=attempts,
         )
@@ -270,6 +291,7 @@ class RoutingMiddleware(Middleware):
             max_tokens=requested,
             conversation=conversation,
             sticky_from=sticky_from,
+            owners=owners,
             continuation=mapped.continuation,
         )
 
@@ -318,6 +340,7 @@ class RoutingMiddleware(Middleware):
         answered = [a for a in state.attempts if a.kind == "generate" and a.status == 200]
         if answered:
             self.sticky.remember(self.source.policy, state.conversation, answered[-1].tier)
+        self.spend.count_classifiers(state.owners, state.attempts)
 
         def write(shadows: Sequence[Attempt] = ()) -> None:
             if self.records is not None:
@@ -371,11 +394,11 @@ class RoutingMiddleware(Middleware):
         )
         if asyncio.iscoroutinefunction(state.send):
             if self._shadow_async is None:
-                self._shadow_async = AsyncShadow(config, self.log_prompts)
+                self._shadow_async = AsyncShadow(config, self.log_prompts, self.state)
             return self._shadow_async.offer(served, shadows, state.send)
         with self._lock:
             if self._shadow_sync is None:
-                self._shadow_sync = ThreadShadow(config, self.log_prompts)
+                self._shadow_sync = ThreadShadow(config, self.log_prompts, self.state)
         return self._shadow_sync.offer(served, shadows, state.send)
 
     @property
@@ -481,12 +504,12 @@ class RoutingMiddleware(Middleware):
         state = self._take_state(request)
         if state is None:
             start = time.perf_counter()
-            route, mapped = self._parse(body)
+            route, mapped, owners = self._parse(body, request)
             attempts: list[Attempt] = []
             chain = ChainClient(ChainMessages(request, call_next))
             classifier = AnthropicClassifier(chain, attempts.append)
             decision = self.source.decide(mapped.request, classifier)
-            state = self._new_state(body, decision, route, mapped, start, attempts, request)
+            state = self._new_state(body, decision, route, mapped, start, attempts, request, owners)
         state.send = _ShadowSend(request, call_next) if not request.stream else None
         while True:
             req = self._attempt_request(request, state)
@@ -523,10 +546,17 @@ class RoutingMiddleware(Middleware):
         state = self._take_state(request)
         if state is None:
             start = time.perf_counter()
-            route, mapped = self._parse(body)
+            route, mapped, owners = self._parse(body, request)
             attempts: list[Attempt] = []
             decision = await self._decide_async(request, call_next, attempts, mapped.request)
-            state = self._new_state(body, decision, route, mapped, start, attempts, request)
+            if self.state.blocking:  # a floor (sticky, continuation) is a round trip: off the loop
+                state = await asyncio.to_thread(
+                    self._new_state, body, decision, route, mapped, start, attempts, request, owners
+                )
+            else:
+                state = self._new_state(
+                    body, decision, route, mapped, start, attempts, request, owners
+                )
         state.send = _AsyncShadowSend(request, call_next).send if not request.stream else None
         while True:
             sub = self._attempt_request(request, state)
@@ -556,6 +586,8 @@ class RoutingMiddleware(Middleware):
         self, request: APIRequest, call_next: AsyncCallNext, attempts: list[Attempt], req: Request
     ) -> Decision:
         if not self.source.has_classifiers():
+            if self._needs_io():
+                return await asyncio.to_thread(self.source.decide, req, None)
             return self.source.decide(req, None)
         loop = asyncio.get_running_loop()
         classifier = AnthropicClassifier(

@@ -26,6 +26,8 @@ from policyroute.runtime.escalation import ConfidenceFn
 from policyroute.runtime.ladder import Answer, Step, Try
 from policyroute.runtime.redact import Redactor
 from policyroute.runtime.shadow import AsyncShadow, ShadowConfig, ThreadShadow
+from policyroute.runtime.spend import key_owner
+from policyroute.runtime.state import State
 from policyroute.runtime.upstream import SdkTried, try_tier, try_tier_async
 
 if TYPE_CHECKING:
@@ -51,15 +53,17 @@ class Router(Core):
         log_prompts: bool = False,
         deadlines: Deadlines | None = None,
         shadow: ShadowConfig | None = None,
+        state: str | State | None = None,
     ) -> None:
-        super().__init__(policy_or_store, records, log_prompts, deadlines)
+        super().__init__(policy_or_store, records, log_prompts, deadlines, state)
         self.client = client if client is not None else anthropic.Anthropic()
         self.max_retries = self.client.max_retries
         # Retries are ours (bounded waits); the client is shared, its settings otherwise kept.
         self._client = self.client.with_options(max_retries=0)
         self.redactor = Redactor((self.client.api_key, getattr(self.client, "auth_token", None)))
+        self.key = key_owner(self.client.api_key, getattr(self.client, "auth_token", None))
         if shadow is not None:
-            self.shadowing = ThreadShadow(shadow, log_prompts)
+            self.shadowing = ThreadShadow(shadow, log_prompts, self.state)
 
     def shadow_send(self, params: dict[str, Any]) -> Message:
         # Streamed, as every generation here is; the client's own retries apply.
@@ -67,9 +71,11 @@ class Router(Core):
             return s.get_final_message()
 
     def close(self) -> None:
-        """Wait for the shadow calls still running (their records and pairs get written)."""
+        """Wait for the shadow calls still running (their records and pairs get written),
+        and for the state's pending writes."""
         if isinstance(self.shadowing, ThreadShadow):
             self.shadowing.close()
+        self.state.flush()
 
     def decide(self, call: Call) -> Decision:
         classifier = AnthropicClassifier(self._client, call.attempts.append, call.clock)
@@ -187,14 +193,16 @@ class AsyncRouter(Core):
         log_prompts: bool = False,
         deadlines: Deadlines | None = None,
         shadow: ShadowConfig | None = None,
+        state: str | State | None = None,
     ) -> None:
-        super().__init__(policy_or_store, records, log_prompts, deadlines)
+        super().__init__(policy_or_store, records, log_prompts, deadlines, state)
         self.client = client if client is not None else anthropic.AsyncAnthropic()
         self.max_retries = self.client.max_retries
         self._client = self.client.with_options(max_retries=0)
         self.redactor = Redactor((self.client.api_key, getattr(self.client, "auth_token", None)))
+        self.key = key_owner(self.client.api_key, getattr(self.client, "auth_token", None))
         if shadow is not None:
-            self.shadowing = AsyncShadow(shadow, log_prompts)
+            self.shadowing = AsyncShadow(shadow, log_prompts, self.state)
 
     async def shadow_send(self, params: dict[str, Any]) -> Message:
         async with self.client.messages.stream(**params) as s:
@@ -204,15 +212,23 @@ class AsyncRouter(Core):
         """Wait for the shadow calls still running (their records and pairs get written)."""
         if isinstance(self.shadowing, AsyncShadow):
             await self.shadowing.drain()
+        await asyncio.to_thread(self.state.flush)
+
+    def _decide_and_stick(self, call: Call) -> Decision:
+        return self.stick(call, self.source.decide(call.request, None))
 
     async def decide(self, call: Call) -> Decision:
         if not self.source.has_classifiers():
+            if self.needs_io():  # a floor or spend read from a shared state: off the loop
+                return await asyncio.to_thread(self._decide_and_stick, call)
             return self.stick(call, self.source.decide(call.request, None))
         # decide() is synchronous and may call a classifier: run it off the loop and let
         # the classifier schedule its API call back onto this loop.
         bridge = BlockingBridge(self._client, asyncio.get_running_loop())
         classifier = AnthropicClassifier(bridge, call.attempts.append, call.clock)
         decided = await asyncio.to_thread(self.source.decide, call.request, classifier)
+        if self.needs_io():
+            return await asyncio.to_thread(self.stick, call, decided)
         return self.stick(call, decided)
 
     async def create(

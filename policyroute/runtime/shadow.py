@@ -42,6 +42,7 @@ from policyroute.runtime.answers import message_text
 from policyroute.runtime.attempts import Attempt
 from policyroute.runtime.escalation import describe, max_tokens_for
 from policyroute.runtime.records import JsonlWriter
+from policyroute.runtime.state import LocalState, State
 
 log = logging.getLogger("policyroute.shadow")
 
@@ -84,35 +85,36 @@ class ShadowConfig:
 
 
 class DailyBudget:
-    """USD per UTC day; reservations make the cap hold with calls in flight."""
+    """USD per UTC day, kept in the runtime's state; reservations make the cap hold with
+    calls in flight, across replicas when the state is shared (the reservation is atomic).
 
-    def __init__(self, usd: float, clock: Callable[[], float] = time.time) -> None:
+    The day's shadow spend is the counter rules read as `spend.shadow.day` (of the policy
+    named `ident`), reservations of calls in flight included until they settle.
+    """
+
+    def __init__(
+        self,
+        usd: float,
+        clock: Callable[[], float] = time.time,
+        state: State | None = None,
+    ) -> None:
         self.usd = usd
         self._clock = clock
-        self._lock = threading.Lock()
-        self._day = self._today()
-        self.committed = 0.0  # spent and reserved today
+        self.state: State = state if state is not None else LocalState(clock=clock)
 
-    def _today(self) -> int:
-        return int(self._clock() // 86_400)
+    @property
+    def committed(self) -> float:
+        """Spent and reserved today, by the unnamed policy (tests; a local state)."""
+        return self.spent("(unnamed)") or 0.0
 
-    def _roll(self) -> None:
-        day = self._today()
-        if day != self._day:
-            self._day, self.committed = day, 0.0
+    def spent(self, ident: str) -> float | None:
+        return self.state.shadow_spent(ident, self._clock())
 
-    def reserve(self, usd: float) -> bool:
-        with self._lock:
-            self._roll()
-            if self.committed + usd > self.usd:
-                return False
-            self.committed += usd
-            return True
+    def reserve(self, usd: float, ident: str = "(unnamed)") -> bool:
+        return self.state.reserve_shadow(ident, usd, self.usd, self._clock())
 
-    def settle(self, reserved: float, actual: float) -> None:
-        with self._lock:
-            self._roll()
-            self.committed = max(0.0, self.committed - reserved + actual)
+    def settle(self, reserved: float, actual: float, ident: str = "(unnamed)") -> None:
+        self.state.settle_shadow(ident, reserved, actual, self._clock())
 
 
 class ShadowStats:
@@ -171,10 +173,10 @@ class _Job:
 class _Shadowing:
     """Sampling, the budget and the pairs; the sync and async runners add the I/O."""
 
-    def __init__(self, config: ShadowConfig, log_prompts: bool) -> None:
+    def __init__(self, config: ShadowConfig, log_prompts: bool, state: State | None = None) -> None:
         self.config = config
         self.log_prompts = log_prompts
-        self.budget = DailyBudget(config.daily_budget_usd)
+        self.budget = DailyBudget(config.daily_budget_usd, state=state)
         self.stats = ShadowStats()
         self._rng = random.Random(config.seed)
         self._rng_lock = threading.Lock()
@@ -204,7 +206,7 @@ class _Shadowing:
             # As for a tier escalation climbs to: the caller's value, the tier's cap a ceiling.
             max_tokens = max_tokens_for(served.decision, 1, s.tier, served.max_tokens)
             bound = _worst_case(served, s.tier, max_tokens)
-            if self.budget.reserve(bound):
+            if self.budget.reserve(bound, _ident(served)):
                 calls.append((s.tier, max_tokens, bound))
             else:
                 self.stats.add(skipped_budget=1)
@@ -218,7 +220,7 @@ class _Shadowing:
     ) -> Attempt:
         attempt = Attempt(kind="shadow", tier=tier.name, model=tier.model)
         attempt.answered(message, tier, start)
-        self.budget.settle(reserved, attempt.cost_usd)
+        self.budget.settle(reserved, attempt.cost_usd, _ident(job.served))
         self.stats.add(succeeded=1, spent_usd=attempt.cost_usd)
         if self.pairs is not None:
             try:
@@ -234,7 +236,7 @@ class _Shadowing:
         attempt.error = describe(exc)
         attempt.status = getattr(exc, "status_code", None)
         attempt.latency_ms = (time.perf_counter() - start) * 1000
-        self.budget.settle(reserved, 0.0)
+        self.budget.settle(reserved, 0.0, _ident(job.served))
         self.stats.add(failed=1)
         log.warning(
             "shadow call to %s for %s failed: %s", tier.name, job.served.request_id, attempt.error
@@ -273,6 +275,11 @@ class _Shadowing:
             routed=_answer(served.answer, routed_text, keep),
             shadow=_answer(shadow, shadow_text, keep),
         )
+
+
+def _ident(served: Served) -> str:
+    """Whose shadow spend: the policy's (`spend.shadow.*` of the policy scope)."""
+    return served.decision.policy or "(unnamed)"
 
 
 def _worst_case(served: Served, tier: Tier, max_tokens: int) -> float:
@@ -338,8 +345,8 @@ class ThreadShadow(_Shadowing):
     on a lock a busy worker holds; `max_pending` bounds the jobs waiting in it.
     """
 
-    def __init__(self, config: ShadowConfig, log_prompts: bool) -> None:
-        super().__init__(config, log_prompts)
+    def __init__(self, config: ShadowConfig, log_prompts: bool, state: State | None = None) -> None:
+        super().__init__(config, log_prompts, state)
         self._queue: queue.SimpleQueue[tuple[_Job, SyncSend] | None] = queue.SimpleQueue()
         self._workers: list[threading.Thread] = []
         self._start_lock = threading.Lock()
@@ -421,8 +428,8 @@ class AsyncShadow(_Shadowing):
     """Shadowing for the `AsyncRouter` and async middleware: tasks on the caller's loop,
     at most `max_concurrency` running."""
 
-    def __init__(self, config: ShadowConfig, log_prompts: bool) -> None:
-        super().__init__(config, log_prompts)
+    def __init__(self, config: ShadowConfig, log_prompts: bool, state: State | None = None) -> None:
+        super().__init__(config, log_prompts, state)
         self._tasks: set[asyncio.Task[None]] = set()
         self._semaphore: asyncio.Semaphore | None = None
 
@@ -448,7 +455,11 @@ class AsyncShadow(_Shadowing):
         attempts = []
         try:
             async with self._semaphore:
-                for tier, max_tokens, reserved in self._calls(job):
+                if self.budget.state.blocking:  # a reservation is a round trip: off the loop
+                    calls = await asyncio.to_thread(self._calls, job)
+                else:
+                    calls = self._calls(job)
+                for tier, max_tokens, reserved in calls:
                     start = time.perf_counter()
                     try:
                         message = await send(self._params(job, tier, max_tokens))

@@ -6,9 +6,11 @@ policy that says `sticky conversations 10 minutes` keeps, for each conversation,
 its last turn as a floor for the next one within the window: the policy may still send a
 harder turn up, never down.
 
-The table is in-memory, per process, bounded (least recently used conversations go first)
-and each entry lives `window` seconds after its last turn. The Router, the SDK middleware and
-the server all use it through `Sticky`, so the three behave the same.
+The floors live in the runtime's state (runtime/state.py): by default a table in this
+process, bounded (least recently used conversations go first); with Redis, shared by every
+replica, so a conversation keeps its tier whichever replica serves the next turn. Each entry
+lives `window` seconds after its last turn. The Router, the SDK middleware and the server
+all use it through `Sticky`, so the three behave the same.
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from policyroute.decision import Decision
+
+if TYPE_CHECKING:
+    from policyroute.runtime.state import State
 
 # The header (and, for the SDK middleware, extra header) that names a conversation.
 CONVERSATION_HEADER = "x-policyroute-conversation"
@@ -146,14 +151,31 @@ CONTINUATION_WINDOW = 3600.0
 
 
 class Sticky:
-    """Applies a policy's `sticky conversations` window to decisions, over one table.
+    """Applies a policy's `sticky conversations` window to decisions, over one state.
 
-    The same table keeps every conversation's last tier for continuations: a user turn that
+    The same state keeps every conversation's last tier for continuations: a user turn that
     holds only tool results continues the task and never goes below the tier that issued
     the tool call, sticky statement or not (docs/language.md)."""
 
-    def __init__(self, max_entries: int = DEFAULT_MAX_CONVERSATIONS) -> None:
-        self.table = StickyTable(max_entries)
+    def __init__(
+        self, max_entries: int = DEFAULT_MAX_CONVERSATIONS, state: State | None = None
+    ) -> None:
+        if state is None:
+            from policyroute.runtime.state import LocalState
+
+            state = LocalState(max_entries)
+        self.state = state
+
+    @property
+    def table(self) -> StickyTable | None:
+        """The in-process table, when the floors are kept in this process."""
+        table = getattr(self.state, "sticky", None)
+        return table if isinstance(table, StickyTable) else None
+
+    def size(self) -> int | None:
+        """Conversations remembered here (None: they are in a shared state)."""
+        table = self.table
+        return len(table) if table is not None else None
 
     @staticmethod
     def window(policy: Any) -> float | None:
@@ -169,7 +191,7 @@ class Sticky:
             window = max(window or 0.0, CONTINUATION_WINDOW)
         if window is None or key is None:
             return decision, None
-        floor = self.table.floor(key, window)
+        floor = self.state.floor(key, window)
         if floor is None or floor == decision.tier:
             return decision, None
         raised: Decision = policy.raised(decision, floor)
@@ -182,4 +204,4 @@ class Sticky:
         window = max(self.window(policy) or 0.0, CONTINUATION_WINDOW)
         if key is None or tier is None:
             return
-        self.table.remember(key, tier, window, [t.name for t in policy.tiers])
+        self.state.remember(key, tier, window, [t.name for t in policy.tiers])

@@ -14,6 +14,7 @@ Every error policyroute itself answers has the API's error shape and status.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import logging
@@ -39,12 +40,16 @@ from policyroute.runtime.calls import PolicySource
 from policyroute.runtime.deadlines import Deadlines
 from policyroute.runtime.records import RecordSink, sink_for
 from policyroute.runtime.shadow import AsyncShadow, ShadowConfig
+from policyroute.runtime.spend import SpendMeter
+from policyroute.runtime.state import DEFAULT_TIMEOUT as DEFAULT_STATE_TIMEOUT
+from policyroute.runtime.state import open_state
 from policyroute.runtime.sticky import CONVERSATION_HEADER, DEFAULT_MAX_CONVERSATIONS, Sticky
 from policyroute.runtime.sticky import conversation_key as _conversation_key
 from policyroute.server.auth import Auth, AuthError, Caller, redact
 from policyroute.server.errors import ApiError, error_body, error_response
 from policyroute.server.metrics import Metrics
 from policyroute.server.routing import ServedCall, Services, answer, decide, routing_headers
+from policyroute.server.state_metrics import register_state_metrics
 from policyroute.server.stream import ProxyStream
 from policyroute.server.upstream import (
     DEFAULT_TIMEOUT_S,
@@ -78,6 +83,9 @@ class ServeConfig:
     upstream_timeout: float = DEFAULT_TIMEOUT_S
     sticky_max_conversations: int = DEFAULT_MAX_CONVERSATIONS
     poll: bool = False
+    # Where sticky floors and spend live: None in this process, "redis://HOST:PORT/DB" shared.
+    state: str | None = None
+    state_timeout: float = DEFAULT_STATE_TIMEOUT
     # Refuse a reload whose inline tests fail (the store's `check_tests`, where it has it).
     check_tests: bool = True
     # The policy's `shadow` statements are acted on only with a budget and a pairs file.
@@ -134,16 +142,21 @@ def create_app(config: ServeConfig) -> Starlette:
         state.store = store
         upstream = Upstream(config.upstream, config.upstream_timeout)
         records = sink_for(config.records)
+        shared = open_state(config.state, config.state_timeout, config.sticky_max_conversations)
+        register_state_metrics(state.metrics.registry, shared)
         state.services = Services(
             source=PolicySource(store),
             upstream=upstream,
             metrics=state.metrics,
-            sticky=Sticky(config.sticky_max_conversations),
+            sticky=Sticky(config.sticky_max_conversations, shared),
             records=records,
             log_prompts=config.log_prompts,
             secrets=state.auth.secrets(),
+            spend=SpendMeter(shared),
             deadlines=Deadlines(attempt=config.upstream_timeout),
-            shadow=AsyncShadow(config.shadow, config.log_prompts) if config.shadow else None,
+            shadow=AsyncShadow(config.shadow, config.log_prompts, shared)
+            if config.shadow
+            else None,
         )
         # The SDK, pydantic models and the policy are hundreds of thousands of long-lived
         # objects; left to the collector, every full collection walks them all on the
@@ -156,6 +169,7 @@ def create_app(config: ServeConfig) -> Starlette:
             if state.services.shadow is not None:
                 await state.services.shadow.drain()  # their records and pairs get written
             await upstream.aclose()
+            await asyncio.to_thread(shared.close)
             if owned:
                 await store.aclose()
             close = getattr(records, "close", None)
@@ -183,7 +197,7 @@ def create_app(config: ServeConfig) -> Starlette:
                 .isoformat(timespec="seconds")
                 .replace("+00:00", "Z"),
                 "last_reload_error": state.last_reload_error,
-                "sticky_conversations": len(services.sticky.table) if services else 0,
+                "sticky_conversations": services.sticky.size() if services else 0,
             }
         )
 

@@ -34,6 +34,7 @@ from policyroute.runtime.ladder import Answer, AttemptHook, Failure, Ladder, Ste
 from policyroute.runtime.records import RecordSink, build_record, prompt_record, write_record
 from policyroute.runtime.redact import Redactor
 from policyroute.runtime.shadow import AsyncShadow, Served
+from policyroute.runtime.spend import SpendMeter, waits_on_state
 from policyroute.runtime.sticky import Sticky
 from policyroute.server.auth import Caller
 from policyroute.server.errors import error_body, error_response
@@ -58,6 +59,8 @@ class Services:
     records: RecordSink | None = None
     log_prompts: bool = False
     secrets: tuple[str, ...] = ()
+    # Spend counters over the sticky floors' state (in process, or Redis with --state).
+    spend: SpendMeter | None = None
     deadlines: Deadlines = field(default_factory=Deadlines)
     shadow: AsyncShadow | None = None
     # Called with each generation attempt once its cost is known (spend counters).
@@ -86,6 +89,7 @@ class ServedCall:
     attempts: list[Attempt] = field(default_factory=list)
     decision: Decision | None = None
     sticky_from: str | None = None
+    owners: dict[str, str] = field(default_factory=dict)  # whose spend its cost adds to
     continuation: bool = False
 
 
@@ -124,20 +128,39 @@ async def decide(services: Services, call: ServedCall, *, classify: bool = True)
     """The policy's decision, raised to the conversation's floor when the policy is sticky."""
     source = services.source
     policy = source.policy
+    spend = services.spend
+    if spend is not None:
+        call.owners = spend.owners(policy, call.request.user_id, call.caller.scope or None)
+        call.request = spend.attach(policy, call.request, call.owners)
+    # A shared state is a round trip: a floor or spend read is made off the event loop.
+    state = services.sticky.state
+    blocking = waits_on_state(state, policy) or (state.blocking and call.continuation)
     if classify and source.has_classifiers():
         loop = asyncio.get_running_loop()
         bridge = _Bridge(_UpstreamMessages(services.upstream, call.headers, loop))
         classifier = AnthropicClassifier(bridge, call.attempts.append)
         decision = await asyncio.to_thread(source.decide, call.request, classifier)
+        if blocking:
+            decision, call.sticky_from = await asyncio.to_thread(_stick, services, call, decision)
+        else:
+            decision, call.sticky_from = _stick(services, call, decision)
+    elif blocking:
+        decision, call.sticky_from = await asyncio.to_thread(_decide_and_stick, services, call)
     else:
-        decision = source.decide(call.request, None)
-    decision, call.sticky_from = services.sticky.apply(
-        policy, decision, call.conversation, call.continuation
-    )
+        decision, call.sticky_from = _decide_and_stick(services, call)
     if call.sticky_from is not None:
         services.metrics.sticky_raises.inc()
     call.decision = decision
     return decision
+
+
+def _stick(services: Services, call: ServedCall, decision: Decision) -> tuple[Decision, str | None]:
+    policy = services.source.policy
+    return services.sticky.apply(policy, decision, call.conversation, call.continuation)
+
+
+def _decide_and_stick(services: Services, call: ServedCall) -> tuple[Decision, str | None]:
+    return _stick(services, call, services.source.decide(call.request, None))
 
 
 # -- answering --------------------------------------------------------------------------------
@@ -180,6 +203,8 @@ def account(services: Services, call: ServedCall, outcome: RecordOutcome) -> Non
     m.attempts(call.attempts)
     if answered:
         services.sticky.remember(services.source.policy, call.conversation, answered[-1].tier)
+    if services.spend is not None:
+        services.spend.count_classifiers(call.owners, call.attempts)
     log.info(
         "%s %s rule=%s tier=%s final=%s attempts=%d outcome=%s %.1f ms",
         call.request_id,
@@ -241,7 +266,9 @@ def _ladder(services: Services, call: ServedCall, decision: Decision) -> Ladder:
         requested=call.max_tokens,
         thinking=call.body.get("thinking"),
         shadows_for=shadows_for if services.shadow is not None and callable(shadows_for) else None,
-        on_attempt=services.on_attempt,
+        on_attempt=services.spend.hook(call.owners, services.on_attempt)
+        if services.spend is not None
+        else services.on_attempt,
         redactor=Redactor((*services.secrets, *call.caller.secrets)),
         attempts=call.attempts,
     )

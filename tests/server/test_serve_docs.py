@@ -150,7 +150,7 @@ def test_claude_code_setup(
 
 
 def test_held_key_example(fake: FakeAnthropic) -> None:
-    lines = _commands(blocks("sh")[3])
+    lines = _commands(next(b for b in blocks("sh") if "--api-key-env" in b))
     exports, serve = lines[:-1], lines[-1]
     assert "--host 0.0.0.0" in serve
     env = _env(fake)
@@ -182,3 +182,18 @@ def test_nginx_example(tmp_path: Path) -> None:
     path.write_text("events {}\nhttp {\n" + conf + "}\n")
     r = subprocess.run([nginx, "-t", "-c", str(path)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_state_example(fake: FakeAnthropic) -> None:
+    """The "across replicas" command, with its Redis replaced by a real one on loopback."""
+    from redis_server import RedisServer
+
+    (serve,) = _commands(next(b for b in blocks("sh") if "--state" in b))
+    with RedisServer() as redis:
+        command = serve.replace("redis://10.0.0.5:6379/0", redis.url)
+        port = _free_port()
+        with serving(command, port, _env(fake)) as url:
+            body = {"model": "auto", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+            r = httpx2.post(url + "/v1/messages", json=body, headers={"x-api-key": "k"})
+            assert r.status_code == 200
+            assert "policyroute_state_up" in httpx2.get(url + "/metrics").text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...request import attributes
-from ...request.attributes import INT, LABEL, TEXT, lookup
+from ...request.attributes import INT, LABEL, TEXT, USD, lookup
 from ...syntax import ast
 from ...syntax.diagnostics import did_you_mean
 from ...syntax.source import Source
@@ -59,6 +59,9 @@ class InlineTests(Rules):
                 self._label_check(ta.attr, ta.value, src)
             elif t == INT and not isinstance(ta.value.value, int):
                 self.error("E501", f"'{ta.attr.dotted}' takes a whole number", src, ta.value.span)
+                ok = False
+            elif t == USD and isinstance(ta.value, ast.Num) and ta.value.value < 0:
+                self.error("E501", "a spend is 0 or more", src, ta.value.span)
                 ok = False
         if self._tier_ref(node.tier, src) is None:
             ok = False

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from ...decision import TRIGGERS as TRIGGERS_BY_NAME
 from ...decision import ClassifierSpec, Escalation, Shadow, Tier
 from ...request import attributes
-from ...request.attributes import INT, NUMBER
+from ...request.attributes import INT, NUMBER, USD
 from ...syntax import ast
 from ...syntax.source import Source, Span
 
@@ -86,7 +86,7 @@ _POLICY_ONLY = (ast.RuleDecl, ast.DefaultDecl, ast.EscalateDecl, ast.TestDecl, a
 
 
 def _num_kind(attr_type: str) -> bool:
-    return attr_type in (INT, NUMBER)
+    return attr_type in (INT, NUMBER, USD)
 
 
 _KIND_NAMES = {

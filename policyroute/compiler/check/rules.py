@@ -7,6 +7,7 @@ from ...decision import Escalation, Tier
 from ...syntax import ast
 from ...syntax.diagnostics import did_you_mean
 from ...syntax.source import Source
+from ..spend_bounds import spend_bounds
 from .declarations import Declarations
 from .model import (
     MAX_STICKY_SECONDS,
@@ -73,6 +74,7 @@ class Rules(Declarations):
         self._rule_names.append(node.name.name)
         tier = self._tier_ref(node.tier, src)
         self._expr(node.condition, src)
+        self.diagnostics.extend(spend_bounds(node.condition, src))
         max_tokens, never, esc_max = self._options(node.options, src)
         if declared and tier is not None:
             self.policy.rules.append(

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..compiler.loader import Loaded
 from ..policy import Policy, build
 from ..syntax.diagnostics import CODES, Diagnostic, render_human, sort_key, unique
 from .common import (
@@ -30,9 +31,14 @@ def _analysis_lints(policy: Policy) -> list[Diagnostic]:
 def _check_file(path: Path) -> tuple[list[Diagnostic], bool]:
     """Diagnostics of one file (or stdin) and whether it is a library (declarations to
     import)."""
+    return check_loaded(load_input(path))
+
+
+def check_loaded(loaded: Loaded) -> tuple[list[Diagnostic], bool]:
+    """Every diagnostic `check` reports for a loaded policy, and whether it is a library.
+    The language server calls this too, so an editor shows exactly what `check` prints."""
     from ..compiler.checker import check as check_statements
 
-    loaded = load_input(path)
     if not loaded.statements and loaded.diagnostics:
         return loaded.diagnostics, False
     checked, found = check_statements(loaded.statements, loaded.imports_failed(), loaded.broken)
@@ -72,6 +78,19 @@ def _sarif(diagnostics: list[Diagnostic]) -> dict[str, Any]:
 
 def _sarif_result(d: Diagnostic) -> dict[str, Any]:
     where = d.to_json()
+    related = [
+        {
+            "id": i,
+            "message": {"text": r.message},
+            "physicalLocation": {
+                "artifactLocation": {"uri": r.source.name},
+                "region": dict(
+                    zip(("startLine", "startColumn"), r.source.line_col(r.span.start), strict=True)
+                ),
+            },
+        }
+        for i, r in enumerate(d.related)
+    ]
     return {
         "ruleId": d.code,
         "level": d.severity,
@@ -89,6 +108,7 @@ def _sarif_result(d: Diagnostic) -> dict[str, Any]:
                 }
             }
         ],
+        **({"relatedLocations": related} if related else {}),
     }
 
 

@@ -24,7 +24,7 @@ from ..features import (
     normalize_phrase,
 )
 from ..syntax import ast
-from ..syntax.diagnostics import Diagnostic, did_you_mean, hint_budget
+from ..syntax.diagnostics import Diagnostic, Related, did_you_mean, hint_budget
 from ..syntax.parser import LANGUAGE_KEYWORDS
 from ..syntax.source import Source, Span
 from .bounds import bound_diagnostics
@@ -125,9 +125,15 @@ class Checker:
         self._rule_names.extend(name for kind, name in broken if kind == "rule")
 
     def error(
-        self, code: str, message: str, source: Source, span: Span, hint: str | None = None
+        self,
+        code: str,
+        message: str,
+        source: Source,
+        span: Span,
+        hint: str | None = None,
+        related: tuple[Related, ...] = (),
     ) -> None:
-        self.diagnostics.append(Diagnostic(code, message, source, span, hint))
+        self.diagnostics.append(Diagnostic(code, message, source, span, hint, related))
 
     warn = error
 
@@ -224,6 +230,7 @@ class Checker:
                 src,
                 ident.span,
                 f"first declared at {first_src.name}:{line}:{col}",
+                (Related(first_src, first_span, "first declared here"),),
             )
             return False
         self.policy.decl_spans[key] = (src, ident.span)

@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "learn",
     "judge",
     "serve",
+    "lsp",
 )
 
 

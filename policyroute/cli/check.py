@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..compiler.loader import Loaded
-from ..policy import Policy, build
+from ..policy import Policy
 from ..syntax.diagnostics import CODES, Diagnostic, render_human, sort_key, unique
 from .common import (
     EXIT_FAIL,
@@ -31,24 +31,31 @@ def _analysis_lints(policy: Policy) -> list[Diagnostic]:
 def _check_file(path: Path) -> tuple[list[Diagnostic], bool]:
     """Diagnostics of one file (or stdin) and whether it is a library (declarations to
     import)."""
-    return check_loaded(load_input(path))
+    diagnostics, library, _policy = check_loaded(load_input(path))
+    return diagnostics, library
 
 
-def check_loaded(loaded: Loaded) -> tuple[list[Diagnostic], bool]:
-    """Every diagnostic `check` reports for a loaded policy, and whether it is a library.
-    The language server calls this too, so an editor shows exactly what `check` prints."""
+def check_loaded(loaded: Loaded) -> tuple[list[Diagnostic], bool, Policy | None]:
+    """Every diagnostic `check` reports for a loaded policy, whether it is a library, and
+    the compiled policy when it has no error. The language server calls this too, so an
+    editor shows exactly what `check` prints."""
     from ..compiler.checker import check as check_statements
 
     if not loaded.statements and loaded.diagnostics:
-        return loaded.diagnostics, False
+        return loaded.diagnostics, False, None
     checked, found = check_statements(loaded.statements, loaded.imports_failed(), loaded.broken)
     diagnostics = [*loaded.diagnostics, *found]
     if checked.library:
-        return diagnostics, True
-    if not any(d.is_error for d in diagnostics):
-        policy = build(loaded)
-        diagnostics.extend(_analysis_lints(policy))
-    return diagnostics, False
+        return diagnostics, True, None
+    if any(d.is_error for d in diagnostics):
+        return diagnostics, False, None
+    if not loaded.statements:
+        return diagnostics, False, None
+    # Compiled from this check's result: checking a second time (as `build` would) is a
+    # fifth of `check`'s time on the shipped policies.
+    policy = Policy(loaded, checked, list(diagnostics))
+    diagnostics.extend(_analysis_lints(policy))
+    return diagnostics, False, policy
 
 
 def _sarif(diagnostics: list[Diagnostic]) -> dict[str, Any]:

@@ -1,0 +1,331 @@
+"""The language server: pygls wiring, and the diagnostics every open document publishes.
+
+A document's check reports problems in the files it imports too; those are published under
+the imported file's URI. Each open document owns what it reported, so closing it, or fixing
+the imported file, clears exactly its share; two documents importing one broken file show
+that file's problem once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.uris import from_fs_path, to_fs_path
+
+from .. import __version__
+from ..compiler.loader import load_path
+from ..syntax.diagnostics import Diagnostic, PolicyError, unique
+from ..syntax.formatter import format_source
+from ..syntax.source import Source, Span
+from .complete import complete
+from .fixes import fix_for
+from .hover import hover_text
+from .index import Index, Occurrence, build_index, import_target
+from .outline import outline
+from .positions import offset, to_range
+from .snapshot import Snapshot, take
+
+# A workspace is searched for references across at most this many `.route` files.
+MAX_WORKSPACE_FILES = 2_000
+# The protocol's kinds for completion.complete's plain kind names.
+_ITEM_KINDS = {
+    "keyword": types.CompletionItemKind.Keyword,
+    "variable": types.CompletionItemKind.Variable,
+    "class": types.CompletionItemKind.Class,
+    "constant": types.CompletionItemKind.Constant,
+    "function": types.CompletionItemKind.Function,
+    "event": types.CompletionItemKind.Event,
+    "field": types.CompletionItemKind.Field,
+}
+
+
+def display_name(path: Path) -> str:
+    """How `check` names a file: relative to the working folder when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+class PolicyServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("policyroute", __version__)
+        self.snapshots: dict[str, Snapshot] = {}
+        # owner document -> {URI diagnostics are shown in -> diagnostics}
+        self.owned: dict[str, dict[str, list[Diagnostic]]] = {}
+
+    @property
+    def encoding(self) -> str:
+        return str(self.workspace.position_encoding or types.PositionEncodingKind.Utf16)
+
+    # -- diagnostics ------------------------------------------------------------------------
+
+    def uri_of(self, source: Source, owner: str) -> str:
+        if source.path is None:
+            return owner
+        return from_fs_path(str(source.path)) or owner
+
+    def refresh(self, uri: str) -> None:
+        doc = self.workspace.get_text_document(uri)
+        fs = to_fs_path(uri)
+        path = Path(fs) if fs and uri.startswith("file:") else None
+        name = display_name(path) if path is not None else uri
+        snap = take(uri, doc.source, path, name)
+        self.snapshots[uri] = snap
+        shares: dict[str, list[Diagnostic]] = {uri: []}
+        for d in snap.diagnostics:
+            shares.setdefault(self.uri_of(d.source, uri), []).append(d)
+        before = self.owned.get(uri, {})
+        self.owned[uri] = shares
+        for target in {*before, *shares}:
+            self.publish(target)
+
+    def forget(self, uri: str) -> None:
+        self.snapshots.pop(uri, None)
+        for target in self.owned.pop(uri, {uri: []}):
+            self.publish(target)
+
+    def publish(self, target: str) -> None:
+        found = unique(d for share in self.owned.values() for d in share.get(target, ()))
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(target, [self.lsp_diagnostic(d, target) for d in found])
+        )
+
+    def lsp_diagnostic(self, d: Diagnostic, owner: str) -> types.Diagnostic:
+        enc = self.encoding
+        related = [
+            types.DiagnosticRelatedInformation(
+                types.Location(self.uri_of(r.source, owner), to_range(r.source, r.span, enc)),
+                r.message,
+            )
+            for r in d.related
+        ]
+        return types.Diagnostic(
+            range=to_range(d.source, d.span, enc),
+            message=d.message + (f"\nhint: {d.hint}" if d.hint else ""),
+            severity=types.DiagnosticSeverity.Error
+            if d.is_error
+            else types.DiagnosticSeverity.Warning,
+            code=d.code,
+            source="policyroute",
+            related_information=related or None,
+        )
+
+    # -- lookups ----------------------------------------------------------------------------
+
+    def at(self, uri: str, pos: types.Position) -> tuple[Snapshot, Occurrence] | None:
+        snap = self.snapshots.get(uri)
+        if snap is None:
+            return None
+        occ = snap.index.at(snap.source, offset(snap.source, pos, self.encoding))
+        return (snap, occ) if occ is not None else None
+
+    def location(self, occ: Occurrence, owner: str) -> types.Location:
+        return types.Location(
+            self.uri_of(occ.source, owner), to_range(occ.source, occ.span, self.encoding)
+        )
+
+    def workspace_indexes(self) -> list[Index]:
+        """An index of every `.route` file of the workspace: open ones as the editor holds
+        them, the others as on disk."""
+        out = [s.index for s in self.snapshots.values()]
+        open_paths = {s.path for s in self.snapshots.values() if s.path is not None}
+        roots = [to_fs_path(f.uri) for f in self.workspace.folders.values()]
+        if not roots and self.workspace.root_path:
+            roots = [self.workspace.root_path]
+        seen = 0
+        for root in filter(None, roots):
+            for dirpath, dirnames, filenames in os.walk(root):
+                dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "node_modules"]
+                for f in filenames:
+                    path = Path(dirpath, f).resolve()
+                    if not f.endswith(".route") or path in open_paths:
+                        continue
+                    seen += 1
+                    if seen > MAX_WORKSPACE_FILES:
+                        return out
+                    out.append(build_index(load_path(path)))
+        return out
+
+    def references(self, snap: Snapshot, occ: Occurrence, with_decl: bool) -> list[types.Location]:
+        found: dict[tuple[str, int, int], types.Location] = {}
+
+        def add(o: Occurrence) -> None:
+            loc = self.location(o, snap.uri)
+            found.setdefault((loc.uri, o.span.start, o.span.end), loc)
+
+        if occ.kind == "import":
+            target = import_target(occ)
+            for index in self.workspace_indexes():
+                for o in index.uses():
+                    if o.kind == "import" and import_target(o) == target:
+                        add(o)
+            return list(found.values())
+        decl = snap.index.definition(occ)
+        if decl is None:
+            return []
+        if with_decl:
+            add(decl)
+        indexes = [snap.index] if occ.kind == "rule" else self.workspace_indexes()
+        for index in indexes:
+            for o in index.uses():
+                if o.kind != occ.kind or o.name != occ.name:
+                    continue
+                d2 = index.definition(o)
+                if d2 is not None and d2.source.path == decl.source.path and (
+                    d2.span == decl.span
+                ):
+                    add(o)
+        return list(found.values())
+
+
+def make_server() -> PolicyServer:
+    server = PolicyServer()
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: PolicyServer, params: types.DidOpenTextDocumentParams) -> None:
+        ls.refresh(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: PolicyServer, params: types.DidChangeTextDocumentParams) -> None:
+        ls.refresh(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: PolicyServer, params: types.DidSaveTextDocumentParams) -> None:
+        # Every open document reads the saved file from disk if it imports it.
+        for uri in list(ls.snapshots):
+            ls.refresh(uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: PolicyServer, params: types.DidCloseTextDocumentParams) -> None:
+        ls.forget(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    def hover(ls: PolicyServer, params: types.HoverParams) -> types.Hover | None:
+        found = ls.at(params.text_document.uri, params.position)
+        if found is None:
+            return None
+        snap, occ = found
+        text = hover_text(snap, occ)
+        if text is None:
+            return None
+        return types.Hover(
+            types.MarkupContent(types.MarkupKind.Markdown, text),
+            to_range(occ.source, occ.span, ls.encoding),
+        )
+
+    @server.feature(types.TEXT_DOCUMENT_DEFINITION)
+    def definition(ls: PolicyServer, params: types.DefinitionParams) -> types.Location | None:
+        found = ls.at(params.text_document.uri, params.position)
+        if found is None:
+            return None
+        snap, occ = found
+        if occ.kind == "import":
+            target = import_target(occ)
+            if target is None or not target.is_file():
+                return None
+            start = types.Position(0, 0)
+            return types.Location(from_fs_path(str(target)) or "", types.Range(start, start))
+        decl = snap.index.definition(occ)
+        return ls.location(decl, snap.uri) if decl is not None else None
+
+    @server.feature(types.TEXT_DOCUMENT_REFERENCES)
+    def references(ls: PolicyServer, params: types.ReferenceParams) -> list[types.Location]:
+        found = ls.at(params.text_document.uri, params.position)
+        if found is None:
+            return []
+        snap, occ = found
+        return ls.references(snap, occ, params.context.include_declaration)
+
+    @server.feature(
+        types.TEXT_DOCUMENT_COMPLETION,
+        types.CompletionOptions(trigger_characters=[".", ">"]),
+    )
+    def completion(ls: PolicyServer, params: types.CompletionParams) -> types.CompletionList:
+        snap = ls.snapshots.get(params.text_document.uri)
+        if snap is None:
+            return types.CompletionList(False, [])
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        source = Source(doc.source)
+        before = doc.source[: offset(source, params.position, ls.encoding)]
+        items = [
+            types.CompletionItem(
+                i.label, kind=_ITEM_KINDS[i.kind], detail=i.detail, insert_text=i.insert
+            )
+            for i in complete(snap.index, before)
+        ]
+        return types.CompletionList(False, items)
+
+    @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+    def symbols(
+        ls: PolicyServer, params: types.DocumentSymbolParams
+    ) -> list[types.DocumentSymbol]:
+        snap = ls.snapshots.get(params.text_document.uri)
+        if snap is None or not snap.index.modules:
+            return []
+        source, module = snap.index.modules[0]
+        return outline(source, module, ls.encoding)
+
+    @server.feature(types.TEXT_DOCUMENT_FORMATTING)
+    def formatting(
+        ls: PolicyServer, params: types.DocumentFormattingParams
+    ) -> list[types.TextEdit] | None:
+        doc = ls.workspace.get_text_document(params.text_document.uri)
+        try:
+            formatted = format_source(doc.source, params.text_document.uri)
+        except PolicyError:
+            return None  # `fmt` refuses a file with syntax errors; so does the editor
+        if formatted == doc.source:
+            return []
+        source = Source(doc.source)
+        end = to_range(source, Span(len(doc.source), len(doc.source)), ls.encoding).end
+        return [types.TextEdit(types.Range(types.Position(0, 0), end), formatted)]
+
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
+    )
+    def code_actions(ls: PolicyServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+        uri = params.text_document.uri
+        snap = ls.snapshots.get(uri)
+        if snap is None:
+            return []
+        enc = ls.encoding
+        out = []
+        for d in snap.diagnostics:
+            if d.source is not snap.source:
+                continue
+            fix = fix_for(d)
+            if fix is None:
+                continue
+            where = to_range(d.source, d.span, enc)
+            if not _overlaps(where, params.range):
+                continue
+            edit = types.TextEdit(to_range(d.source, fix.span, enc), fix.text)
+            out.append(
+                types.CodeAction(
+                    fix.title,
+                    kind=types.CodeActionKind.QuickFix,
+                    diagnostics=[ls.lsp_diagnostic(d, uri)],
+                    edit=types.WorkspaceEdit(changes={uri: [edit]}),
+                    is_preferred=True,
+                )
+            )
+        return out
+
+    return server
+
+
+def _overlaps(a: types.Range, b: types.Range) -> bool:
+    def key(p: types.Position) -> tuple[int, int]:
+        return (p.line, p.character)
+
+    return key(a.start) <= key(b.end) and key(b.start) <= key(a.end)
+
+
+def serve() -> None:
+    """Serve on stdin/stdout until the client says exit."""
+    make_server().start_io()

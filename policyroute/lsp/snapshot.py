@@ -1,0 +1,48 @@
+"""One open document, checked exactly as `policyroute check` checks the file.
+
+A snapshot is taken on open, change and save; every answer to the editor reads the latest
+one. The document's text is the editor's (unsaved edits included); files it imports are read
+from disk, as `check` reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..cli.check import check_loaded
+from ..compiler.loader import Loaded, load_text
+from ..policy import Policy
+from ..syntax.diagnostics import Diagnostic, unique
+from ..syntax.source import Source
+from ..testing import InlineResult, run_tests
+from .index import Index, build_index
+
+
+@dataclass(slots=True)
+class Snapshot:
+    uri: str
+    path: Path | None
+    loaded: Loaded
+    source: Source
+    diagnostics: list[Diagnostic]
+    library: bool
+    policy: Policy | None
+    index: Index
+    _results: list[InlineResult] | None = None
+
+    @property
+    def results(self) -> list[InlineResult]:
+        """The inline tests' results (run on first use: hover is the only reader)."""
+        if self._results is None:
+            self._results = run_tests(self.policy) if self.policy is not None else []
+        return self._results
+
+
+def take(uri: str, text: str, path: Path | None, name: str) -> Snapshot:
+    loaded = load_text(text, name, path=path)
+    diagnostics, library, policy = check_loaded(loaded)
+    source = loaded.sources[0] if loaded.sources else Source(text, name, path)
+    return Snapshot(
+        uri, path, loaded, source, unique(diagnostics), library, policy, build_index(loaded)
+    )

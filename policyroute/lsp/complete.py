@@ -71,6 +71,9 @@ def complete(index: Index, before: str) -> list[Item]:
     if _strip_comment(line) != line or line.count('"') % 2 == 1:
         return []  # in a comment or a string
     tail = before[-400:]
+    if _LINE_START.match(line):
+        # A word at the start of a line starts a statement (continuations are indented).
+        return [Item(k, KEYWORD, "statement") for k in STATEMENT_KEYWORDS]
     tiers = [Item(n, CLASS, "tier") for n in index.names("tier")]
     if _AFTER_ARROW.search(tail) or _TIER_PLACE.search(tail):
         return tiers
@@ -93,8 +96,6 @@ def complete(index: Index, before: str) -> list[Item]:
             for name in ATTRIBUTES
             if name.startswith(head + ".")
         ]
-    if _LINE_START.match(line):
-        return [Item(k, KEYWORD, "statement") for k in STATEMENT_KEYWORDS]
     if _AFTER_TIER.search(tail):
         return [Item(o, KEYWORD, "rule option") for o in RULE_OPTIONS]
     return [

@@ -121,7 +121,9 @@ def _statement(stmt: ast.Statement, source: Source) -> Iterator[Occurrence]:
         yield from _expr(stmt.condition, source)
         yield _use("tier", stmt.tier, source)
     elif isinstance(stmt, ast.DefaultDecl):
-        word = Span(stmt.span.start, stmt.span.start + len("default"))
+        # The keyword is not in the statement's span (its span starts at the tier).
+        at = source.text.rfind("default", 0, stmt.span.start + 1)
+        word = Span(at, at + len("default")) if at != -1 else stmt.tier.span
         yield Occurrence("rule", "default", source, word, True, stmt)
         yield _use("tier", stmt.tier, source)
     elif isinstance(stmt, ast.EscalateDecl):

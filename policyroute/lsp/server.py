@@ -175,9 +175,7 @@ class PolicyServer(LanguageServer):
                 if o.kind != occ.kind or o.name != occ.name:
                     continue
                 d2 = index.definition(o)
-                if d2 is not None and d2.source.path == decl.source.path and (
-                    d2.span == decl.span
-                ):
+                if d2 is not None and d2.source.path == decl.source.path and (d2.span == decl.span):
                     add(o)
         return list(found.values())
 
@@ -260,9 +258,7 @@ def make_server() -> PolicyServer:
         return types.CompletionList(False, items)
 
     @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
-    def symbols(
-        ls: PolicyServer, params: types.DocumentSymbolParams
-    ) -> list[types.DocumentSymbol]:
+    def symbols(ls: PolicyServer, params: types.DocumentSymbolParams) -> list[types.DocumentSymbol]:
         snap = ls.snapshots.get(params.text_document.uri)
         if snap is None or not snap.index.modules:
             return []

@@ -192,9 +192,7 @@ def hover(lsp: Session, doc: str, pos: types.Position) -> str:
     return str(found.contents.value)
 
 
-def test_hover_on_a_rule_says_where_it_routes_and_gives_a_witness(
-    lsp: Session, root: Path
-) -> None:
+def test_hover_on_a_rule_says_where_it_routes_and_gives_a_witness(lsp: Session, root: Path) -> None:
     path = root / "policies" / "coding-assistant.route"
     text = path.read_text()
     doc = lsp.open(path)
@@ -258,9 +256,7 @@ def test_definition_of_an_imported_tier_and_of_an_import(lsp: Session, root: Pat
     lsp.close_doc(doc)
 
 
-def test_references_of_a_tier_span_every_policy_that_imports_it(
-    lsp: Session, root: Path
-) -> None:
+def test_references_of_a_tier_span_every_policy_that_imports_it(lsp: Session, root: Path) -> None:
     tiers = root / "policies" / "shared" / "tiers.route"
     doc = lsp.open(tiers)
     lsp.diagnostics(doc)
@@ -288,9 +284,7 @@ def test_references_of_a_tier_span_every_policy_that_imports_it(
 
 
 def completions(lsp: Session, doc: str, pos: types.Position) -> list[str]:
-    found = lsp.request(
-        types.TEXT_DOCUMENT_COMPLETION, types.CompletionParams(doc_id(doc), pos)
-    )
+    found = lsp.request(types.TEXT_DOCUMENT_COMPLETION, types.CompletionParams(doc_id(doc), pos))
     return [i.label for i in found.items]
 
 
@@ -325,7 +319,9 @@ def test_outline_lists_every_statement(lsp: Session, root: Path) -> None:
     )
     names = [s.name for s in found]
     policy = load(path)
-    assert [r.name for r in policy.rules] == [n for n in names if n in {r.name for r in policy.rules}]
+    assert [r.name for r in policy.rules] == [
+        n for n in names if n in {r.name for r in policy.rules}
+    ]
     assert {"coding-assistant", "shared/tiers.route", "hard", "simple", "escalate"} <= set(names)
     assert sum(1 for s in found if s.detail and s.detail.startswith("test ->")) == len(policy.tests)
     lsp.close_doc(doc)
@@ -348,7 +344,105 @@ def test_formatting_is_fmt(lsp: Session, root: Path) -> None:
     )
     assert list(same) == []
     lsp.change(doc, "rule x: prompt contains\n")  # does not parse: fmt refuses it too
-    assert lsp.request(
-        types.TEXT_DOCUMENT_FORMATTING, types.DocumentFormattingParams(doc_id(doc), options)
-    ) is None
+    assert (
+        lsp.request(
+            types.TEXT_DOCUMENT_FORMATTING, types.DocumentFormattingParams(doc_id(doc), options)
+        )
+        is None
+    )
+    lsp.close_doc(doc)
+
+
+# -- quick fixes --------------------------------------------------------------------------
+
+TYPOS = """\
+import "shared/tiers.route"
+tier extra = "claude-haiku-4-5" { input 1 outptu 5 }
+classifier mood using haiku labels ["calm", "angry"] prompt "How does the user feel?"
+keywords hard = ["deadlock"]
+rule a: prompt contains any hadr -> opus
+rule b: user.teir == "free" -> haikuu
+rule c: mood.lable == "calm" -> sonnet
+rule d: mood.label == "angyr" -> sonnet
+default -> sonnet
+escalate on eror, timeout
+sticky conversations 10 minuts
+test "t" { prompt = "deadlock" } -> opus by aa
+"""
+
+
+def apply(text: str, edits: list[types.TextEdit]) -> str:
+    lines = text.split("\n")
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line) + 1)
+
+    def at(p: types.Position) -> int:
+        return offsets[p.line] + p.character
+
+    for e in sorted(edits, key=lambda e: at(e.range.start), reverse=True):
+        text = text[: at(e.range.start)] + e.new_text + text[at(e.range.end) :]
+    return text
+
+
+def test_every_did_you_mean_hint_has_a_fix_that_removes_the_problem(
+    lsp: Session, root: Path
+) -> None:
+    path = root / "policies" / "typos.route"
+    doc = lsp.open(path, TYPOS)
+    found = lsp.diagnostics(doc)
+    hinted = [d for d in found if "did you mean" in d.message]
+    assert {d.code for d in hinted} == {
+        "E112",
+        "E103",
+        "E105",
+        "E102",
+        "E203",
+        "E116",
+        "E125",
+        "E501",
+    }
+    everything = types.Range(types.Position(0, 0), types.Position(len(TYPOS.splitlines()), 0))
+    actions = lsp.request(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionParams(doc_id(doc), everything, types.CodeActionContext(found)),
+    )
+    assert len(actions) == len(hinted)
+    assert all(a.kind == types.CodeActionKind.QuickFix and a.is_preferred for a in actions)
+    assert {a.diagnostics[0].message for a in actions} == {d.message for d in hinted}
+    edits = [e for a in actions for e in a.edit.changes[doc]]
+    fixed = apply(TYPOS, edits)
+    assert "mood.label ==" in fixed
+    assert '"angry"' in fixed.split("rule d:")[1].split("\n")[0]
+    n = lsp.count(doc)
+    lsp.change(doc, fixed)
+    assert [d.message for d in lsp.diagnostics(doc, n) if d.code.startswith("E")] == []
+    # A range that touches one diagnostic gets that diagnostic's fix alone.
+    lsp.change(doc, TYPOS, version=3)
+    line = TYPOS.splitlines().index('rule b: user.teir == "free" -> haikuu')
+    one = lsp.request(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionParams(
+            doc_id(doc),
+            types.Range(types.Position(line, 10), types.Position(line, 10)),
+            types.CodeActionContext([]),
+        ),
+    )
+    assert [a.title for a in one] == ["Change 'user.teir' to 'user.tier'"]
+    lsp.close_doc(doc)
+
+
+def test_a_misspelt_import_is_fixed_to_the_file_beside_it(lsp: Session, root: Path) -> None:
+    text = 'import "shared/teirs.route"\ndefault -> haiku\n'
+    doc = lsp.open(root / "policies" / "typo-import.route", text)
+    found = lsp.diagnostics(doc)
+    assert [d.code for d in found] == ["E401"]
+    actions = lsp.request(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionParams(doc_id(doc), found[0].range, types.CodeActionContext(found)),
+    )
+    assert [a.title for a in actions] == ["Change 'teirs.route' to 'tiers.route'"]
+    n = lsp.count(doc)
+    lsp.change(doc, apply(text, list(actions[0].edit.changes[doc])))
+    assert lsp.diagnostics(doc, n) == []
     lsp.close_doc(doc)

@@ -20,10 +20,18 @@ def _units(text: str, encoding: str) -> int:
     return len(text) + sum(1 for c in text if ord(c) > 0xFFFF)
 
 
+def _line(source: Source, line: int) -> tuple[int, str]:
+    """The start offset and raw text of a 1-based line (a `\r` before its `\n` kept, so every
+    offset of the text has a position)."""
+    start = source.offset(line, 1)
+    end = source.text.find("\n", start)
+    return start, source.text[start : end if end != -1 else len(source.text)]
+
+
 def position(source: Source, offset: int, encoding: str) -> types.Position:
-    line, col = source.line_col(offset)
-    text = source.line_text(line)
-    return types.Position(line - 1, _units(text[: col - 1], encoding))
+    line, _ = source.line_col(offset)
+    start, _text = _line(source, line)
+    return types.Position(line - 1, _units(source.text[start:offset], encoding))
 
 
 def to_range(source: Source, span: Span, encoding: str) -> types.Range:
@@ -35,9 +43,11 @@ def to_range(source: Source, span: Span, encoding: str) -> types.Range:
 
 def offset(source: Source, pos: types.Position, encoding: str) -> int:
     """The character offset of an LSP position (clamped to the line and the text)."""
-    text = source.line_text(pos.line + 1)
+    if pos.line >= source.text.count("\n") + 1:
+        return len(source.text)
+    start, text = _line(source, pos.line + 1)
     count = col = 0
     while col < len(text) and count < pos.character:
         count += _units(text[col], encoding)
         col += 1
-    return source.offset(pos.line + 1, col + 1)
+    return start + col

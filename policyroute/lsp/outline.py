@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from lsprotocol import types
 
 from ..syntax import ast
 from ..syntax.source import Source, Span
-from .positions import to_range
 
 K = types.SymbolKind
 
@@ -37,11 +38,13 @@ def _entry(stmt: ast.Statement) -> tuple[str, str, types.SymbolKind, Span]:
     return "sticky", "conversations", K.Property, stmt.span
 
 
-def outline(source: Source, module: ast.Module, encoding: str) -> list[types.DocumentSymbol]:
+def outline(
+    source: Source, module: ast.Module, to_range: Callable[[Source, Span], types.Range]
+) -> list[types.DocumentSymbol]:
     out = []
     for stmt in module.statements:
         name, detail, kind, selection = _entry(stmt)
-        whole = to_range(source, stmt.span, encoding)
-        chosen = to_range(source, selection, encoding)
+        whole = to_range(source, stmt.span)
+        chosen = to_range(source, selection)
         out.append(types.DocumentSymbol(name or "(unnamed)", kind, whole, chosen, detail))
     return out

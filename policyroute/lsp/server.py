@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
-from pygls.uris import from_fs_path, to_fs_path
 
 from .. import __version__
 from ..compiler.loader import load_path
@@ -25,8 +25,9 @@ from .fixes import fix_for
 from .hover import hover_text
 from .index import Index, Occurrence, build_index, import_target
 from .outline import outline
-from .positions import offset, to_range
-from .snapshot import Snapshot, take
+from .positions import offset, span_range
+from .publish import diagnostic_json, publication, shares
+from .snapshot import Snapshot, path_of, snapshot_of
 
 # A workspace is searched for references across at most this many `.route` files.
 MAX_WORKSPACE_FILES = 2_000
@@ -40,14 +41,6 @@ _ITEM_KINDS = {
     "event": types.CompletionItemKind.Event,
     "field": types.CompletionItemKind.Field,
 }
-
-
-def display_name(path: Path) -> str:
-    """How `check` names a file: relative to the working folder when inside it."""
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 class PolicyServer(LanguageServer):
@@ -64,23 +57,21 @@ class PolicyServer(LanguageServer):
     # -- diagnostics ------------------------------------------------------------------------
 
     def uri_of(self, source: Source, owner: str) -> str:
-        if source.path is None:
+        snap = self.snapshots.get(owner)
+        if source.path is None or (snap is not None and source.path == snap.source.path):
             return owner
-        return from_fs_path(str(source.path)) or owner
+        return source.path.as_uri()
 
     def refresh(self, uri: str) -> None:
         doc = self.workspace.get_text_document(uri)
-        fs = to_fs_path(uri)
-        path = Path(fs) if fs and uri.startswith("file:") else None
-        name = display_name(path) if path is not None else uri
-        snap = take(uri, doc.source, path, name)
-        self.snapshots[uri] = snap
-        shares: dict[str, list[Diagnostic]] = {uri: []}
-        for d in snap.diagnostics:
-            shares.setdefault(self.uri_of(d.source, uri), []).append(d)
-        before = self.owned.get(uri, {})
-        self.owned[uri] = shares
-        for target in {*before, *shares}:
+        self.adopt(snapshot_of(uri, doc.source))
+
+    def adopt(self, snap: Snapshot) -> None:
+        """Make `snap` the document's state and publish what changed."""
+        self.snapshots[snap.uri] = snap
+        before = self.owned.get(snap.uri, {})
+        self.owned[snap.uri] = mine = shares(snap.diagnostics, snap.uri, snap.source.path)
+        for target in {*before, *mine}:
             self.publish(target)
 
     def forget(self, uri: str) -> None:
@@ -90,28 +81,24 @@ class PolicyServer(LanguageServer):
 
     def publish(self, target: str) -> None:
         found = unique(d for share in self.owned.values() for d in share.get(target, ()))
-        self.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(target, [self.lsp_diagnostic(d, target) for d in found])
+        message = publication(target, [self.diagnostic_json(d, target) for d in found])
+        params = self.protocol._converter.structure(
+            message["params"], types.PublishDiagnosticsParams
         )
+        self.text_document_publish_diagnostics(params)
 
-    def lsp_diagnostic(self, d: Diagnostic, owner: str) -> types.Diagnostic:
-        enc = self.encoding
-        related = [
-            types.DiagnosticRelatedInformation(
-                types.Location(self.uri_of(r.source, owner), to_range(r.source, r.span, enc)),
-                r.message,
-            )
-            for r in d.related
-        ]
-        return types.Diagnostic(
-            range=to_range(d.source, d.span, enc),
-            message=d.message + (f"\nhint: {d.hint}" if d.hint else ""),
-            severity=types.DiagnosticSeverity.Error
-            if d.is_error
-            else types.DiagnosticSeverity.Warning,
-            code=d.code,
-            source="policyroute",
-            related_information=related or None,
+    def diagnostic_json(self, d: Diagnostic, shown_in: str) -> dict[str, Any]:
+        snap = self.snapshots.get(shown_in)
+        owner_path = snap.source.path if snap is not None else d.source.path
+        return diagnostic_json(d, shown_in, owner_path, self.encoding)
+
+    def lsp_diagnostic(self, d: Diagnostic, shown_in: str) -> types.Diagnostic:
+        converter = self.protocol._converter
+        return converter.structure(self.diagnostic_json(d, shown_in), types.Diagnostic)
+
+    def range(self, source: Source, span: Span) -> types.Range:
+        return self.protocol._converter.structure(
+            span_range(source, span, self.encoding), types.Range
         )
 
     # -- lookups ----------------------------------------------------------------------------
@@ -120,22 +107,21 @@ class PolicyServer(LanguageServer):
         snap = self.snapshots.get(uri)
         if snap is None:
             return None
-        occ = snap.index.at(snap.source, offset(snap.source, pos, self.encoding))
+        at = offset(snap.source, pos.line, pos.character, self.encoding)
+        occ = snap.index.at(snap.source, at)
         return (snap, occ) if occ is not None else None
 
     def location(self, occ: Occurrence, owner: str) -> types.Location:
-        return types.Location(
-            self.uri_of(occ.source, owner), to_range(occ.source, occ.span, self.encoding)
-        )
+        return types.Location(self.uri_of(occ.source, owner), self.range(occ.source, occ.span))
 
     def workspace_indexes(self) -> list[Index]:
         """An index of every `.route` file of the workspace: open ones as the editor holds
         them, the others as on disk."""
         out = [s.index for s in self.snapshots.values()]
         open_paths = {s.path for s in self.snapshots.values() if s.path is not None}
-        roots = [to_fs_path(f.uri) for f in self.workspace.folders.values()]
-        if not roots and self.workspace.root_path:
-            roots = [self.workspace.root_path]
+        roots = [path_of(f.uri) for f in self.workspace.folders.values()]
+        if not roots and self.workspace.root_uri:
+            roots = [path_of(self.workspace.root_uri)]
         seen = 0
         for root in filter(None, roots):
             for dirpath, dirnames, filenames in os.walk(root):
@@ -211,8 +197,7 @@ def make_server() -> PolicyServer:
         if text is None:
             return None
         return types.Hover(
-            types.MarkupContent(types.MarkupKind.Markdown, text),
-            to_range(occ.source, occ.span, ls.encoding),
+            types.MarkupContent(types.MarkupKind.Markdown, text), ls.range(occ.source, occ.span)
         )
 
     @server.feature(types.TEXT_DOCUMENT_DEFINITION)
@@ -226,7 +211,7 @@ def make_server() -> PolicyServer:
             if target is None or not target.is_file():
                 return None
             start = types.Position(0, 0)
-            return types.Location(from_fs_path(str(target)) or "", types.Range(start, start))
+            return types.Location(target.as_uri(), types.Range(start, start))
         decl = snap.index.definition(occ)
         return ls.location(decl, snap.uri) if decl is not None else None
 
@@ -248,7 +233,8 @@ def make_server() -> PolicyServer:
             return types.CompletionList(False, [])
         doc = ls.workspace.get_text_document(params.text_document.uri)
         source = Source(doc.source)
-        before = doc.source[: offset(source, params.position, ls.encoding)]
+        pos = params.position
+        before = doc.source[: offset(source, pos.line, pos.character, ls.encoding)]
         items = [
             types.CompletionItem(
                 i.label, kind=_ITEM_KINDS[i.kind], detail=i.detail, insert_text=i.insert
@@ -263,7 +249,7 @@ def make_server() -> PolicyServer:
         if snap is None or not snap.index.modules:
             return []
         source, module = snap.index.modules[0]
-        return outline(source, module, ls.encoding)
+        return outline(source, module, ls.range)
 
     @server.feature(types.TEXT_DOCUMENT_FORMATTING)
     def formatting(
@@ -277,7 +263,7 @@ def make_server() -> PolicyServer:
         if formatted == doc.source:
             return []
         source = Source(doc.source)
-        end = to_range(source, Span(len(doc.source), len(doc.source)), ls.encoding).end
+        end = ls.range(source, Span(len(doc.source), len(doc.source))).end
         return [types.TextEdit(types.Range(types.Position(0, 0), end), formatted)]
 
     @server.feature(
@@ -289,7 +275,6 @@ def make_server() -> PolicyServer:
         snap = ls.snapshots.get(uri)
         if snap is None:
             return []
-        enc = ls.encoding
         out = []
         for d in snap.diagnostics:
             if d.source is not snap.source:
@@ -297,10 +282,10 @@ def make_server() -> PolicyServer:
             fix = fix_for(d)
             if fix is None:
                 continue
-            where = to_range(d.source, d.span, enc)
+            where = ls.range(d.source, d.span)
             if not _overlaps(where, params.range):
                 continue
-            edit = types.TextEdit(to_range(d.source, fix.span, enc), fix.text)
+            edit = types.TextEdit(ls.range(d.source, fix.span), fix.text)
             out.append(
                 types.CodeAction(
                     fix.title,

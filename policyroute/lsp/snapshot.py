@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlparse
+from urllib.request import url2pathname
 
 from ..cli.check import check_loaded
 from ..compiler.loader import Loaded, load_text
@@ -37,6 +39,27 @@ class Snapshot:
         if self._results is None:
             self._results = run_tests(self.policy) if self.policy is not None else []
         return self._results
+
+
+def display_name(path: Path) -> str:
+    """How `check` names a file: relative to the working folder when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def path_of(uri: str) -> Path | None:
+    """The file a `file:` URI names (None for an unsaved buffer's `untitled:` and the like)."""
+    if not uri.startswith("file:"):
+        return None
+    parsed = urlparse(uri)
+    return Path(url2pathname(unquote(parsed.path)))
+
+
+def snapshot_of(uri: str, text: str) -> Snapshot:
+    path = path_of(uri)
+    return take(uri, text, path, display_name(path) if path is not None else uri)
 
 
 def take(uri: str, text: str, path: Path | None, name: str) -> Snapshot:

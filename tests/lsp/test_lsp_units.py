@@ -7,21 +7,16 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from lsprotocol import types
 
 from policyroute.compiler.loader import load_path, load_text
 from policyroute.lsp.complete import complete
 from policyroute.lsp.fixes import fix_for
 from policyroute.lsp.index import build_index
-from policyroute.lsp.positions import offset, position
+from policyroute.lsp.positions import UTF8, UTF16, UTF32, offset, position
 from policyroute.syntax.source import Source
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
-ENCODINGS = [
-    types.PositionEncodingKind.Utf16,
-    types.PositionEncodingKind.Utf8,
-    types.PositionEncodingKind.Utf32,
-]
+ENCODINGS = [UTF16, UTF8, UTF32]
 # Text with line breaks, astral characters (two UTF-16 units, four UTF-8 bytes) and accents.
 TEXTS = st.text(st.sampled_from(["a", " ", "\n", "\r", "é", "😀", "𝔘", "#", '"']), max_size=60)
 
@@ -33,18 +28,18 @@ def test_an_offset_survives_the_trip_to_a_position_and_back(
 ) -> None:
     source = Source(text)
     at = data.draw(st.integers(0, len(text)))
-    pos = position(source, at, encoding)
-    assert offset(source, pos, encoding) == at
-    prefix = text[source.offset(pos.line + 1, 1) : at]
+    line, character = position(source, at, encoding)
+    assert offset(source, line, character, encoding) == at
+    prefix = text[source.offset(line + 1, 1) : at]
     assert "\n" not in prefix
-    if encoding == types.PositionEncodingKind.Utf16:
-        assert pos.character == len(prefix.encode("utf-16-le")) // 2
+    if encoding == UTF16:
+        assert character == len(prefix.encode("utf-16-le")) // 2
 
 
 def test_a_position_past_the_line_or_the_text_is_its_end() -> None:
     source = Source("ab\ncd")
-    assert offset(source, types.Position(0, 99), types.PositionEncodingKind.Utf16) == 2
-    assert offset(source, types.Position(9, 0), types.PositionEncodingKind.Utf16) == 5
+    assert offset(source, 0, 99, UTF16) == 2
+    assert offset(source, 9, 0, UTF16) == 5
 
 
 @pytest.mark.parametrize("path", sorted(POLICIES.glob("*.route")), ids=lambda p: p.stem)

@@ -9,13 +9,16 @@ from .common import EXIT_OK, UsageError
 
 
 def cmd_lsp(args: argparse.Namespace) -> int:
-    try:
-        from ..lsp.server import serve
-    except ImportError as e:
+    from importlib.util import find_spec
+
+    missing = [name for name in ("pygls", "lsprotocol") if find_spec(name) is None]
+    if missing:
         raise UsageError(
-            f"the language server needs the lsp extra ({e.name} is missing): "
+            f"the language server needs the lsp extra ({', '.join(missing)} missing): "
             "pip install 'policyroute[lsp]'"
-        ) from None
+        )
+    from ..lsp.early import serve
+
     serve()
     return EXIT_OK
 

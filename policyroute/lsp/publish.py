@@ -6,6 +6,7 @@ functions, so the first diagnostics and every later one have one shape.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +18,14 @@ ERROR, WARNING = 1, 2  # DiagnosticSeverity
 
 
 def uri_of(source: Source, owner: str, owner_path: Path | None) -> str:
-    """The URI a file's diagnostics are shown under: the document's own URI as the editor
-    sent it, another file's made from its path."""
+    """The URI a file's diagnostics are shown under, for one document's check: the document's
+    own URI as the editor sent it, another file's made from its path."""
     if source.path is None or source.path == owner_path:
         return owner
     return source.path.as_uri()
 
 
-def diagnostic_json(
-    d: Diagnostic, owner: str, owner_path: Path | None, encoding: str
-) -> dict[str, Any]:
+def diagnostic_json(d: Diagnostic, uri: Callable[[Source], str], encoding: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "range": span_range(d.source, d.span, encoding),
         "severity": ERROR if d.is_error else WARNING,
@@ -38,7 +37,7 @@ def diagnostic_json(
         out["relatedInformation"] = [
             {
                 "location": {
-                    "uri": uri_of(r.source, owner, owner_path),
+                    "uri": uri(r.source),
                     "range": span_range(r.source, r.span, encoding),
                 },
                 "message": r.message,
@@ -49,12 +48,12 @@ def diagnostic_json(
 
 
 def shares(
-    diagnostics: list[Diagnostic], owner: str, owner_path: Path | None
+    diagnostics: list[Diagnostic], uri: Callable[[Source], str], owner: str
 ) -> dict[str, list[Diagnostic]]:
     """A document's diagnostics by the URI each is shown under (its own always present)."""
     out: dict[str, list[Diagnostic]] = {owner: []}
     for d in diagnostics:
-        out.setdefault(uri_of(d.source, owner, owner_path), []).append(d)
+        out.setdefault(uri(d.source), []).append(d)
     return out
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from lsprotocol import types
+from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 
 from .. import __version__
@@ -49,6 +50,8 @@ class PolicyServer(LanguageServer):
         self.snapshots: dict[str, Snapshot] = {}
         # owner document -> {URI diagnostics are shown in -> diagnostics}
         self.owned: dict[str, dict[str, list[Diagnostic]]] = {}
+        # Snapshots the early start took, adopted when pygls sees the same documents open.
+        self.ready: dict[str, Snapshot] = {}
 
     @property
     def encoding(self) -> str:
@@ -56,21 +59,49 @@ class PolicyServer(LanguageServer):
 
     # -- diagnostics ------------------------------------------------------------------------
 
-    def uri_of(self, source: Source, owner: str) -> str:
-        snap = self.snapshots.get(owner)
-        if source.path is None or (snap is not None and source.path == snap.source.path):
+    def uri_of(self, source: Source, owner: str = "") -> str:
+        """The URI of a file: an open document's as the editor sent it, else from its path
+        (`owner` for a text that has no path)."""
+        if source.path is None:
             return owner
+        for snap in self.snapshots.values():
+            if snap.source.path == source.path:
+                return snap.uri
         return source.path.as_uri()
 
     def refresh(self, uri: str) -> None:
         doc = self.workspace.get_text_document(uri)
-        self.adopt(snapshot_of(uri, doc.source))
+        ready = self.ready.pop(uri, None)
+        if ready is not None and ready.source.text == doc.source:
+            self.adopt(ready)
+        else:
+            self.adopt(snapshot_of(uri, doc.source))
+
+    def replay(
+        self,
+        messages: list[dict[str, Any]],
+        snapshots: list[Snapshot],
+        pending: dict[str, Any] | None,
+        stdout: BinaryIO,
+    ) -> None:
+        """Take over from the early start (`early`): the messages it answered are handled
+        again, so pygls knows the client and the open documents, but nothing is sent (their
+        answers and diagnostics went out already) and its snapshots are reused, not checked
+        again; the message it left unanswered is answered now."""
+        self.ready = {s.uri: s for s in snapshots}
+        self.protocol.set_writer(_Discard())
+        for message in messages:
+            self.protocol.handle_message(self.protocol.structure_message(message))
+        self.protocol.set_writer(StdoutWriter(stdout))
+        if pending is not None:
+            self.protocol.handle_message(self.protocol.structure_message(pending))
 
     def adopt(self, snap: Snapshot) -> None:
         """Make `snap` the document's state and publish what changed."""
         self.snapshots[snap.uri] = snap
         before = self.owned.get(snap.uri, {})
-        self.owned[snap.uri] = mine = shares(snap.diagnostics, snap.uri, snap.source.path)
+        mine = shares(snap.diagnostics, lambda src: self.uri_of(src, snap.uri), snap.uri)
+        self.owned[snap.uri] = mine
         for target in {*before, *mine}:
             self.publish(target)
 
@@ -88,9 +119,7 @@ class PolicyServer(LanguageServer):
         self.text_document_publish_diagnostics(params)
 
     def diagnostic_json(self, d: Diagnostic, shown_in: str) -> dict[str, Any]:
-        snap = self.snapshots.get(shown_in)
-        owner_path = snap.source.path if snap is not None else d.source.path
-        return diagnostic_json(d, shown_in, owner_path, self.encoding)
+        return diagnostic_json(d, lambda src: self.uri_of(src, shown_in), self.encoding)
 
     def lsp_diagnostic(self, d: Diagnostic, shown_in: str) -> types.Diagnostic:
         converter = self.protocol._converter
@@ -300,13 +329,18 @@ def make_server() -> PolicyServer:
     return server
 
 
+class _Discard:
+    """A writer for the replay: the client has had these answers."""
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def _overlaps(a: types.Range, b: types.Range) -> bool:
     def key(p: types.Position) -> tuple[int, int]:
         return (p.line, p.character)
 
     return key(a.start) <= key(b.end) and key(b.start) <= key(a.end)
-
-
-def serve() -> None:
-    """Serve on stdin/stdout until the client says exit."""
-    make_server().start_io()

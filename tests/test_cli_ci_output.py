@@ -77,7 +77,7 @@ def test_an_annotation_is_one_line_whatever_the_message(message: str, name: str)
 def test_stdin_filename_names_the_file_and_resolves_imports_beside_it(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "policies", tmp_path / "policies")
     text = SAAS.read_text()
-    code, out, err = cli(
+    code, _out, err = cli(
         "check", "-", "--stdin-filename", "policies/saas-support.route", stdin=text, cwd=tmp_path
     )
     assert (code, err) == (0, "")

@@ -45,7 +45,7 @@ def test_the_early_answer_to_initialize_is_pygls_s(client: dict[str, Any]) -> No
         encoding,
     ).build()
     assert converter.unstructure(built) == {"positionEncoding": encoding, **CAPABILITIES}
-    assert SERVER_INFO == {"name": server.name, "version": server.version}
+    assert {"name": server.name, "version": server.version} == SERVER_INFO
 
 
 class Raw:

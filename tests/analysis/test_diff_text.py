@@ -10,6 +10,7 @@ import policyroute
 from policyroute.analysis import AnalysisTooLarge, diff
 from policyroute.analysis.describe import Region
 from policyroute.syntax.diagnostics import PolicyError
+
 from .strategies import policies
 
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from ..compiler.checker import CLASSIFIER_FIELDS, TRIGGERS
-from ..features import ATTRIBUTES
+from ..compiler.features import ATTRIBUTES
 from ..syntax.parser import STATEMENT_KEYWORDS
 from .index import Index
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 
 from ..compiler.checker import TRIGGERS
+from ..compiler.features import ATTRIBUTES, attribute
 from ..decision import Tier
-from ..features import ATTRIBUTES, attribute
 from ..syntax import ast
 from .index import Occurrence, import_target
 from .snapshot import Snapshot

@@ -13,11 +13,11 @@ from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
 from ..cli.check import check_loaded
+from ..compiler.inline_tests import InlineResult, run_tests
 from ..compiler.loader import Loaded, load_text
 from ..policy import Policy
 from ..syntax.diagnostics import Diagnostic, unique
 from ..syntax.source import Source
-from ..testing import InlineResult, run_tests
 from .index import Index, build_index
 
 

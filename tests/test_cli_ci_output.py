@@ -1,6 +1,7 @@
-"""Policies in CI (issue 24): `check --format github` annotations, `--stdin-filename` for an
-editor's or a hook's unsaved text, `-o FILE`, and usage errors reported with the command's
-own usage."""
+"""The command line's conventions for CI and editors (issue 24): `check --format github`
+annotations, `--stdin-filename` for an editor's or a hook's unsaved text, `-o FILE`, usage
+errors with the command's own usage, `--format` on every command that prints a report (or
+the README saying which do not), `explain --format human`, and `diff`'s exit codes."""
 
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ from test_cli_conventions import ROOT, cli
 from policyroute.cli.check import github_annotation
 from policyroute.compiler.loader import load_text
 from policyroute.syntax.diagnostics import Diagnostic
+from policyroute.syntax.formatter import format_source
 from policyroute.syntax.source import Source, Span
 
 SAAS = ROOT / "policies" / "saas-support.route"
+MESSY = 'policy   "m"\ntier a = "claude-haiku-4-5" {input 1 output 5}\ndefault->a\n'
 ANNOTATION = re.compile(
     r"^::(error|warning) file=([^,]*),line=(\d+),col=(\d+),endLine=(\d+),endColumn=(\d+),"
     r"title=([EW]\d{3})::(.*)$"
@@ -145,3 +148,89 @@ def test_loading_text_for_a_file_is_loading_the_file(tmp_path: Path) -> None:
     path.write_text('import "t.route"\ndefault -> a\n')
     loaded = load_text(path.read_text(), "p.route", path=path)
     assert [s.path for s in loaded.sources] == [path.resolve(), (tmp_path / "t.route").resolve()]
+
+
+def test_fmt_takes_stdin_filename(tmp_path: Path) -> None:
+    messy = 'policy   "m"\ntier a = "claude-haiku-4-5" {input 1 output 5}\ndefault->a\n'
+    code, out, err = cli("fmt", "-", "--stdin-filename", "m.route", stdin=messy, cwd=tmp_path)
+    assert code == 0 and out.startswith('policy "m"')
+    code, _, err = cli(
+        "fmt", "-", "--stdin-filename", "m.route", stdin="rule x: prompt contains\n", cwd=tmp_path
+    )
+    assert code == 1 and err.startswith("m.route:1:")
+
+
+def test_the_readme_says_exactly_which_commands_take_format() -> None:
+    import argparse
+
+    from policyroute.cli import make_parser
+
+    parser = make_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    with_format = {
+        name
+        for name, sub in commands.choices.items()
+        if any("--format" in a.option_strings for a in sub._actions)
+    }
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    paragraph = readme[readme.index("Every command that prints a report takes `--format") :]
+    paragraph = paragraph[: paragraph.index("\n\n")]
+    said_with, said_without = paragraph.split("The\nothers", 1)
+    named = set(re.findall(r"`([a-z]+)`", said_with.split(":", 1)[1].split("(", 1)[0]))
+    others = set(re.findall(r"`([a-z]+)` \(", said_without))
+    assert named == with_format
+    assert others == set(commands.choices) - with_format
+
+
+def test_fmt_json_reports_each_file(tmp_path: Path) -> None:
+    (tmp_path / "ok.route").write_text(format_source(MESSY))
+    (tmp_path / "messy.route").write_text(MESSY)
+    (tmp_path / "bad.route").write_text("rule x: prompt contains\n")
+    code, out, _err = cli("fmt", "--check", "--format", "json", ".", cwd=tmp_path)
+    assert code == 1 and out.count("@@") == 0
+    by_file = {e["file"]: e for e in json.loads(out)}
+    assert by_file["ok.route"]["status"] == "unchanged"
+    assert by_file["messy.route"]["status"] == "would be reformatted"
+    assert by_file["bad.route"]["status"] == "error"
+    assert by_file["bad.route"]["diagnostics"][0]["code"] == "E001"
+    code, out, _ = cli("fmt", "-", "--json", stdin=MESSY)
+    assert code == 0 and json.loads(out) == [
+        {"file": "<stdin>", "status": "formatted", "text": format_source(MESSY)}
+    ]
+
+
+def test_explain_in_words_and_as_the_request(tmp_path: Path) -> None:
+    path = str(ROOT / "policies" / "document-pipeline.route")
+    code, words, _ = cli("explain", path, "--rule", "hard_analysis", "--format", "human")
+    assert code == 0
+    assert words.startswith("rule hard_analysis routes this request to opus (claude-opus-4-7):")
+    assert '  task = "analyze"' in words
+    assert '  complexity.label = "complex"  (the classifier\'s answer)' in words
+    code, request, _ = cli("explain", path, "--rule", "hard_analysis")
+    assert json.loads(request)["route"]["task"] == "analyze"  # the default pipes to route
+    _, wrapped, _ = cli("explain", path, "--rule", "hard_analysis", "--json")
+    assert json.loads(wrapped)["request"] == json.loads(request)
+
+
+def test_diff_exit_codes_say_same_different_or_broken(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "policies", tmp_path / "policies")
+    old = tmp_path / "policies" / "saas-support.route"
+    changed = tmp_path / "policies" / "changed.route"
+    changed.write_text(old.read_text().replace("-> opus", "-> sonnet", 1))
+    broken = tmp_path / "policies" / "broken.route"
+    broken.write_text(old.read_text().replace("-> opus", "-> opsu", 1))
+    assert cli("diff", str(old), str(old))[0] == 0
+    assert cli("diff", str(old), str(changed))[0] == 1
+    code, out, err = cli("diff", str(old), str(broken))
+    assert code == 2 and out == "" and "error[E102]" in err
+    code, _, err = cli("diff", str(old))
+    assert code == 2 and "two policies" in err
+
+
+def test_traffic_before_the_policies_does_not_take_them() -> None:
+    old = str(ROOT / "policies" / "coding-assistant.route")
+    traffic = str(ROOT / "examples" / "traffic" / "mixed.jsonl")
+    after = cli("diff", old, old, "--traffic", traffic, "--json")
+    before = cli("diff", "--traffic", traffic, old, old, "--json")
+    assert after[0] == before[0] == 0
+    assert json.loads(after[1]) == json.loads(before[1])

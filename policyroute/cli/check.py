@@ -12,6 +12,7 @@ from typing import Any
 from ..compiler.loader import Loaded
 from ..policy import Policy
 from ..syntax.diagnostics import CODES, Diagnostic, render_human, sort_key, unique
+from ..syntax.source import Source
 from .common import (
     EXIT_FAIL,
     EXIT_OK,
@@ -41,6 +42,10 @@ def _check_file(path: Path, stdin_name: str | None = None) -> tuple[list[Diagnos
     return diagnostics, library
 
 
+def _main(loaded: Loaded) -> Source | None:
+    return loaded.sources[0] if loaded.sources else None
+
+
 def check_loaded(loaded: Loaded) -> tuple[list[Diagnostic], bool, Policy | None]:
     """Every diagnostic `check` reports for a loaded policy, whether it is a library, and
     the compiled policy when it has no error. The language server calls this too, so an
@@ -49,7 +54,9 @@ def check_loaded(loaded: Loaded) -> tuple[list[Diagnostic], bool, Policy | None]
 
     if not loaded.statements and loaded.diagnostics:
         return loaded.diagnostics, False, None
-    checked, found = check_statements(loaded.statements, loaded.imports_failed(), loaded.broken)
+    checked, found = check_statements(
+        loaded.statements, loaded.imports_failed(), loaded.broken, _main(loaded)
+    )
     diagnostics = [*loaded.diagnostics, *found]
     if checked.library:
         return diagnostics, True, None

@@ -109,8 +109,10 @@ class Checker:
         statements: Sequence[Located],
         imports_failed: bool = False,
         broken: Sequence[tuple[str, str]] = (),
+        main: Source | None = None,
     ) -> None:
         self.statements = statements
+        self.main = main or Source("", "<policy>")
         # A failed import explains missing declarations; do not report each absence again.
         self.imports_failed = imports_failed
         self.diagnostics: list[Diagnostic] = []
@@ -182,7 +184,7 @@ class Checker:
         p.shadows = check_shadows(self, main)
         tier_declared = any(kind == "tier" for kind, _ in [*p.decl_spans, *self._broken])
         if not p.tiers and not tier_declared and not self.imports_failed:
-            src = self.statements[0].source if self.statements else Source("", "<policy>")
+            src = self.statements[0].source if self.statements else self.main
             self.error(
                 "E106",
                 "no tier declared",
@@ -193,7 +195,7 @@ class Checker:
         if p.library:
             return p
         if p.default is None and not any(d.code.startswith("E0") for d in self.diagnostics):
-            src = main[-1].source if main else Source("", "<policy>")
+            src = main[-1].source if main else self.main
             end = len(src.text.rstrip())
             self.error(
                 "E107",
@@ -646,6 +648,7 @@ class Checker:
             f"'{attr.dotted}' is {_article(attr_type)} {attr_type}; it cannot be compared with {what}",
             src,
             span,
+            type_hint(attr.dotted, attr_type),
         )
 
     def _expr(self, expr: ast.Expr, src: Source) -> None:
@@ -686,7 +689,13 @@ class Checker:
         elif isinstance(expr, ast.In):
             kinds = {type(v) for v in expr.values}
             if len(kinds) > 1:
-                self.error("E201", "a list mixes values of different types", src, expr.span)
+                self.error(
+                    "E201",
+                    "a list mixes values of different types",
+                    src,
+                    expr.span,
+                    type_hint(expr.attr.dotted, t),
+                )
             for v in expr.values:
                 if not self._value_fits(t, v):
                     self._type_error(expr.attr, t, _describe(v), src, v.span)
@@ -754,6 +763,8 @@ class Checker:
                 hint = "rewrite without it, or split the test into two rules"
             elif e.code == "E304":
                 hint = "bound the repetition ({1,1000} -> {1,100}), or test a phrase instead"
+            elif e.code == "E301":
+                hint = REGEX_HINT
             self.error(e.code, str(e), src, regex.span, hint)
             return
         if compiled.search("") is not None:
@@ -790,6 +801,7 @@ class Checker:
                     f"'{ta.attr.dotted}' is {_article(t)} {t}; it cannot be set to {_describe(ta.value)}",
                     src,
                     ta.value.span,
+                    type_hint(ta.attr.dotted, t, setting=True),
                 )
                 ok = False
             elif t == LABEL:
@@ -887,6 +899,32 @@ _KIND_NAMES = {
 }
 
 
+REGEX_HINT = (
+    "the syntax is RE2's (https://github.com/google/re2/wiki/Syntax): close every ( [ {, "
+    "and escape ( ) [ ] { } . * + ? | \\ with a backslash to match them as written"
+)
+
+
+def type_hint(dotted: str, attr_type: str, setting: bool = False) -> str | None:
+    """How a value of the attribute's type is written."""
+    op = "=" if setting else "=="
+    if attr_type in (INT, NUMBER):
+        return (
+            f"write a number without quotes: {dotted} {op if setting else '>'} 300 (or 60k, 1.5m)"
+        )
+    if attr_type in (STRING, LABEL):
+        return f'write the value in double quotes: {dotted} {op} "..."'
+    if attr_type == TEXT:
+        if setting:
+            return f'write the text in double quotes: {dotted} = "..."'
+        return f'text is searched, not compared: {dotted} contains "..." or {dotted} matches /.../'
+    if attr_type == BOOL:
+        if setting:
+            return f"write true or false: {dotted} = true"
+        return f"a bool stands alone as a condition: {dotted}, or not {dotted}"
+    return None
+
+
 def _article(t: str) -> str:
     return "an" if t[0] in "aeiou" else "a"
 
@@ -903,10 +941,13 @@ def check(
     statements: Sequence[Located],
     imports_failed: bool = False,
     broken: Sequence[tuple[str, str]] = (),
+    main: Source | None = None,
 ) -> tuple[CheckedPolicy, list[Diagnostic]]:
+    """`main` is the file being checked: a problem of the whole file (no tier, no default)
+    is reported in it even when it holds no statement (only comments, or nothing)."""
     # The size limits first: over one, the policy goes no further than the checker.
     bounds = bound_diagnostics(statements)
-    checker = Checker(statements, imports_failed, broken)
+    checker = Checker(statements, imports_failed, broken, main)
     with hint_budget():
         policy = checker.check()
     return policy, [*bounds, *checker.diagnostics]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -41,6 +42,10 @@ COMMANDS: dict[str, list[str]] = {
     **{f"lsp: first diagnostics {p.name}": ["lsp", str(p)] for p in SHIPPED},
 }
 TARGET_S = 0.3
+# The steady state a user's machine is in: modules compiled once and their bytecode cached.
+# A PYTHONDONTWRITEBYTECODE=1 in the bench's environment (some CI and sandbox images set it)
+# would make every start compile every policyroute module again, a third of `check`'s time.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def _frame(message: dict[str, object]) -> bytes:
@@ -62,8 +67,15 @@ def _read_message(stream: object) -> dict[str, object]:
     return dict(json.loads(stream.read(length)))  # type: ignore[attr-defined]
 
 
-def lsp_first_diagnostics(path: Path) -> float:
-    """Seconds from starting `policyroute lsp` to its first diagnostics for `path`."""
+def _cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) a running process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def lsp_first_diagnostics(path: Path) -> tuple[float, float]:
+    """Wall and CPU seconds from starting `policyroute lsp` to its first diagnostics for
+    `path` (the CPU read at that moment, before the server goes on to import pygls)."""
     uri = path.resolve().as_uri()
     start = time.perf_counter()
     proc = subprocess.Popen(
@@ -72,6 +84,7 @@ def lsp_first_diagnostics(path: Path) -> float:
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         cwd=ROOT,
+        env=ENV,
     )
     assert proc.stdin is not None and proc.stdout is not None
     item = {"uri": uri, "languageId": "route", "version": 1, "text": path.read_text()}
@@ -92,19 +105,27 @@ def lsp_first_diagnostics(path: Path) -> float:
                 assert isinstance(params, dict)
                 if params["uri"] == uri:
                     elapsed = time.perf_counter() - start
+                    cpu = _cpu_of(proc.pid)
                     assert params["diagnostics"] == [], params["diagnostics"]
-                    return elapsed
+                    return elapsed, cpu
     finally:
         proc.kill()
         proc.wait()
 
 
-def run_once(cmd: list[str]) -> float:
+def run_once(cmd: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one run. CPU time barely moves with the machine's load (the
+    wall time of a start-up on a shared machine is mostly waiting for a core), so it is the
+    figure to compare with the target when the load average is high."""
     if cmd[0] == "lsp":
         return lsp_first_diagnostics(Path(cmd[1]))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def main() -> int:
@@ -126,23 +147,38 @@ def main() -> int:
         text=True,
         check=True,
     )
-    run_once(COMMANDS[f"policyroute check {POLICY.name}"])  # warm Lark's table cache
+    # Warm Lark's table cache and the bytecode of every module the commands import.
+    for cmd in COMMANDS.values():
+        run_once(cmd)
     times: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    cpus: dict[str, list[float]] = {name: [] for name in COMMANDS}
     for _ in range(args.runs):
         for name, cmd in COMMANDS.items():
-            times[name].append(run_once(cmd))
+            wall, cpu = run_once(cmd)
+            times[name].append(wall)
+            cpus[name].append(cpu)
     base = statistics.median(times["python -c pass"])
-    print(f"{'command':<52} {'median':>9} {'ratio':>7}   (n={args.runs}, cpus={os.cpu_count()})")
-    for name, samples in times.items():
-        med = statistics.median(samples)
-        print(f"{name:<52} {med * 1000:7.0f} ms {med / base:6.1f}x")
+    base_cpu = statistics.median(cpus["python -c pass"])
+    print(
+        f"{'command':<48} {'wall':>8} {'ratio':>6} {'cpu':>8} {'ratio':>6}"
+        f"   (medians, n={args.runs}, cpus={os.cpu_count()})"
+    )
+    for name in COMMANDS:
+        med, cpu = statistics.median(times[name]), statistics.median(cpus[name])
+        print(
+            f"{name:<48} {med * 1000:5.0f} ms {med / base:5.1f}x "
+            f"{cpu * 1000:5.0f} ms {cpu / base_cpu:5.1f}x"
+        )
     print(f"heavy modules loaded by `import policyroute`: {env_check.stdout.strip()}")
     print(f"load average after the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    for name, samples in times.items():
+    for name in COMMANDS:
         if name.startswith(("policyroute check", "lsp:")):
-            med = statistics.median(samples)
+            med, cpu = statistics.median(times[name]), statistics.median(cpus[name])
             verdict = "meets" if med < TARGET_S else "MISSES"
-            print(f"{name}: {med * 1000:.0f} ms {verdict} the {TARGET_S * 1000:.0f} ms target")
+            print(
+                f"{name}: wall {med * 1000:.0f} ms {verdict} the {TARGET_S * 1000:.0f} ms "
+                f"target (cpu {cpu * 1000:.0f} ms)"
+            )
     return 0
 
 

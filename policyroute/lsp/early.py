@@ -108,7 +108,11 @@ class Early:
             elif method in DEFERRED:
                 continue
             elif method == "textDocument/didOpen" and initialized:
-                self.open(params)
+                try:
+                    self.open(params)
+                except Exception:  # a bug of ours: pygls handles the message, and reports it
+                    self.snapshots.clear()
+                    self.pending = self.read.pop()
                 return
             else:
                 self.pending = self.read.pop()

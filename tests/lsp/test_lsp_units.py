@@ -78,3 +78,20 @@ def test_a_fix_keeps_the_quotes_of_a_string() -> None:
     fix = fix_for(e203)
     assert fix is not None and fix.text == "calm"
     assert text[fix.span.start - 1 : fix.span.end + 1] == '"clam"'
+
+
+def test_without_the_lsp_extra_the_command_says_how_to_get_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    from policyroute.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "pygls" else real(name, *a)
+    )
+    assert main(["lsp"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("policyroute lsp: the language server needs the lsp extra (pygls")
+    assert "pip install 'policyroute[lsp]'" in err

@@ -11,7 +11,8 @@ from typing import Any
 
 from ..compiler.loader import Loaded
 from ..policy import Policy
-from ..syntax.diagnostics import CODES, Diagnostic, render_human, sort_key, unique
+from ..syntax.codes import title
+from ..syntax.diagnostics import Diagnostic, render_human, sort_key, unique
 from ..syntax.source import Source
 from .common import (
     EXIT_FAIL,
@@ -82,7 +83,7 @@ def _sarif(diagnostics: list[Diagnostic]) -> dict[str, Any]:
                         "rules": [
                             {
                                 "id": code,
-                                "shortDescription": {"text": CODES.get(code, code)},
+                                "shortDescription": {"text": title(code)},
                             }
                             for code in used
                         ],

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from ..compiler.checker import CLASSIFIER_FIELDS, TRIGGERS
-from ..compiler.features import ATTRIBUTES
+from ..request.attributes import ATTRIBUTES, FAMILIES
 from ..syntax.parser import STATEMENT_KEYWORDS
 from .index import Index
 
@@ -100,7 +100,7 @@ def complete(index: Index, before: str) -> list[Item]:
         return [Item(o, KEYWORD, "rule option") for o in RULE_OPTIONS]
     return [
         *(Item(name, VARIABLE, info.type) for name, info in ATTRIBUTES.items()),
-        Item("metadata.", VARIABLE, "metadata.KEY"),
+        *(Item(f"{f.prefix}.", VARIABLE, f"{f.prefix}.KEY") for f in FAMILIES.values()),
         *(
             Item(f"{c}.{f}", VARIABLE, f"classifier {c}")
             for c in index.names("classifier")

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 
 from ..compiler.checker import TRIGGERS
-from ..compiler.features import ATTRIBUTES, attribute
 from ..decision import Tier
+from ..request.attributes import ATTRIBUTES, family_of, lookup
 from ..syntax import ast
 from .index import Occurrence, import_target
 from .snapshot import Snapshot
@@ -150,9 +150,13 @@ def _attribute(snap: Snapshot, dotted: str) -> str | None:
         if field == "confidence":
             return f"**{dotted}**: number in [0, 1]\n\nclassifier `{head}`'s confidence; 0 when it fails"
         return None
-    info = attribute(dotted)
+    info = lookup(dotted)
     if info is None:
         return None
     if dotted in ATTRIBUTES:
         return f"**{dotted}**: {info.type}\n\n{info.doc}"
-    return f"**{dotted}**: string, number or bool\n\nmetadata key `{field}`, as the caller says"
+    family = family_of(dotted)
+    kind = (family.doc_type or family.type) if family is not None else info.type
+    if kind == "dynamic":
+        kind = "string, number or bool"
+    return f"**{dotted}**: {kind}\n\n{family.doc if family is not None else info.doc}"

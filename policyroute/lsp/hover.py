@@ -10,22 +10,11 @@ from __future__ import annotations
 
 import json
 
-from ..compiler.checker import TRIGGERS
-from ..decision import Tier
+from ..decision import TRIGGERS, Tier
 from ..request.attributes import ATTRIBUTES, family_of, lookup
 from ..syntax import ast
 from .index import Occurrence, import_target
 from .snapshot import Snapshot
-
-TRIGGER_DOCS = {
-    "error": "the API call failed (429, 5xx, 529 overloaded, connection) after the client's own retries",
-    "timeout": "the call timed out",
-    "max_tokens": "the answer stopped at `max_tokens`",
-    "refusal": "the answer's stop reason is `refusal`",
-    "invalid_json": "the caller asked for JSON and the answer does not parse or validate",
-    "confidence": "the answer's self-reported confidence is below the threshold",
-}
-assert set(TRIGGER_DOCS) == set(TRIGGERS)
 
 # A witness is searched for on hover; past this many rules the search is left to `explain`
 # so a hover never stalls the editor.
@@ -56,8 +45,10 @@ def hover_text(snap: Snapshot, occ: Occurrence) -> str | None:
     if occ.kind == "attribute":
         return _attribute(snap, occ.name)
     if occ.kind == "trigger":
-        doc = TRIGGER_DOCS.get(occ.name)
-        return f"**escalate on {occ.name}**: fires when {doc}" if doc else None
+        trigger = TRIGGERS.get(occ.name)
+        if trigger is None:
+            return None
+        return f"**escalate on {trigger.spelled}**: fires when {trigger.doc}"
     if occ.kind == "import":
         target = import_target(occ)
         return f"**import** `{target}`" if target is not None else None

@@ -3,15 +3,16 @@
     python bench/bench_startup.py [--runs N] [--compare TREE]
 
 Each command runs N times as a fresh process, interleaved so that machine noise hits all of
-them alike; the table shows the median wall time and its ratio to `python -c pass`. The
+them alike; the table shows the best and the median wall time and the median's ratio to
+`python -c pass`. `import policyroute` is also timed as Python's own `-X importtime` reports
+it (best of N: the package's cumulative import time, without the interpreter's start), the
+figure the 0.1 s target is about. `--compare TREE` adds the same rows for another checkout
+of the package (e.g. `git archive main | tar -x -C /tmp/main`), run by this Python with TREE
+first on its path. Every command runs in a neutral folder: `python -c` puts the working
+directory first on the path, which would import the checkout it stands in. The
 first `check` after installing builds Lark's parse tables once and caches them in the user's
 cache folder; the bench runs it once beforehand so the figures are the steady state an editor
 or a pre-commit hook sees.
-
-`import policyroute` is also timed as Python's own `-X importtime` reports it (best of N: the
-package's cumulative import time, without the interpreter's start), the figure the 0.1 s
-target is about. `--compare TREE` adds the same rows for another checkout of the package
-(e.g. main's), run by this Python with TREE first on its path.
 
 `lsp: first diagnostics` is what an editor waits for: from starting `policyroute lsp` to the
 first `textDocument/publishDiagnostics` for a shipped policy, the client's `initialize`,
@@ -28,6 +29,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -47,6 +49,7 @@ COMMANDS: dict[str, list[str]] = {
     **{f"lsp: first diagnostics {p.name}": ["lsp", str(p)] for p in SHIPPED},
 }
 TARGET_S = 0.3
+NEUTRAL = tempfile.gettempdir()
 IMPORT_TARGET_S = 0.1
 # The steady state a user's machine is in: modules compiled once and their bytecode cached.
 # A PYTHONDONTWRITEBYTECODE=1 in the bench's environment (some CI and sandbox images set it)
@@ -127,6 +130,7 @@ def import_time(env: dict[str, str] | None = None) -> float:
         text=True,
         check=True,
         env=env or ENV,
+        cwd=NEUTRAL,
     )
     last = [ln for ln in proc.stderr.splitlines() if ln.rstrip().endswith("| policyroute")][-1]
     return int(last.split("|")[1]) / 1e6
@@ -140,7 +144,14 @@ def run_once(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, 
         return lsp_first_diagnostics(Path(cmd[1]))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    subprocess.run(
+        cmd,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env or ENV,
+        cwd=NEUTRAL,
+    )
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -158,7 +169,6 @@ def main() -> int:
     other: dict[str, str] | None = None
     if args.compare:
         other = {**os.environ, "PYTHONPATH": str(Path(args.compare).resolve())}
-        other["PYTHONDONTWRITEBYTECODE"] = "1"  # leave the other tree as it is
         commands["import policyroute (--compare)"] = [sys.executable, "-c", "import policyroute"]
     if not BIN.exists():
         print(f"no console script at {BIN}: install policyroute into this Python", file=sys.stderr)

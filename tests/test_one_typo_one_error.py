@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from policyroute.cli.check import check_loaded
 from policyroute.compiler.loader import load_text
-from policyroute.syntax.parser import STATEMENT_KEYWORDS
+from policyroute.syntax.keywords import STATEMENT_KEYWORDS
 
 POLICIES = sorted((Path(__file__).resolve().parent.parent / "policies").glob("*.route"))
 CUT_SHORT = [

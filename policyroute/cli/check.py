@@ -51,7 +51,7 @@ def check_loaded(loaded: Loaded) -> tuple[list[Diagnostic], bool, Policy | None]
     """Every diagnostic `check` reports for a loaded policy, whether it is a library, and
     the compiled policy when it has no error. The language server calls this too, so an
     editor shows exactly what `check` prints."""
-    from ..compiler.checker import check as check_statements
+    from ..compiler.check import check as check_statements
 
     if not loaded.statements and loaded.diagnostics:
         return loaded.diagnostics, False, None

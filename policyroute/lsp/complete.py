@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..compiler.checker import CLASSIFIER_FIELDS, TRIGGERS
+from ..compiler.check.model import CLASSIFIER_FIELDS, TRIGGERS
 from ..request.attributes import ATTRIBUTES, FAMILIES
-from ..syntax.parser import STATEMENT_KEYWORDS
+from ..syntax.keywords import STATEMENT_KEYWORDS
 from .index import Index
 
 # Kinds a client shows with an icon; named here so this module needs no protocol types.

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_cli_conventions import ROOT, cli
 
 from policyroute.cli.check import github_annotation
 from policyroute.compiler.loader import load_text
 from policyroute.syntax.diagnostics import Diagnostic
 from policyroute.syntax.formatter import format_source
 from policyroute.syntax.source import Source, Span
+
+from .test_conventions import ROOT, cli
 
 SAAS = ROOT / "policies" / "saas-support.route"
 MESSY = 'policy   "m"\ntier a = "claude-haiku-4-5" {input 1 output 5}\ndefault->a\n'

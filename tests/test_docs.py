@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # RouteLLM data, a running proxy): each is executed by its own test, named here, so that a
 # new page is tested by default.
 OWN_TEST = {
+    "editors.md": "tests/editors/test_editors_docs.py",
     "learn.md": "tests/learn/test_docs.py",
     "replay.md": "tests/measure/test_docs_replay.py",
     "runtime.md": "tests/runtime/test_runtime_docs.py",

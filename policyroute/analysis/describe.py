@@ -228,4 +228,12 @@ def describe_region(space: Space, region: int, limit: int = MAX_CASES) -> Region
             if text is not None:
                 conds.append(text)
         words.append(tuple(conds))
-    return Region(tuple(words), exact)
+    return Region(distinct(words), exact)
+
+
+def distinct(words: list[tuple[str, ...]]) -> tuple[tuple[str, ...], ...]:
+    """Each alternative once: two paths of the diagram can simplify to the same conditions,
+    and a case with no condition left holds for every request of the region on its own."""
+    if () in words:
+        return ((),)
+    return tuple(dict.fromkeys(words))

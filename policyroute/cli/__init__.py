@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "learn",
     "judge",
     "serve",
+    "lsp",
 )
 
 
@@ -44,9 +45,22 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line, an unknown option reported with its command's usage (argparse
+    leaves it to the top-level parser, whose usage says nothing of the command's options)."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        commands = next(
+            a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+        )
+        command = commands.choices[args.command]
+        command.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     try:
         return int(args.func(args))
     except UsageError as e:

@@ -9,10 +9,12 @@ never when NO_COLOR is set (https://no-color.org).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -121,11 +123,50 @@ def stdin_text() -> str:
     return _stdin_text
 
 
-def load_input(path: Path) -> Loaded:
-    """A policy file, or stdin (imports then resolve against the current folder)."""
+def load_input(path: Path, stdin_name: str | None = None) -> Loaded:
+    """A policy file, or stdin: named `stdin_name` (`--stdin-filename`), it stands for that
+    file (diagnostics name it, imports resolve beside it); unnamed, imports resolve against
+    the current folder."""
     if path == STDIN:
+        if stdin_name is not None:
+            return load_text(stdin_text(), stdin_name, path=Path(stdin_name))
         return load_text(stdin_text(), STDIN_NAME, Path.cwd())
     return load_path(path)
+
+
+def add_stdin_filename(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--stdin-filename",
+        metavar="NAME",
+        help="the file that - (stdin) stands for: diagnostics name it, imports resolve beside it",
+    )
+
+
+def check_stdin_filename(args: argparse.Namespace, files: list[Path]) -> None:
+    if getattr(args, "stdin_filename", None) is not None and STDIN not in files:
+        raise UsageError("--stdin-filename names stdin: give - among the paths")
+
+
+def add_output(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout"
+    )
+
+
+@contextmanager
+def report_output(args: argparse.Namespace) -> Iterator[TextIO]:
+    """Where a command's report goes: stdout, or the file of `-o FILE`, written whole only
+    once the report is complete (a failed run leaves no half file behind)."""
+    target = getattr(args, "output", None)
+    if target is None:
+        yield sys.stdout
+        return
+    buffer = io.StringIO()
+    yield buffer
+    try:
+        Path(target).write_text(buffer.getvalue(), encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"{target}: cannot write: {e.strerror or e}") from None
 
 
 def display(path: Path) -> str:

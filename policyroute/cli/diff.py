@@ -1,7 +1,9 @@
 """`policyroute diff OLD NEW`: the regions of requests two policies route differently.
 
-Exit codes: 0 equivalent, 1 differences or policy errors, 2 usage errors. With --traffic the
-change is measured on real traffic instead (cli/replay.py).
+Exit codes: 0 equivalent, 1 the policies route some request differently, 2 a policy that
+does not load (its diagnostics on stderr) or a usage error: a diff of a broken policy is not
+"different", and CI telling the two apart is the point of the code. With --traffic the change
+is measured on real traffic instead (cli/replay.py).
 """
 
 from __future__ import annotations
@@ -11,7 +13,18 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .common import EXIT_FAIL, EXIT_OK, add_format, add_quiet, load_policy, plural
+from ..syntax.diagnostics import PolicyError, render_human
+from .common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    add_format,
+    add_quiet,
+    load_policy,
+    plural,
+    use_colour,
+)
 
 if TYPE_CHECKING:
     from ..analysis import Difference
@@ -49,21 +62,40 @@ def diff_report(old: Policy, new: Policy, fmt: str, quiet: bool = False) -> int:
     return EXIT_FAIL if found else EXIT_OK
 
 
+def policies_named(args: argparse.Namespace) -> None:
+    """OLD and NEW, also when `--traffic FILE...` came first and took them (its nargs="+"
+    reads up to the next flag): a `.route` file is a policy, never traffic."""
+    named = [p for p in (args.old, args.new) if p is not None]
+    if len(named) < 2:
+        taken = [t for t in args.traffic if t.endswith(".route")]
+        args.traffic = [t for t in args.traffic if not t.endswith(".route")]
+        named = [*taken, *named]
+    if len(named) != 2:
+        raise UsageError(f"diff compares two policies, OLD and NEW; got {len(named)}")
+    args.old, args.new = named
+
+
 def run_diff(args: argparse.Namespace) -> int:
     from .replay import impact_requested, run_impact
 
-    if impact_requested(args):  # the change measured on real traffic: cli/replay.py
-        args.json = args.format == "json"  # the name cli/replay.py reads
-        return run_impact(args)
-    old = load_policy(args.old)
-    new = load_policy(args.new)
+    policies_named(args)
+    try:
+        if impact_requested(args):  # the change measured on real traffic: cli/replay.py
+            args.json = args.format == "json"  # the name cli/replay.py reads
+            return run_impact(args)
+        old = load_policy(args.old)
+        new = load_policy(args.new)
+    except PolicyError as e:
+        print(render_human(e.diagnostics, use_colour(sys.stderr)), file=sys.stderr)
+        return EXIT_USAGE
     return diff_report(old, new, args.format, args.quiet)
 
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("diff", help="requests two policies route to different tiers")
-    p.add_argument("old", metavar="OLD")
-    p.add_argument("new", metavar="NEW")
+    # Optional to argparse only, so that `--traffic FILE... OLD NEW` parses (policies_named).
+    p.add_argument("old", metavar="OLD", nargs="?")
+    p.add_argument("new", metavar="NEW", nargs="?")
     add_format(p)
     add_quiet(p)
     from .replay import add_impact_flags

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..syntax import ast
-from ..syntax.diagnostics import Diagnostic, did_you_mean, hint_budget
+from ..syntax.diagnostics import Diagnostic, Related, did_you_mean, hint_budget
 from ..syntax.limits import MAX_FILE_BYTES, MAX_FILES, MAX_IMPORTS_PER_FILE, MAX_POLICY_BYTES
 from ..syntax.parser import parse
 from ..syntax.source import Source, Span, UnreadableFile, read_regular_file
@@ -106,6 +106,8 @@ def read(path: Path) -> tuple[Source | None, Diagnostic | None]:
     source, problem = _read(path, name)
     if source is not None:
         source.path = path
+    if problem is not None and problem.source.path is None:
+        problem.source.path = path  # an editor shows the problem in that file
     return source, problem
 
 
@@ -140,11 +142,19 @@ def _resolve(path: Path) -> Path:
         return Path(os.path.abspath(path))
 
 
-def load_text(text: str, name: str = "<string>", base_dir: Path | None = None) -> Loaded:
+def load_text(
+    text: str, name: str = "<string>", base_dir: Path | None = None, path: Path | None = None
+) -> Loaded:
+    """A policy from text. With `path`, the text stands for that file (an editor's unsaved
+    buffer, `--stdin-filename`): imports resolve beside it and a cycle back to it is one."""
     loaded = Loaded()
     source = Source(text, name)
+    if path is not None:
+        path = _resolve(path)
+        source.path = path
+        base_dir = path.parent
     with hint_budget():
-        _load_source(source, _resolve(base_dir or Path.cwd()), None, loaded, [])
+        _load_source(source, _resolve(base_dir or Path.cwd()), path, loaded, [])
     return loaded
 
 
@@ -204,8 +214,12 @@ def _import(
     loaded: Loaded,
     stack: list[Path],
 ) -> None:
-    def problem(code: str, message: str, hint: str | None = None) -> None:
-        loaded.diagnostics.append(Diagnostic(code, message, source, stmt.path.span, hint))
+    def problem(
+        code: str, message: str, hint: str | None = None, related: tuple[Related, ...] = ()
+    ) -> None:
+        loaded.diagnostics.append(
+            Diagnostic(code, message, source, stmt.path.span, hint, related)
+        )
 
     shown = _shorten(stmt.path.value)
     try:
@@ -249,7 +263,11 @@ def _import(
     if imported is None:
         assert err is not None
         loaded.diagnostics.append(err)
-        problem("E401", f"cannot import '{shown}': see the error in that file")
+        problem(
+            "E401",
+            f"cannot import '{shown}': see the error in that file",
+            related=(Related(err.source, err.span, err.message),),
+        )
         return
     if loaded.total_chars[0] + len(imported.text) > MAX_POLICY_BYTES:
         problem(

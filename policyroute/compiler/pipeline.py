@@ -53,7 +53,12 @@ def _check(c: Compilation) -> None:
     diagnostics = list(loaded.diagnostics)
     if not loaded.statements and diagnostics:
         raise PolicyError(diagnostics)
-    checked, found = check(loaded.statements, loaded.imports_failed(), loaded.broken)
+    checked, found = check(
+        loaded.statements,
+        loaded.imports_failed(),
+        loaded.broken,
+        loaded.sources[0] if loaded.sources else None,
+    )
     diagnostics.extend(found)
     if checked.library or (not loaded.statements and not diagnostics):
         src = loaded.sources[0] if loaded.sources else None

@@ -18,12 +18,27 @@ MAX_SHOWN = 200
 
 
 @dataclass(frozen=True, slots=True)
+class Related:
+    """Another place a diagnostic concerns: the first declaration of a duplicate, the error
+    inside a file that failed to import. Editors show it as a link."""
+
+    source: Source
+    span: Span
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        line, col = self.source.line_col(self.span.start)
+        return {"file": self.source.name, "line": line, "column": col, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
 class Diagnostic:
     code: str
     message: str
     source: Source
     span: Span
     hint: str | None = None
+    related: tuple[Related, ...] = ()
 
     def __post_init__(self) -> None:
         # A code no registry entry names would reach SARIF and the docs undescribed.
@@ -92,7 +107,7 @@ class Diagnostic:
     def to_json(self) -> dict[str, Any]:
         line, col = self.source.line_col(self.span.start)
         end_line, end_col = self.source.line_col(self.span.end)
-        return {
+        out: dict[str, Any] = {
             "file": self.source.name,
             "line": line,
             "column": col,
@@ -103,6 +118,9 @@ class Diagnostic:
             "message": self.message,
             "hint": self.hint,
         }
+        if self.related:
+            out["related"] = [r.to_json() for r in self.related]
+        return out
 
 
 def sort_key(d: Diagnostic) -> tuple[str, int, str]:

@@ -98,7 +98,9 @@ def _problem_from(e: UnexpectedInput, text: str, base: int) -> _SyntaxProblem:
                 "numbers look like 300, 60_000, 0.7, 60k or 1.5m",
             )
         shown = repr(ch) if ch.isprintable() and ch else f"U+{ord(ch):04X}" if ch else "EOF"
-        return _SyntaxProblem("E001", f"unexpected character {shown}", pos, pos + 1)
+        return _SyntaxProblem(
+            "E001", f"unexpected character {shown}", pos, pos + 1, _character_hint(ch)
+        )
     if isinstance(e, UnexpectedToken):
         tok = e.token
         start = base + (tok.start_pos or 0) if tok.type != "$END" else len(text)
@@ -113,7 +115,7 @@ def _problem_from(e: UnexpectedInput, text: str, base: int) -> _SyntaxProblem:
                 end,
                 f"pick another name, like '{word}_'",
             )
-        hint = None
+        hint = _expected_hint(expected)
         if tok.type == "EQUAL" and "COMPARE" in expected:
             hint = "compare with '==', not '='"
         return _SyntaxProblem(
@@ -129,5 +131,48 @@ def _problem_from(e: UnexpectedInput, text: str, base: int) -> _SyntaxProblem:
             f"unexpected end of file; expected {_expected(set(e.expected))}",
             len(text),
             len(text) + 1,
+            _expected_hint(set(e.expected)),
         )
-    return _SyntaxProblem("E001", str(e).splitlines()[0], base, base + 1)
+    return _SyntaxProblem("E001", str(e).splitlines()[0], base, base + 1, _GENERAL_HINT)
+
+
+_GENERAL_HINT = "each statement has one form; docs/language.md lists them"
+# What to write where the parser wanted one of these: the first that the expected set holds.
+_WANTED_HINTS = (
+    ({"ANY", "ALL", "STRING"}, 'after contains: a "phrase", any SET or all SET'),
+    ({"REGEX"}, "after matches: a regex, like /\\bselect\\b/i"),
+    (
+        {"COMPARE", "__ANON_0"},
+        'compare the attribute (==, !=, <, >, in [...], contains "...") or end with -> TIER',
+    ),
+    ({"__ANON_0"}, "a rule ends with -> TIER"),
+    ({"COMPARE"}, 'a condition compares an attribute: ==, !=, <, >, in [...], contains "..."'),
+    ({"COLON"}, "a rule is written: rule NAME: CONDITION -> TIER"),
+    ({"RSQB", "COMMA"}, 'a list is written ["a", "b"]: close it with ]'),
+    ({"PERCENT"}, "a shadow share is a percentage: shadow TIER sample 5%"),
+    ({"RBRACE"}, "close the block with }"),
+    ({"RPAR"}, "close the parenthesis"),
+    ({"STRING"}, 'a string, in double quotes: "..."'),
+    ({"NUMBER"}, "a number: 300, 60_000, 0.7, 60k or 1.5m"),
+    ({"NAME"}, "a name: letters, digits and _, not starting with a digit"),
+)
+
+
+def _expected_hint(expected: set[str]) -> str:
+    statement_starts = {k.upper() for k in STATEMENT_KEYWORDS}
+    if len(expected & statement_starts) >= 3 and not expected & {"COMPARE", "__ANON_0"}:
+        return "a statement starts with " + ", ".join(STATEMENT_KEYWORDS)
+    for wanted, hint in _WANTED_HINTS:
+        if wanted & expected == wanted or (len(wanted) == 1 and wanted <= expected):
+            return hint
+    return _GENERAL_HINT
+
+
+def _character_hint(ch: str) -> str:
+    if ch == "'":
+        return 'strings are in double quotes: "..."'
+    if ch in "&|":
+        return "write 'and' and 'or'"
+    if ch == "!":
+        return "write 'not', or '!=' to compare"
+    return "names are letters, digits and _; strings are in double quotes; # starts a comment"

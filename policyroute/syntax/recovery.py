@@ -50,7 +50,7 @@ def _shape_problem(statement: ast.Statement) -> _SyntaxProblem | None:
 
 # Splits a file into statements: skips comments, strings and regexes (which may contain
 # keywords), and treats a statement keyword as a start unless it follows a dot (`user.tier`)
-# or is the `escalate` of a rule option.
+# is the `escalate` of a rule option, or is the `default` a test names (`by default`).
 STATEMENT_SCAN = re.compile(
     r"""
     (?P<comment>\#[^\n]*)
@@ -58,6 +58,7 @@ STATEMENT_SCAN = re.compile(
   | (?P<regex>/(?:\\.|[^/\\\n])*/?)
   | (?P<dotted>\.\s*[A-Za-z_][A-Za-z0-9_]*)
   | (?P<option>\bescalate\s+(?:never|max)\b)
+  | (?P<by>\bby\s+default\b)
   | (?P<keyword>\b(?:policy|import|tier|keywords|classifier|rule|default|escalate|test|shadow|sticky)\b)
   | (?P<open>[(\[{])
   | (?P<close>[)\]}])

@@ -96,7 +96,7 @@ class Checker(Lints):
         p = self.policy
         tier_declared = any(kind == "tier" for kind, _ in [*p.decl_spans, *self._broken])
         if not p.tiers and not tier_declared and not self.imports_failed:
-            src = self.statements[0].source if self.statements else Source("", "<policy>")
+            src = self.statements[0].source if self.statements else self.main
             self.error(
                 "E106",
                 "no tier declared",
@@ -109,7 +109,7 @@ class Checker(Lints):
         if self.policy.default is None and not any(
             d.code.startswith("E0") for d in self.diagnostics
         ):
-            src = main[-1].source if main else Source("", "<policy>")
+            src = main[-1].source if main else self.main
             end = len(src.text.rstrip())
             self.error(
                 "E107",
@@ -143,10 +143,13 @@ def check(
     statements: Sequence[Located],
     imports_failed: bool = False,
     broken: Sequence[tuple[str, str]] = (),
+    main: Source | None = None,
 ) -> tuple[CheckedPolicy, list[Diagnostic]]:
+    """`main` is the file being checked: a problem of the whole file (no tier, no default)
+    is reported in it even when it holds no statement (only comments, or nothing)."""
     # The size limits first: over one, the policy goes no further than the checker.
     bounds = bound_diagnostics(statements)
-    checker = Checker(statements, imports_failed, broken)
+    checker = Checker(statements, imports_failed, broken, main)
     with hint_budget():
         policy = checker.check()
     return policy, [*bounds, *checker.diagnostics]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from ...decision import Tier
 from ...syntax import ast
-from ...syntax.diagnostics import Diagnostic, did_you_mean
+from ...syntax.diagnostics import Diagnostic, Related, did_you_mean
 from ...syntax.keywords import LANGUAGE_KEYWORDS
 from ...syntax.source import Source, Span
 from .model import (
@@ -25,8 +25,11 @@ class CheckerBase:
         statements: Sequence[Located],
         imports_failed: bool = False,
         broken: Sequence[tuple[str, str]] = (),
+        main: Source | None = None,
     ) -> None:
         self.statements = statements
+        # The file being checked: whole-file problems are reported in it, statements or none.
+        self.main = main or Source("", "<policy>")
         # A failed import explains missing declarations; do not report each absence again.
         self.imports_failed = imports_failed
         self.diagnostics: list[Diagnostic] = []
@@ -41,9 +44,15 @@ class CheckerBase:
         self._rule_names.extend(name for kind, name in broken if kind == "rule")
 
     def error(
-        self, code: str, message: str, source: Source, span: Span, hint: str | None = None
+        self,
+        code: str,
+        message: str,
+        source: Source,
+        span: Span,
+        hint: str | None = None,
+        related: tuple[Related, ...] = (),
     ) -> None:
-        self.diagnostics.append(Diagnostic(code, message, source, span, hint))
+        self.diagnostics.append(Diagnostic(code, message, source, span, hint, related))
 
     warn = error
 
@@ -69,6 +78,7 @@ class CheckerBase:
                 src,
                 ident.span,
                 f"first declared at {first_src.name}:{line}:{col}",
+                (Related(first_src, first_span, "first declared here"),),
             )
             return False
         self.policy.decl_spans[key] = (src, ident.span)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...request import attributes
-from ...request.attributes import BOOL, DYNAMIC, LABEL, NUMBER, STRING, TEXT, lookup
+from ...request.attributes import BOOL, DYNAMIC, INT, LABEL, NUMBER, STRING, TEXT, lookup
 from ...syntax import ast
 from ...syntax.diagnostics import did_you_mean
 from ...syntax.source import Source, Span
@@ -82,6 +82,7 @@ class Conditions(CheckerBase):
             f"'{attr.dotted}' is {_article(attr_type)} {attr_type}; it cannot be compared with {what}",
             src,
             span,
+            type_hint(attr.dotted, attr_type),
         )
 
     def _expr(self, expr: ast.Expr, src: Source) -> None:
@@ -122,7 +123,13 @@ class Conditions(CheckerBase):
         elif isinstance(expr, ast.In):
             kinds = {type(v) for v in expr.values}
             if len(kinds) > 1:
-                self.error("E201", "a list mixes values of different types", src, expr.span)
+                self.error(
+                    "E201",
+                    "a list mixes values of different types",
+                    src,
+                    expr.span,
+                    type_hint(expr.attr.dotted, t),
+                )
             for v in expr.values:
                 if not self._value_fits(t, v):
                     self._type_error(expr.attr, t, _describe(v), src, v.span)
@@ -190,6 +197,8 @@ class Conditions(CheckerBase):
                 hint = "rewrite without it, or split the test into two rules"
             elif e.code == "E304":
                 hint = "bound the repetition ({1,1000} -> {1,100}), or test a phrase instead"
+            elif e.code == "E301":
+                hint = REGEX_HINT
             self.error(e.code, str(e), src, regex.span, hint)
             return
         if compiled.search("") is not None:
@@ -200,3 +209,29 @@ class Conditions(CheckerBase):
                 regex.span,
                 "a '*' or '?' that should be '+'?",
             )
+
+
+REGEX_HINT = (
+    "the syntax is RE2's (https://github.com/google/re2/wiki/Syntax): close every ( [ {, "
+    "and escape ( ) [ ] { } . * + ? | \\ with a backslash to match them as written"
+)
+
+
+def type_hint(dotted: str, attr_type: str, setting: bool = False) -> str | None:
+    """How a value of the attribute's type is written."""
+    op = "=" if setting else "=="
+    if attr_type in (INT, NUMBER):
+        return (
+            f"write a number without quotes: {dotted} {op if setting else '>'} 300 (or 60k, 1.5m)"
+        )
+    if attr_type in (STRING, LABEL):
+        return f'write the value in double quotes: {dotted} {op} "..."'
+    if attr_type == TEXT:
+        if setting:
+            return f'write the text in double quotes: {dotted} = "..."'
+        return f'text is searched, not compared: {dotted} contains "..." or {dotted} matches /.../'
+    if attr_type == BOOL:
+        if setting:
+            return f"write true or false: {dotted} = true"
+        return f"a bool stands alone as a condition: {dotted}, or not {dotted}"
+    return None

@@ -7,6 +7,7 @@ from ...request.attributes import INT, LABEL, TEXT, USD, lookup
 from ...syntax import ast
 from ...syntax.diagnostics import did_you_mean
 from ...syntax.source import Source
+from .conditions import type_hint
 from .model import (
     CheckedTest,
     _article,
@@ -53,6 +54,7 @@ class InlineTests(Rules):
                     f"'{ta.attr.dotted}' is {_article(t)} {t}; it cannot be set to {_describe(ta.value)}",
                     src,
                     ta.value.span,
+                    type_hint(ta.attr.dotted, t, setting=True),
                 )
                 ok = False
             elif t == LABEL:

@@ -133,11 +133,13 @@ class BatchJudge:
             batch = self.client.messages.batches.retrieve(batch_id)
             if batch.processing_status == "ended":
                 return True
-            counts = batch.request_counts
+            # Some SDK versions leave the counts unset on a batch still being created.
+            counts = getattr(batch.request_counts, "processing", None)
+            pending = "" if counts is None else f"{counts} "
             elapsed = time.monotonic() - started
             if self.max_wait is not None and elapsed + interval > self.max_wait:
                 self.log(
-                    f"batch {batch_id} still {batch.processing_status} ({counts.processing} "
+                    f"batch {batch_id} still {batch.processing_status} ({pending}"
                     "processing); run the same command again to resume it"
                 )
                 return False

@@ -201,7 +201,7 @@ def config_from(settings: dict[str, Any]) -> Any:
     )
     shadow = None
     if settings.get("shadow_budget") is not None:
-        from ..runtime.shadow import ShadowConfig
+        from ..runtime.shadowing import ShadowConfig
 
         shadow = ShadowConfig(settings["shadow_budget"], pairs=settings["pairs"])
     return ServeConfig(

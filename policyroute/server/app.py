@@ -257,6 +257,8 @@ async def _guarded(state: _State, request: HttpRequest, handler: Any) -> Respons
         return response
     except ApiError as e:
         services.metrics.errors.labels(str(e.status)).inc()
+        # Answered without reaching the ladder (a body routing cannot read): still one line.
+        log.info("%s %s -> %d %s", request.method, request.url.path, e.status, e.message)
         return e.response()
     except Exception as e:  # never a traceback to the caller
         return _internal(state, e)

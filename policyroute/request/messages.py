@@ -32,8 +32,9 @@ from typing import Any
 
 from policyroute.jsonsafe import MAX_DEPTH, JSONError, check_depth
 
+from .attributes import CHARS_PER_TOKEN, TOKENS_PER_IMAGE
 from .checks import RequestError
-from .request import CHARS_PER_TOKEN, TOKENS_PER_IMAGE, Request, normalize_route
+from .request import Request, normalize_route
 
 ROLES = ("user", "assistant", "system")
 _REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>", re.DOTALL)

@@ -25,10 +25,10 @@ from policyroute.runtime.deadlines import Deadlines
 from policyroute.runtime.escalation import ConfidenceFn
 from policyroute.runtime.ladder import Answer, Step, Try
 from policyroute.runtime.redact import Redactor
-from policyroute.runtime.shadow import AsyncShadow, ShadowConfig, ThreadShadow
+from policyroute.runtime.sdk_tier import SdkTried, try_tier, try_tier_async
+from policyroute.runtime.shadowing import AsyncShadow, ShadowConfig, ThreadShadow
 from policyroute.runtime.spend import key_owner
 from policyroute.runtime.state import State
-from policyroute.runtime.upstream import SdkTried, try_tier, try_tier_async
 
 if TYPE_CHECKING:
     from policyroute.runtime.calls import PolicyLike

@@ -11,6 +11,7 @@ out. Formatting is the renderers' job.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 from collections import deque
@@ -26,7 +27,7 @@ from .costing import price
 from .outcomes import Outcome, Outcomes
 from .report import ImpactReport, Report, build
 from .tally import PolicyTally, Tally
-from .traffic import Location, TrafficItem, Unreplayable, iter_chunks, parse_line
+from .traffic import Location, LongLine, RawLine, TrafficItem, Unreplayable, iter_chunks, parse_line
 
 Progress = Callable[[int, int, int], None]  # (lines done, bytes done, bytes total or 0)
 
@@ -83,7 +84,9 @@ def universe_of(policies: Sequence[Policy]) -> tuple[str, ...]:
     return tuple(names)
 
 
-def tally_chunk(state: _State, file: str, start: int, lines: Sequence[bytes]) -> tuple[Tally, int]:
+def tally_chunk(
+    state: _State, file: str, start: int, lines: Sequence[RawLine]
+) -> tuple[Tally, int]:
     """Parse, decide, price and count one chunk; also how often a classifier went unasked."""
     policies = state.policies
     tally = Tally([PolicyTally.empty(len(p.tiers), len(p.rules)) for p in policies])
@@ -177,14 +180,27 @@ def _tally_item(
         )
 
 
-def _work(args: tuple[str, int, bytes]) -> tuple[Tally, int]:
-    assert _STATE is not None
-    file, start, blob = args
+_Job = tuple[str, int, bytes, tuple[int, ...], int]
+
+
+def _job(file: str, start: int, lines: list[RawLine]) -> _Job:
     # A chunk travels as one bytes object (one allocation and one pickle, not one per line);
-    # the file was split on b"\n" alone, so splitting again on it gives the same lines.
-    lines = blob.split(b"\n")
+    # an over-long line travels as an empty line and its offset.
+    long = tuple(i for i, raw in enumerate(lines) if isinstance(raw, LongLine))
+    limit = next((raw.max_bytes for raw in lines if isinstance(raw, LongLine)), 0)
+    blob = b"".join(b"\n" if isinstance(raw, LongLine) else raw for raw in lines)
+    return file, start, blob, long, limit
+
+
+def _work(args: _Job) -> tuple[Tally, int]:
+    assert _STATE is not None
+    file, start, blob, long, limit = args
+    # The file was split on b"\n" alone, so splitting again on it gives the same lines.
+    lines: list[RawLine] = list(blob.split(b"\n"))
     if lines and not lines[-1]:
         lines.pop()
+    for i in long:
+        lines[i] = LongLine(limit)
     return tally_chunk(_STATE, file, start, lines)
 
 
@@ -233,11 +249,17 @@ def run(
         if progress is not None:
             progress(total.lines, done_bytes, total_bytes)
 
-    processes = options.processes or os.cpu_count() or 1
+    # More workers than cores only contend, and more than chunks only cost their fork: read
+    # up to one chunk per worker ahead to know how many the file has.
+    cores = os.cpu_count() or 1
+    processes = min(options.processes or cores, cores)
+    head = list(itertools.islice(chunks, processes))
+    processes = min(processes, len(head))
+    chunks = itertools.chain(head, chunks)
     if processes <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         for file, start, lines in chunks:
             part, asked = tally_chunk(state, file, start, lines)
-            absorb(part, asked, sum(map(len, lines)))
+            absorb(part, asked, sum(len(raw) for raw in lines if isinstance(raw, bytes)))
         return total, unasked
 
     _STATE = state
@@ -247,9 +269,9 @@ def run(
             pending: deque[tuple[Any, int]] = deque()
             try:
                 for file, start, lines in chunks:
-                    blob = b"".join(lines)
+                    job = _job(file, start, lines)
                     del lines
-                    pending.append((pool.apply_async(_work, ((file, start, blob),)), len(blob)))
+                    pending.append((pool.apply_async(_work, (job,)), len(job[2])))
                     # A few chunks in flight per worker keeps every core busy without reading
                     # the whole file ahead into memory.
                     while len(pending) >= 3 * processes:

@@ -96,7 +96,10 @@ def policy_files(paths: Iterable[str], stdin: bool = True) -> list[Path]:
         else:
             raise UsageError(f"{raw}: no such file or folder")
         for f in found:
-            key = f.resolve()
+            try:
+                key = f.resolve()
+            except (OSError, RuntimeError):  # a symlink loop: loading it reports it
+                key = f.absolute()
             if key not in seen:
                 seen.add(key)
                 out.append(f)

@@ -26,7 +26,7 @@ from ..request import Request
 from .costing import price
 from .outcomes import Outcome, Outcomes
 from .report import ImpactReport, Report, build
-from .tally import PolicyTally, Tally
+from .tally import Ids, PolicyTally, Tally
 from .traffic import Location, LongLine, RawLine, TrafficItem, Unreplayable, iter_chunks, parse_line
 
 Progress = Callable[[int, int, int], None]  # (lines done, bytes done, bytes total or 0)
@@ -90,6 +90,7 @@ def tally_chunk(
     """Parse, decide, price and count one chunk; also how often a classifier went unasked."""
     policies = state.policies
     tally = Tally([PolicyTally.empty(len(p.tiers), len(p.rules)) for p in policies])
+    tally.ids_file = file
     unasked = _Unasked()
     outcomes = state.outcomes
     universe = state.universe
@@ -115,6 +116,8 @@ def _tally_item(
 ) -> None:
     tally.replayed += 1
     tally.shapes[item.shape] += 1
+    if item.shape != "request" or item.id != str(item.where.line):  # not a defaulted id
+        tally.ids.append((hash(item.id), item.where.line))
     row = outcomes.get(item.id) if outcomes is not None else None
     estimate = item.request.estimated_context_tokens() or 0
     tiers_chosen: list[int] = []
@@ -233,6 +236,7 @@ def run(
         options.output_tokens,
     )
     total = Tally([PolicyTally.empty(len(p.tiers), len(p.rules)) for p in policies])
+    ids = Ids()
     unasked = 0
     done_bytes = 0
     total_bytes = _total_bytes(traffic) if progress else 0
@@ -240,6 +244,7 @@ def run(
 
     def absorb(part: Tally, asked: int, size: int) -> None:
         nonlocal unasked, done_bytes
+        ids.absorb(part)  # chunks come back in file order: "earlier" is earlier in the file
         total.merge(part)
         unasked += asked
         done_bytes += size
@@ -260,6 +265,7 @@ def run(
         for file, start, lines in chunks:
             part, asked = tally_chunk(state, file, start, lines)
             absorb(part, asked, sum(len(raw) for raw in lines if isinstance(raw, bytes)))
+        ids.finish(total, outcomes.by_id if outcomes is not None else None)
         return total, unasked
 
     _STATE = state
@@ -287,6 +293,7 @@ def run(
                 raise
     finally:
         _STATE = None
+    ids.finish(total, outcomes.by_id if outcomes is not None else None)
     return total, unasked
 
 

@@ -62,7 +62,7 @@ def read_pairs(paths: Iterable[str | Path]) -> PairsRead:
         name = str(raw)
         with _open(path) as f:
             try:
-                for lineno, line in jsonsafe.iter_lines(f):
+                for lineno, line in jsonsafe.iter_lines(f, max_bytes=jsonsafe.MAX_LINE_BYTES):
                     if line is None:
                         too_long = jsonsafe.too_long(jsonsafe.MAX_LINE_BYTES)
                         out.problems.append(Problem(name, lineno, too_long.message))

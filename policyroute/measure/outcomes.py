@@ -178,7 +178,7 @@ def _token(obj: Mapping[str, Any], key: str) -> int | None:
 
 
 def _read_jsonl(f: IO[str], name: str, names: TierNames, out: Outcomes) -> None:
-    for lineno, line in jsonsafe.iter_lines(f):
+    for lineno, line in jsonsafe.iter_lines(f, max_bytes=jsonsafe.MAX_LINE_BYTES):
         if line is None:
             out.problems.append(
                 OutcomeProblem(name, lineno, jsonsafe.too_long(jsonsafe.MAX_LINE_BYTES).message)

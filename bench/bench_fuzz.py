@@ -94,6 +94,12 @@ def _worker(seed: int, timeout: float, memory_mb: int) -> None:
     cap = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     signal.signal(signal.SIGALRM, _on_alarm)
+    import policyroute.cli
+
+    # One parser for the worker's life (argparse keeps no state between parses): building it
+    # is a third of a small case's time and not what the cases test.
+    parser = policyroute.cli.make_parser()
+    policyroute.cli.make_parser = lambda: parser  # type: ignore[assignment]
     reply = os.fdopen(os.dup(1), "w", buffering=1)
     for raw in sys.stdin:
         result = run_case(seed, int(raw), timeout)
@@ -142,11 +148,21 @@ def _spawn(seed: int, timeout: float, memory_mb: int) -> _Worker:
 
 
 def run(
-    cases: int, seed: int, workers: int, timeout: float, memory_mb: int = 4096, start: int = 0
+    cases: int,
+    seed: int,
+    workers: int,
+    timeout: float,
+    memory_mb: int = 4096,
+    start: int = 0,
+    budget: float | None = None,
 ) -> Summary:
-    """Cases start .. start+cases-1 of `seed` over `workers` worker processes."""
+    """Cases start .. start+cases-1 of `seed` over `workers` worker processes; with `budget`
+    (seconds), no case is started after it, and the summary says how many ran."""
     summary = Summary()
-    todo = iter(range(start, start + cases))
+    stop_at = None if budget is None else time.monotonic() + budget
+    todo = iter(
+        i for i in range(start, start + cases) if stop_at is None or time.monotonic() < stop_at
+    )
     sel = selectors.DefaultSelector()
     pool: list[_Worker] = []
     began = time.perf_counter()
@@ -266,6 +282,7 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=20.0, help="seconds a case may take")
     ap.add_argument("--memory", type=int, default=4096, help="MB of address space a worker has")
     ap.add_argument("--case", type=int, help="run this one case here and show it")
+    ap.add_argument("--budget", type=float, help="start no case after this many seconds")
     args = ap.parse_args()
     if args.case is not None:
         c = case(args.seed, args.case)
@@ -278,7 +295,7 @@ def main() -> int:
         signal.signal(signal.SIGALRM, _on_alarm)
         print(json.dumps(run_case(args.seed, args.case, args.timeout), indent=1))
         return 0
-    s = run(args.cases, args.seed, args.workers, args.timeout, args.memory, args.start)
+    s = run(args.cases, args.seed, args.workers, args.timeout, args.memory, args.start, args.budget)
     print(report(s, args.seed))
     print(json.dumps({"python": sys.version.split()[0], "load": os.getloadavg()[0]}))
     return 1 if s.bad else 0

@@ -390,7 +390,11 @@ def case(seed: int, index: int) -> Case:
         text = _policy_text(r)
         roll = r.random()
         if roll < 0.55:
-            argv = ["check", "p.route", *r.choice([[], ["--format", "json"], ["--format", "sarif"]])]
+            argv = [
+                "check",
+                "p.route",
+                *r.choice([[], ["--format", "json"], ["--format", "sarif"]]),
+            ]
         elif roll < 0.7:
             argv = ["fmt", "--check", "p.route"]
         elif roll < 0.8:
@@ -408,7 +412,13 @@ def case(seed: int, index: int) -> Case:
             argv = ["test", "p.route"]
         return Case(kind, argv, {"p.route": text})
     if kind == "request":
-        argv = ["route", "p.route", "--request", "r.json", *r.choice([[], ["--json"], ["--explain"]])]
+        argv = [
+            "route",
+            "p.route",
+            "--request",
+            "r.json",
+            *r.choice([[], ["--json"], ["--explain"]]),
+        ]
         return Case(kind, argv, {"p.route": SMALL, "r.json": _request(r)})
     if kind == "traffic":
         files = {"p.route": SMALL, "t.jsonl": _traffic(r, r.randint(1, 6))}

@@ -8,6 +8,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from policyroute import Request
 
 POLICY = """\
 tier haiku = "claude-haiku-4-5" { input 1 output 5 }
@@ -131,3 +135,26 @@ def test_route_max_tokens_of_the_request_under_and_over_the_cap(tmp: Path) -> No
         (tmp / "r.json").write_text(json.dumps(body))
         proc = run("route", "p.route", "--request", "r.json", "--task", "summarize", cwd=tmp)
         assert f"max_tokens: {sent} ({why}" in proc.stdout
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(st.none(), st.integers(1, 10**6)),
+    st.one_of(st.none(), st.integers(1, 10**6)),
+    st.one_of(st.none(), st.integers(1, 10**6)),
+)
+def test_route_and_the_runtime_send_the_same_max_tokens(
+    rule_cap: int | None, tier_cap: int | None, requested: int | None
+) -> None:
+    from policyroute import loads
+    from policyroute.decision import FALLBACK_MAX_TOKENS, first_max_tokens
+    from policyroute.runtime import escalation
+
+    tier = f"max_tokens {tier_cap}" if tier_cap else ""
+    rule = f"max_tokens {rule_cap}" if rule_cap else ""
+    policy = loads(f'tier t = "m" {{ input 1 output 1 {tier} }}\ndefault -> t {rule}\n')
+    decision = policy.decide(Request("hi"))
+    assert FALLBACK_MAX_TOKENS == escalation.FALLBACK_MAX_TOKENS
+    assert first_max_tokens(decision, requested) == escalation.max_tokens_for(
+        decision, 0, decision.tier_spec, requested
+    )

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from ..decision import Decision
+from ..decision import Decision, first_max_tokens
 from ..policy import Policy
 from ..request import Request
 from .common import EXIT_OK, add_format, add_route_flags, load_policy, read_request
@@ -68,15 +68,8 @@ def _also(policy: Policy, decision: Decision) -> list[str]:
     return lines
 
 
-def _max_tokens_sent(decision: Decision, request: Request) -> int:
-    """What the runtime and `serve` send to the decided tier: the same function they call."""
-    from ..runtime.escalation import max_tokens_for
-
-    return max_tokens_for(decision, 0, decision.tier_spec, request.output_tokens)
-
-
 def _max_tokens_line(decision: Decision, request: Request) -> str:
-    sent = _max_tokens_sent(decision, request)
+    sent = first_max_tokens(decision, request.output_tokens)
     cap, asked = decision.max_tokens, request.output_tokens
     if asked is None:
         why = (
@@ -101,7 +94,7 @@ def cmd_route(args: argparse.Namespace) -> int:
             {"tier": s.tier.name, "share": s.share} for s in policy.shadows_for(decision.tier)
         ]
         out["sticky_window_s"] = policy.sticky_window
-        out["max_tokens_sent"] = _max_tokens_sent(decision, request)
+        out["max_tokens_sent"] = first_max_tokens(decision, request.output_tokens)
         if args.explain:
             out["counterfactual"] = _counterfactual(policy, request, decision)
         print(json.dumps(out, indent=2, default=str))

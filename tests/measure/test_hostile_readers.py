@@ -11,7 +11,7 @@ import pytest
 from policyroute import jsonsafe, loads
 from policyroute.measure.outcomes import read_outcomes
 from policyroute.measure.replay import ReplayOptions, replay
-from policyroute.measure.traffic import Location, LongLine, iter_chunks, parse_line, read_traffic
+from policyroute.measure.traffic import Location, iter_chunks, parse_line, read_traffic
 
 from .cli import run
 
@@ -79,6 +79,8 @@ def test_learn_reads_through_the_same_guarded_path(tmp_path: Path) -> None:
 
 
 def test_a_line_over_the_limit_is_skipped_unread_and_reported(tmp_path: Path) -> None:
+    from policyroute.measure.traffic import LongLine
+
     traffic = write(tmp_path, "t.jsonl", line("a"), line("b", "x" * 500), line("c"))
     chunks = list(iter_chunks([traffic], max_bytes=200))
     (_, _, raws) = chunks[0]

@@ -196,7 +196,11 @@ def test_record_without_text_is_reported_not_dropped() -> None:
             "route",
         ),
         ("[" * 100_000, "nested too deeply", "nested deeper than 256 levels"),
-        ("[" + "9" * 5000 + "]", "bad number", "integer of 5000 digits (at most 308 are read) at column 2"),
+        (
+            "[" + "9" * 5000 + "]",
+            "bad number",
+            "integer of 5000 digits (at most 308 are read) at column 2",
+        ),
         ('{"messages": [], "n": NaN}', "bad number", "NaN is not a JSON number at column 23"),
     ],
 )

@@ -10,7 +10,6 @@ from fake_anthropic import FakeAnthropic
 from pairs_support import outcomes, pair, write
 
 from policyroute.cli import main
-from policyroute.cli.judge import usd
 
 
 def judge(tmp_path: Path, *args: str) -> int:
@@ -41,6 +40,8 @@ def test_reference_mode_with_no_pair_judged_exits_1(
     ],
 )
 def test_amounts_keep_the_digits_they_need(amount: float, shown: str) -> None:
+    from policyroute.cli.judge import usd
+
     assert usd(amount) == shown
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from policyroute import jsonsafe, loads
+from policyroute import loads
 from policyroute.measure.outcomes import read_outcomes
 from policyroute.measure.replay import ReplayOptions, replay
 from policyroute.measure.traffic import Location, iter_chunks, parse_line, read_traffic
@@ -171,6 +171,8 @@ def test_diff_traffic_with_no_request_exits_1_like_replay(tmp_path: Path, policy
 def test_an_outcome_line_over_the_limit_is_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from policyroute import jsonsafe
+
     monkeypatch.setattr(jsonsafe, "MAX_LINE_BYTES", 100)
     path = tmp_path / "o.jsonl"
     long = json.dumps({"id": "a", "tier": "haiku", "score": 1, "note": "x" * 200})

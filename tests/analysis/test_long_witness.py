@@ -91,3 +91,13 @@ def test_a_witness_reaches_any_bound_without_building_it(bound: int) -> None:
     new = loads(_policy(f"rule tiny: length < {bound * 2} -> haiku\ndefault -> opus\n"))
     (d,) = diff(old, new)
     assert d.witness is not None
+
+
+def test_counterfactuals_name_a_huge_bound_without_building_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "p.route"
+    path.write_text(_policy(f"rule tiny: length < {HUGE} -> haiku\ndefault -> opus\n"))
+    assert main(["route", str(path), "--prompt", "hi", "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert f"would go to opus by the default if (length is missing or length >= {HUGE})" in out

@@ -35,13 +35,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from policyroute.request import Request, RequestError
 from policyroute.runtime.calls import PolicySource
+from policyroute.runtime.deadlines import Deadlines
 from policyroute.runtime.records import RecordSink, sink_for
 from policyroute.runtime.sticky import CONVERSATION_HEADER, DEFAULT_MAX_CONVERSATIONS, Sticky
 from policyroute.runtime.sticky import conversation_key as _conversation_key
 from policyroute.server.auth import Auth, AuthError, Caller, redact
 from policyroute.server.errors import ApiError, error_body, error_response
 from policyroute.server.metrics import Metrics
-from policyroute.server.routing import Call, Services, answer, decide, routing_headers
+from policyroute.server.routing import ServedCall, Services, answer, decide, routing_headers
 from policyroute.server.stream import ProxyStream
 from policyroute.server.upstream import (
     DEFAULT_TIMEOUT_S,
@@ -137,6 +138,7 @@ def create_app(config: ServeConfig) -> Starlette:
             records=records,
             log_prompts=config.log_prompts,
             secrets=state.auth.secrets(),
+            deadlines=Deadlines(attempt=config.upstream_timeout),
         )
         # The SDK, pydantic models and the policy are hundreds of thousands of long-lived
         # objects; left to the collector, every full collection walks them all on the
@@ -315,7 +317,7 @@ def _route_attrs(body: dict[str, Any], headers: Mapping[str, str]) -> dict[str, 
 
 def _routed_call(
     services: Services, request: HttpRequest, caller: Caller, body: dict[str, Any]
-) -> Call:
+) -> ServedCall:
     route = _route_attrs(body, request.headers)
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
@@ -328,7 +330,7 @@ def _routed_call(
     except RequestError as e:
         raise ApiError(400, str(e)) from None
     headers = services_headers(request)
-    return Call(
+    return ServedCall(
         body=body,
         headers=headers,
         request=routed,
@@ -339,6 +341,7 @@ def _routed_call(
         else None,
         stream=stream,
         max_tokens=max_tokens,
+        query=request.url.query,
     )
 
 

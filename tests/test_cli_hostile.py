@@ -146,15 +146,19 @@ def test_route_max_tokens_of_the_request_under_and_over_the_cap(tmp: Path) -> No
 def test_route_and_the_runtime_send_the_same_max_tokens(
     rule_cap: int | None, tier_cap: int | None, requested: int | None
 ) -> None:
+    import time
+
     from policyroute import loads
     from policyroute.decision import FALLBACK_MAX_TOKENS, first_max_tokens
     from policyroute.runtime import escalation
+    from policyroute.runtime.deadlines import Clock, Deadlines
+    from policyroute.runtime.ladder import Ladder
 
     tier = f"max_tokens {tier_cap}" if tier_cap else ""
     rule = f"max_tokens {rule_cap}" if rule_cap else ""
     policy = loads(f'tier t = "m" {{ input 1 output 1 {tier} }}\ndefault -> t {rule}\n')
     decision = policy.decide(Request("hi"))
     assert FALLBACK_MAX_TOKENS == escalation.FALLBACK_MAX_TOKENS
-    assert first_max_tokens(decision, requested) == escalation.max_tokens_for(
-        decision, 0, decision.tier_spec, requested
-    )
+    # What the ladder every front end drives (serve included) sends on its first rung.
+    ladder = Ladder(decision, Clock(Deadlines(), time.perf_counter()), requested=requested)
+    assert first_max_tokens(decision, requested) == ladder.limit(0)[0]

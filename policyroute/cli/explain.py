@@ -15,6 +15,7 @@ from .common import EXIT_FAIL, EXIT_OK, add_format, load_policy
 
 def run_explain(args: argparse.Namespace) -> int:
     from ..analysis import AnalysisTooLarge, why_no_witness, witness
+    from ..analysis.long_text import summary
     from .common import UsageError
 
     policy = load_policy(args.policy)
@@ -29,6 +30,9 @@ def run_explain(args: argparse.Namespace) -> int:
     if found is None:
         print(f"policyroute explain: {why_no_witness(policy, args.rule)}", file=sys.stderr)
         return EXIT_FAIL
+    described = summary(found)
+    if described is not None:
+        print(f"policyroute explain: {described}", file=sys.stderr)
     if args.format == "json":
         info = policy.rules[policy.rule_index(args.rule)]
         print(json.dumps({"rule": info.name, "tier": info.tier, "request": found}, indent=2))

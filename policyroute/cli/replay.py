@@ -319,7 +319,11 @@ def add_measure_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--strict", action="store_true", help="stop at the first unreadable line")
     p.add_argument(
-        "--jobs", type=_positive, metavar="N", help="worker processes (default: one per core)"
+        "--jobs",
+        type=_positive,
+        metavar="N",
+        help="worker processes (default one per core; never more than the cores or the "
+        "file's chunks of 2,000 lines)",
     )
     p.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
 

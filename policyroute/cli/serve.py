@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import math
 import os
 import socket
 import sys
@@ -91,6 +92,15 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="conversations remembered for sticky routing (default 100000)",
     )
+    p.add_argument(
+        "--shadow-budget",
+        type=float,
+        metavar="USD",
+        help="turn the policy's shadow statements on, spending at most USD a day (UTC)",
+    )
+    p.add_argument(
+        "--pairs", metavar="FILE", help="where shadowed requests' answer pairs are appended"
+    )
     p.add_argument("--poll", action="store_true", help="poll the policy file for changes")
     p.add_argument("--access-log", action="store_true", help="log every request line")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -127,8 +137,18 @@ def settings_from(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError("--workers must be 1 or more")
     if args.max_body_bytes < 1024:
         raise UsageError("--max-body-bytes must be at least 1024")
-    if args.upstream_timeout <= 0 or args.shutdown_timeout < 0:
-        raise UsageError("--upstream-timeout must be positive, --shutdown-timeout 0 or more")
+    # `not x > 0` also refuses NaN, which compares false with everything.
+    if not math.isfinite(args.upstream_timeout) or not args.upstream_timeout > 0:
+        raise UsageError(
+            f"--upstream-timeout {args.upstream_timeout}: must be a number of seconds above 0"
+        )
+    if not args.shutdown_timeout >= 0:
+        raise UsageError("--shutdown-timeout must be 0 or more")
+    budget = args.shadow_budget
+    if budget is not None and (not math.isfinite(budget) or budget < 0):
+        raise UsageError(f"--shadow-budget {budget}: must be a number of USD, 0 or more")
+    if (budget is None) != (args.pairs is None):
+        raise UsageError("--shadow-budget and --pairs go together: shadowing needs both")
     if args.sticky_max < 1:
         raise UsageError("--sticky-max must be 1 or more")
     tokens: list[str] = []
@@ -162,6 +182,8 @@ def settings_from(args: argparse.Namespace) -> dict[str, Any]:
         "upstream_timeout": args.upstream_timeout,
         "sticky_max": args.sticky_max,
         "poll": args.poll,
+        "shadow_budget": budget,
+        "pairs": os.path.abspath(args.pairs) if args.pairs else None,
     }
 
 
@@ -177,6 +199,11 @@ def config_from(settings: dict[str, Any]) -> Any:
     api_key = (
         os.environ.get(settings["api_key_env"], "").strip() if settings["api_key_env"] else None
     )
+    shadow = None
+    if settings.get("shadow_budget") is not None:
+        from ..runtime.shadow import ShadowConfig
+
+        shadow = ShadowConfig(settings["shadow_budget"], pairs=settings["pairs"])
     return ServeConfig(
         policy=settings["policy"],
         upstream=settings["upstream"] or DEFAULT_UPSTREAM,
@@ -188,6 +215,7 @@ def config_from(settings: dict[str, Any]) -> Any:
         upstream_timeout=settings["upstream_timeout"],
         sticky_max_conversations=settings["sticky_max"],
         poll=settings["poll"],
+        shadow=shadow,
     )
 
 
@@ -225,6 +253,13 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    if policy.shadows and settings["shadow_budget"] is None:
+        print(
+            "policyroute serve: the policy's shadow statements are off: give --shadow-budget "
+            "USD and --pairs FILE to send them",
+            file=sys.stderr,
+            flush=True,
+        )
     common: dict[str, Any] = {
         "host": args.host,
         "port": args.port,

@@ -181,6 +181,10 @@ def _tally_item(
         tally.served.add(
             rec.attempts, rec.triggers, rec.outcome, rec.final_tier or rec.tier, rec.latency_ms
         )
+        first = decisions[0]
+        tally.served.compare(
+            item.id, (rec.decided_tier or rec.tier, rec.rule), (first.tier, first.rule)
+        )
 
 
 _Job = tuple[str, int, bytes, tuple[int, ...], int]

@@ -229,6 +229,14 @@ def served_json(s: ServedTally) -> dict[str, Any]:
             | {"n": int(sum(n for n, _ in h.values()))}
             for tier, h in sorted(s.latency.items())
         },
+        "decisions": {
+            "compared": s.compared,
+            "agree": s.agree,
+            "first_disagreements": [
+                {"id": i, "recorded": f"{t0} by {r0}", "replayed": f"{t1} by {r1}"}
+                for i, t0, r0, t1, r1 in s.disagreements
+            ],
+        },
     }
 
 

@@ -214,6 +214,14 @@ def _served(r: Report) -> list[str]:
         f"  escalated {_pct(s['escalation_rate'])}" + (f" (by trigger: {by})" if by else "")
     )
     lines.append(f"  attempts per request {s['attempts_per_request']:.2f}")
+    d = s["decisions"]
+    if d["compared"]:
+        lines.append(
+            f"  decisions: {d['agree']:,} of {d['compared']:,} replayed agree with the recorded"
+            + (" ones" if d["agree"] == d["compared"] else "; the first that do not:")
+        )
+        for x in d["first_disagreements"]:
+            lines.append(f"    {x['id']}: recorded {x['recorded']}, replayed {x['replayed']}")
     rows = [
         [f"  {tier}", f"{v['n']:,}", f"{v['p50']:.0f}", f"{v['p95']:.0f}", f"{v['p99']:.0f}"]
         for tier, v in s["latency_ms"].items()

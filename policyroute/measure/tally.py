@@ -50,6 +50,9 @@ class PolicyTally:
                 costs[i] += x
 
 
+MAX_DISAGREEMENTS = 5
+
+
 @dataclass
 class ServedTally:
     """What decision records say happened when the traffic was served."""
@@ -62,6 +65,18 @@ class ServedTally:
     # tier -> bucket -> [count, sum of the values]: the sum makes a bucket's value its mean,
     # exact whenever a bucket holds one distinct value.
     latency: dict[str, dict[int, list[float]]] = field(default_factory=dict)
+    # Replayed decisions (the first policy) against the recorded ones: how many agree, and
+    # the first few that do not (id, recorded tier/rule, replayed tier/rule).
+    compared: int = 0
+    agree: int = 0
+    disagreements: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+
+    def compare(self, rid: str, recorded: tuple[str, str], replayed: tuple[str, str]) -> None:
+        self.compared += 1
+        if recorded == replayed:
+            self.agree += 1
+        elif len(self.disagreements) < MAX_DISAGREEMENTS:
+            self.disagreements.append((rid, *recorded, *replayed))
 
     def add(
         self, attempts: int, triggers: tuple[str, ...], outcome: str, tier: str, ms: float | None
@@ -85,6 +100,10 @@ class ServedTally:
         self.trigger_requests.update(other.trigger_requests)
         self.attempts.update(other.attempts)
         self.outcomes.update(other.outcomes)
+        self.compared += other.compared
+        self.agree += other.agree
+        room = MAX_DISAGREEMENTS - len(self.disagreements)
+        self.disagreements.extend(other.disagreements[: max(room, 0)])
         for tier, hist in other.latency.items():
             mine = self.latency.setdefault(tier, {})
             for bucket, (n, total) in hist.items():

@@ -77,6 +77,9 @@ class Recorded:
     triggers: tuple[str, ...]
     latency_ms: float | None
     usage: Mapping[str, AttemptUsage]  # per tier that answered: its last answer's usage
+    # The tier the rules chose (before a sticky floor raised it) and the policy revision.
+    decided_tier: str | None = None
+    revision: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +280,8 @@ def _recorded(obj: Mapping[str, Any]) -> Recorded:
         triggers=tuple(triggers),
         latency_ms=float(latency) if latency is not None else None,
         usage=usage,
+        decided_tier=obj.get("sticky_from") if isinstance(obj.get("sticky_from"), str) else tier,
+        revision=obj.get("revision") if isinstance(obj.get("revision"), str) else None,
     )
 
 
@@ -341,6 +346,14 @@ def _record(
         recorded = _recorded(obj)
     except ValueError as e:
         return _fail(where, "bad record", f"record: {e}")
+    attrs = obj.get("request")
+    if isinstance(attrs, Mapping):
+        # Written since records keep what the decision read: it replays exactly.
+        try:
+            request = Request(attrs.get("prompt"), **{k: v for k, v in attrs.items() if k != "prompt"})
+        except (RequestError, TypeError) as e:
+            return _fail(where, "bad record", f"record: 'request': {e}")
+        return TrafficItem(rid, group, request, where, "record", recorded)
     prompt = obj.get("prompt")
     text = prompt.get("text") if isinstance(prompt, Mapping) else None
     if not isinstance(text, str):
@@ -353,8 +366,8 @@ def _record(
     route = obj.get("route") or {}
     if not isinstance(route, Mapping):
         return _fail(where, "bad record", "record: 'route' must be an object")
-    # A record keeps the request's whole text (system and every message), not the last user
-    # message on its own, so `prompt` replays as that whole text: documented in docs/replay.md.
+    # An older record keeps only the request's whole text (system and every message), so
+    # `prompt` replays as that whole text: documented in docs/replay.md.
     request = Request(text, text=text, **normalize_route(route))
     return TrafficItem(rid, group, request, where, "record", recorded)
 

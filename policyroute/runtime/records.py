@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from policyroute.decision import Decision
+from policyroute.request import Request
 from policyroute.runtime.attempts import Attempt
 
 SCHEMA_VERSION = 1
@@ -83,6 +84,12 @@ class DecisionRecord(BaseModel):
     # The tier the rules chose when `sticky conversations` raised the request to its
     # conversation's previous tier (`tier` is then the raised one).
     sticky_from: str | None = None
+    # The last user turn held only tool results: the request kept the tier of the turn that
+    # issued the tool call (`sticky_from` names the tier the rules chose when it was raised).
+    continuation: bool | None = None
+    # With log_prompts: every attribute the decision read (`prompt`, `system`, `text`, turns,
+    # tokens, tools, images, the user...), so `replay` decides exactly as the live request.
+    request: dict[str, Any] | None = None
 
 
 class RecordSink(Protocol):
@@ -145,6 +152,33 @@ def prompt_record(text: str | None, log_prompts: bool) -> PromptRecord | None:
     return PromptRecord(length=len(text), sha256=digest, text=text if log_prompts else None)
 
 
+# The Request attributes a record keeps (classifier answers are not: replay asks again).
+REQUEST_FIELDS = (
+    "prompt",
+    "system",
+    "text",
+    "task",
+    "domain",
+    "user_tier",
+    "user_id",
+    "files",
+    "context_tokens",
+    "output_tokens",
+    "turns",
+    "metadata",
+    "has_tools",
+    "has_images",
+)
+
+
+def request_record(request: Request | None, log_prompts: bool) -> dict[str, Any] | None:
+    """What the decision read, for a record written with log_prompts (else None)."""
+    if request is None or not log_prompts:
+        return None
+    out = {k: getattr(request, k) for k in REQUEST_FIELDS}
+    return {k: v for k, v in out.items() if v not in (None, {}, False)}
+
+
 def build_record(
     *,
     request_id: str,
@@ -156,6 +190,9 @@ def build_record(
     prompt: PromptRecord | None,
     error: str | None = None,
     sticky_from: str | None = None,
+    continuation: bool = False,
+    request: Request | None = None,
+    log_prompts: bool = False,
 ) -> DecisionRecord:
     generations = [a for a in attempts if a.kind == "generate"]
     final = generations[-1].tier if generations and outcome == "ok" else None
@@ -206,4 +243,6 @@ def build_record(
         error=error,
         shadow_cost_usd=sum(a.cost_usd for a in shadows) if shadows else None,
         sticky_from=sticky_from,
+        continuation=True if continuation else None,
+        request=request_record(request, log_prompts),
     )

@@ -33,10 +33,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from policyroute.request import Request, RequestError
+from policyroute.request import RequestError
+from policyroute.request.messages import from_messages_api
 from policyroute.runtime.calls import PolicySource
 from policyroute.runtime.deadlines import Deadlines
 from policyroute.runtime.records import RecordSink, sink_for
+from policyroute.runtime.shadow import AsyncShadow, ShadowConfig
 from policyroute.runtime.sticky import CONVERSATION_HEADER, DEFAULT_MAX_CONVERSATIONS, Sticky
 from policyroute.runtime.sticky import conversation_key as _conversation_key
 from policyroute.server.auth import Auth, AuthError, Caller, redact
@@ -78,6 +80,8 @@ class ServeConfig:
     poll: bool = False
     # Refuse a reload whose inline tests fail (the store's `check_tests`, where it has it).
     check_tests: bool = True
+    # The policy's `shadow` statements are acted on only with a budget and a pairs file.
+    shadow: ShadowConfig | None = None
 
 
 class _State:
@@ -139,6 +143,7 @@ def create_app(config: ServeConfig) -> Starlette:
             log_prompts=config.log_prompts,
             secrets=state.auth.secrets(),
             deadlines=Deadlines(attempt=config.upstream_timeout),
+            shadow=AsyncShadow(config.shadow, config.log_prompts) if config.shadow else None,
         )
         # The SDK, pydantic models and the policy are hundreds of thousands of long-lived
         # objects; left to the collector, every full collection walks them all on the
@@ -148,6 +153,8 @@ def create_app(config: ServeConfig) -> Starlette:
         try:
             yield
         finally:
+            if state.services.shadow is not None:
+                await state.services.shadow.drain()  # their records and pairs get written
             await upstream.aclose()
             if owned:
                 await store.aclose()
@@ -326,19 +333,19 @@ def _routed_call(
     if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)):
         raise ApiError(400, "'max_tokens' must be a whole number")
     try:
-        routed = Request.from_anthropic(body, **route)
+        mapped = from_messages_api(body, **route)
     except RequestError as e:
         raise ApiError(400, str(e)) from None
     headers = services_headers(request)
+    explicit = request.headers.get(CONVERSATION_HEADER) or mapped.conversation
     return ServedCall(
         body=body,
         headers=headers,
-        request=routed,
+        request=mapped.request,
         route=route,
         caller=caller,
-        conversation=_conversation_key(body, request.headers.get(CONVERSATION_HEADER), caller.scope)
-        if getattr(services.source.policy, "sticky_window", None) is not None
-        else None,
+        conversation=_conversation_key(body, explicit, caller.scope),
+        continuation=mapped.continuation,
         stream=stream,
         max_tokens=max_tokens,
         query=request.url.query,

@@ -86,6 +86,7 @@ class ServedCall:
     attempts: list[Attempt] = field(default_factory=list)
     decision: Decision | None = None
     sticky_from: str | None = None
+    continuation: bool = False
 
 
 # -- deciding ---------------------------------------------------------------------------------
@@ -130,7 +131,9 @@ async def decide(services: Services, call: ServedCall, *, classify: bool = True)
         decision = await asyncio.to_thread(source.decide, call.request, classifier)
     else:
         decision = source.decide(call.request, None)
-    decision, call.sticky_from = services.sticky.apply(policy, decision, call.conversation)
+    decision, call.sticky_from = services.sticky.apply(
+        policy, decision, call.conversation, call.continuation
+    )
     if call.sticky_from is not None:
         services.metrics.sticky_raises.inc()
     call.decision = decision
@@ -216,6 +219,9 @@ def record(
             prompt=prompt_record(call.request.text, services.log_prompts),
             error=error,
             sticky_from=call.sticky_from,
+            continuation=call.continuation,
+            request=call.request,
+            log_prompts=services.log_prompts,
         ),
     )
 

@@ -112,6 +112,17 @@ async def try_rung(
         return Rung(Tried(error=e))
 
 
+def _check_start(message: dict[str, Any], response: UpstreamResponse) -> None:
+    """A `message_start` that is no message fails before any content is sent (as the
+    Router's check of the SDK's event does)."""
+    try:
+        check_message(Message.model_validate({**message, "content": []}))
+    except (ValidationError, MalformedAnswerError) as e:
+        response.close()
+        why = e.args[0] if isinstance(e, MalformedAnswerError) else "not a Messages API message"
+        raise MalformedAnswerError(f"malformed message_start: {why}") from None
+
+
 def _message(data: bytes) -> Message:
     try:
         return check_message(Message.model_validate_json(data))
@@ -131,6 +142,7 @@ async def _hold(response: UpstreamResponse, rid: str | None, end: float, keep_te
     state = StreamState(keep_text=keep_text)
     held: list[bytes] = []
     chunks = response.chunks().__aiter__()
+    checked = False
     while True:
         try:
             chunk = await _within(end, chunks.__anext__())
@@ -141,6 +153,9 @@ async def _hold(response: UpstreamResponse, rid: str | None, end: float, keep_te
         if state.broken is not None:
             response.close()
             raise MalformedAnswerError(state.broken)
+        if state.message is not None and not checked:
+            checked = True
+            _check_start(state.message, response)
         if state.started:
             return Rung(
                 Tried(request_id=rid),

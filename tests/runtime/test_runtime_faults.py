@@ -387,3 +387,119 @@ def test_a_broken_classifier_reply_is_a_failed_classification(
     classify, generate = result.attempts
     assert classify.kind == "classify" and classify.trigger in ("error", "invalid_json")
     assert result.decision.rule == "cheap" and generate.tier == "haiku"
+
+
+# -- the same faults through `policyroute serve` ---------------------------------------------
+#
+# One table: every fault above (and the slow ones), sent through the proxy by the SDK, must
+# leave the same attempts as the Router's: (haiku, its trigger), then (sonnet, None).
+
+def _stream_only(reply: Reply) -> bool:
+    f = reply.fault
+    return f is not None and (f.sse is not None or f.cut is not None or f.body == MESSAGE_JSON)
+
+
+SERVE_CASES = [
+    (m, *f)
+    for f in [*FAULTS, *SLOW_FAULTS]
+    for m in ("serve", "serve-stream")
+    # Stream faults are no faults of a JSON request: only the Router streams every call.
+    if m == "serve-stream" or not _stream_only(f[1])
+]
+
+
+@pytest.fixture(scope="module")
+def proxy(fake_server: FakeAnthropic, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from server.serve_support import ServerThread
+
+    from policyroute.server.app import ServeConfig
+
+    records = tmp_path_factory.mktemp("serve") / "r.jsonl"
+    config = ServeConfig(
+        policy=policyroute.loads(POLICY),
+        upstream=fake_server.base_url,
+        records=records,
+        upstream_timeout=DEADLINES.attempt or 2.5,
+    )
+    with ServerThread(config) as server:
+        yield server
+
+
+POLICY = (Path(__file__).parent / "runtime_support.py").read_text().split('POLICY_TEXT = f"""')[1]
+POLICY = POLICY.split('"""')[0].replace("{HAIKU}", HAIKU).replace("{SONNET}", SONNET)
+POLICY = POLICY.replace("{OPUS}", "claude-opus-4-7").replace("{{", "{").replace("}}", "}")
+
+
+@pytest.mark.parametrize(("mode", "name", "reply", "trigger"), SERVE_CASES, ids=_ids(SERVE_CASES))
+def test_serve_climbs_the_same_ladder(
+    fake: FakeAnthropic, proxy: Any, mode: str, name: str, reply: Reply, trigger: str
+) -> None:
+    import anthropic
+    from server.serve_support import read_records
+
+    fake.script(HAIKU, [reply] * 3)
+    fake.script(SONNET, [Reply(text="from sonnet")])
+    client = anthropic.Anthropic(base_url=proxy.url, api_key=SECRET_KEY, max_retries=0)
+    kwargs: dict[str, Any] = {
+        "model": "auto",
+        "max_tokens": 100,
+        "messages": user("hi"),
+        "extra_body": {"route": {"task": "classify"}},
+    }
+    started = time.perf_counter()
+    if mode == "serve":
+        message = client.messages.create(**kwargs)
+    else:
+        with client.messages.stream(**kwargs) as s:
+            message = s.get_final_message()
+    assert time.perf_counter() - started < 15
+    assert message.model == SONNET and message.content[0].text == "from sonnet"  # type: ignore[union-attr]
+    record = read_records(proxy)[-1]
+    assert [(a["tier"], a.get("trigger")) for a in record["attempts"]] == [
+        ("haiku", trigger),
+        ("sonnet", None),
+    ]
+    assert record["outcome"] == "ok" and record["triggers"] == [trigger]
+    _no_secret(Path(proxy.state.config.records).read_text())
+    client.close()
+
+
+def test_serve_a_caller_error_is_returned_as_is_and_fires_no_trigger(
+    fake: FakeAnthropic, proxy: Any
+) -> None:
+    import httpx2
+    from server.serve_support import read_records
+
+    fake.script(HAIKU, [Reply(status=400, text="messages: bad shape")])
+    body = {
+        "model": "auto",
+        "max_tokens": 10,
+        "messages": user("hi"),
+        "route": {"task": "classify"},
+    }
+    r = httpx2.post(
+        proxy.url + "/v1/messages?beta=true", json=body, headers={"x-api-key": SECRET_KEY}
+    )
+    assert r.status_code == 400 and r.json()["error"]["message"] == "messages: bad shape"
+    assert "x-policyroute-triggers" not in r.headers
+    assert r.headers["x-policyroute-tier"] == "haiku" and r.headers["x-policyroute-rule"] == "quick"
+    assert fake.models_called() == [HAIKU]  # never climbed
+    record = read_records(proxy)[-1]
+    assert record["outcome"] == "failed" and record["triggers"] == []
+
+
+def test_serve_thinking_under_a_cap_is_a_valid_request(fake: FakeAnthropic, proxy: Any) -> None:
+    import httpx2
+
+    body = {
+        "model": "auto",
+        "max_tokens": 32000,
+        "messages": user("hi"),
+        "thinking": {"type": "enabled", "budget_tokens": 8000},
+        "route": {"task": "classify"},
+    }
+    r = httpx2.post(proxy.url + "/v1/messages", json=body, headers={"x-api-key": SECRET_KEY})
+    assert r.status_code == 200, r.text
+    [seen] = fake.requests
+    assert seen.body["max_tokens"] == 1024  # the rule's cap
+    assert seen.body["thinking"] == {"type": "disabled"}  # no budget fits under 1,024

@@ -36,7 +36,7 @@ from anthropic.types import MessageParam
 
 import policyroute
 from policyroute.runtime import Router
-from policyroute.runtime.shadow import ShadowConfig
+from policyroute.runtime.shadowing import ShadowConfig
 
 POLICY = """
 policy "bench-shadow"

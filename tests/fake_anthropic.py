@@ -272,6 +272,7 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
             raw = self.rfile.read(length)
             if self.path.startswith("/v1/messages/batches"):
                 self._json(*_batch_post(fake, self.path, raw))
+                return  # a second answer on this connection would be read by the next request
             if self.path.split("?")[0] == "/v1/messages/count_tokens":
                 _count_tokens(self, fake, raw)
                 return

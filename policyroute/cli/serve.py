@@ -138,7 +138,7 @@ def settings_from(args: argparse.Namespace) -> dict[str, Any]:
     if args.max_body_bytes < 1024:
         raise UsageError("--max-body-bytes must be at least 1024")
     # `not x > 0` also refuses NaN, which compares false with everything.
-    if not math.isfinite(args.upstream_timeout) or not args.upstream_timeout > 0:
+    if math.isnan(args.upstream_timeout) or not args.upstream_timeout > 0:
         raise UsageError(
             f"--upstream-timeout {args.upstream_timeout}: must be a number of seconds above 0"
         )
@@ -201,7 +201,7 @@ def config_from(settings: dict[str, Any]) -> Any:
     )
     shadow = None
     if settings.get("shadow_budget") is not None:
-        from ..runtime.shadow import ShadowConfig
+        from ..runtime.shadowing import ShadowConfig
 
         shadow = ShadowConfig(settings["shadow_budget"], pairs=settings["pairs"])
     return ServeConfig(

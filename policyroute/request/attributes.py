@@ -306,12 +306,21 @@ for _a in (
     Attribute(
         "prompt",
         TEXT,
-        "the text of the last user message (its text blocks joined by a newline)",
+        "what the person wrote in the last user turn: its text blocks joined by a newline, "
+        "without tool results and `<system-reminder>` blocks "
+        "([below](#attributes-from-a-messages-api-request))",
         field="prompt",
         witness="prompt",
         learn="phrases",
     ),
-    Attribute("system", TEXT, "the system prompt's text", field="system", witness="system", flag=True),
+    Attribute(
+        "system",
+        TEXT,
+        'the system prompt\'s text, and that of `role: "system"` messages',
+        field="system",
+        witness="system",
+        flag=True,
+    ),
     Attribute(
         "text",
         TEXT,
@@ -342,7 +351,8 @@ for _a in (
     Attribute(
         "context_tokens",
         INT,
-        "tokens of the whole request: the caller's count if given, else an estimate",
+        "tokens of the whole request (system, tools and messages): the caller's count if "
+        "given, else an estimate",
         field="context_tokens",
         # Request.estimated_context_tokens, without the call: decide() sits on every request.
         read=(
@@ -363,7 +373,7 @@ for _a in (
     Attribute(
         "turns",
         INT,
-        "number of messages",
+        "number of user and assistant messages",
         field="turns",
         witness="turns",
         always_given=True,

@@ -11,7 +11,7 @@ from anthropic.types import Message
 from policyroute.decision import Decision, Tier
 from policyroute.runtime.escalation import usage_of
 
-# "shadow": a background copy of the request to a cheaper tier (runtime/shadow.py); the caller
+# "shadow": a background copy of the request to a cheaper tier (runtime/shadowing.py); the caller
 # never waits for it, and it counts in a record's `shadow_cost_usd`, not its `cost_usd`.
 AttemptKind = Literal["classify", "generate", "shadow"]
 

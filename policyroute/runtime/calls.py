@@ -36,7 +36,7 @@ from policyroute.runtime.records import (
     write_record,
 )
 from policyroute.runtime.redact import Redactor
-from policyroute.runtime.shadow import AsyncShadow, Served, ThreadShadow
+from policyroute.runtime.shadowing import AsyncShadow, Served, ThreadShadow
 from policyroute.runtime.sticky import Sticky, conversation_key, explicit_conversation
 
 if TYPE_CHECKING:

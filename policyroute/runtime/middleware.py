@@ -83,7 +83,7 @@ from policyroute.runtime.sdk import (
     request_body,
     with_body,
 )
-from policyroute.runtime.shadow import AsyncShadow, Served, ShadowConfig, ThreadShadow
+from policyroute.runtime.shadowing import AsyncShadow, Served, ShadowConfig, ThreadShadow
 from policyroute.runtime.sticky import Sticky, conversation_key, explicit_conversation
 
 if TYPE_CHECKING:
@@ -339,7 +339,7 @@ class RoutingMiddleware(Middleware):
                     ),
                 )
 
-        # A shadowed request's record is written when its shadow calls end (runtime/shadow.py).
+        # A shadowed request's record is written when its shadow calls end (runtime/shadowing.py).
         shadowed = answer is not None and self._shadow(state, answer, write)
         if not shadowed:
             write()

@@ -25,8 +25,8 @@ from policyroute.runtime.deadlines import Deadlines
 from policyroute.runtime.escalation import ConfidenceFn
 from policyroute.runtime.ladder import Answer, Step, Try
 from policyroute.runtime.redact import Redactor
-from policyroute.runtime.shadow import AsyncShadow, ShadowConfig, ThreadShadow
-from policyroute.runtime.upstream import SdkTried, try_tier, try_tier_async
+from policyroute.runtime.sdk_tier import SdkTried, try_tier, try_tier_async
+from policyroute.runtime.shadowing import AsyncShadow, ShadowConfig, ThreadShadow
 
 if TYPE_CHECKING:
     from policyroute.runtime.calls import PolicyLike

@@ -38,7 +38,7 @@ from policyroute.request.messages import from_messages_api
 from policyroute.runtime.calls import PolicySource
 from policyroute.runtime.deadlines import Deadlines
 from policyroute.runtime.records import RecordSink, sink_for
-from policyroute.runtime.shadow import AsyncShadow, ShadowConfig
+from policyroute.runtime.shadowing import AsyncShadow, ShadowConfig
 from policyroute.runtime.sticky import CONVERSATION_HEADER, DEFAULT_MAX_CONVERSATIONS, Sticky
 from policyroute.runtime.sticky import conversation_key as _conversation_key
 from policyroute.server.auth import Auth, AuthError, Caller, redact
@@ -257,6 +257,8 @@ async def _guarded(state: _State, request: HttpRequest, handler: Any) -> Respons
         return response
     except ApiError as e:
         services.metrics.errors.labels(str(e.status)).inc()
+        # Answered without reaching the ladder (a body routing cannot read): still one line.
+        log.info("%s %s -> %d %s", request.method, request.url.path, e.status, e.message)
         return e.response()
     except Exception as e:  # never a traceback to the caller
         return _internal(state, e)

@@ -33,7 +33,7 @@ from policyroute.runtime.deadlines import Clock, DeadlineExceeded, Deadlines
 from policyroute.runtime.ladder import Answer, AttemptHook, Failure, Ladder, Step, Tried, Try
 from policyroute.runtime.records import RecordSink, build_record, prompt_record, write_record
 from policyroute.runtime.redact import Redactor
-from policyroute.runtime.shadow import AsyncShadow, Served
+from policyroute.runtime.shadowing import AsyncShadow, Served
 from policyroute.runtime.sticky import Sticky
 from policyroute.server.auth import Caller
 from policyroute.server.errors import error_body, error_response

@@ -14,7 +14,7 @@ import policyroute
 from policyroute.cli import main
 from policyroute.measure.outcomes import read_outcomes
 from policyroute.runtime import Router
-from policyroute.runtime.shadow import ShadowConfig
+from policyroute.runtime.shadowing import ShadowConfig
 
 POLICY = f"""
 policy "two-tier"

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policyroute.runtime.shadow import DailyBudget, ShadowConfig, ThreadShadow
+from policyroute.runtime.shadowing import DailyBudget, ShadowConfig, ThreadShadow
 
 
 class Clock:
@@ -57,7 +57,7 @@ def test_the_cap_holds_for_any_sequence(cap: float, ops: list[tuple[str, Any, fl
 def test_sampling_picks_each_share_on_its_own() -> None:
     import policyroute
     from policyroute.runtime.attempts import Attempt
-    from policyroute.runtime.shadow import Served
+    from policyroute.runtime.shadowing import Served
 
     policy = policyroute.loads(
         'tier haiku = "h" { input 1 output 5 }\ntier sonnet = "s" { input 3 output 15 }\n'

@@ -15,7 +15,7 @@ from shadow_support import HAIKU, OPUS, SONNET, lines, policy_text, user
 
 import policyroute
 from policyroute.runtime import AsyncRouter, Router, RoutingMiddleware
-from policyroute.runtime.shadow import ShadowConfig
+from policyroute.runtime.shadowing import ShadowConfig
 
 SLOW = 1.0  # seconds a slow shadow answer takes
 

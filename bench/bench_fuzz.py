@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fuzz_cases import KINDS, case
 
 BAD = ("traceback", "timeout", "crash")
+TRACEBACK = "Traceback (most recent call last)"
 GRACE = 30.0
 
 
@@ -85,7 +86,8 @@ def run_case(seed: int, index: int, timeout: float) -> dict[str, Any]:
         shutil.rmtree(folder, ignore_errors=True)
     err.flush()
     stderr = err.buffer.getvalue().decode("utf-8", "replace")  # type: ignore[attr-defined]
-    if outcome.startswith("exit") and "Traceback (most recent call last)" in stderr:
+    quoted = any(TRACEBACK in text for text in c.files.values())  # a policy's own phrase
+    if outcome.startswith("exit") and TRACEBACK in stderr and not quoted:
         outcome, detail = "traceback", stderr.strip().splitlines()[-1][:300]
     return {"i": index, "kind": c.kind, "outcome": outcome, "detail": detail, "argv": c.argv}
 

@@ -182,3 +182,23 @@ def test_an_outcome_line_over_the_limit_is_reported(
         (1, "line longer than 100 bytes: not read")
     ]
     assert out.score("b", "haiku") == 1.0 and out.score("a", "haiku") is None
+
+
+def test_an_html_report_of_huge_equal_scores(tmp_path: Path, policy: str) -> None:
+    # Found by bench_fuzz.py (seed 25, case 76478): a flat plane of 1e20 divided by zero.
+    traffic = write(tmp_path, "t.jsonl", line("a"), line("b", "x" * 40))
+    outcomes = write(
+        tmp_path,
+        "o.jsonl",
+        *(
+            f'{{"id": "{rid}", "tier": "{tier}", "score": 99999999999999999999}}'
+            for rid in "ab"
+            for tier in ("haiku", "opus")
+        ),
+    )
+    out = tmp_path / "r.html"
+    proc = run(
+        "replay", policy, traffic, "--outcomes", outcomes, "--format", "html", "-o", str(out)
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "<svg" in out.read_text()

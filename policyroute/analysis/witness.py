@@ -17,8 +17,9 @@ from ..compiler.features import compile_regex
 from ..policy import Policy
 from ..request import Request, RequestError
 from ..request.attributes import ATTRIBUTES, DYNAMIC, FAMILIES, INT, STRING, TEXT, lookup
+from .cells import Cell
 from .long_text import LONG_TEXT, LONG_TURNS, described, long_text, many_turns, overrides
-from .space import Cell, Space
+from .space import Space
 
 MAX_PATHS = 40
 FILLER = " "

@@ -197,3 +197,19 @@ class Decision:
                 {"test": s.test, "value": s.value, "outcome": s.outcome} for s in self.explanation
             ]
         return out
+
+
+# When neither the caller, the rule nor the tier names a max_tokens the API still needs one.
+# The runtime's `escalation.FALLBACK_MAX_TOKENS`; a test holds the two equal.
+FALLBACK_MAX_TOKENS = 4096
+
+
+def first_max_tokens(decision: Decision, requested: int | None) -> int:
+    """The max_tokens the first attempt sends: the caller's value under the decision's cap,
+    the cap when the caller gives none, FALLBACK_MAX_TOKENS when neither exists. The same as
+    the runtime's `max_tokens_for(decision, 0, ...)` (a test checks it) without importing the
+    SDK, so `policyroute route` shows it and stays light."""
+    cap = decision.max_tokens or decision.tier_spec.max_tokens
+    if requested is None:
+        return cap or FALLBACK_MAX_TOKENS
+    return requested if cap is None else min(requested, cap)

@@ -27,6 +27,7 @@ from ..request.attributes import (
     lookup,
 )
 from .cells import Cell
+from .long_text import LONG_TEXT, LONG_TURNS, described, long_text, many_turns, overrides
 from .space import Space
 
 MAX_PATHS = 40
@@ -66,6 +67,13 @@ def request_json(space: Space, assign: dict[int, int], joiner: str = "\n") -> di
     params: dict[str, Any] = {}
     has_images = False
     prompt_missing = False
+    # What a prompt too long to write out must and must not hold (see long_text.py).
+    constraints: dict[str, list[str]] = {
+        "contains": [],
+        "excludes": [],
+        "matches": [],
+        "avoids": [],
+    }
     for v, i in assign.items():
         var = space.vars[v]
         c = var.cells[i]
@@ -73,13 +81,22 @@ def request_json(space: Space, assign: dict[int, int], joiner: str = "\n") -> di
         if key[0] == "phrase":
             if c.rep:
                 texts.setdefault(key[1], []).append(key[2])
+                if key[1] == "prompt":
+                    constraints["contains"].append(key[2])
+            elif key[1] in ("prompt", "text"):
+                constraints["excludes"].append(key[2])
             continue
         if key[0] == "regex":
+            shown = f"/{key[2]}/{key[3]}"
             if c.rep:
                 sample = regex_sample(key[2], key[3])
                 if sample is None:
                     return None
                 texts.setdefault(key[1], []).append(sample)
+                if key[1] == "prompt":
+                    constraints["matches"].append(shown)
+            elif key[1] in ("prompt", "text"):
+                constraints["avoids"].append(shown)
             continue
         if key[0] == "label":
             if c.kind == "str":
@@ -148,7 +165,10 @@ def request_json(space: Space, assign: dict[int, int], joiner: str = "\n") -> di
         target = _int_in(nums["length"], len(prompt))
         if target is None:
             return None
-        prompt = prompt + FILLER * (target - len(prompt))
+        if target > LONG_TEXT:
+            prompt = long_text(prompt, target, constraints)
+        else:
+            prompt = prompt + FILLER * (target - len(prompt))
     messages: list[dict[str, Any]] = []
     if not prompt_missing:
         turns = 1
@@ -158,9 +178,10 @@ def request_json(space: Space, assign: dict[int, int], joiner: str = "\n") -> di
                 return None
             turns = t
         # Earlier turns alternate roles and end with the user's prompt.
-        for k in range(turns - 1):
-            role = "user" if (turns - 1 - k) % 2 == 0 else "assistant"
-            messages.append({"role": role, "content": "."})
+        if turns - 1 <= LONG_TURNS:
+            for k in range(turns - 1):
+                role = "user" if (turns - 1 - k) % 2 == 0 else "assistant"
+                messages.append({"role": role, "content": "."})
         content: Any = prompt
         if has_images:
             content = [
@@ -171,6 +192,8 @@ def request_json(space: Space, assign: dict[int, int], joiner: str = "\n") -> di
                 },
             ]
         messages.append({"role": "user", "content": content})
+        if turns - 1 > LONG_TURNS:
+            messages = many_turns(turns, messages[-1])
     elif has_images:
         return None
     obj: dict[str, Any] = {"messages": messages, **params}
@@ -244,6 +267,9 @@ def decide_json(policy: Policy, obj: dict[str, Any]) -> tuple[str, str] | None:
     Read exactly as `policyroute route --request` reads it, classifier answers included."""
     try:
         req = Request.from_json(obj)
+        long = overrides(obj)
+        if long:  # a prompt or conversation too long to build: its real size (long_text.py)
+            req = req.replace(**long, text=req.text)
     except RequestError:
         return None
     d = policy.decide(req)
@@ -258,7 +284,7 @@ def find_request(
         for joiner in ("\n", " . "):
             obj = request_json(space, assign, joiner)
             if obj is not None and check(obj):
-                return obj
+                return described(obj)
     return None
 
 

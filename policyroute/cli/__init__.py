@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -62,7 +63,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
     args = _parse(parser, argv)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # a full disk or closed pipe is reported here, not at exit
+        return code
+    except BrokenPipeError:  # `| head`: the reader had enough
+        _quiet_stdout()
+        return EXIT_OK
+    except OSError as e:
+        # Reading is reported by each command; what reaches here is a write that failed,
+        # most often stdout on a full disk (a file's own error names the file).
+        if e.filename is None:
+            _quiet_stdout()
+            say_error(args.command, f"cannot write the output: {e.strerror or e}")
+        else:
+            say_error(args.command, f"{e.filename}: {e.strerror or e}")
+        return EXIT_FAIL
     except UsageError as e:
         say_error(args.command, str(e))
         return EXIT_USAGE
@@ -71,5 +86,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAIL
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        return EXIT_OK
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's own flush at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass

@@ -26,8 +26,9 @@ def register(subparsers: Any) -> None:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "ask",
         help="send one request through a policy to the Anthropic API",
-        description="Route one request through POLICY, call the API (ANTHROPIC_API_KEY, "
-        "ANTHROPIC_BASE_URL), escalate as the policy says, and print every attempt.",
+        description="Route one request through POLICY, call the API (ANTHROPIC_API_KEY or "
+        "ANTHROPIC_AUTH_TOKEN, ANTHROPIC_BASE_URL), escalate as the policy says, and print "
+        "every attempt.",
     )
     p.add_argument("policy", metavar="POLICY", help="the .route file")
     add_route_flags(p)
@@ -110,7 +111,7 @@ def _explain_failure(e: EscalationError, base_url: str) -> str:
     if isinstance(err, anthropic.APIConnectionError):
         return f"cannot reach the Anthropic API at {base_url}"
     if isinstance(err, anthropic.AuthenticationError):
-        return "the API key was rejected (check ANTHROPIC_API_KEY)"
+        return "the credentials were rejected (check ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN)"
     if isinstance(err, anthropic.NotFoundError):
         return f"unknown model {e.attempts[-1].model!r}: check the policy's tier models"
     return str(e)
@@ -150,9 +151,11 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as e:
         print(f"policyroute ask: {e}", file=sys.stderr)
         return 2
-    if not os.environ.get("ANTHROPIC_API_KEY"):
+    # The SDK's client reads either: an API key (x-api-key) or a bearer token (a gateway's).
+    if not os.environ.get("ANTHROPIC_API_KEY") and not os.environ.get("ANTHROPIC_AUTH_TOKEN"):
         print(
-            "policyroute ask: ANTHROPIC_API_KEY is not set; export your API key to ask",
+            "policyroute ask: neither ANTHROPIC_API_KEY nor ANTHROPIC_AUTH_TOKEN is set; "
+            "export your API key (or a bearer token) to ask",
             file=sys.stderr,
         )
         return 1

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from .. import jsonsafe
 from ..compiler.loader import Loaded, load_path, load_text
 from ..policy import Policy, build
 from ..request import Request, RequestError, attributes, confidence_value
@@ -103,7 +104,10 @@ def policy_files(paths: Iterable[str], stdin: bool = True) -> list[Path]:
         else:
             raise UsageError(f"{raw}: no such file or folder")
         for f in found:
-            key = f.resolve()
+            try:
+                key = f.resolve()
+            except (OSError, RuntimeError):  # a symlink loop: loading it reports it
+                key = f.absolute()
             if key not in seen:
                 seen.add(key)
                 out.append(f)
@@ -254,8 +258,8 @@ def parse_attr(item: str) -> tuple[str, Any]:
 def _scalar(raw: str) -> Any:
     """A metadata value: a JSON number or boolean if it reads as one, else the text."""
     try:
-        value = json.loads(raw)
-    except ValueError:
+        value = jsonsafe.loads(raw)
+    except jsonsafe.JSONError:
         return raw
     return value if isinstance(value, (int, float, bool)) else raw
 
@@ -344,9 +348,9 @@ def read_json(source: str) -> tuple[Any, str]:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise UsageError(f"{where}: cannot read: {reason}") from None
     try:
-        return json.loads(raw), where
-    except json.JSONDecodeError as e:
-        raise UsageError(f"{where}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
+        return jsonsafe.loads(raw, where=where), where
+    except jsonsafe.JSONError as e:
+        raise UsageError(str(e)) from None
 
 
 def read_request(args: argparse.Namespace, policy: Policy | None = None) -> Request:

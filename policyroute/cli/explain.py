@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 def run_explain(args: argparse.Namespace) -> int:
     from ..analysis import AnalysisTooLarge, why_no_witness, witness
+    from ..analysis.long_text import summary
     from .common import UsageError
 
     policy = load_policy(args.policy)
@@ -35,6 +36,9 @@ def run_explain(args: argparse.Namespace) -> int:
         print(f"policyroute explain: {why_no_witness(policy, args.rule)}", file=sys.stderr)
         return EXIT_FAIL
     info = policy.rules[policy.rule_index(args.rule)]
+    described = summary(found)
+    if described is not None:
+        print(f"policyroute explain: {described}", file=sys.stderr)
     if args.format == "json":
         print(json.dumps({"rule": info.name, "tier": info.tier, "request": found}, indent=2))
     elif args.format == "human":

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import jsonsafe
 from .common import EXIT_FAIL, EXIT_OK, UsageError
 
 if TYPE_CHECKING:
@@ -160,15 +161,22 @@ def _schema(path: str) -> dict[str, Any]:
 
     text = _read_file(path, "--schema")
     try:
-        schema = json.loads(text)
+        schema = jsonsafe.loads(text, where=f"--schema {path}")
         jsonschema.validators.validator_for(schema).check_schema(schema)
-    except json.JSONDecodeError as e:
-        raise UsageError(f"--schema {path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
+    except jsonsafe.JSONError as e:
+        raise UsageError(str(e)) from None
     except (jsonschema.SchemaError, TypeError, AttributeError) as e:
         raise UsageError(f"--schema {path}: not a JSON schema: {str(e).splitlines()[0]}") from None
     if not isinstance(schema, dict):
         raise UsageError(f"--schema {path}: a schema is a JSON object")
     return schema
+
+
+def usd(amount: float) -> str:
+    """Dollars with the digits the amount needs: $0.25, $0.001 (not $0.00), $12.50."""
+    if amount == round(amount, 2):
+        return f"${amount:,.2f}"
+    return "$" + f"{amount:,.8f}".rstrip("0")
 
 
 def _say(text: str) -> None:
@@ -237,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_OK
         if est.usd > args.confirm_above and not args.yes:
             _say(
-                f"the estimate is above ${args.confirm_above:.2f}: rerun with --yes to go ahead "
+                f"the estimate is above {usd(args.confirm_above)}: rerun with --yes to go ahead "
                 "(or --confirm-above USD)"
             )
             return EXIT_FAIL
@@ -257,6 +265,10 @@ def run(args: argparse.Namespace) -> int:
         cache.close()
     _print_summary(summary, args.output)
     pending = summary.batch is not None and bool(summary.batch.pending)
+    if not summary.judged_pairs and not pending:
+        # Every pair skipped (no reference, no answers) is a run that measured nothing.
+        _say("policyroute judge: no pair was judged")
+        return EXIT_FAIL
     return EXIT_FAIL if summary.failed or pending or read.problems else EXIT_OK
 
 

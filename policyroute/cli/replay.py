@@ -183,12 +183,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             ),
         )
         _report_skipped(args.command, report.skipped_examples, report.skipped_total)
-        if outcomes is not None and len(outcomes) and not report.with_outcomes and report.replayed:
-            print(
-                f"policyroute {args.command}: no outcome's id matches a replayed request's id "
-                "(outcomes join on the request's id, custom_id or request_id)",
-                file=sys.stderr,
-            )
+        _check_report(args, report, outcomes)
         renderer = {
             "human": report_human.render,
             "json": report_json.render,
@@ -203,7 +198,41 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if report.replayed == 0:
         print(f"policyroute {args.command}: no request could be replayed", file=sys.stderr)
         return EXIT_FAIL
+    if outcomes is not None and len(outcomes) and not report.with_outcomes:
+        return EXIT_FAIL  # every outcome missed: the quality section measures nothing
     return EXIT_OK
+
+
+def _check_report(args: argparse.Namespace, report: Any, outcomes: Any) -> None:
+    """What would make the report mislead, said on stderr before it is written; a --group-by
+    field that no request has is a usage error (every request would be its own group)."""
+
+    def say(message: str) -> None:
+        print(f"policyroute {args.command}: {message}", file=sys.stderr)
+
+    if report.group_by and report.replayed and report.group_missing == report.replayed:
+        raise UsageError(
+            f"--group-by {report.group_by}: no replayed request has this field (looked in "
+            "the line, its route and route.metadata, and a batch line's params.metadata)"
+        )
+    if report.duplicate_ids:
+        say(
+            f"{report.duplicate_ids:,} request(s) repeat an earlier request's id, first at "
+            f"{report.duplicate_examples[0]}: each is counted"
+        )
+    if outcomes is None or not len(outcomes) or not report.replayed:
+        return
+    if not report.with_outcomes:
+        say(
+            "no outcome's id matches a replayed request's id "
+            "(outcomes join on the request's id, custom_id or request_id)"
+        )
+    elif report.unmatched_outcomes:
+        shown = ", ".join(repr(i) for i in report.unmatched_examples[:3])
+        say(
+            f"{report.unmatched_outcomes:,} outcome id(s) match no replayed request ({shown}"
+            f"{', ...' if report.unmatched_outcomes > 3 else ''})"
+        )
 
 
 def impact_requested(args: argparse.Namespace) -> bool:
@@ -250,12 +279,15 @@ def run_impact(args: argparse.Namespace) -> int:
             ),
         )
         _report_skipped(args.command, report.new.skipped_examples, report.new.skipped_total)
+        _check_report(args, report.new, outcomes)
         _write(args, (report_json.render if args.json else report_human.render_impact)(report))
     except _Stop as e:
         if str(e):
             print(f"policyroute {args.command}: {e}", file=sys.stderr)
         return EXIT_FAIL
-    return EXIT_FAIL if report.changed else EXIT_OK
+    if report.new.replayed == 0:
+        print(f"policyroute {args.command}: no request could be replayed", file=sys.stderr)
+    return EXIT_FAIL if report.changed or report.new.replayed == 0 else EXIT_OK
 
 
 def add_measure_flags(p: argparse.ArgumentParser) -> None:
@@ -287,7 +319,11 @@ def add_measure_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--strict", action="store_true", help="stop at the first unreadable line")
     p.add_argument(
-        "--jobs", type=_positive, metavar="N", help="worker processes (default: one per core)"
+        "--jobs",
+        type=_positive,
+        metavar="N",
+        help="worker processes (default one per core; never more than the cores or the "
+        "file's chunks of 2,000 lines)",
     )
     p.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
 

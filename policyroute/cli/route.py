@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from ..decision import Decision
+from ..decision import Decision, first_max_tokens
 from ..policy import Policy
 from ..request import Request
 from .common import EXIT_OK, add_format, add_route_flags, load_policy, read_request
@@ -68,6 +68,22 @@ def _also(policy: Policy, decision: Decision) -> list[str]:
     return lines
 
 
+def _max_tokens_line(decision: Decision, request: Request) -> str:
+    sent = first_max_tokens(decision, request.output_tokens)
+    cap, asked = decision.max_tokens, request.output_tokens
+    if asked is None:
+        why = (
+            "the policy's cap"
+            if cap is not None
+            else "no cap in the request or policy: the default"
+        )
+    elif cap is not None and asked > cap:
+        why = f"the request's {asked}, capped by the policy"
+    else:
+        why = "the request's"
+    return f"{sent} ({why})"
+
+
 def cmd_route(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy)
     request = read_request(args, policy)
@@ -78,6 +94,7 @@ def cmd_route(args: argparse.Namespace) -> int:
             {"tier": s.tier.name, "share": s.share} for s in policy.shadows_for(decision.tier)
         ]
         out["sticky_window_s"] = policy.sticky_window
+        out["max_tokens_sent"] = first_max_tokens(decision, request.output_tokens)
         if args.explain:
             out["counterfactual"] = _counterfactual(policy, request, decision)
         print(json.dumps(out, indent=2, default=str))
@@ -86,8 +103,7 @@ def cmd_route(args: argparse.Namespace) -> int:
     lines = [
         f"tier:       {decision.tier} ({decision.model})",
         f"rule:       {decision.rule} ({info.file}:{info.line})",
-        "max_tokens: "
-        + (str(decision.max_tokens) if decision.max_tokens is not None else "(model default)"),
+        "max_tokens: " + _max_tokens_line(decision, request),
         "ladder:     " + (" -> ".join(t.name for t in decision.ladder) or "(no escalation)"),
         *_also(policy, decision),
     ]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import jsonsafe
 from ..decision import Tier
 from .cache import JudgeCache
 from .online import answer_value
@@ -50,7 +51,7 @@ class BatchState:
         self.batches: list[dict[str, Any]] = []
         if path.exists():
             try:
-                data = json.loads(path.read_text("utf-8"))
+                data = jsonsafe.loads(path.read_text("utf-8"), where=str(path))
                 self.batches = list(data["batches"])
             except (OSError, ValueError, KeyError, TypeError) as e:
                 raise BatchError(

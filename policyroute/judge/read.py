@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import IO
 
 from pydantic import ValidationError
 
+from .. import jsonsafe
 from ..pairs import Pair
 
 
@@ -51,6 +51,10 @@ def _why(e: ValidationError) -> str:
     return f"{where}: {first['msg']}"
 
 
+def _at(e: jsonsafe.JSONError) -> str:
+    return e.message if e.column is None else f"{e.message} at column {e.column}"
+
+
 def read_pairs(paths: Iterable[str | Path]) -> PairsRead:
     out = PairsRead()
     for raw in paths:
@@ -58,15 +62,17 @@ def read_pairs(paths: Iterable[str | Path]) -> PairsRead:
         name = str(raw)
         with _open(path) as f:
             try:
-                for lineno, line in enumerate(f, 1):
+                for lineno, line in jsonsafe.iter_lines(f, max_bytes=jsonsafe.MAX_LINE_BYTES):
+                    if line is None:
+                        too_long = jsonsafe.too_long(jsonsafe.MAX_LINE_BYTES)
+                        out.problems.append(Problem(name, lineno, too_long.message))
+                        continue
                     if not line.strip():
                         continue
                     try:
-                        obj = json.loads(line)
-                    except json.JSONDecodeError as e:
-                        out.problems.append(
-                            Problem(name, lineno, f"invalid JSON at column {e.colno}: {e.msg}")
-                        )
+                        obj = jsonsafe.loads(line)
+                    except jsonsafe.JSONError as e:
+                        out.problems.append(Problem(name, lineno, _at(e)))
                         continue
                     if not isinstance(obj, dict) or obj.get("kind", "shadow_pair") != "shadow_pair":
                         out.problems.append(

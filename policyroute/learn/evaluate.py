@@ -97,7 +97,7 @@ def write_lines(where: Collection[Location], traffic: Sequence[str], out: Path) 
     with out.open("wb") as f:
         for name, start, lines in iter_chunks(traffic):
             for offset, raw in enumerate(lines):
-                if (name, start + offset) in wanted:
+                if isinstance(raw, bytes) and (name, start + offset) in wanted:
                     f.write(raw if raw.endswith(b"\n") else raw + b"\n")
                     written += 1
     return written

@@ -19,13 +19,13 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import json
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from .. import jsonsafe
 from ..decision import Tier
 from .traffic import json_problem
 
@@ -178,7 +178,12 @@ def _token(obj: Mapping[str, Any], key: str) -> int | None:
 
 
 def _read_jsonl(f: IO[str], name: str, names: TierNames, out: Outcomes) -> None:
-    for lineno, line in enumerate(f, 1):
+    for lineno, line in jsonsafe.iter_lines(f, max_bytes=jsonsafe.MAX_LINE_BYTES):
+        if line is None:
+            out.problems.append(
+                OutcomeProblem(name, lineno, jsonsafe.too_long(jsonsafe.MAX_LINE_BYTES).message)
+            )
+            continue
         if not line.strip():
             continue
 
@@ -186,8 +191,8 @@ def _read_jsonl(f: IO[str], name: str, names: TierNames, out: Outcomes) -> None:
             out.problems.append(OutcomeProblem(name, lineno, message))
 
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
+            obj = jsonsafe.loads(line)
+        except jsonsafe.JSONError as e:
             bad(json_problem(e))
             continue
         if not isinstance(obj, dict):

@@ -11,6 +11,7 @@ out. Formatting is the renderers' job.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 from collections import deque
@@ -26,8 +27,8 @@ from .costing import price
 from .outcomes import Outcome, Outcomes
 from .report import ImpactReport, Report, build
 from .spend_sim import SpendSimulation, spend_attributes_of
-from .tally import PolicyTally, Tally
-from .traffic import Location, TrafficItem, Unreplayable, iter_chunks, parse_line
+from .tally import Ids, PolicyTally, Tally
+from .traffic import Location, LongLine, RawLine, TrafficItem, Unreplayable, iter_chunks, parse_line
 
 Progress = Callable[[int, int, int], None]  # (lines done, bytes done, bytes total or 0)
 
@@ -88,10 +89,13 @@ def universe_of(policies: Sequence[Policy]) -> tuple[str, ...]:
     return tuple(names)
 
 
-def tally_chunk(state: _State, file: str, start: int, lines: Sequence[bytes]) -> tuple[Tally, int]:
+def tally_chunk(
+    state: _State, file: str, start: int, lines: Sequence[RawLine]
+) -> tuple[Tally, int]:
     """Parse, decide, price and count one chunk; also how often a classifier went unasked."""
     policies = state.policies
     tally = Tally([PolicyTally.empty(len(p.tiers), len(p.rules)) for p in policies])
+    tally.ids_file = file
     unasked = _Unasked()
     outcomes = state.outcomes
     universe = state.universe
@@ -117,6 +121,8 @@ def _tally_item(
 ) -> None:
     tally.replayed += 1
     tally.shapes[item.shape] += 1
+    if item.shape != "request" or item.id != str(item.where.line):  # not a defaulted id
+        tally.ids.append((hash(item.id), item.where.line))
     row = outcomes.get(item.id) if outcomes is not None else None
     estimate = item.request.estimated_context_tokens() or 0
     tiers_chosen: list[int] = []
@@ -198,14 +204,27 @@ def _tally_item(
         )
 
 
-def _work(args: tuple[str, int, bytes]) -> tuple[Tally, int]:
-    assert _STATE is not None
-    file, start, blob = args
+_Job = tuple[str, int, bytes, tuple[int, ...], int]
+
+
+def _job(file: str, start: int, lines: list[RawLine]) -> _Job:
     # A chunk travels as one bytes object (one allocation and one pickle, not one per line);
-    # the file was split on b"\n" alone, so splitting again on it gives the same lines.
-    lines = blob.split(b"\n")
+    # an over-long line travels as an empty line and its offset.
+    long = tuple(i for i, raw in enumerate(lines) if isinstance(raw, LongLine))
+    limit = next((raw.max_bytes for raw in lines if isinstance(raw, LongLine)), 0)
+    blob = b"".join(b"\n" if isinstance(raw, LongLine) else raw for raw in lines)
+    return file, start, blob, long, limit
+
+
+def _work(args: _Job) -> tuple[Tally, int]:
+    assert _STATE is not None
+    file, start, blob, long, limit = args
+    # The file was split on b"\n" alone, so splitting again on it gives the same lines.
+    lines: list[RawLine] = list(blob.split(b"\n"))
     if lines and not lines[-1]:
         lines.pop()
+    for i in long:
+        lines[i] = LongLine(limit)
     return tally_chunk(_STATE, file, start, lines)
 
 
@@ -242,6 +261,7 @@ def run(
     if spend is not None:
         spend[:] = state.spend
     total = Tally([PolicyTally.empty(len(p.tiers), len(p.rules)) for p in policies])
+    ids = Ids()
     unasked = 0
     done_bytes = 0
     total_bytes = _total_bytes(traffic) if progress else 0
@@ -249,6 +269,7 @@ def run(
 
     def absorb(part: Tally, asked: int, size: int) -> None:
         nonlocal unasked, done_bytes
+        ids.absorb(part)  # chunks come back in file order: "earlier" is earlier in the file
         total.merge(part)
         unasked += asked
         done_bytes += size
@@ -258,13 +279,20 @@ def run(
         if progress is not None:
             progress(total.lines, done_bytes, total_bytes)
 
-    processes = options.processes or os.cpu_count() or 1
+    # More workers than cores only contend, and more than chunks only cost their fork: read
+    # up to one chunk per worker ahead to know how many the file has.
+    cores = os.cpu_count() or 1
+    processes = min(options.processes or cores, cores)
+    head = list(itertools.islice(chunks, processes))
+    processes = min(processes, len(head))
+    chunks = itertools.chain(head, chunks)
     if any(state.spend):
         processes = 1  # spend counters are filled line after line, in the traffic's order
     if processes <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         for file, start, lines in chunks:
             part, asked = tally_chunk(state, file, start, lines)
-            absorb(part, asked, sum(map(len, lines)))
+            absorb(part, asked, sum(len(raw) for raw in lines if isinstance(raw, bytes)))
+        ids.finish(total, outcomes.by_id if outcomes is not None else None)
         return total, unasked
 
     _STATE = state
@@ -274,9 +302,9 @@ def run(
             pending: deque[tuple[Any, int]] = deque()
             try:
                 for file, start, lines in chunks:
-                    blob = b"".join(lines)
+                    job = _job(file, start, lines)
                     del lines
-                    pending.append((pool.apply_async(_work, ((file, start, blob),)), len(blob)))
+                    pending.append((pool.apply_async(_work, (job,)), len(job[2])))
                     # A few chunks in flight per worker keeps every core busy without reading
                     # the whole file ahead into memory.
                     while len(pending) >= 3 * processes:
@@ -292,6 +320,7 @@ def run(
                 raise
     finally:
         _STATE = None
+    ids.finish(total, outcomes.by_id if outcomes is not None else None)
     return total, unasked
 
 

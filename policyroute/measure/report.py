@@ -76,6 +76,10 @@ class Report:
     quality: Quality | None = None
     served: ServedTally | None = None
     spend: SpendSummary | None = None  # the simulated spend counters, when the policy reads any
+    duplicate_ids: int = 0  # replayed lines whose id an earlier line has
+    duplicate_examples: list[str] = field(default_factory=list)  # their file:line
+    unmatched_outcomes: int = 0  # outcome ids no replayed line has
+    unmatched_examples: list[str] = field(default_factory=list)
 
     @property
     def top_baseline(self) -> Baseline:
@@ -163,9 +167,14 @@ class Report:
             "classifier_unasked": self.classifier_unasked,
             "group_by": self.group_by,
             "group_missing": self.group_missing,
+            "duplicate_ids": {"count": self.duplicate_ids, "examples": self.duplicate_examples},
         }
         if self.outcomes_given:
             out["quality"] = quality_json(q, self.coverage, self.unscored)
+            out["quality"]["unmatched_outcomes"] = {
+                "count": self.unmatched_outcomes,
+                "examples": self.unmatched_examples,
+            }
         if self.served is not None and self.served.records:
             out["served"] = served_json(self.served)
         if self.spend is not None:
@@ -328,6 +337,10 @@ def build(
         quality=quality,
         served=tally.served if tally.served.records else None,
         spend=spend,
+        duplicate_ids=tally.duplicates,
+        duplicate_examples=list(tally.duplicate_examples),
+        unmatched_outcomes=tally.unmatched_outcomes,
+        unmatched_examples=list(tally.unmatched_examples),
     )
 
 

@@ -62,7 +62,9 @@ def _plane(r: Report) -> str:
     ]
     x_hi = max(xs) * 1.08 or 1.0
     y_lo, y_hi = min(ys), max(ys)
-    pad = (y_hi - y_lo) * 0.12 or 0.5
+    # Scores of 1e20 swallow a pad of 0.5: pad relative to their size then (a flat plane
+    # divided by zero).
+    pad = (y_hi - y_lo) * 0.12 or max(abs(y_lo), abs(y_hi)) * 0.12 or 0.5
     y_lo, y_hi = y_lo - pad, y_hi + pad
     pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
 

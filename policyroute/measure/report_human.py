@@ -47,6 +47,23 @@ def _sources(counts: dict[str, int], order: Sequence[str]) -> str:
     return "; ".join(parts) if parts else "none"
 
 
+def warnings(r: Report) -> list[str]:
+    """Lines on what makes the figures less than they seem: repeated ids, stray outcomes."""
+    out = []
+    if r.duplicate_ids:
+        out.append(
+            f"  {r.duplicate_ids:,} requests repeat an earlier request's id (first at "
+            f"{r.duplicate_examples[0]}): each is counted, and an outcome joins every copy"
+        )
+    if r.outcomes_given and r.unmatched_outcomes:
+        shown = ", ".join(repr(i) for i in r.unmatched_examples[:3])
+        out.append(
+            f"  {r.unmatched_outcomes:,} outcome ids match no replayed request ({shown}"
+            f"{', ...' if r.unmatched_outcomes > 3 else ''}): they are not in any figure"
+        )
+    return out
+
+
 def render(report: Report) -> str:
     r = report
     lines = [f"replay of {r.policy or '(unnamed policy)'} (revision {r.revision})"]
@@ -69,6 +86,7 @@ def render(report: Report) -> str:
         lines.append(
             f"  {r.group_missing:,} requests have no '{r.group_by}' field: each is its own group"
         )
+    lines.extend(warnings(r))
     lines.append("")
 
     scored_col = r.outcomes_given
@@ -256,6 +274,7 @@ def render_impact(report: ImpactReport) -> str:
         "traffic: " + ", ".join(new.files),
         f"requests {new.requests:,}, replayed {new.replayed:,}, skipped {new.skipped_total:,}",
         f"{report.changed:,} requests change tier ({_pct(report.changed / new.replayed if new.replayed else 0)})",
+        *warnings(new),
     ]
     if report.moves:
         rows = [[f"  {a} -> {b}", f"{n:,}", f"{r0} -> {r1}"] for a, b, r0, r1, n in report.moves]

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from .. import jsonsafe
 from ..request import Request, RequestError, normalize_route
 
 Shape = Literal["request", "batch", "record"]
@@ -34,6 +35,16 @@ Shape = Literal["request", "batch", "record"]
 
 class TrafficFileError(Exception):
     """A TRAFFIC file that cannot be opened or read on (missing, corrupt gzip...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LongLine:
+    """Stands in a chunk for a line longer than the reader's limit, which was not read."""
+
+    max_bytes: int
+
+
+RawLine = bytes | LongLine
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,21 +128,22 @@ def open_traffic(path: str | Path) -> IO[bytes]:
 
 
 def iter_chunks(
-    paths: Iterable[str | Path], size: int = 2000
-) -> Iterator[tuple[str, int, list[bytes]]]:
+    paths: Iterable[str | Path], size: int = 2000, max_bytes: int = jsonsafe.MAX_LINE_BYTES
+) -> Iterator[tuple[str, int, list[RawLine]]]:
     """Raw lines in chunks of at most ``size``: (file name, first line number, lines).
 
     Memory is one chunk, whatever the file's length. Blank lines are kept (and skipped by
-    `parse_line`) so line numbers stay exact.
+    `parse_line`) so line numbers stay exact. A line over ``max_bytes`` is skipped unread and
+    stands as a `LongLine`, which `parse_line` reports with its line number.
     """
     for path in paths:
         name = str(path)
         start = 1
-        chunk: list[bytes] = []
+        chunk: list[RawLine] = []
         with open_traffic(path) as f:
             try:
-                for line in f:
-                    chunk.append(line)
+                for _, line in jsonsafe.iter_lines(f, max_bytes=max_bytes):
+                    chunk.append(LongLine(max_bytes) if line is None else line)
                     if len(chunk) >= size:
                         yield name, start, chunk
                         start += len(chunk)
@@ -147,10 +159,26 @@ def iter_chunks(
 # -- parsing one line -------------------------------------------------------------------
 
 
-def json_problem(e: json.JSONDecodeError) -> str:
-    """json's message read as a sentence: "invalid JSON: expecting value at column 3"."""
-    msg = e.msg[:1].lower() + e.msg[1:]
-    return f"invalid JSON: {msg}{'' if msg.endswith(' at') else ' at'} column {e.colno}"
+_REASONS = {
+    "syntax": "invalid JSON",
+    "encoding": "not UTF-8",
+    "number": "bad number",
+    "depth": "nested too deeply",
+    "size": "line too long",
+}
+
+
+def json_problem(e: jsonsafe.JSONError) -> str:
+    """The error as a sentence, its column appended: "invalid JSON: expecting value at column 3"."""
+    msg = e.message
+    if e.column is None:
+        return msg
+    return f"{msg}{'' if msg.endswith(' at') else ' at'} column {e.column}"
+
+
+def json_reason(e: jsonsafe.JSONError) -> str:
+    """The short reason a report counts lines under."""
+    return _REASONS.get(e.kind, "invalid JSON")
 
 
 def _fail(where: Location, reason: str, detail: str) -> Unreplayable:
@@ -285,9 +313,12 @@ def _time(value: Any) -> float | None:
 
 
 def parse_line(
-    raw: bytes | str, where: Location, group_by: tuple[str, ...] | None = None
+    raw: RawLine | str, where: Location, group_by: tuple[str, ...] | None = None
 ) -> TrafficItem | Unreplayable | None:
     """One TRAFFIC line as a `TrafficItem`, an `Unreplayable` saying why not, or None if blank."""
+    if isinstance(raw, LongLine):
+        e = jsonsafe.too_long(raw.max_bytes)
+        return _fail(where, json_reason(e), e.message)
     if not raw.strip():
         return None
     # The line without its terminator, however it was read, so a broken line gets the same
@@ -297,13 +328,9 @@ def parse_line(
     elif raw.endswith("\n"):
         raw = raw[:-1]
     try:
-        obj = json.loads(raw)
-    except UnicodeDecodeError as e:
-        return _fail(where, "not UTF-8", f"not UTF-8 text: {e.reason} at byte {e.start}")
-    except json.JSONDecodeError as e:
-        return _fail(where, "invalid JSON", json_problem(e))
-    except RecursionError:
-        return _fail(where, "invalid JSON", "invalid JSON: nested too deeply")
+        obj = jsonsafe.loads(raw)
+    except jsonsafe.JSONError as e:
+        return _fail(where, json_reason(e), json_problem(e))
     if not isinstance(obj, dict):
         return _fail(
             where, "not an object", f"a line must be a JSON object, got {type(obj).__name__}"

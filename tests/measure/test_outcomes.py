@@ -58,7 +58,7 @@ def test_jsonl_tier_model_usage_and_answer_length(tmp_path: Path) -> None:
         ('{"id": "a", "tier": "sonnet", "score": 1}', "tier 'sonnet' is not declared"),
         ('{"id": "a", "model": "gpt-4", "score": 1}', "model 'gpt-4' is not declared"),
         ('{"id": "a", "tier": "haiku", "score": "good"}', "'score'"),
-        ('{"id": "a", "tier": "haiku", "score": NaN}', "'score'"),
+        ('{"id": "a", "tier": "haiku", "score": NaN}', "NaN is not a JSON number"),
         ('{"id": "a", "tier": "haiku", "score": 1, "output_tokens": 2.5}', "'output_tokens'"),
         ('{"id": "a", "tier": "haiku", "score": 1, "input_tokens": -4}', "'input_tokens'"),
     ],

@@ -260,6 +260,6 @@ def test_outcomes_that_match_no_request_are_pointed_out(tmp_path: Path) -> None:
     out = tmp_path / "o.jsonl"
     out.write_text('{"id": "nope", "tier": "haiku", "score": 3}\n')
     proc = run("replay", TWO, MT, "--outcomes", str(out))
-    assert proc.returncode == 0
+    assert proc.returncode == 1  # the quality section measures nothing: not a success
     assert "no outcome's id matches a replayed request's id" in proc.stderr
     assert "nothing to score" in proc.stdout

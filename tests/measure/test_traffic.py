@@ -195,7 +195,13 @@ def test_record_without_text_is_reported_not_dropped() -> None:
             "bad record",
             "route",
         ),
-        ("[" * 100_000, "invalid JSON", ""),
+        ("[" * 100_000, "nested too deeply", "nested deeper than 256 levels"),
+        (
+            "[" + "9" * 5000 + "]",
+            "bad number",
+            "integer of 5000 digits (at most 308 are read) at column 2",
+        ),
+        ('{"messages": [], "n": NaN}', "bad number", "NaN is not a JSON number at column 23"),
     ],
 )
 def test_every_bad_line_says_why(line: str, reason: str, words: str) -> None:

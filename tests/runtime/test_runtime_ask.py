@@ -69,7 +69,7 @@ def test_missing_key(policy_file: Path, env: dict[str, str]) -> None:
     del env["ANTHROPIC_API_KEY"]
     r = ask(str(policy_file), "--prompt", "hi", env=env)
     assert r.returncode == 1
-    assert "ANTHROPIC_API_KEY is not set" in r.stderr
+    assert "neither ANTHROPIC_API_KEY nor ANTHROPIC_AUTH_TOKEN is set" in r.stderr
     assert "Traceback" not in r.stderr
 
 
@@ -107,3 +107,13 @@ def test_bad_attr_is_a_usage_error(policy_file: Path, env: dict[str, str]) -> No
     r = ask(str(policy_file), "--prompt", "hi", "--attr", "files=many", env=env)
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_bearer_token_alone_is_enough(
+    fake: FakeAnthropic, policy_file: Path, env: dict[str, str]
+) -> None:
+    del env["ANTHROPIC_API_KEY"]
+    env["ANTHROPIC_AUTH_TOKEN"] = "tok-123"
+    r = ask(str(policy_file), "--prompt", "hi", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    assert fake.requests[-1].headers.get("authorization") == "Bearer tok-123"

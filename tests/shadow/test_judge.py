@@ -295,7 +295,10 @@ def test_pairs_without_text_and_bad_lines_are_reported(
     assert judge(tmp_path, str(src), "--judge-tier", "opus", "-o", str(out)) == 1
     err = capsys.readouterr().err
     assert "pairs.jsonl:1: skipped: no prompt or answers (written without log_prompts)" in err
-    assert "pairs.jsonl:3: invalid JSON at column 2" in err
+    assert (
+        "pairs.jsonl:3: invalid JSON: expecting property name enclosed in double quotes at column 2"
+        in err
+    )
     assert "pairs.jsonl:4: decision: Field required" in err
     assert "pairs.jsonl:5: not a pair" in err
     assert len(outcomes(out)) == 2

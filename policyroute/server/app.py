@@ -7,9 +7,11 @@
 - `POST /v1/messages/count_tokens`: a routed name is replaced by the decided tier's model;
   anything else passes through.
 - any other `/v1/...` request: passed through (`GET /v1/models` and the rest).
-- `GET /healthz`: policy, revision, last reload; `GET /metrics`: Prometheus text.
+- `GET /livez`, `/readyz`, `/healthz` (server/health.py); `GET /metrics`: Prometheus text.
+  When client tokens are required these four want one too, unless `public_metrics`.
 
-Every error policyroute itself answers has the API's error shape and status.
+Every error policyroute itself answers has the API's error shape and status; an upstream's
+error answer reaches the client with every key masked (`auth.scrub`).
 """
 
 from __future__ import annotations
@@ -18,11 +20,9 @@ import gc
 import json
 import logging
 import os
-import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
@@ -38,8 +38,11 @@ from policyroute.runtime.calls import PolicySource
 from policyroute.runtime.records import RecordSink, sink_for
 from policyroute.runtime.sticky import CONVERSATION_HEADER, DEFAULT_MAX_CONVERSATIONS, Sticky
 from policyroute.runtime.sticky import conversation_key as _conversation_key
-from policyroute.server.auth import Auth, AuthError, Caller, redact
+from policyroute.server.auth import Auth, AuthError, Caller, redact, scrub
+from policyroute.server.body import DEFAULT_BODY_TIMEOUT_S, ClientGone, json_object, read_body
 from policyroute.server.errors import ApiError, error_body, error_response
+from policyroute.server.health import Health
+from policyroute.server.loopguard import VIA_HEADER, loop_reason, new_instance_id, via_value
 from policyroute.server.metrics import Metrics
 from policyroute.server.routing import Call, Services, answer, decide, routing_headers
 from policyroute.server.stream import ProxyStream
@@ -77,6 +80,14 @@ class ServeConfig:
     poll: bool = False
     # Refuse a reload whose inline tests fail (the store's `check_tests`, where it has it).
     check_tests: bool = True
+    # Seconds a client has to send its whole body.
+    body_timeout: float = DEFAULT_BODY_TIMEOUT_S
+    # Requests served at once before new ones get 529 and /readyz says not ready (0: no limit).
+    max_concurrency: int = 0
+    # Serve /metrics and the health endpoints without a client token.
+    public_metrics: bool = False
+    # This server's id in the hop header (one per `serve`, shared by its workers).
+    instance_id: str = field(default_factory=new_instance_id)
 
 
 class _State:
@@ -86,19 +97,16 @@ class _State:
         self.config = config
         self.auth = Auth(config.api_key, config.client_tokens)
         self.metrics = Metrics()
+        self.health = Health(config.max_concurrency)
         self.store: Any = None
         self.services: Services | None = None
-        self.loaded_at = time.time()
-        self.last_reload_error: str | None = None
 
     def on_reload(self, policy: Any) -> None:
-        self.loaded_at = time.time()
-        self.last_reload_error = None
+        self.health.loaded(policy)
         self.metrics.reloads.labels("ok").inc()
-        log.info("policy reloaded: revision %s", policy.revision)
 
     def on_error(self, error: Exception) -> None:
-        self.last_reload_error = str(error).splitlines()[0] if str(error) else "rejected"
+        self.health.rejected(error)
         self.metrics.reloads.labels("rejected").inc()
 
 
@@ -127,6 +135,7 @@ def create_app(config: ServeConfig) -> Starlette:
             store.start()
             await store.wait_ready()
         state.store = store
+        state.health.loaded(PolicySource(store).policy)
         upstream = Upstream(config.upstream, config.upstream_timeout)
         records = sink_for(config.records)
         state.services = Services(
@@ -152,6 +161,7 @@ def create_app(config: ServeConfig) -> Starlette:
             close = getattr(records, "close", None)
             if close is not None and records is not config.records:
                 close()
+            state.metrics.close()
 
     async def messages(request: HttpRequest) -> Response:
         return await _guarded(state, request, _messages)
@@ -162,24 +172,29 @@ def create_app(config: ServeConfig) -> Starlette:
     async def passthrough(request: HttpRequest) -> Response:
         return await _guarded(state, request, _passthrough)
 
+    def _policy() -> Any:
+        return state.services.source.policy if state.services is not None else None
+
+    async def livez(request: HttpRequest) -> Response:
+        return _operator(state, request) or JSONResponse({"status": "alive"})
+
+    async def readyz(request: HttpRequest) -> Response:
+        denied = _operator(state, request)
+        if denied is not None:
+            return denied
+        ready, reasons = state.health.readiness(_policy())
+        body = {"status": "ready" if ready else "not ready", "reasons": reasons}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
     async def healthz(request: HttpRequest) -> Response:
         services = state.services
-        policy = services.source.policy if services is not None else None
-        return JSONResponse(
-            {
-                "status": "ok" if policy is not None else "starting",
-                "policy": getattr(policy, "name", None),
-                "revision": getattr(policy, "revision", None),
-                "loaded_at": datetime.fromtimestamp(state.loaded_at, UTC)
-                .isoformat(timespec="seconds")
-                .replace("+00:00", "Z"),
-                "last_reload_error": state.last_reload_error,
-                "sticky_conversations": len(services.sticky.table) if services else 0,
-            }
-        )
+        sticky = len(services.sticky.table) if services else 0
+        return _operator(state, request) or JSONResponse(state.health.detail(_policy(), sticky))
 
     async def metrics(request: HttpRequest) -> Response:
-        return Response(state.metrics.render(), media_type=state.metrics.content_type)
+        return _operator(state, request) or Response(
+            state.metrics.render(), media_type=state.metrics.content_type
+        )
 
     async def not_found(request: HttpRequest, exc: Exception) -> Response:
         if isinstance(exc, HTTPException):
@@ -191,6 +206,8 @@ def create_app(config: ServeConfig) -> Starlette:
     routes = [
         Route("/v1/messages", messages, methods=["POST"]),
         Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+        Route("/livez", livez, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route(
@@ -203,28 +220,54 @@ def create_app(config: ServeConfig) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: not_found, Exception: not_found},
-        middleware=[Middleware(_InFlight, gauge=state.metrics.in_flight)],
+        middleware=[Middleware(_InFlight, state=state)],
     )
     app.state.policyroute = state
     return app
 
 
-class _InFlight:
-    """Counts requests from arrival to the last byte sent (streams included)."""
+_PROBES = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
 
-    def __init__(self, app: ASGIApp, gauge: Any) -> None:
+
+def _operator(state: _State, request: HttpRequest) -> Response | None:
+    """None when the caller may read metrics and health, else the 401 to answer."""
+    if state.config.public_metrics or not state.auth.requires_token:
+        return None
+    try:
+        state.auth.check(request.headers)
+    except AuthError as e:
+        state.metrics.errors.labels("401").inc()
+        return error_response(401, str(e))
+    return None
+
+
+class _InFlight:
+    """Counts requests from arrival to the last byte sent (streams included); past the
+    concurrency limit, an API request is answered 529 (overloaded) at once."""
+
+    def __init__(self, app: ASGIApp, state: _State) -> None:
         self.app = app
-        self.gauge = gauge
+        self.state = state
+        self.gauge = state.metrics.in_flight
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in _PROBES:
             await self.app(scope, receive, send)
             return
+        health = self.state.health
+        if health.over_limit():
+            self.state.metrics.errors.labels("529").inc()
+            limit = health.max_concurrency
+            response = error_response(529, f"policyroute is serving its limit of {limit} requests")
+            await response(scope, receive, send)
+            return
+        health.in_flight += 1
         self.gauge.inc()
         try:
             await self.app(scope, receive, send)
         finally:
             self.gauge.dec()
+            health.in_flight -= 1
 
 
 def _internal(state: _State, exc: BaseException) -> Response:
@@ -239,53 +282,61 @@ async def _guarded(state: _State, request: HttpRequest, handler: Any) -> Respons
     if services is None:
         return error_response(503, "policyroute is starting")
     try:
+        looped = loop_reason(request.headers.get(VIA_HEADER), state.config.instance_id)
+        if looped is not None:
+            services.metrics.errors.labels("508").inc()
+            log.error("%s %s: %s", request.method, request.url.path, looped)
+            return error_response(508, looped)
         try:
             caller = state.auth.check(request.headers)
         except AuthError as e:
             services.metrics.errors.labels("401").inc()
             return error_response(401, str(e))
         response: Response = await handler(state, services, request, caller)
-        return response
+        return _scrubbed(response, (*services.secrets, *caller.secrets))
     except ApiError as e:
         services.metrics.errors.labels(str(e.status)).inc()
         return e.response()
+    except ClientGone:
+        # Nobody is left to answer; not an error of ours, and not counted as one.
+        services.metrics.client_disconnects.labels("body").inc()
+        return Response(status_code=400)
     except Exception as e:  # never a traceback to the caller
         return _internal(state, e)
 
 
-async def _read_body(request: HttpRequest, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise ApiError(400, "content-length is not a number") from None
-        if size > limit:
-            raise ApiError(413, f"request body is {size} bytes; the limit is {limit}")
-    parts: list[bytes] = []
-    total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise ApiError(413, f"request body exceeds the limit of {limit} bytes")
-        parts.append(chunk)
-    return b"".join(parts)
+def _scrubbed(response: Response, secrets: Iterable[str]) -> Response:
+    """An answer with no key in it: error bodies, and error events of streams."""
+    if isinstance(response, ProxyStream):
+        response.body_iterator = _scrub_events(response.body_iterator, tuple(secrets))
+        return response
+    body = getattr(response, "body", b"")
+    if response.status_code >= 400 or b"event: error" in body:
+        clean = scrub(body, secrets)
+        if clean is not body:
+            response.body = clean
+            response.headers["content-length"] = str(len(clean))
+    return response
+
+
+async def _scrub_events(chunks: Any, secrets: tuple[str, ...]) -> AsyncIterator[Any]:
+    async for chunk in chunks:
+        if isinstance(chunk, bytes) and b"event: error" in chunk:
+            chunk = scrub(chunk, secrets)
+        yield chunk
+
+
+async def _read_body(request: HttpRequest, config: ServeConfig) -> bytes:
+    return await read_body(request, config.max_body_bytes, config.body_timeout)
 
 
 def _json_body(raw: bytes) -> dict[str, Any]:
-    if not raw:
-        raise ApiError(400, "the request body is empty; expected a JSON object")
-    try:
-        body = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ApiError(400, "the request body is not UTF-8 JSON") from None
-    except json.JSONDecodeError as e:
-        raise ApiError(
-            400, f"the request body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
-        ) from None
-    if not isinstance(body, dict):
-        raise ApiError(400, f"the request body must be a JSON object, not {type(body).__name__}")
-    return body
+    return json_object(raw)
+
+
+def _routed(services: Services, body: dict[str, Any]) -> bool:
+    model = body.get("model")
+    return isinstance(model, str) and model in services.source.routed_names()
 
 
 def _route_attrs(body: dict[str, Any], headers: Mapping[str, str]) -> dict[str, Any]:
@@ -325,39 +376,49 @@ def _routed_call(
         raise ApiError(400, "'max_tokens' must be a whole number")
     try:
         routed = Request.from_anthropic(body, **route)
+        conversation = (
+            _conversation_key(body, request.headers.get(CONVERSATION_HEADER), caller.scope)
+            if getattr(services.source.policy, "sticky_window", None) is not None
+            else None
+        )
     except RequestError as e:
         raise ApiError(400, str(e)) from None
-    headers = services_headers(request)
+    except (TypeError, ValueError, AttributeError, KeyError) as e:
+        # The mapping reports the shapes it knows; any other wrong type is still the
+        # request's fault, not the server's.
+        raise ApiError(400, f"the request body is not a valid Messages API request: {e}") from None
     return Call(
         body=body,
-        headers=headers,
+        headers=services_headers(request),
         request=routed,
         route=route,
         caller=caller,
-        conversation=_conversation_key(body, request.headers.get(CONVERSATION_HEADER), caller.scope)
-        if getattr(services.source.policy, "sticky_window", None) is not None
-        else None,
+        conversation=conversation,
         stream=stream,
         max_tokens=max_tokens,
     )
 
 
-def services_headers(request: HttpRequest) -> list[tuple[str, str]]:
+def _upstream_headers(request: HttpRequest) -> list[tuple[str, str]]:
+    """The client's headers as they go upstream: our credential, and this server appended
+    to the hop header (so a request that comes back is recognised)."""
     state: _State = request.app.state.policyroute
-    headers = [
-        (k, v)
-        for k, v in state.auth.upstream_auth(request_headers(request.headers.raw))
-        if k != "content-type"
-    ]
+    headers = state.auth.upstream_auth(request_headers(request.headers.raw))
+    via = via_value(request.headers.get(VIA_HEADER), state.config.instance_id)
+    return [*headers, (VIA_HEADER, via)]
+
+
+def services_headers(request: HttpRequest) -> list[tuple[str, str]]:
+    headers = [(k, v) for k, v in _upstream_headers(request) if k != "content-type"]
     return [*headers, ("content-type", "application/json")]
 
 
 async def _messages(
     state: _State, services: Services, request: HttpRequest, caller: Caller
 ) -> Response:
-    raw = await _read_body(request, state.config.max_body_bytes)
+    raw = await _read_body(request, state.config)
     body = _json_body(raw)
-    if body.get("model") not in services.source.routed_names():
+    if not _routed(services, body):
         return await _forward(state, services, request, raw, "messages")
     call = _routed_call(services, request, caller, body)
     await decide(services, call)
@@ -367,9 +428,9 @@ async def _messages(
 async def _count_tokens(
     state: _State, services: Services, request: HttpRequest, caller: Caller
 ) -> Response:
-    raw = await _read_body(request, state.config.max_body_bytes)
+    raw = await _read_body(request, state.config)
     body = _json_body(raw)
-    if body.get("model") not in services.source.routed_names():
+    if not _routed(services, body):
         return await _forward(state, services, request, raw, "count_tokens")
     call = _routed_call(services, request, caller, body)
     # Counting is free and approximate across tiers: no classifier is asked for it.
@@ -383,7 +444,7 @@ async def _count_tokens(
 async def _passthrough(
     state: _State, services: Services, request: HttpRequest, caller: Caller
 ) -> Response:
-    raw = await _read_body(request, state.config.max_body_bytes)
+    raw = await _read_body(request, state.config)
     return await _forward(state, services, request, raw or None, request.url.path)
 
 
@@ -391,7 +452,7 @@ async def _forward(
     state: _State, services: Services, request: HttpRequest, raw: bytes | None, endpoint: str
 ) -> Response:
     """Send the request upstream as it came and stream the answer back as it comes."""
-    headers = state.auth.upstream_auth(request_headers(request.headers.raw))
+    headers = _upstream_headers(request)
     try:
         response = await services.upstream.open(
             request.method, request.url.path, headers, raw, request.url.query

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from policyroute.runtime.redact import redact
 
-__all__ = ["Auth", "AuthError", "Caller", "redact"]
+__all__ = ["Auth", "AuthError", "Caller", "redact", "scrub"]
 
 TOKEN_HEADER = "x-policyroute-token"
 SECRET_HEADERS = frozenset({"x-api-key", "authorization", TOKEN_HEADER})
@@ -28,6 +28,15 @@ SECRET_HEADERS = frozenset({"x-api-key", "authorization", TOKEN_HEADER})
 
 class AuthError(Exception):
     pass
+
+
+def scrub(data: bytes, secrets: Iterable[str | None]) -> bytes:
+    """Bytes an upstream wrote (an error body, an error event) with every key masked: the
+    held key, the client's key and token, anything shaped like an Anthropic key. The one
+    place answers are redacted; the text rules are the runtime's `redact`."""
+    text = data.decode("utf-8", "surrogateescape")
+    clean = redact(text, secrets)
+    return data if clean == text else clean.encode("utf-8", "surrogateescape")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,141 @@
+"""Reading a request body: the size limit, the read deadline, a client that leaves, and the
+one guarded JSON parse every body goes through.
+
+Hostile bodies are answered 400 in the API's shape, never 500: integers past Python's
+4,300-digit conversion limit, nesting deeper than `MAX_DEPTH`, `NaN`/`Infinity` (not JSON,
+and they would go upstream as such), and lone surrogates (`"\\ud800"` decodes to a string
+that cannot be encoded again, so it fails later, anywhere).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+
+from starlette.requests import ClientDisconnect
+from starlette.requests import Request as HttpRequest
+
+from policyroute.server.errors import ApiError
+
+# Deeper than any Messages API body (a tool's JSON schema nests a few dozen levels at most);
+# shallow enough that no recursive walk downstream can reach Python's recursion limit.
+MAX_DEPTH = 128
+# Seconds a client has to send its whole body, however slowly it drips.
+DEFAULT_BODY_TIMEOUT_S = 60.0
+
+# An escaped high or low surrogate: the only way valid UTF-8 JSON yields a lone one.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+class ClientGone(Exception):
+    """The client hung up before its request was read: nobody to answer, nothing failed."""
+
+
+async def read_body(request: HttpRequest, limit: int, timeout: float) -> bytes:
+    """The whole body, or ApiError 413 (too large, declared or sent) / 408 (too slow).
+
+    Raises ClientGone when the client disconnects mid-body.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise ApiError(400, "content-length is not a number") from None
+        if size > limit:
+            # Answered without reading: uvicorn discards the rest of a body the app did not
+            # read, so a client that writes it all before reading still gets this answer.
+            raise ApiError(413, f"request body is {size} bytes; the limit is {limit}")
+    parts: list[bytes] = []
+    total = 0
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                total += len(chunk)
+                if total > limit:
+                    raise ApiError(413, f"request body exceeds the limit of {limit} bytes")
+                parts.append(chunk)
+    except TimeoutError:
+        raise ApiError(
+            408, f"the request body did not arrive within {timeout:g} s ({total} bytes read)"
+        ) from None
+    except ClientDisconnect:
+        raise ClientGone() from None
+    return b"".join(parts)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ApiError(400, f"the request body is not valid JSON: {name} is not a JSON number")
+
+
+def parse_json(raw: bytes) -> Any:
+    """The guarded JSON reader of request bodies (the one place a body is parsed)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ApiError(400, f"the request body is not UTF-8 (byte {e.start})") from None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as e:
+        raise ApiError(
+            400, f"the request body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
+        ) from None
+    except RecursionError:
+        raise ApiError(
+            400, f"the request body nests deeper than {MAX_DEPTH} levels of arrays and objects"
+        ) from None
+    except ValueError as e:
+        # int() past sys.get_int_max_str_digits(): the message names the limit.
+        raise ApiError(400, f"the request body has a number too large to read: {e}") from None
+    opens = raw.count(b"[") + raw.count(b"{")
+    surrogates = _SURROGATE_ESCAPE.search(raw) is not None
+    if opens > MAX_DEPTH or surrogates:
+        _walk(value, check_depth=opens > MAX_DEPTH, check_text=surrogates)
+    return value
+
+
+def _walk(value: Any, *, check_depth: bool, check_text: bool) -> None:
+    """Depth and lone surrogates, iteratively (a recursive walk is what we guard against)."""
+    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
+    while stack:
+        node, depth, where = stack.pop()
+        if isinstance(node, dict):
+            if check_depth and depth > MAX_DEPTH:
+                raise ApiError(400, f"the request body nests deeper than {MAX_DEPTH} levels")
+            for k, v in node.items():
+                if check_text:
+                    _text(k, f"{where}.{_shown(k)}" if where else _shown(k))
+                stack.append((v, depth + 1, f"{where}.{_shown(k)}" if where else _shown(k)))
+        elif isinstance(node, list):
+            if check_depth and depth > MAX_DEPTH:
+                raise ApiError(400, f"the request body nests deeper than {MAX_DEPTH} levels")
+            stack.extend((v, depth + 1, f"{where}[{i}]") for i, v in enumerate(node))
+        elif check_text and isinstance(node, str):
+            _text(node, where or "the body")
+
+
+def _shown(key: str) -> str:
+    return key.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")[:40]
+
+
+def _text(s: str, where: str) -> None:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ApiError(
+            400,
+            f"{where}: a lone surrogate (\\u{ord(s[e.start]):04x}) is not a character; "
+            "strings must be valid Unicode",
+        ) from None
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """A request body that must be a JSON object."""
+    if not raw:
+        raise ApiError(400, "the request body is empty; expected a JSON object")
+    body = parse_json(raw)
+    if not isinstance(body, dict):
+        raise ApiError(400, f"the request body must be a JSON object, not {type(body).__name__}")
+    return body

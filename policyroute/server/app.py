@@ -41,7 +41,7 @@ from policyroute.runtime.sticky import conversation_key as _conversation_key
 from policyroute.server.auth import Auth, AuthError, Caller, redact, scrub
 from policyroute.server.body import DEFAULT_BODY_TIMEOUT_S, ClientGone, json_object, read_body
 from policyroute.server.errors import ApiError, error_body, error_response
-from policyroute.server.health import Health
+from policyroute.server.health import Health, watch_for_drain
 from policyroute.server.loopguard import VIA_HEADER, loop_reason, new_instance_id, via_value
 from policyroute.server.metrics import Metrics
 from policyroute.server.routing import Call, Services, answer, decide, routing_headers
@@ -136,6 +136,7 @@ def create_app(config: ServeConfig) -> Starlette:
             await store.wait_ready()
         state.store = store
         state.health.loaded(PolicySource(store).policy)
+        watch_for_drain()
         upstream = Upstream(config.upstream, config.upstream_timeout)
         records = sink_for(config.records)
         state.services = Services(

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from datetime import UTC, datetime
@@ -18,9 +19,26 @@ from typing import Any
 
 log = logging.getLogger("policyroute.server")
 
-# Set by the server on SIGTERM (cli/serve.py's server class): requests already accepted
-# finish, and readiness says "draining" so a load balancer sends no more.
+# Set on SIGTERM or SIGINT: requests already accepted finish, and readiness says
+# "draining" so a load balancer sends no more.
 DRAINING = threading.Event()
+
+
+def watch_for_drain() -> None:
+    """Chain onto the server's SIGTERM/SIGINT handlers (uvicorn installs them before the
+    app starts) so the drain is seen here. Only the main thread may set handlers; a server
+    run in another thread (tests, embedding) is left as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+
+        def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+            DRAINING.set()
+            if callable(previous):
+                previous(signum, frame)
+
+        signal.signal(sig, handler)
 
 
 def _stamp(t: float) -> str:

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anthropic
 from anthropic.types import Message
 
+from policyroute import tracing
 from policyroute.decision import Decision, Tier
 from policyroute.request import Request
 from policyroute.runtime.answers import MalformedAnswerError, check_message
@@ -302,6 +303,16 @@ class RoutingMiddleware(Middleware):
         answered = [a for a in state.attempts if a.kind == "generate" and a.status == 200]
         if answered:
             self.sticky.remember(self.source.policy, state.conversation, answered[-1].tier)
+        tracing.record_call(
+            front_end="middleware",
+            decision=state.decision,
+            attempts=state.attempts,
+            start=state.start,
+            outcome=outcome,
+            request_id=state.request_id,
+            error=error,
+            sticky_from=state.sticky_from,
+        )
 
         def write(shadows: Sequence[Attempt] = ()) -> None:
             if self.records is not None:

@@ -33,6 +33,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from policyroute import tracing
 from policyroute.request import Request, RequestError
 from policyroute.runtime.calls import PolicySource
 from policyroute.runtime.records import RecordSink, sink_for
@@ -137,6 +138,7 @@ def create_app(config: ServeConfig) -> Starlette:
         state.store = store
         state.health.loaded(PolicySource(store).policy)
         watch_for_drain()
+        tracing.configure_from_env()
         upstream = Upstream(config.upstream, config.upstream_timeout)
         records = sink_for(config.records)
         state.services = Services(
@@ -163,6 +165,7 @@ def create_app(config: ServeConfig) -> Starlette:
             if close is not None and records is not config.records:
                 close()
             state.metrics.close()
+            tracing.shutdown()
 
     async def messages(request: HttpRequest) -> Response:
         return await _guarded(state, request, _messages)

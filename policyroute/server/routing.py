@@ -40,6 +40,7 @@ from policyroute.server.errors import error_body, error_response
 from policyroute.server.metrics import Metrics
 from policyroute.server.sse import StreamState
 from policyroute.server.stream import ProxyStream
+from policyroute.server.tracing import trace_call
 from policyroute.server.upstream import (
     Upstream,
     UpstreamFailure,
@@ -165,6 +166,7 @@ def _finish(services: Services, call: Call, outcome: Outcome, error: str | None 
         if a.trigger:
             m.escalations.labels(a.trigger).inc()
     m.attempts(call.attempts)
+    trace_call(call, outcome, error)
     if answered:
         services.sticky.remember(services.source.policy, call.conversation, answered[-1].tier)
     if services.records is not None:

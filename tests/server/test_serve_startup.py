@@ -53,9 +53,7 @@ def test_an_upstream_that_is_the_server_itself_is_refused(policy_file: Path) -> 
     _refused(r, 2, "own address")
 
 
-def test_failing_inline_tests_and_broken_policies_exit_1(
-    policy_file: Path, tmp_path: Path
-) -> None:
+def test_failing_inline_tests_and_broken_policies_exit_1(policy_file: Path, tmp_path: Path) -> None:
     policy_file.write_text(POLICY_TEXT + '\ntest "hi is cheap" { prompt = "hi" } -> opus\n')
     err = _refused(run_serve(str(policy_file)), 1, "hi is cheap", "expects opus", "haiku")
     assert f"{policy_file}:" in err

@@ -197,7 +197,7 @@ def _api_message(data: bytes) -> str:
 def _status_failure(attempt: Attempt, status: int, data: bytes, start: float) -> str | None:
     """Account an error status; the trigger it fires, or None when no tier would do better."""
     attempt.status = status
-    attempt.error = f"HTTP {status}: {_api_message(data)}"
+    attempt.error = redact(f"HTTP {status}: {_api_message(data)}")
     trig = "error" if retryable_status(status) else None
     attempt.trigger = trig or "error"
     attempt.latency_ms = (time.perf_counter() - start) * 1000
@@ -322,7 +322,7 @@ async def _open_stream(
     if state.error is not None and not state.started:
         response.close()
         attempt.status = 200
-        attempt.error = (
+        attempt.error = redact(
             f"stream error event: {state.error.get('type')}: {state.error.get('message')}"
         )
         attempt.trigger = "error"
@@ -383,7 +383,9 @@ async def _relay(
             state.feed(chunk)
             yield chunk
         if state.error is not None:
-            error = f"stream error event: {state.error.get('type')}: {state.error.get('message')}"
+            error = redact(
+                f"stream error event: {state.error.get('type')}: {state.error.get('message')}"
+            )
         elif not state.finished:
             error = "the upstream stream ended without message_stop"
         else:

@@ -60,7 +60,7 @@ class Served:
         probe_headers: dict[str, str] | None = None,
     ) -> None:
         self.port = port or free_port()
-        self._log = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self._log = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (closed by stop)
         self.proc = subprocess.Popen(
             [EXE, "serve", *args, "--port", str(self.port)],
             stdout=subprocess.DEVNULL,

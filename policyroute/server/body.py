@@ -1,10 +1,10 @@
 """Reading a request body: the size limit, the read deadline, a client that leaves, and the
 one guarded JSON parse every body goes through.
 
-Hostile bodies are answered 400 in the API's shape, never 500: integers past Python's
-4,300-digit conversion limit, nesting deeper than `MAX_DEPTH`, `NaN`/`Infinity` (not JSON,
-and they would go upstream as such), and lone surrogates (`"\\ud800"` decodes to a string
-that cannot be encoded again, so it fails later, anywhere).
+Hostile bodies are answered 400 in the API's shape, never 500: over-long integers, deep
+nesting, `NaN`/`Infinity` (not JSON, and they would go upstream as such), and lone
+surrogates (`"\\ud800"` decodes to a string that cannot be encoded again, so it would fail
+later, anywhere).
 """
 
 from __future__ import annotations
@@ -17,11 +17,9 @@ from typing import Any
 from starlette.requests import ClientDisconnect
 from starlette.requests import Request as HttpRequest
 
+from policyroute import jsonsafe
 from policyroute.server.errors import ApiError
 
-# Deeper than any Messages API body (a tool's JSON schema nests a few dozen levels at most);
-# shallow enough that no recursive walk downstream can reach Python's recursion limit.
-MAX_DEPTH = 128
 # Seconds a client has to send its whole body, however slowly it drips.
 DEFAULT_BODY_TIMEOUT_S = 60.0
 
@@ -80,53 +78,34 @@ async def read_body(request: HttpRequest, limit: int, timeout: float) -> bytes:
     return b"".join(parts)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ApiError(400, f"the request body is not valid JSON: {name} is not a JSON number")
-
-
 def parse_json(raw: bytes) -> Any:
-    """The guarded JSON reader of request bodies (the one place a body is parsed)."""
+    """A request body through the project's one guarded JSON reader (`jsonsafe`), which
+    reports long integers, NaN/Infinity, out-of-range floats and deep nesting with their
+    line and column. A lone surrogate, which `jsonsafe` would make U+FFFD, is refused here
+    as the Messages API refuses it (a body is not a log line to salvage)."""
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ApiError(400, f"the request body is not UTF-8 (byte {e.start})") from None
-    try:
-        value = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as e:
-        raise ApiError(
-            400, f"the request body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
-        ) from None
-    except RecursionError:
-        raise ApiError(
-            400, f"the request body nests deeper than {MAX_DEPTH} levels of arrays and objects"
-        ) from None
-    except ValueError as e:
-        # int() past sys.get_int_max_str_digits(): the message names the limit.
-        raise ApiError(400, f"the request body has a number too large to read: {e}") from None
-    opens = raw.count(b"[") + raw.count(b"{")
-    surrogates = _SURROGATE_ESCAPE.search(raw) is not None
-    if opens > MAX_DEPTH or surrogates:
-        _walk(value, check_depth=opens > MAX_DEPTH, check_text=surrogates)
+        value = jsonsafe.loads(raw, where="request body")
+    except jsonsafe.JSONError as e:
+        raise ApiError(400, f"the request body is not valid JSON: {e}") from None
+    if _SURROGATE_ESCAPE.search(raw) is not None:
+        # Checked above: nothing in it can fail to parse now; only rare bodies pay twice.
+        _lone_surrogates(json.loads(raw))
     return value
 
 
-def _walk(value: Any, *, check_depth: bool, check_text: bool) -> None:
-    """Depth and lone surrogates, iteratively (a recursive walk is what we guard against)."""
-    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
+def _lone_surrogates(value: Any) -> None:
+    """Iteratively (the depth is bounded, but a walk need not recurse)."""
+    stack: list[tuple[Any, str]] = [(value, "")]
     while stack:
-        node, depth, where = stack.pop()
+        node, where = stack.pop()
         if isinstance(node, dict):
-            if check_depth and depth > MAX_DEPTH:
-                raise ApiError(400, f"the request body nests deeper than {MAX_DEPTH} levels")
             for k, v in node.items():
-                if check_text:
-                    _text(k, f"{where}.{_shown(k)}" if where else _shown(k))
-                stack.append((v, depth + 1, f"{where}.{_shown(k)}" if where else _shown(k)))
+                at = f"{where}.{_shown(k)}" if where else _shown(k)
+                _text(k, at)
+                stack.append((v, at))
         elif isinstance(node, list):
-            if check_depth and depth > MAX_DEPTH:
-                raise ApiError(400, f"the request body nests deeper than {MAX_DEPTH} levels")
-            stack.extend((v, depth + 1, f"{where}[{i}]") for i, v in enumerate(node))
-        elif check_text and isinstance(node, str):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(node))
+        elif isinstance(node, str):
             _text(node, where or "the body")
 
 

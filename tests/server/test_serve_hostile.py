@@ -67,11 +67,13 @@ def _errors_500(served: Served) -> float:
 
 def test_huge_integers_deep_nesting_surrogates_and_constants(served: Served) -> None:
     huge = "9" * 5000
-    _bad_request(_post(served, f'{{"model": "auto", "max_tokens": {huge}}}'.encode()), "number")
+    _bad_request(
+        _post(served, f'{{"model": "auto", "max_tokens": {huge}}}'.encode()), "5000 digits"
+    )
     nested = b'{"model": "auto", "metadata": ' + b"[" * 3000 + b"]" * 3000 + b"}"
-    _bad_request(_post(served, nested), "deeper")
-    nested = b'{"model": "auto", "metadata": ' + b"[" * 200 + b"]" * 200 + b"}"
-    _bad_request(_post(served, nested), "deeper")
+    _bad_request(_post(served, nested), "nested deeper")
+    nested = b'{"model": "auto", "metadata": ' + b"[" * 300 + b"]" * 300 + b"}"
+    _bad_request(_post(served, nested), "nested deeper", "1:")
     lone = json.dumps({**GOOD, "messages": [{"role": "user", "content": "x"}]})
     lone = lone.replace('"x"', '"a\\ud800b"')
     _bad_request(_post(served, lone.encode()), "surrogate", "messages[0].content")

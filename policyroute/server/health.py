@@ -5,12 +5,13 @@
   and not at its concurrency limit; 503 otherwise, with the reasons (a readiness probe:
   send me traffic or not).
 - `GET /healthz`: the detail: policy, revision, when it was loaded, the last reload error
-  (cleared by the next good load), in-flight requests.
+  (cleared by the next good load), in-flight requests, the worker's pid.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -113,4 +114,6 @@ class Health:
             ),
             "in_flight": self.in_flight,
             "sticky_conversations": sticky_conversations,
+            # Which worker answered (`--workers N`: each has its own in-flight count).
+            "pid": os.getpid(),
         }

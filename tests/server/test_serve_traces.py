@@ -5,9 +5,7 @@ emit the same spans into the SDK's in-memory exporter."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,6 @@ import httpx2
 import pytest
 from fake_anthropic import FakeAnthropic, Reply
 from opentelemetry import trace
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -24,6 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import policyroute
 from policyroute.runtime import Router, RoutingMiddleware
 
+from .otlp_receiver import Receiver
 from .serve_process import Served
 from .serve_support import HAIKU, POLICY_TEXT, SONNET
 
@@ -53,65 +51,10 @@ ATTEMPT_KEYS = {
 }
 
 
-class _Receiver:
-    """An OTLP/HTTP trace receiver on 127.0.0.1: what an OpenTelemetry collector gets."""
-
-    def __init__(self) -> None:
-        self.requests: list[ExportTraceServiceRequest] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                data = self.rfile.read(int(self.headers["content-length"]))
-                if self.path == "/v1/traces":
-                    message = ExportTraceServiceRequest()
-                    message.ParseFromString(data)
-                    receiver.requests.append(message)
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def spans(self) -> list[dict[str, Any]]:
-        out = []
-        for req in self.requests:
-            for rs in req.resource_spans:
-                service = {a.key: _value(a.value) for a in rs.resource.attributes}
-                for ss in rs.scope_spans:
-                    for s in ss.spans:
-                        out.append(
-                            {
-                                "name": s.name,
-                                "trace_id": s.trace_id.hex(),
-                                "span_id": s.span_id.hex(),
-                                "parent": s.parent_span_id.hex(),
-                                "attributes": {a.key: _value(a.value) for a in s.attributes},
-                                "service": service.get("service.name"),
-                                "start": s.start_time_unix_nano,
-                                "end": s.end_time_unix_nano,
-                            }
-                        )
-        return out
-
-
-def _value(v: Any) -> Any:
-    kind = v.WhichOneof("value")
-    if kind == "array_value":
-        return [_value(x) for x in v.array_value.values]
-    return getattr(v, kind)
-
-
 @pytest.fixture
-def receiver() -> Iterator[_Receiver]:
-    r = _Receiver()
-    yield r
-    r.server.shutdown()
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as r:
+        yield r
 
 
 def _check_spans(spans: list[dict[str, Any]], requested: str) -> None:
@@ -140,7 +83,7 @@ def _check_spans(spans: list[dict[str, Any]], requested: str) -> None:
 
 
 def test_serve_exports_spans_by_otlp_from_the_otel_variables(
-    tmp_path: Path, fake: FakeAnthropic, receiver: _Receiver
+    tmp_path: Path, fake: FakeAnthropic, receiver: Receiver
 ) -> None:
     policy = tmp_path / "serve.route"
     policy.write_text(POLICY_TEXT)

@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 from .decision import (
     Classification,
+    Classifier,
     ClassifierSpec,
     Decision,
     Escalation,
+    StaticClassifier,
     Step,
     Tier,
 )
-from .policy import Classifier, Policy, StaticClassifier, load, loads
+from .policy import Policy, load, loads
 from .request import Request, RequestError
 from .syntax.diagnostics import Diagnostic, PolicyError
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .request import Request
 
 # Anthropic's published multipliers on the input price for prompt caching.
 DEFAULT_CACHE_WRITE_MULTIPLIER = 1.25
@@ -58,6 +62,22 @@ class Classification:
 
 
 FAILED_CLASSIFICATION = Classification(None, 0.0)
+
+
+class Classifier(Protocol):
+    """What `decide()` asks when a rule needs a classifier's answer."""
+
+    def classify(self, spec: ClassifierSpec, request: Request) -> Classification: ...
+
+
+class StaticClassifier:
+    """Answers classifiers from a fixed table: for inline tests and offline replays."""
+
+    def __init__(self, answers: Mapping[str, Classification]) -> None:
+        self.answers = dict(answers)
+
+    def classify(self, spec: ClassifierSpec, request: Request) -> Classification:
+        return self.answers.get(spec.name, FAILED_CLASSIFICATION)
 
 
 @dataclass(frozen=True, slots=True)

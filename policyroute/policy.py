@@ -1,39 +1,31 @@
-"""A compiled policy: the decision diagram behind `decide()`, and how to build one."""
+"""A compiled policy: the decision diagram behind `decide()`, and how to build one.
+
+`Classifier` and `StaticClassifier` live in decision.py; they are named here too because
+`policyroute.policy.Classifier` is how the runtime and the store spell the protocol.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from .compiler.atoms import AtomTable, Expr
-from .compiler.checker import CheckedPolicy, CheckedRule, CheckedTest, check
-from .compiler.codegen import Entry, generate
+from .compiler.atoms import Expr
+from .compiler.checker import CheckedTest
 from .compiler.diagram import Context, DiagramBuilder, Node, PhraseIds, count_nodes, walk
-from .compiler.evaluator import Evaluator
 from .compiler.loader import Loaded, load_path, load_text
+from .compiler.pipeline import compile_loaded, decision_for
 from .decision import (
-    FAILED_CLASSIFICATION,
-    NO_ESCALATION,
-    Classification,
+    Classifier,
     ClassifierSpec,
     Decision,
-    Escalation,
     Shadow,
+    StaticClassifier,
     Step,
     Tier,
 )
-from .readers import FeatureReaders
 from .request import Request, RequestError
-from .syntax.diagnostics import Diagnostic, PolicyError
-from .syntax.source import Span
-
-
-class Classifier(Protocol):
-    """What `decide()` asks when a rule needs a classifier's answer."""
-
-    def classify(self, spec: ClassifierSpec, request: Request) -> Classification: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,17 +40,21 @@ class RuleInfo:
 class Policy:
     """A checked, compiled policy. Immutable: reloading builds a new one."""
 
-    def __init__(self, loaded: Loaded, checked: CheckedPolicy, warnings: list[Diagnostic]) -> None:
-        assert checked.default is not None
+    def __init__(self, loaded: Loaded) -> None:
+        """Compile `loaded` (compiler/pipeline.py); raises PolicyError with every diagnostic."""
+        c = compile_loaded(loaded, self._decide_other)
+        checked = c.checked
+        assert c.table is not None and c.readers is not None and c.evaluator is not None
+        assert c.decide is not None and checked.default is not None
         self.name = checked.name
         self.files: tuple[Path, ...] = tuple(loaded.files)
-        self.revision = loaded.revision()
+        self.revision = c.revision
         self.tiers: tuple[Tier, ...] = tuple(checked.tiers)
         self.classifiers: dict[str, ClassifierSpec] = dict(checked.classifiers)
         self.escalation = checked.escalation
         # `sticky conversations`: seconds a conversation keeps its tier floor, or None.
         self.sticky_window: float | None = checked.sticky_window
-        self.warnings = warnings
+        self.warnings = c.warnings
         self.checked = checked
         self.tests: tuple[CheckedTest, ...] = tuple(checked.tests)
         rules = [*checked.rules, checked.default]
@@ -66,7 +62,7 @@ class Policy:
             RuleInfo(r.name, r.tier.name, i, r.source.name, r.source.line_col(r.span.start)[0])
             for i, r in enumerate(rules)
         )
-        self.decisions: tuple[Decision, ...] = tuple(self._decision(r) for r in rules)
+        self.decisions: tuple[Decision, ...] = c.decisions
         # `shadow` statements, cheapest tier first, and for each tier a request may be routed
         # to, the ones strictly below it (what a request routed there is shadowed to).
         order = [t.name for t in self.tiers]
@@ -77,41 +73,18 @@ class Policy:
             t: tuple(s for s in self.shadows if order.index(s.tier.name) < i)
             for i, t in enumerate(order)
         }
-
-        table = AtomTable(checked)
-        self.conditions: tuple[Expr, ...] = tuple(table.lower(r.condition) for r in checked.rules)  # type: ignore[arg-type]
-        self.atoms = table
-        self.readers = FeatureReaders(table, self.classifiers)
+        self.conditions: tuple[Expr, ...] = c.conditions
+        self.atoms = c.table
+        self.readers = c.readers
         self.matcher = self.readers.matcher
-        self.evaluator = Evaluator(
-            table.features,
-            table.atoms,
-            self.conditions,
-            [self.readers.value(fid, f.key) for fid, f in enumerate(table.features)],
-        )
-        # With no classifier to ask and no answers given, a classifier reads as failed.
-        unasked = {
-            fid: FAILED_CLASSIFICATION.label
-            if f.key[0] == "label"
-            else FAILED_CLASSIFICATION.confidence
-            for fid, f in enumerate(table.features)
-            if f.key[0] in ("label", "confidence")
-        }
-        self._decide, entry = generate(
-            self.evaluator,
-            self.decisions,
-            self.readers.scans(table.features),
-            unasked,
-            Entry(Request, self._decide_other),
-        )
+        self.evaluator = c.evaluator
+        self._decide = c.decide
         # The same signature and code as the method below, one Python call shorter for a
         # plain Request: decide() sits on every request.
-        if entry is not None:
-            entry.__doc__ = Policy.decide.__doc__
-            self.decide = entry  # type: ignore[method-assign]
-        self.getters = tuple(
-            self.readers.getter(fid, f.key) for fid, f in enumerate(table.features)
-        )
+        if c.entry is not None:
+            c.entry.__doc__ = Policy.decide.__doc__
+            self.decide = c.entry  # type: ignore[method-assign]
+        self.getters = c.getters
         self._root: Node | None = None
 
     @property
@@ -125,32 +98,6 @@ class Policy:
     @property
     def node_count(self) -> int:
         return count_nodes(self.root)
-
-    # -- building ---------------------------------------------------------------------
-
-    def _decision(self, rule: CheckedRule, tier: Tier | None = None) -> Decision:
-        tier = tier or rule.tier
-        above = self.tiers[[t.name for t in self.tiers].index(tier.name) + 1 :]
-        esc = self.escalation or NO_ESCALATION
-        steps = len(above) if esc.max_steps is None else min(esc.max_steps, len(above))
-        if rule.escalate_max is not None:
-            steps = min(rule.escalate_max, len(above))
-        if rule.escalate_never or not esc.triggers:
-            steps = 0
-        escalation = (
-            Escalation(esc.triggers, esc.confidence_below, steps) if steps else NO_ESCALATION
-        )
-        return Decision(
-            tier=tier.name,
-            model=tier.model,
-            rule=rule.name,
-            max_tokens=rule.max_tokens if rule.max_tokens is not None else tier.max_tokens,
-            ladder=tuple(above[:steps]),
-            escalation=escalation,
-            tier_spec=tier,
-            policy=self.name,
-            revision=self.revision,
-        )
 
     # -- deciding ---------------------------------------------------------------------
 
@@ -226,7 +173,7 @@ class Policy:
         rule = next((r for r in checked if r is not None and r.name == decision.rule), None)
         if rule is None:
             return decision
-        return self._decision(rule, self.tiers[names.index(tier)])
+        return decision_for(self.checked, self.revision, rule, self.tiers[names.index(tier)])
 
     def rule_index(self, name: str) -> int:
         for r in self.rules:
@@ -254,26 +201,7 @@ def _request_from(attrs: Mapping[str, Any]) -> Request:
 
 def build(loaded: Loaded) -> Policy:
     """Check and compile loaded statements, or raise PolicyError with every diagnostic."""
-    diagnostics = list(loaded.diagnostics)
-    if not loaded.statements and diagnostics:
-        raise PolicyError(diagnostics)
-    checked, found = check(loaded.statements, loaded.imports_failed(), loaded.broken)
-    diagnostics.extend(found)
-    if checked.library or (not loaded.statements and not diagnostics):
-        src = loaded.sources[0] if loaded.sources else None
-        if src is not None:
-            diagnostics.append(
-                Diagnostic(
-                    "E107",
-                    "this file declares no rules and no default: it can be imported, not loaded",
-                    src,
-                    Span(0, 0),
-                    "load the policy that imports it, or add: default -> TIER",
-                )
-            )
-    if any(d.is_error for d in diagnostics):
-        raise PolicyError(diagnostics)
-    return Policy(loaded, checked, [d for d in diagnostics if not d.is_error])
+    return Policy(loaded)
 
 
 def load(path: str | Path) -> Policy:
@@ -286,11 +214,4 @@ def loads(text: str, name: str = "<string>", base_dir: str | Path | None = None)
     return build(load_text(text, name, Path(base_dir) if base_dir is not None else None))
 
 
-class StaticClassifier:
-    """Answers classifiers from a fixed table: for inline tests and offline replays."""
-
-    def __init__(self, answers: Mapping[str, Classification]) -> None:
-        self.answers = dict(answers)
-
-    def classify(self, spec: ClassifierSpec, request: Request) -> Classification:
-        return self.answers.get(spec.name, FAILED_CLASSIFICATION)
+__all__ = ["Classifier", "Policy", "RuleInfo", "StaticClassifier", "build", "load", "loads"]

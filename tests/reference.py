@@ -11,7 +11,7 @@ from functools import cache
 from typing import Any
 
 from policyroute import Classification, Policy, Request
-from policyroute.features import compile_regex, regex_search
+from policyroute.compiler.features import compile_regex, regex_search
 from policyroute.syntax import ast
 
 FAILED = Classification(None, 0.0)

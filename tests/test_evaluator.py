@@ -6,8 +6,8 @@ import pytest
 
 import policyroute
 from policyroute import PolicyError, Request
+from policyroute.compiler.features import REGEX_MAX_CHARS
 from policyroute.compiler.regexes import required_literals
-from policyroute.features import REGEX_MAX_CHARS
 
 TIERS = 'tier a = "m" { input 1 output 1 }\ntier b = "n" { input 1 output 1 }\n'
 

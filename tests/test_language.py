@@ -9,7 +9,7 @@ import pytest
 
 import policyroute
 from policyroute import Classification, PolicyError, Request, StaticClassifier
-from policyroute.testing import run_tests
+from policyroute.compiler.inline_tests import run_tests
 
 CONTRACT = Path(__file__).resolve().parents[1] / "tests" / "golden" / "contract.route"
 

@@ -25,8 +25,8 @@ import policyroute
 from policyroute import Classification, PolicyError, StaticClassifier
 from policyroute.compiler import codegen, diagram, evaluator
 from policyroute.compiler import phrases as phrases_mod
+from policyroute.compiler.features import PhraseMatcher, compile_regex, regex_search
 from policyroute.compiler.regexes import required_literals
-from policyroute.features import PhraseMatcher, compile_regex, regex_search
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

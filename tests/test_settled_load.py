@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 import policyroute
-from policyroute import settled_load
 from policyroute.store import awatch, watch
+from policyroute.store import settled as settled_load
 from policyroute.syntax.diagnostics import PolicyError
 
 TIERS = """\

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..compiler.atoms import Expr, InAtom, KwAtom, NumAtom
+from ..compiler.features import compile_regex, normalize_text, regex_search
 from ..decision import Decision
-from ..features import compile_regex, normalize_text, regex_search
 from ..policy import Policy
 from ..request import Request
 from .describe import describe_cells
@@ -93,7 +93,7 @@ def _cells_of(space: Space, policy: Policy, request: Request, decision: Decision
     for var in space.vars:
         k = var.key
         if k[0] == "attr":
-            from ..features import attribute
+            from ..compiler.features import attribute
 
             info = attribute(k[1])
             cells.append(var.cell_of_value(info.get(request) if info is not None else None))

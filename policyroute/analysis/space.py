@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..compiler.atoms import Expr, InAtom, KwAtom, NumAtom
-from ..features import DYNAMIC, INT, STRING, TEXT, attribute, compile_regex, is_word_char
+from ..compiler.features import DYNAMIC, INT, STRING, TEXT, attribute, compile_regex, is_word_char
 from ..policy import Policy
 from .containment import containment_pairs
 

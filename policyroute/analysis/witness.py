@@ -13,7 +13,7 @@ import re._parser as sre  # the stdlib's regex parser: enough to build a matchin
 from collections.abc import Callable
 from typing import Any
 
-from ..features import compile_regex
+from ..compiler.features import compile_regex
 from ..policy import Policy
 from ..request import Request, RequestError
 from .space import Cell, Space

@@ -21,8 +21,10 @@ from .common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, _Parser, say_err
 COMMAND_MODULES = (
     "check",
     "route",
-    "inline_tests",
-    "tooling",
+    "test",
+    "fmt",
+    "diff",
+    "explain",
     "watch",
     "ask",
     "replay",

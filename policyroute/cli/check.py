@@ -16,6 +16,7 @@ from .common import (
     add_format,
     add_quiet,
     load_input,
+    plural,
     policy_files,
     use_colour,
 )
@@ -92,10 +93,6 @@ def _sarif_result(d: Diagnostic) -> dict[str, Any]:
     }
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def cmd_check(args: argparse.Namespace) -> int:
     files = policy_files(args.paths)
     everything: list[Diagnostic] = []
@@ -119,9 +116,9 @@ def cmd_check(args: argparse.Namespace) -> int:
                 print(file=sys.stderr)
             where = len({d.source.name for d in everything if d.is_error})
             print(
-                f"checked {_plural(len(files), 'file')}: {_plural(errors, 'error')}"
-                + (f" in {_plural(where, 'file')}" if errors else "")
-                + f", {_plural(warnings, 'warning')}"
+                f"checked {plural(len(files), 'file')}: {plural(errors, 'error')}"
+                + (f" in {plural(where, 'file')}" if errors else "")
+                + f", {plural(warnings, 'warning')}"
             )
     return EXIT_FAIL if failed else EXIT_OK
 

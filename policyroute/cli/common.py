@@ -35,6 +35,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def say_error(command: str, message: str) -> None:
     """The one prefix style of every problem the command reports itself."""
     print(f"policyroute {command}: {message}", file=sys.stderr, flush=True)

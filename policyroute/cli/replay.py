@@ -220,7 +220,7 @@ def impact_requested(args: argparse.Namespace) -> bool:
 
 
 def run_impact(args: argparse.Namespace) -> int:
-    """`diff OLD NEW --traffic FILE...`: the change measured on traffic (hooked from tooling)."""
+    """`diff OLD NEW --traffic FILE...`: the change measured on traffic (hooked from cli/diff.py)."""
     if not args.traffic:
         raise UsageError(
             "--outcomes, --group-by, -o and the other measuring flags need --traffic FILE"

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..features import BOOL, DYNAMIC, INT, LABEL, NUMBER, STRING, TEXT, attribute, normalize_phrase
 from ..syntax import ast
 from .checker import CheckedPolicy
+from .features import BOOL, DYNAMIC, INT, LABEL, NUMBER, STRING, TEXT, attribute, normalize_phrase
 
 Expr = bool | tuple[Any, ...]
 

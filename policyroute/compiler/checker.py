@@ -9,7 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..decision import ClassifierSpec, Escalation, Shadow, Tier
-from ..features import (
+from ..syntax import ast
+from ..syntax.diagnostics import Diagnostic, did_you_mean, hint_budget
+from ..syntax.parser import LANGUAGE_KEYWORDS
+from ..syntax.source import Source, Span
+from .bounds import bound_diagnostics
+from .features import (
     ATTRIBUTES,
     BOOL,
     DYNAMIC,
@@ -23,11 +28,6 @@ from ..features import (
     compile_regex,
     normalize_phrase,
 )
-from ..syntax import ast
-from ..syntax.diagnostics import Diagnostic, did_you_mean, hint_budget
-from ..syntax.parser import LANGUAGE_KEYWORDS
-from ..syntax.source import Source, Span
-from .bounds import bound_diagnostics
 from .shadow import check_shadows
 
 TRIGGERS = ("error", "timeout", "max_tokens", "refusal", "invalid_json", "confidence")

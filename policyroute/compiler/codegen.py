@@ -36,7 +36,7 @@ EAGER_MAX = 32
 SMALL_MAX = 4096
 LAZY_MAX = 32  # with EAGER_MAX, under NEVER
 
-# How generated code reads an attribute from a Request (policyroute/request.py); the
+# How generated code reads an attribute from a Request (policyroute/request/request.py); the
 # bench's hand-written if-chain reads them the same way.
 READ = {
     "prompt": "r.prompt",

@@ -304,8 +304,8 @@ def verify(text: str, name: str, base_dir: Path) -> tuple[str, Policy]:
     """The canonical form of `text` and its policy, or EmitError: it must load with zero
     diagnostics (analysis lints included), format to itself and pass its inline tests."""
     from ..analysis import lint
+    from ..compiler.inline_tests import run_tests
     from ..syntax.diagnostics import render_human
-    from ..testing import run_tests
 
     try:
         formatted = format_source(text, name)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..features import PhraseMatcher, attribute, compile_regex, normalize_text
+from ..compiler.features import PhraseMatcher, attribute, compile_regex, normalize_text
 from ..request import Request
 from ..syntax.formatter import fmt_str
 from ..syntax.parser import LANGUAGE_KEYWORDS

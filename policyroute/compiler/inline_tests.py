@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .compiler.checker import CheckedTest
-from .decision import Classification, Decision
-from .policy import Policy, StaticClassifier
-from .request import Request
-from .syntax import ast
-from .syntax.diagnostics import Diagnostic, PolicyError
+from ..decision import Classification, Decision, StaticClassifier
+from ..request import Request
+from ..syntax import ast
+from ..syntax.diagnostics import Diagnostic, PolicyError
+
+if TYPE_CHECKING:
+    from ..policy import Policy
+from .checker import CheckedTest
 
 _DIRECT = {
     "prompt": "prompt",

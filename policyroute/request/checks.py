@@ -8,7 +8,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from .decision import Classification
+from ..decision import Classification
 
 
 class RequestError(ValueError):

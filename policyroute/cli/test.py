@@ -12,9 +12,9 @@ import json
 import sys
 from typing import Any
 
+from ..compiler.inline_tests import describe_request, run_tests, uncovered_rules
 from ..policy import build
 from ..syntax.diagnostics import Diagnostic, PolicyError, render_human, unique
-from ..testing import describe_request, run_tests, uncovered_rules
 from .common import (
     EXIT_FAIL,
     EXIT_OK,

@@ -13,12 +13,13 @@ from typing import Any
 
 import re2
 
+from ..request import Request
+
 # The phrase matcher lives in compiler/phrases.py; these names stay importable from here.
-from .compiler.phrases import PhraseMatcher as PhraseMatcher
-from .compiler.phrases import is_word_char as is_word_char
-from .compiler.phrases import normalize_phrase as normalize_phrase
-from .compiler.phrases import normalize_text as normalize_text
-from .request import Request
+from .phrases import PhraseMatcher as PhraseMatcher
+from .phrases import is_word_char as is_word_char
+from .phrases import normalize_phrase as normalize_phrase
+from .phrases import normalize_text as normalize_text
 
 # Attribute types as the checker sees them.
 TEXT = "text"

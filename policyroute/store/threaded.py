@@ -18,10 +18,10 @@ Change detection is layered, so that no single mechanism has to be perfect:
    last loaded: it catches what an event watcher can miss (the window while the watcher
    restarts on a new set of directories, a directory that is itself swapped).
 
-Every load, the first included, goes through `settled_load`: it counts only when it is shown
+Every load, the first included, goes through `settled`: it counts only when it is shown
 to have compiled complete files, never half of one a writer is still writing.
 
-This module has the thread store and `watch()`; the asyncio form is `async_store` (its names
+This module has the thread store and `watch()`; the asyncio form is `asynchronous` (its names
 are exported here too), and the logic both share is `reloading`.
 """
 
@@ -35,8 +35,8 @@ from types import TracebackType
 
 import watchfiles
 
-from .async_store import AsyncPolicyStore, awatch
-from .reloading import (
+from .asynchronous import AsyncPolicyStore, awatch
+from .core import (
     DEFAULT_DEBOUNCE_MS,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_STEP_MS,

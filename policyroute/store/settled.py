@@ -33,25 +33,23 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 try:
     import fcntl
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-from .syntax.diagnostics import Diagnostic, PolicyError
-from .syntax.limits import MAX_FILE_BYTES
-from .syntax.source import (
+from ..compiler.inline_tests import failing_tests_error
+from ..policy import Policy, load
+from ..syntax.diagnostics import Diagnostic, PolicyError
+from ..syntax.limits import MAX_FILE_BYTES
+from ..syntax.source import (
     NO_SPAN,
     Source,
     open_regular_file,
     read_open_file,
     read_regular_file,
 )
-
-if TYPE_CHECKING:
-    from .policy import Policy
 
 # How long nothing may have touched the files before they are read, at most how long to
 # wait for that (past it a file rewritten nonstop is read anyway: the checks after the load
@@ -91,14 +89,8 @@ class Outcome:
 
 
 def load_policy(path: Path, check_tests: bool = False) -> Policy:
-    # Imported at call time: the package's __init__ imports the store, so a top-level
-    # `from . import load` would be circular.
-    from . import load
-
-    policy: Policy = load(path)
+    policy = load(path)
     if check_tests:
-        from .testing import failing_tests_error
-
         error = failing_tests_error(policy)
         if error is not None:
             raise error
@@ -203,7 +195,7 @@ def _seen(files: tuple[Path, ...], data: dict[Path, bytes]) -> Fingerprint:
 
 def _revision(files: tuple[Path, ...], data: dict[Path, bytes]) -> str | None:
     """The revision a load of exactly these bytes would have, or None if they do not decode."""
-    from .compiler.loader import Loaded, source_of
+    from ..compiler.loader import Loaded, source_of
 
     loaded = Loaded(files=list(files))
     for f in files:

@@ -10,7 +10,7 @@ from types import TracebackType
 
 import watchfiles
 
-from .reloading import (
+from .core import (
     DEFAULT_DEBOUNCE_MS,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_STEP_MS,

@@ -1,4 +1,4 @@
-"""State and reload logic shared by the thread and asyncio stores (`store`, `async_store`):
+"""State and reload logic shared by the thread and asyncio stores (`threaded`, `asynchronous`):
 what to watch, when a change is relevant, and swapping in a loaded version."""
 
 from __future__ import annotations
@@ -11,19 +11,19 @@ from typing import TYPE_CHECKING, Any
 
 import watchfiles
 
-from .settled_load import (
+from ..syntax.diagnostics import PolicyError, render_human
+from .settled import (
     Fingerprint,
     Outcome,
     fingerprint,
     load_settled,
     unsettled_error,
 )
-from .syntax.diagnostics import PolicyError, render_human
 
 if TYPE_CHECKING:
-    from .decision import Decision
-    from .policy import Classifier, Policy
-    from .request import Request
+    from ..decision import Decision
+    from ..policy import Classifier, Policy
+    from ..request import Request
 
 logger = logging.getLogger("policyroute.store")
 
@@ -199,7 +199,7 @@ class StoreCore:
         """Load the files, or (unless forced) do nothing if their content is as last loaded.
 
         Watcher events force a load: the periodic rescan compares content digests only to
-        spare itself a compile. What a load counts for is decided in `settled_load`: only a
+        spare itself a compile. What a load counts for is decided in `settled`: only a
         load shown to have read complete files, never one that raced a writer. Runs without
         touching reader-visible state.
         """

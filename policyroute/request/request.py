@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from . import attribute_checks as checks
-from .attribute_checks import RequestError as RequestError
-from .attribute_checks import confidence_value as confidence_value
-from .decision import Classification
+from ..decision import Classification
+from . import checks
+from .checks import RequestError as RequestError
+from .checks import confidence_value as confidence_value
 
 # Rough token estimate when the caller gives no count: ~4 characters a token for text and the
 # published upper bound for one image.

@@ -9,11 +9,11 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .compiler.atoms import AtomTable, Feature
-from .compiler.codegen import Scan
-from .compiler.diagram import Context
-from .compiler.regexes import required_literals
-from .decision import FAILED_CLASSIFICATION, Classification, ClassifierSpec
+from ..decision import FAILED_CLASSIFICATION, Classification, ClassifierSpec
+from ..request import Request
+from .atoms import AtomTable, Feature
+from .codegen import Scan
+from .diagram import Context
 from .features import (
     PhraseMatcher,
     as_bool,
@@ -23,7 +23,7 @@ from .features import (
     compile_regex,
     regex_search,
 )
-from .request import Request
+from .regexes import required_literals
 
 log = logging.getLogger("policyroute")
 

@@ -215,7 +215,7 @@ def check_records(path: str, where: str) -> None:
 
 def check_inline_tests(policy: Any, path: str) -> list[str]:
     """One line for each inline test of the policy that fails (serve refuses to start)."""
-    from ..testing import run_tests
+    from ..compiler.inline_tests import run_tests
 
     lines = []
     for r in run_tests(policy):

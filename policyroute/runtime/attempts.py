@@ -42,6 +42,9 @@ class Attempt:
     upstream_request_id: str | None = None
     classifier: str | None = None
     retries: int = 0
+    # What routing changed for this attempt (a thinking budget fitted under a cap, a
+    # max_tokens climb raised or skipped), or why the ladder continued the way it did.
+    note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}

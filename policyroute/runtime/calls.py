@@ -14,11 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
-from anthropic.types import Message
 from pydantic import BaseModel
 
 from policyroute import tracing
-from policyroute.decision import Decision, Tier
+from policyroute.decision import Decision
 from policyroute.request import Request
 from policyroute.runtime.attempts import (
     Attempt,
@@ -27,15 +26,8 @@ from policyroute.runtime.attempts import (
     StreamInterruptedError,
 )
 from policyroute.runtime.deadlines import Clock, Deadlines
-from policyroute.runtime.escalation import (
-    ConfidenceFn,
-    JsonExpectation,
-    describe,
-    error_trigger,
-    judge,
-    max_tokens_for,
-    status_of,
-)
+from policyroute.runtime.escalation import ConfidenceFn, JsonExpectation
+from policyroute.runtime.ladder import Answer, AttemptHook, Failure, Ladder
 from policyroute.runtime.records import (
     RecordSink,
     build_record,
@@ -43,10 +35,9 @@ from policyroute.runtime.records import (
     sink_for,
     write_record,
 )
-from policyroute.runtime.redact import redact
+from policyroute.runtime.redact import Redactor
 from policyroute.runtime.shadow import AsyncShadow, Served, ThreadShadow
 from policyroute.runtime.sticky import Sticky, conversation_key, explicit_conversation
-from policyroute.runtime.upstream import Outcome
 
 if TYPE_CHECKING:
     from policyroute.policy import Classifier, Policy
@@ -115,15 +106,6 @@ class Call:
     sticky_from: str | None = None
 
 
-@dataclass(slots=True)
-class Settled:
-    """What to do after a tier ended: return `result`, raise `error`, or climb."""
-
-    result: RoutedResult | None = None
-    error: EscalationError | None = None
-    message: Message | None = None
-
-
 class Core(ABC):
     """Preparing a call, settling each tier, recording and raising: shared by both routers."""
 
@@ -143,7 +125,9 @@ class Core(ABC):
         # `sticky conversations` state of this router (bounded LRU; see runtime/sticky.py).
         self.sticky = Sticky()
         self.deadlines = deadlines if deadlines is not None else Deadlines()
-        self._secrets: tuple[str | None, ...] = ()
+        self.redactor = Redactor()
+        # Called with each generation attempt once its cost is known (spend counters).
+        self.on_attempt: AttemptHook | None = None
 
     def __repr__(self) -> str:
         d = self.deadlines
@@ -203,65 +187,32 @@ class Core(ABC):
         )
         return decision
 
-    def begin(
-        self, call: Call, decision: Decision, index: int, tier: Tier
-    ) -> tuple[Attempt, dict[str, Any]]:
-        """A new attempt on `tier`, and the parameters that leave for it."""
-        attempt = Attempt(kind="generate", tier=tier.name, model=tier.model)
-        call.attempts.append(attempt)
-        params = {
-            **call.params,
-            "model": tier.model,
-            "max_tokens": max_tokens_for(decision, index, tier, call.max_tokens),
-        }
-        return attempt, params
+    def ladder(self, call: Call, decision: Decision) -> Ladder:
+        """The ladder this call climbs (its attempts are the call's, classifications first)."""
+        shadows_for = getattr(self.source.policy, "shadows_for", None)  # a hand-made policy
+        ladder = Ladder(
+            decision,
+            call.clock,
+            requested=call.max_tokens,
+            thinking=call.params.get("thinking"),
+            expect=call.expect,
+            confidence=call.confidence,
+            shadows_for=shadows_for
+            if self.shadowing is not None and callable(shadows_for)
+            else None,
+            on_attempt=self.on_attempt,
+            redactor=self.redactor,
+            attempts=call.attempts,
+        )
+        return ladder
 
-    def settle(
-        self,
-        call: Call,
-        decision: Decision,
-        attempt: Attempt,
-        tier: Tier,
-        out: Outcome,
-        top: bool,
-        start: float,
-        last_message: Message | None,
-    ) -> Settled:
-        """Account the tier's outcome and say whether the request returns, fails or climbs."""
-        esc = decision.escalation
-        attempt.retries = out.retries
-        attempt.upstream_request_id = out.request_id or getattr(out.error, "request_id", None)
-        if out.error is not None or out.message is None:
-            exc = out.error if out.error is not None else RuntimeError("no answer")
-            attempt.status = status_of(exc)
-            attempt.error = describe(exc, self._secrets)
-            if out.note:
-                attempt.error += f" ({out.note})"
-            trig = error_trigger(exc)
-            attempt.trigger = trig or "error"
-            attempt.latency_ms = (time.perf_counter() - start) * 1000
-            if out.sent:
-                return Settled(error=self.give_up(call, decision, exc, None, interrupted=True))
-            climbs = trig is not None and trig in esc.triggers
-            if climbs and not top and not call.clock.expired():
-                return Settled(message=last_message)
-            return Settled(error=self.give_up(call, decision, exc, last_message))
-        message = out.message
-        attempt.answered(message, tier, start)
-        attempt.upstream_request_id = attempt.upstream_request_id or out.request_id
-        try:
-            verdict = judge(message, esc, call.expect, call.confidence)
-        except Exception as e:  # a caller's confidence function, say: never lose the attempts
-            attempt.error = describe(e, self._secrets)
-            return Settled(error=self.give_up(call, decision, e, message))
-        attempt.trigger = verdict.trigger
-        if verdict.trigger is None or out.sent:
-            return Settled(
-                result=self.success(call, decision, message, verdict.parsed, verdict.trigger)
-            )
-        if top or call.clock.expired():
-            return Settled(error=self.give_up(call, decision, None, message))
-        return Settled(message=message)
+    def conclude(
+        self, call: Call, decision: Decision, ladder: Ladder, step: Answer | Failure
+    ) -> RoutedResult:
+        """The result of a finished climb; raises EscalationError for a failure."""
+        if isinstance(step, Failure):
+            raise self.give_up(call, decision, ladder, step)
+        return self.success(call, decision, step)
 
     def record(
         self,
@@ -304,30 +255,24 @@ class Core(ABC):
             )
         return latency
 
-    def success(
-        self, call: Call, decision: Decision, message: Message, parsed: Any, final: str | None
-    ) -> RoutedResult:
+    def success(self, call: Call, decision: Decision, answer: Answer) -> RoutedResult:
         latency = (time.perf_counter() - call.start) * 1000
-        if not self.shadow(call, decision, message, latency):
+        if not self.shadow(call, decision, answer, latency):
             self.record(call, decision, "ok", latency=latency)
         return RoutedResult(
-            message=message,
+            message=answer.message,
             decision=decision,
             attempts=tuple(call.attempts),
             request_id=call.request_id,
             latency_ms=latency,
-            parsed=parsed,
-            final_trigger=final,
+            parsed=answer.parsed,
+            final_trigger=answer.trigger,
         )
 
-    def shadow(self, call: Call, decision: Decision, message: Message, latency: float) -> bool:
+    def shadow(self, call: Call, decision: Decision, answer: Answer, latency: float) -> bool:
         """Offer a sampled copy to the shadow runner (never blocks, never raises); True when
         the runner writes the decision record once the shadow calls end."""
-        if self.shadowing is None:
-            return False
-        shadows_for = getattr(self.source.policy, "shadows_for", None)  # a hand-made policy
-        shadows = shadows_for(decision.tier) if callable(shadows_for) else ()
-        if not shadows:
+        if self.shadowing is None or not answer.shadows:
             return False
         served = Served(
             request_id=call.request_id,
@@ -337,42 +282,27 @@ class Core(ABC):
             route=call.route,
             text=call.request.text,
             answer=call.attempts[-1],
-            message=message,
+            message=answer.message,
             finish=lambda extra: self.record(call, decision, "ok", latency=latency, shadows=extra),
         )
-        return self.shadowing.offer(served, shadows, self.shadow_send)
+        return self.shadowing.offer(served, answer.shadows, self.shadow_send)
 
     @abstractmethod
     def shadow_send(self, params: dict[str, Any]) -> Any:
         """Send one shadow call (the sync or async router's client)."""
 
     def give_up(
-        self,
-        call: Call,
-        decision: Decision,
-        last_error: BaseException | None,
-        last_message: Message | None,
-        interrupted: bool = False,
+        self, call: Call, decision: Decision, ladder: Ladder, failure: Failure
     ) -> EscalationError:
-        last = call.attempts[-1]
-        why = last.error or f"trigger {last.trigger!r} fired"
-        tiers = " -> ".join(a.tier for a in call.attempts if a.kind == "generate")
-        text = f"every attempt failed ({tiers}); last: {why}"
-        cls = EscalationError
-        if interrupted:
-            text = f"stream failed after content was sent ({last.tier}): {why}"
-            cls = StreamInterruptedError
-        if call.clock.expired():
-            text += " (the request's deadline has passed)"
-        text = redact(text, self._secrets)
         self.record(
-            call, decision, "interrupted" if interrupted else "failed", redact(why, self._secrets)
+            call, decision, "interrupted" if failure.interrupted else "failed", failure.reason
         )
+        cls = StreamInterruptedError if failure.interrupted else EscalationError
         return cls(
-            text,
+            ladder.summary(failure),
             decision=decision,
             attempts=tuple(call.attempts),
-            last_error=last_error,
-            last_message=last_message,
+            last_error=failure.error,
+            last_message=failure.message,
             request_id=call.request_id,
         )

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from policyroute.decision import Decision, Escalation, Tier
 from policyroute.runtime.answers import MalformedAnswerError, extract_json, message_text
 from policyroute.runtime.deadlines import DeadlineExceeded
-from policyroute.runtime.redact import redact
+from policyroute.runtime.redact import Redactor
 
 # When neither the caller, the rule nor the tier names a max_tokens the API still needs one.
 FALLBACK_MAX_TOKENS = 4096
@@ -71,35 +71,31 @@ def retryable_status(status: int) -> bool:
 
 def error_trigger(exc: BaseException) -> str | None:
     """The trigger an exception fires, or None when no tier would fare better (400, 401, ...)."""
+    own = getattr(exc, "trigger", _NONE)  # the proxy's own failures say which they fire
+    if own is not _NONE:
+        return own if isinstance(own, str) else None
     if isinstance(exc, anthropic.APITimeoutError | DeadlineExceeded):
         return "timeout"
     if isinstance(exc, anthropic.APIStatusError):
-        return "error" if retryable_status(exc.status_code) else None
+        # An `error` event inside a 200 stream (overloaded mid-answer) is the upstream's.
+        failed = exc.status_code < 400 or retryable_status(exc.status_code)
+        return "error" if failed else None
     if isinstance(exc, anthropic.APIConnectionError | MalformedAnswerError):
         return "error"
     return None
 
 
+_NONE = object()
+
+
 def status_of(exc: BaseException) -> int | None:
-    return exc.status_code if isinstance(exc, anthropic.APIStatusError) else None
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) and not isinstance(status, bool) else None
 
 
 def describe(exc: BaseException, secrets: Iterable[str | None] = ()) -> str:
     """One line for a record or an error message, with API keys masked."""
-    if isinstance(exc, anthropic.APIStatusError):
-        text = f"{type(exc).__name__}: {exc.status_code} {_error_message(exc)}"
-    else:
-        text = f"{type(exc).__name__}: {exc}"
-    return redact(text, secrets)
-
-
-def _error_message(exc: anthropic.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, Mapping):
-        err = body.get("error")
-        if isinstance(err, Mapping) and isinstance(err.get("message"), str):
-            return str(err["message"])
-    return str(exc.message)
+    return Redactor(secrets).exception(exc)
 
 
 # -- the answer ---------------------------------------------------------------------------

@@ -41,7 +41,7 @@ import anthropic
 from anthropic.types import Message
 
 from policyroute import tracing
-from policyroute.decision import Decision, Tier
+from policyroute.decision import Decision
 from policyroute.request import Request
 from policyroute.runtime.answers import MalformedAnswerError, check_message
 from policyroute.runtime.attempts import Attempt, EscalationError
@@ -59,16 +59,12 @@ from policyroute.runtime.classifier import AnthropicClassifier
 from policyroute.runtime.deadlines import (
     DEFAULT_MAX_RETRY_AFTER,
     DEFAULT_REQUEST_SECONDS,
+    Clock,
+    Deadlines,
     retry_after,
 )
-from policyroute.runtime.escalation import (
-    describe,
-    error_trigger,
-    judge,
-    max_tokens_for,
-    retryable_status,
-    tiers_of,
-)
+from policyroute.runtime.escalation import retryable_status
+from policyroute.runtime.ladder import Answer, AttemptHook, Ladder, Tried, Try
 from policyroute.runtime.records import (
     RecordSink,
     build_record,
@@ -76,7 +72,7 @@ from policyroute.runtime.records import (
     sink_for,
     write_record,
 )
-from policyroute.runtime.redact import redact
+from policyroute.runtime.redact import Redactor
 from policyroute.runtime.sdk import (
     APIRequest,
     APIResponse,
@@ -101,20 +97,25 @@ MAX_PENDING_CALLS = 4096
 
 
 @dataclass(slots=True)
-class _State:
+class PendingCall:
+    """A routed call between the SDK's tries: its ladder and the rung it is on."""
+
     decision: Decision
-    tiers: tuple[Tier, ...]
+    ladder: Ladder
+    step: Try
     body: dict[str, Any]
     route: dict[str, Any]
     request: Request
     start: float
     max_tokens: int | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    index: int = 0
-    attempts: list[Attempt] = field(default_factory=list)
     conversation: str | None = None
     sticky_from: str | None = None
     send: Any = None  # how a shadow copy is sent: down this call's middleware chain
+
+    @property
+    def attempts(self) -> list[Attempt]:
+        return self.ladder.attempts
 
 
 def _shadow_request(request: APIRequest, params: dict[str, Any]) -> APIRequest:
@@ -179,10 +180,12 @@ class RoutingMiddleware(Middleware):
         self.records = sink_for(records)
         self.log_prompts = log_prompts
         self.on_attempts = on_attempts
-        self._pending: OrderedDict[str, _State] = OrderedDict()
+        self._pending: OrderedDict[str, PendingCall] = OrderedDict()
         self._lock = threading.Lock()
         # `sticky conversations` state (bounded LRU; see runtime/sticky.py).
         self.sticky = Sticky()
+        # Called with each generation attempt once its cost is known (spend counters).
+        self.on_attempt: AttemptHook | None = None
 
     def __repr__(self) -> str:
         return (
@@ -200,17 +203,18 @@ class RoutingMiddleware(Middleware):
             return None
         return dict(body)
 
-    def _take_state(self, request: APIRequest) -> _State | None:
+    def _take_state(self, request: APIRequest) -> PendingCall | None:
         key = request.options.idempotency_key
         if key is None:
             return None
         with self._lock:
             return self._pending.pop(key, None)
 
-    def _keep_state(self, request: APIRequest, state: _State) -> None:
+    def _keep_state(self, request: APIRequest, state: PendingCall) -> None:
         key = request.options.idempotency_key
         if key is None:
             return
+        state.step.attempt.retries += 1  # the SDK tries this rung again
         with self._lock:
             self._pending[key] = state
             while len(self._pending) > MAX_PENDING_CALLS:
@@ -231,7 +235,7 @@ class RoutingMiddleware(Middleware):
         start: float,
         attempts: list[Attempt],
         request: APIRequest,
-    ) -> _State:
+    ) -> PendingCall:
         requested = body.get("max_tokens")
         if isinstance(requested, bool) or not isinstance(requested, int):
             requested = None
@@ -241,15 +245,27 @@ class RoutingMiddleware(Middleware):
             headers = request.headers if isinstance(request.headers, Mapping) else {}
             conversation = conversation_key(body, explicit_conversation({"extra_headers": headers}))
         decision, sticky_from = self.sticky.apply(policy, decision, conversation)
-        return _State(
+        shadows_for = getattr(policy, "shadows_for", None)  # a hand-made policy may lack it
+        deadline = Deadlines(request=self.request_deadline)
+        ladder = Ladder(
             decision,
-            tiers_of(decision),
+            Clock(deadline, start),
+            requested=requested,
+            thinking=body.get("thinking"),
+            shadows_for=shadows_for if self._shadow_config and callable(shadows_for) else None,
+            on_attempt=self.on_attempt,
+            redactor=Redactor(secrets_of(request)),
+            attempts=attempts,
+        )
+        return PendingCall(
+            decision,
+            ladder,
+            ladder.first(),
             body,
             route,
             routed,
             start,
             max_tokens=requested,
-            attempts=attempts,
             conversation=conversation,
             sticky_from=sticky_from,
         )
@@ -266,38 +282,34 @@ class RoutingMiddleware(Middleware):
                 return bool(should == "true")
         return status is None or retryable_status(status)
 
-    def _attempt_request(self, request: APIRequest, state: _State) -> tuple[APIRequest, Attempt]:
-        tier = state.tiers[state.index]
-        # The tier's cap is a ceiling on the caller's max_tokens, never a raise.
-        max_tokens = max_tokens_for(state.decision, state.index, tier, state.max_tokens)
-        body = {**state.body, "model": tier.model, "max_tokens": max_tokens}
+    def _attempt_request(self, request: APIRequest, state: PendingCall) -> APIRequest:
+        step = state.step
+        body = step.params(state.body)
         # No try outlasts the request's deadline: its socket timeouts are cut to what is left.
         left = self._left(state)
         cut = left if left is not None and left < CLIENT_DEFAULT_READ_SECONDS else None
         req = with_body(request, body, max(cut, 0.001) if cut is not None else None)
-        if state.index:
+        if step.index:
             # A new model is a new request: never let an idempotency key tie it to the last.
-            req.options.idempotency_key = f"{request.options.idempotency_key}-{tier.name}"
-        attempt = Attempt(kind="generate", tier=tier.name, model=tier.model)
-        state.attempts.append(attempt)
-        return req, attempt
+            req.options.idempotency_key = f"{request.options.idempotency_key}-{step.tier.name}"
+        return req
 
-    def _left(self, state: _State) -> float | None:
+    def _left(self, state: PendingCall) -> float | None:
         """Seconds left before the request's deadline (None: no deadline)."""
         if self.request_deadline is None:
             return None
         return state.start + self.request_deadline - time.perf_counter()
 
-    def _overdue(self, state: _State) -> bool:
+    def _overdue(self, state: PendingCall) -> bool:
         left = self._left(state)
         return left is not None and left <= 0
 
     def _finish(
         self,
-        state: _State,
+        state: PendingCall,
         outcome: Literal["ok", "failed"],
         error: str | None,
-        message: Message | None = None,
+        answer: Answer | None = None,
     ) -> None:
         latency = (time.perf_counter() - state.start) * 1000
         answered = [a for a in state.attempts if a.kind == "generate" and a.status == 200]
@@ -332,7 +344,7 @@ class RoutingMiddleware(Middleware):
                 )
 
         # A shadowed request's record is written when its shadow calls end (runtime/shadow.py).
-        shadowed = outcome == "ok" and message is not None and self._shadow(state, message, write)
+        shadowed = answer is not None and self._shadow(state, answer, write)
         if not shadowed:
             write()
         if self.on_attempts is not None:
@@ -341,15 +353,13 @@ class RoutingMiddleware(Middleware):
     # -- shadow traffic --------------------------------------------------------------------
 
     def _shadow(
-        self, state: _State, message: Message, write: Callable[[Sequence[Attempt]], None]
+        self, state: PendingCall, answer: Answer, write: Callable[[Sequence[Attempt]], None]
     ) -> bool:
         config = self._shadow_config
-        if config is None or state.send is None:
+        shadows = answer.shadows
+        if config is None or state.send is None or not shadows:
             return False
-        shadows_for = getattr(self.source.policy, "shadows_for", None)  # a hand-made policy
-        shadows = shadows_for(state.decision.tier) if callable(shadows_for) else ()
-        if not shadows:
-            return False
+        message = answer.message
         served = Served(
             request_id=state.request_id,
             decision=state.decision,
@@ -391,127 +401,80 @@ class RoutingMiddleware(Middleware):
         if self._shadow_async is not None:
             await self._shadow_async.drain()
 
-    def _fail(
-        self, state: _State, exc: BaseException | None, message: Message | None
-    ) -> EscalationError:
-        """Record the failed request; the error the caller gets, carrying every attempt."""
-        last = state.attempts[-1]
-        why = redact(last.error or f"trigger {last.trigger!r} fired")
-        tiers = " -> ".join(a.tier for a in state.attempts if a.kind == "generate")
-        self._finish(state, "failed", why)
-        return EscalationError(
-            f"every attempt failed ({tiers}); last: {why}",
+    def _settle(self, state: PendingCall, out: Tried, message: Message | None = None) -> bool:
+        """Hand the rung's outcome to the ladder: True to climb (the next rung is set);
+        False when the answer is returned; raises EscalationError when the request failed."""
+        step = state.ladder.settle(state.step, out)
+        if isinstance(step, Try):
+            state.step = step
+            return True
+        if isinstance(step, Answer):
+            self._finish(state, "ok", None, step)
+            return False
+        if step.message is not None and step.error is None:
+            # At the top the last answer is returned as it is: the caller can read a refusal.
+            self._finish(state, "failed", step.reason)
+            return False
+        self._finish(state, "failed", step.reason)
+        raise EscalationError(
+            state.ladder.summary(step),
             decision=state.decision,
             attempts=tuple(state.attempts),
-            last_error=exc,
-            last_message=message,
+            last_error=step.error,
+            last_message=step.message,
             request_id=state.request_id,
-        )
+        ) from None
 
-    def _can_climb(self, state: _State, trigger: str | None) -> bool:
-        if trigger is None or trigger not in state.decision.escalation.triggers:
-            return False
-        if state.index + 1 >= len(state.tiers) or self._overdue(state):
-            return False
-        state.index += 1
-        return True
-
-    def _on_exception(
-        self,
-        request: APIRequest,
-        state: _State,
-        attempt: Attempt,
-        exc: Exception,
-        start: float,
-        secrets: tuple[str | None, ...],
-    ) -> bool:
+    def _on_exception(self, request: APIRequest, state: PendingCall, exc: Exception) -> bool:
         """A call that raised: True to climb, False to hand it back to the SDK's retry.
 
         Raises EscalationError when the request has failed for good.
         """
-        attempt.error = describe(exc, secrets)
-        trig = error_trigger(exc)
-        attempt.trigger = trig or "error"
-        attempt.latency_ms = (time.perf_counter() - start) * 1000
         overdue = self._overdue(state)
-        if overdue:
-            attempt.error += " (the request's deadline has passed)"
         retry = isinstance(exc, anthropic.APIConnectionError) and self._sdk_will_retry(
             request, None
         )
         if retry and not overdue:
             self._keep_state(request, state)
             return False
-        if self._can_climb(state, trig):
-            return True
-        raise self._fail(state, exc, None) from None
+        return self._settle(state, Tried(error=exc))
 
     def _on_status(
         self,
         request: APIRequest,
-        state: _State,
-        attempt: Attempt,
+        state: PendingCall,
         response: APIResponse[Any] | AsyncAPIResponse[Any],
-        start: float,
-        secrets: tuple[str | None, ...],
     ) -> Literal["return", "climb"]:
         """An error status: climb, or "return" it for the SDK to retry; raises when done."""
         raw = response.http_response
         err = error_for(response)
-        attempt.status = raw.status_code
-        attempt.error = describe(err, secrets)
-        attempt.trigger = "error"
-        attempt.latency_ms = (time.perf_counter() - start) * 1000
-        if not retryable_status(raw.status_code):
-            raise self._fail(state, err, None) from None
-        asked = retry_after(raw.headers)
-        if asked is not None and asked > self.max_retry_after:
-            # Not worth the wait: the SDK must not sleep on it, and this tier has failed.
-            raw.headers["x-should-retry"] = "false"
-            attempt.error += (
-                f" (retry-after {asked:.0f} s is over the {self.max_retry_after:.0f} s cap)"
-            )
-        elif self._overdue(state):
-            raw.headers["x-should-retry"] = "false"
-            attempt.error += " (the request's deadline has passed)"
-            raise self._fail(state, err, None) from None
-        elif self._sdk_will_retry(request, raw.status_code, raw):
-            self._keep_state(request, state)
-            return "return"
-        if self._can_climb(state, "error"):
-            return "climb"
-        raise self._fail(state, err, None) from None
+        note = None
+        if retryable_status(raw.status_code):
+            asked = retry_after(raw.headers)
+            if asked is not None and asked > self.max_retry_after:
+                # Not worth the wait: the SDK must not sleep on it, and this tier has failed.
+                raw.headers["x-should-retry"] = "false"
+                note = f"retry-after {asked:.0f} s is over the {self.max_retry_after:.0f} s cap"
+            elif self._overdue(state):
+                raw.headers["x-should-retry"] = "false"
+            elif self._sdk_will_retry(request, raw.status_code, raw):
+                self._keep_state(request, state)
+                return "return"
+        climb = self._settle(state, Tried(error=err, note=note))
+        return "climb" if climb else "return"
 
-    def _on_answer(
-        self,
-        state: _State,
-        attempt: Attempt,
-        message: Message | BaseException | None,
-        start: float,
-        secrets: tuple[str | None, ...],
-    ) -> bool:
+    def _on_answer(self, state: PendingCall, message: Message | BaseException | None) -> bool:
         """A 200: True to climb; raises EscalationError when a broken answer ends the request."""
         if message is None:  # a stream: its body is the caller's, uninspected
+            attempt = state.step.attempt
             attempt.status = 200
-            attempt.latency_ms = (time.perf_counter() - start) * 1000
+            attempt.latency_ms = (time.perf_counter() - state.step.start) * 1000
             self._finish(state, "ok", None)
             return False
         if isinstance(message, BaseException):
-            attempt.status = 200
-            attempt.error = describe(message, secrets)
-            attempt.trigger = "error"
-            attempt.latency_ms = (time.perf_counter() - start) * 1000
-            if self._can_climb(state, "error"):
-                return True
-            raise self._fail(state, message, None) from None
-        attempt.answered(message, state.tiers[state.index], start)
-        verdict = judge(message, state.decision.escalation)
-        attempt.trigger = verdict.trigger
-        if self._can_climb(state, verdict.trigger):
-            return True
-        # At the top the last answer is returned as it is: the caller can read a refusal.
-        self._finish(state, "ok" if verdict.trigger is None else "failed", None, message)
-        return False
+            state.step.attempt.status = 200
+            return self._settle(state, Tried(error=message))
+        return self._settle(state, Tried(message=message))
 
     # -- sync ------------------------------------------------------------------------------
 
@@ -528,18 +491,16 @@ class RoutingMiddleware(Middleware):
             decision = self.source.decide(routed, AnthropicClassifier(chain, attempts.append))
             state = self._new_state(body, decision, route, routed, start, attempts, request)
         state.send = _ShadowSend(request, call_next) if not request.stream else None
-        secrets = secrets_of(request)
         while True:
-            req, attempt = self._attempt_request(request, state)
-            start = time.perf_counter()
+            req = self._attempt_request(request, state)
             try:
                 response = call_next(req)
             except Exception as e:
-                if self._on_exception(request, state, attempt, e, start, secrets):
+                if self._on_exception(request, state, e):
                     continue
                 raise
             if response.status_code >= 400:
-                if self._on_status(request, state, attempt, response, start, secrets) == "climb":
+                if self._on_status(request, state, response) == "climb":
                     response.close()
                     continue
                 return response
@@ -549,7 +510,7 @@ class RoutingMiddleware(Middleware):
                     answer = check_message(response.parse())
                 except Exception as e:
                     answer = MalformedAnswerError(f"unreadable answer ({type(e).__name__}: {e})")
-            if self._on_answer(state, attempt, answer, start, secrets):
+            if self._on_answer(state, answer):
                 response.close()
                 continue
             return response
@@ -570,18 +531,16 @@ class RoutingMiddleware(Middleware):
             decision = await self._decide_async(request, call_next, attempts, routed)
             state = self._new_state(body, decision, route, routed, start, attempts, request)
         state.send = _AsyncShadowSend(request, call_next).send if not request.stream else None
-        secrets = secrets_of(request)
         while True:
-            sub, attempt = self._attempt_request(request, state)
-            start = time.perf_counter()
+            sub = self._attempt_request(request, state)
             try:
                 response = await call_next(sub)
             except Exception as e:
-                if self._on_exception(request, state, attempt, e, start, secrets):
+                if self._on_exception(request, state, e):
                     continue
                 raise
             if response.status_code >= 400:
-                if self._on_status(request, state, attempt, response, start, secrets) == "climb":
+                if self._on_status(request, state, response) == "climb":
                     await response.close()
                     continue
                 return response
@@ -591,7 +550,7 @@ class RoutingMiddleware(Middleware):
                     answer = check_message(await response.parse())
                 except Exception as e:
                     answer = MalformedAnswerError(f"unreadable answer ({type(e).__name__}: {e})")
-            if self._on_answer(state, attempt, answer, start, secrets):
+            if self._on_answer(state, answer):
                 await response.close()
                 continue
             return response

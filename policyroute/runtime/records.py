@@ -38,6 +38,7 @@ class AttemptRecord(BaseModel):
     latency_ms: float = 0.0
     upstream_request_id: str | None = None
     retries: int = 0
+    note: str | None = None
 
 
 class PromptRecord(BaseModel):
@@ -189,6 +190,7 @@ def build_record(
                 latency_ms=round(a.latency_ms, 3),
                 upstream_request_id=a.upstream_request_id,
                 retries=a.retries,
+                note=a.note,
             )
             for a in attempts
         ],

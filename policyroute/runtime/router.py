@@ -9,7 +9,6 @@ through `Core.success`, the one place a post-answer hook belongs.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -23,9 +22,11 @@ from policyroute.runtime.attempts import RoutedResult
 from policyroute.runtime.calls import Call, Core, PolicySource, Records
 from policyroute.runtime.classifier import AnthropicClassifier, BlockingBridge
 from policyroute.runtime.deadlines import Deadlines
-from policyroute.runtime.escalation import ConfidenceFn, tiers_of
+from policyroute.runtime.escalation import ConfidenceFn
+from policyroute.runtime.ladder import Answer, Step, Try
+from policyroute.runtime.redact import Redactor
 from policyroute.runtime.shadow import AsyncShadow, ShadowConfig, ThreadShadow
-from policyroute.runtime.upstream import Outcome, try_tier, try_tier_async
+from policyroute.runtime.upstream import SdkTried, try_tier, try_tier_async
 
 if TYPE_CHECKING:
     from policyroute.runtime.calls import PolicyLike
@@ -56,7 +57,7 @@ class Router(Core):
         self.max_retries = self.client.max_retries
         # Retries are ours (bounded waits); the client is shared, its settings otherwise kept.
         self._client = self.client.with_options(max_retries=0)
-        self._secrets = (self.client.api_key, getattr(self.client, "auth_token", None))
+        self.redactor = Redactor((self.client.api_key, getattr(self.client, "auth_token", None)))
         if shadow is not None:
             self.shadowing = ThreadShadow(shadow, log_prompts)
 
@@ -115,23 +116,21 @@ class Router(Core):
     def _ladder(
         self, call: Call, decision: Decision, live: bool
     ) -> Generator[Any, None, RoutedResult]:
-        tiers = tiers_of(decision)
-        last: Message | None = None
-        for index, tier in enumerate(tiers):
-            attempt, params = self.begin(call, decision, index, tier)
-            start = time.perf_counter()
-            out: Outcome = yield from try_tier(
-                self._client, params, self.max_retries, call.clock, self.deadlines, live
+        ladder = self.ladder(call, decision)
+        step: Step = ladder.first()
+        while isinstance(step, Try):
+            out: SdkTried = yield from try_tier(
+                self._client,
+                step.params(call.params),
+                self.max_retries,
+                call.clock,
+                self.deadlines,
+                live,
             )
-            top = index == len(tiers) - 1
-            settled = self.settle(call, decision, attempt, tier, out, top, start, last)
-            if settled.error is not None:
-                raise settled.error
-            if settled.result is not None:
+            step = ladder.settle(step, out)
+            if isinstance(step, Answer):
                 yield from out.buffered
-                return settled.result
-            last = settled.message
-        raise AssertionError("unreachable: the ladder always has a first tier")
+        return self.conclude(call, decision, ladder, step)
 
 
 class RoutedStream:
@@ -193,7 +192,7 @@ class AsyncRouter(Core):
         self.client = client if client is not None else anthropic.AsyncAnthropic()
         self.max_retries = self.client.max_retries
         self._client = self.client.with_options(max_retries=0)
-        self._secrets = (self.client.api_key, getattr(self.client, "auth_token", None))
+        self.redactor = Redactor((self.client.api_key, getattr(self.client, "auth_token", None)))
         if shadow is not None:
             self.shadowing = AsyncShadow(shadow, log_prompts)
 
@@ -251,31 +250,28 @@ class AsyncRouter(Core):
         self, call: Call, decision: Decision, live: bool
     ) -> AsyncGenerator[Any, None]:
         """Yields stream events when `live`, then the RoutedResult as the last item."""
-        tiers = tiers_of(decision)
-        last: Message | None = None
-        for index, tier in enumerate(tiers):
-            attempt, params = self.begin(call, decision, index, tier)
-            start = time.perf_counter()
-            out: Outcome | None = None
+        ladder = self.ladder(call, decision)
+        step: Step = ladder.first()
+        while isinstance(step, Try):
+            out: SdkTried | None = None
             async for item in try_tier_async(
-                self._client, params, self.max_retries, call.clock, self.deadlines, live
+                self._client,
+                step.params(call.params),
+                self.max_retries,
+                call.clock,
+                self.deadlines,
+                live,
             ):
-                if isinstance(item, Outcome):
+                if isinstance(item, SdkTried):
                     out = item
                 else:
                     yield item
             assert out is not None
-            top = index == len(tiers) - 1
-            settled = self.settle(call, decision, attempt, tier, out, top, start, last)
-            if settled.error is not None:
-                raise settled.error
-            if settled.result is not None:
+            step = ladder.settle(step, out)
+            if isinstance(step, Answer):
                 for event in out.buffered:
                     yield event
-                yield settled.result
-                return
-            last = settled.message
-        raise AssertionError("unreachable: the ladder always has a first tier")
+        yield self.conclude(call, decision, ladder, step)
 
 
 class AsyncRoutedStream:

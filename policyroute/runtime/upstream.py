@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
-from anthropic.types import Message
 
 from policyroute.runtime import sdk
 from policyroute.runtime.answers import MalformedAnswerError, check_message
@@ -37,6 +36,7 @@ from policyroute.runtime.deadlines import (
     retry_after,
 )
 from policyroute.runtime.escalation import retryable_status
+from policyroute.runtime.ladder import Tried
 
 # Stream events that carry content: once one has reached the caller, a failure can no
 # longer be hidden by retrying on another tier.
@@ -46,17 +46,11 @@ CONTENT_EVENTS = frozenset(
 
 
 @dataclass(slots=True)
-class Outcome:
-    """How one tier ended: a checked message, or the error of its last try."""
+class SdkTried(Tried):
+    """How one tier ended over the SDK: the ladder's `Tried`, plus what the stream held."""
 
-    message: Message | None = None
-    error: BaseException | None = None
-    sent: bool = False  # content already reached the caller (live streams only)
     opened: bool = False  # the server answered at all (headers arrived)
     buffered: list[Any] = field(default_factory=list)  # events held back, not yet sent
-    retries: int = 0
-    request_id: str | None = None  # the upstream's `request-id` header
-    note: str | None = None  # why a retryable failure was not retried
 
 
 def _bounded_timeout(timeout: Any, remaining: float) -> Any:
@@ -176,7 +170,7 @@ def _checked(event: Any) -> bool:
     return bool(event.type == "message_stop")
 
 
-def _accept(event: Any, out: Outcome, live: bool) -> list[Any]:
+def _accept(event: Any, out: SdkTried, live: bool) -> list[Any]:
     """The events to pass on now; buffers until the first content event on a live stream."""
     if not live:
         return []
@@ -192,8 +186,8 @@ def _accept(event: Any, out: Outcome, live: bool) -> list[Any]:
 
 def _one_try(
     client: anthropic.Anthropic, params: dict[str, Any], end: float, live: bool
-) -> Generator[Any, None, Outcome]:
-    out = Outcome()
+) -> Generator[Any, None, SdkTried]:
+    out = SdkTried()
     remaining = end - time.perf_counter()
     if remaining <= 0:
         out.error = _overdue()
@@ -230,12 +224,12 @@ def _one_try(
 async def _one_try_async(
     client: anthropic.AsyncAnthropic, params: dict[str, Any], end: float, live: bool
 ) -> AsyncGenerator[Any, None]:
-    """The async try; its last item is the Outcome (async generators cannot return one).
+    """The async try; its last item is the SdkTried (async generators cannot return one).
 
     Each await on the network runs under the deadline on its own, so the time the caller
     spends between events is never cancelled from inside this generator.
     """
-    out = Outcome()
+    out = SdkTried()
     loop = asyncio.get_running_loop()
     at = loop.time() + (end - time.perf_counter())
     request = None
@@ -283,7 +277,7 @@ def try_tier(
     clock: Clock,
     deadlines: Deadlines,
     live: bool,
-) -> Generator[Any, None, Outcome]:
+) -> Generator[Any, None, SdkTried]:
     """Try one tier, again after retryable failures; yields stream events when `live`."""
     retries = 0
     while True:
@@ -307,13 +301,13 @@ async def try_tier_async(
     deadlines: Deadlines,
     live: bool,
 ) -> AsyncGenerator[Any, None]:
-    """The async `try_tier`; its last item is the Outcome."""
+    """The async `try_tier`; its last item is the SdkTried."""
     retries = 0
     while True:
         end = clock.attempt_end(deadlines, params["max_tokens"])
-        out: Outcome | None = None
+        out: SdkTried | None = None
         async for item in _one_try_async(client, params, end, live):
-            if isinstance(item, Outcome):
+            if isinstance(item, SdkTried):
                 out = item
             else:
                 yield item

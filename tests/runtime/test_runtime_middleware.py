@@ -70,9 +70,11 @@ def test_answer_triggers_climb(fake: FakeAnthropic, policy: policyroute.Policy) 
 
 
 def test_sdk_retries_run_before_escalation(fake: FakeAnthropic, policy: policyroute.Policy) -> None:
-    attempts: list[list[str | None]] = []
+    attempts: list[list[tuple[str | None, int]]] = []
     mw = RoutingMiddleware(
-        policy, max_retries=1, on_attempts=lambda d, a: attempts.append([x.trigger for x in a])
+        policy,
+        max_retries=1,
+        on_attempts=lambda d, a: attempts.append([(x.trigger, x.retries) for x in a]),
     )
     client = routed_client(fake, mw, retries=1)
     fake.script(HAIKU, [Reply(status=500, retry_after=0.01), Reply(status=500, retry_after=0.01)])
@@ -80,7 +82,8 @@ def test_sdk_retries_run_before_escalation(fake: FakeAnthropic, policy: policyro
         model="auto", max_tokens=10, messages=user("x"), extra_body={"route": {"task": "classify"}}
     )
     assert fake.models_called() == [HAIKU, HAIKU, SONNET]
-    assert attempts == [["error", "error", None]]
+    # One attempt per rung, as the Router records it: the SDK's retry counts in `retries`.
+    assert attempts == [[("error", 1), (None, 0)]]
 
 
 def test_every_tier_failing_raises_escalation_error_with_the_sdk_error(

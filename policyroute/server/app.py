@@ -20,7 +20,7 @@ import gc
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,18 +34,17 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from policyroute import tracing
-from policyroute.request import Request, RequestError
 from policyroute.runtime.calls import PolicySource
 from policyroute.runtime.records import RecordSink, sink_for
-from policyroute.runtime.sticky import CONVERSATION_HEADER, DEFAULT_MAX_CONVERSATIONS, Sticky
-from policyroute.runtime.sticky import conversation_key as _conversation_key
-from policyroute.server.auth import Auth, AuthError, Caller, redact, scrub
+from policyroute.runtime.sticky import DEFAULT_MAX_CONVERSATIONS, Sticky
+from policyroute.server.auth import Auth, AuthError, Caller, redact, scrubbed
 from policyroute.server.body import DEFAULT_BODY_TIMEOUT_S, ClientGone, json_object, read_body
 from policyroute.server.errors import ApiError, error_body, error_response
 from policyroute.server.health import Health, watch_for_drain
-from policyroute.server.loopguard import VIA_HEADER, loop_reason, new_instance_id, via_value
+from policyroute.server.intake import routed, routed_call, upstream_headers
+from policyroute.server.loopguard import VIA_HEADER, loop_reason, new_instance_id
 from policyroute.server.metrics import Metrics
-from policyroute.server.routing import Call, Services, answer, decide, routing_headers
+from policyroute.server.routing import Services, answer, decide, routing_headers
 from policyroute.server.stream import ProxyStream
 from policyroute.server.upstream import (
     DEFAULT_TIMEOUT_S,
@@ -53,13 +52,11 @@ from policyroute.server.upstream import (
     Upstream,
     UpstreamFailure,
     UpstreamResponse,
-    request_headers,
     response_headers,
 )
 
 log = logging.getLogger("policyroute.server")
 
-ROUTE_HEADER = "x-policyroute-route"
 # The Messages API's own request size limit.
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 
@@ -297,7 +294,7 @@ async def _guarded(state: _State, request: HttpRequest, handler: Any) -> Respons
             services.metrics.errors.labels("401").inc()
             return error_response(401, str(e))
         response: Response = await handler(state, services, request, caller)
-        return _scrubbed(response, (*services.secrets, *caller.secrets))
+        return scrubbed(response, (*services.secrets, *caller.secrets))
     except ApiError as e:
         services.metrics.errors.labels(str(e.status)).inc()
         return e.response()
@@ -309,27 +306,6 @@ async def _guarded(state: _State, request: HttpRequest, handler: Any) -> Respons
         return _internal(state, e)
 
 
-def _scrubbed(response: Response, secrets: Iterable[str]) -> Response:
-    """An answer with no key in it: error bodies, and error events of streams."""
-    if isinstance(response, ProxyStream):
-        response.body_iterator = _scrub_events(response.body_iterator, tuple(secrets))
-        return response
-    body = getattr(response, "body", b"")
-    if response.status_code >= 400 or b"event: error" in body:
-        clean = scrub(body, secrets)
-        if clean is not body:
-            response.body = clean
-            response.headers["content-length"] = str(len(clean))
-    return response
-
-
-async def _scrub_events(chunks: Any, secrets: tuple[str, ...]) -> AsyncIterator[Any]:
-    async for chunk in chunks:
-        if isinstance(chunk, bytes) and b"event: error" in chunk:
-            chunk = scrub(chunk, secrets)
-        yield chunk
-
-
 async def _read_body(request: HttpRequest, config: ServeConfig) -> bytes:
     return await read_body(request, config.max_body_bytes, config.body_timeout)
 
@@ -338,83 +314,9 @@ def _json_body(raw: bytes) -> dict[str, Any]:
     return json_object(raw)
 
 
-def _routed(services: Services, body: dict[str, Any]) -> bool:
-    model = body.get("model")
-    return isinstance(model, str) and model in services.source.routed_names()
-
-
-def _route_attrs(body: dict[str, Any], headers: Mapping[str, str]) -> dict[str, Any]:
-    """Routing attributes: the `x-policyroute-route` header, then the body's `route` object
-    (which wins key by key). The body's `route` is removed: the upstream never sees it."""
-    route: dict[str, Any] = {}
-    raw = headers.get(ROUTE_HEADER)
-    if raw is not None:
-        try:
-            parsed = json.loads(raw)
-        except ValueError as e:
-            raise ApiError(400, f"{ROUTE_HEADER}: not valid JSON ({e})") from None
-        if not isinstance(parsed, dict):
-            raise ApiError(400, f"{ROUTE_HEADER}: must be a JSON object of routing attributes")
-        route.update(parsed)
-    if "route" in body:
-        inline = body.pop("route")
-        if not isinstance(inline, dict):
-            raise ApiError(400, "'route' must be an object of routing attributes")
-        for key, value in inline.items():
-            if isinstance(value, dict) and isinstance(route.get(key), dict):
-                route[key] = {**route[key], **value}
-            else:
-                route[key] = value
-    return route
-
-
-def _routed_call(
-    services: Services, request: HttpRequest, caller: Caller, body: dict[str, Any]
-) -> Call:
-    route = _route_attrs(body, request.headers)
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise ApiError(400, "'stream' must be true or false")
-    max_tokens = body.get("max_tokens")
-    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)):
-        raise ApiError(400, "'max_tokens' must be a whole number")
-    try:
-        routed = Request.from_anthropic(body, **route)
-        conversation = (
-            _conversation_key(body, request.headers.get(CONVERSATION_HEADER), caller.scope)
-            if getattr(services.source.policy, "sticky_window", None) is not None
-            else None
-        )
-    except RequestError as e:
-        raise ApiError(400, str(e)) from None
-    except (TypeError, ValueError, AttributeError, KeyError) as e:
-        # The mapping reports the shapes it knows; any other wrong type is still the
-        # request's fault, not the server's.
-        raise ApiError(400, f"the request body is not a valid Messages API request: {e}") from None
-    return Call(
-        body=body,
-        headers=services_headers(request),
-        request=routed,
-        route=route,
-        caller=caller,
-        conversation=conversation,
-        stream=stream,
-        max_tokens=max_tokens,
-    )
-
-
 def _upstream_headers(request: HttpRequest) -> list[tuple[str, str]]:
-    """The client's headers as they go upstream: our credential, and this server appended
-    to the hop header (so a request that comes back is recognised)."""
     state: _State = request.app.state.policyroute
-    headers = state.auth.upstream_auth(request_headers(request.headers.raw))
-    via = via_value(request.headers.get(VIA_HEADER), state.config.instance_id)
-    return [*headers, (VIA_HEADER, via)]
-
-
-def services_headers(request: HttpRequest) -> list[tuple[str, str]]:
-    headers = [(k, v) for k, v in _upstream_headers(request) if k != "content-type"]
-    return [*headers, ("content-type", "application/json")]
+    return upstream_headers(request, state.auth, state.config.instance_id)
 
 
 async def _messages(
@@ -422,9 +324,9 @@ async def _messages(
 ) -> Response:
     raw = await _read_body(request, state.config)
     body = _json_body(raw)
-    if not _routed(services, body):
+    if not routed(services, body):
         return await _forward(state, services, request, raw, "messages")
-    call = _routed_call(services, request, caller, body)
+    call = routed_call(services, request, caller, body, _upstream_headers(request))
     await decide(services, call)
     return await answer(services, call)
 
@@ -434,9 +336,9 @@ async def _count_tokens(
 ) -> Response:
     raw = await _read_body(request, state.config)
     body = _json_body(raw)
-    if not _routed(services, body):
+    if not routed(services, body):
         return await _forward(state, services, request, raw, "count_tokens")
-    call = _routed_call(services, request, caller, body)
+    call = routed_call(services, request, caller, body, _upstream_headers(request))
     # Counting is free and approximate across tiers: no classifier is asked for it.
     decision = await decide(services, call, classify=False)
     body["model"] = decision.model

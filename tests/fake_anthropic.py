@@ -56,6 +56,11 @@ class Reply:
     # Answer exactly these bytes (status `status`, JSON content type): a malformed answer.
     raw: bytes | None = None
     fault: Fault | None = None  # a broken answer (see Fault); None answers normally
+    # Tool calls after the text, each {"name": ..., "input": {...}} (an agent's tool loop);
+    # the answer's content gets one `tool_use` block each, with a fresh id.
+    tool_uses: tuple[dict[str, Any], ...] = ()
+    # A `thinking` block (with a signature) before the text, as a model with thinking on sends.
+    thinking: str | None = None
 
     @classmethod
     def json(cls, obj: Any, **kw: Any) -> Reply:
@@ -95,6 +100,7 @@ class Seen:
     model: str
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    path: str = ""  # the request line's path with its query (`/v1/messages?beta=true`)
 
 
 class _Server(ThreadingHTTPServer):
@@ -121,7 +127,8 @@ class FakeAnthropic:
         self.unknown_models: set[str] = set()
         self.record_requests = True
         self.batches = BatchState()
-        # model -> a function of the request body giving the reply, when its queue is empty.
+        # model (or "*": any model) -> a function of the request body giving the reply, when
+        # its queue is empty.
         self.responders: dict[str, Callable[[dict[str, Any]], Reply]] = {}
         # Streams whose client hung up before the end (counted by the serve tests).
         self.streams_aborted = 0
@@ -164,16 +171,19 @@ class FakeAnthropic:
     def models_called(self) -> list[str]:
         return [s.model for s in self.requests]
 
-    def _next(self, model: str, body: dict[str, Any], headers: dict[str, str]) -> Reply:
+    def _next(
+        self, model: str, body: dict[str, Any], headers: dict[str, str], path: str = ""
+    ) -> Reply:
         with self._lock:
             if self.record_requests:
-                self.requests.append(Seen(model, body, headers))
+                self.requests.append(Seen(model, body, headers, path))
             if model in self.unknown_models:
                 return Reply(status=404, text=f"model: {model}")
             queue = self._queues.get(model)
             if queue:
                 return queue.popleft()
-            responder = self.responders.get(model)
+            # "*" answers every model that has no responder of its own (an agent's script).
+            responder = self.responders.get(model) or self.responders.get("*")
         if responder is not None:
             return responder(body)
         with self._lock:
@@ -189,8 +199,35 @@ def _usage(r: Reply) -> dict[str, Any]:
     }
 
 
+def _content(r: Reply) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    if r.thinking is not None:
+        signature = "sig_" + uuid.uuid4().hex
+        blocks.append({"type": "thinking", "thinking": r.thinking, "signature": signature})
+    if r.text:
+        blocks.append({"type": "text", "text": r.text})
+    for call in r.tool_uses:
+        tool_id = "toolu_" + uuid.uuid4().hex[:24]
+        blocks.append({"type": "tool_use", "id": tool_id, **call})
+    return blocks
+
+
+def _refusal(body: dict[str, Any]) -> str | None:
+    """The API's own 400s that the tests rely on: a thinking budget must be at least 1024
+    and below `max_tokens` (a capped request that keeps its budget is refused upstream)."""
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+        return None
+    budget, max_tokens = thinking.get("budget_tokens"), body.get("max_tokens")
+    if not isinstance(budget, int) or budget < 1024:
+        return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+    if isinstance(max_tokens, int) and max_tokens <= budget:
+        return "`max_tokens` must be greater than `thinking.budget_tokens`"
+    return None
+
+
 def _message(model: str, r: Reply) -> dict[str, Any]:
-    content = [{"type": "text", "text": r.text}] if r.text else []
+    content = _content(r)
     return {
         "id": "msg_" + uuid.uuid4().hex[:24],
         "type": "message",
@@ -252,7 +289,11 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
                 self._error(400, "body is not JSON")
                 return
             model = str(body.get("model", ""))
-            reply = fake._next(model, body, {k.lower(): v for k, v in self.headers.items()})
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            reply = fake._next(model, body, headers, self.path)
+            refused = _refusal(body)
+            if refused is not None:
+                reply = Reply(status=400, text=refused)
             if reply.delay:
                 time.sleep(reply.delay)
             try:
@@ -314,43 +355,13 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
 
         def _events(self, model: str, r: Reply) -> None:
             start = _message(model, r)
-            start["content"] = []
+            blocks, start["content"] = start["content"], []
             start["stop_reason"] = None
             start["usage"] = {**_usage(r), "output_tokens": 1}
             self._sse("message_start", {"type": "message_start", "message": start})
-            if r.text:
-                self._sse(
-                    "content_block_start",
-                    {
-                        "type": "content_block_start",
-                        "index": 0,
-                        "content_block": {"type": "text", "text": ""},
-                    },
-                )
-                n = max(1, r.chunks)
-                size = -(-len(r.text) // n)
-                pieces = [r.text[i : i + size] for i in range(0, len(r.text), size)]
-                for i, piece in enumerate(pieces):
-                    if r.stream_error_after is not None and i >= r.stream_error_after:
-                        break
-                    self._sse(
-                        "content_block_delta",
-                        {
-                            "type": "content_block_delta",
-                            "index": 0,
-                            "delta": {"type": "text_delta", "text": piece},
-                        },
-                    )
-                if r.stream_error_after is not None:
-                    self._sse(
-                        "error",
-                        {
-                            "type": "error",
-                            "error": {"type": "overloaded_error", "message": "Overloaded"},
-                        },
-                    )
-                    return
-                self._sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+            for index, block in enumerate(blocks):
+                if not self._block(index, block, r):
+                    return  # a stream error was sent instead
             self._sse(
                 "message_delta",
                 {
@@ -360,6 +371,44 @@ def _make_handler(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
                 },
             )
             self._sse("message_stop", {"type": "message_stop"})
+
+        def _block(self, index: int, block: dict[str, Any], r: Reply) -> bool:
+            """One content block as the API streams it: start, deltas, stop."""
+            kind = block["type"]
+            empty = {"text": {"text": ""}, "thinking": {"thinking": "", "signature": ""}}
+            first = {**block, **empty.get(kind, {})}
+            if kind == "tool_use":
+                first["input"] = {}
+            self._sse(
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": first},
+            )
+
+            def delta(d: dict[str, Any]) -> None:
+                self._sse(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": index, "delta": d},
+                )
+
+            if kind == "thinking":
+                delta({"type": "thinking_delta", "thinking": block["thinking"]})
+                delta({"type": "signature_delta", "signature": block["signature"]})
+            elif kind == "tool_use":
+                delta({"type": "input_json_delta", "partial_json": json.dumps(block["input"])})
+            else:
+                text = block["text"]
+                size = -(-len(text) // max(1, r.chunks))
+                pieces = [text[i : i + size] for i in range(0, len(text), size)]
+                for i, piece in enumerate(pieces):
+                    if r.stream_error_after is not None and i >= r.stream_error_after:
+                        break
+                    delta({"type": "text_delta", "text": piece})
+                if r.stream_error_after is not None:
+                    error = {"type": "overloaded_error", "message": "Overloaded"}
+                    self._sse("error", {"type": "error", "error": error})
+                    return False
+            self._sse("content_block_stop", {"type": "content_block_stop", "index": index})
+            return True
 
     return Handler
 
@@ -493,7 +542,7 @@ def _count_tokens(handler: Any, fake: FakeAnthropic, raw: bytes) -> None:
     with fake._lock:
         if fake.record_requests:
             fake.requests.append(
-                Seen(model, body, {k.lower(): v for k, v in handler.headers.items()})
+                Seen(model, body, {k.lower(): v for k, v in handler.headers.items()}, handler.path)
             )
     if model in fake.unknown_models or not model.startswith("claude-"):
         handler._error(404, f"model: {model}")

@@ -7,7 +7,7 @@ does not ask for except the few joins below.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from ..decision import Classification
@@ -36,40 +36,6 @@ ROUTE_KEYS = frozenset(
         "classifiers",
     )
 )
-
-
-def _block_text(content: Any) -> tuple[str, int]:
-    """Text of a message content (string or blocks) and how many images it carries."""
-    if isinstance(content, str):
-        return content, 0
-    if not isinstance(content, Iterable) or isinstance(content, (bytes, Mapping)):
-        raise RequestError("message content must be a string or a list of content blocks")
-    texts: list[str] = []
-    images = 0
-    for block in content:
-        if isinstance(block, Mapping):
-            kind = block.get("type")
-            if kind == "text":
-                text = block.get("text")
-                if not isinstance(text, str):
-                    raise RequestError("a text block's 'text' must be a string")
-                texts.append(text)
-            elif kind in ("image", "document"):
-                images += 1
-            elif kind == "tool_result":
-                inner = block.get("content")
-                if inner is not None:
-                    t, n = _block_text(inner)
-                    if t:
-                        texts.append(t)
-                    images += n
-        else:  # SDK objects (TextBlock, ...) carry attributes instead of keys.
-            kind = getattr(block, "type", None)
-            if kind == "text":
-                texts.append(str(getattr(block, "text", "")))
-            elif kind in ("image", "document"):
-                images += 1
-    return "\n".join(texts), images
 
 
 def _restore(values: tuple[Any, ...]) -> Request:
@@ -244,57 +210,12 @@ class Request:
         """From Messages API parameters (`system`, `messages`, `tools`, `max_tokens`, ...).
 
         `attrs` are routing attributes in the keyword form (`task=`, `user_tier=`, ...) or
-        the `route` object form (`user={"tier": ...}`).
+        the `route` object form (`user={"tier": ...}`). The mapping itself, and what each
+        attribute means for such a request, is `policyroute.request.messages`.
         """
-        messages = params.get("messages")
-        if messages is None:
-            messages = []
-        if not isinstance(messages, (list, tuple)):
-            raise RequestError("'messages' must be a list")
-        system_param = params.get("system")
-        system: str | None
-        images = 0
-        if system_param is None:
-            system = None
-        else:
-            system, _ = _block_text(system_param)
-        texts: list[str] = [system] if system else []
-        prompt: str | None = None
-        for i, message in enumerate(messages):
-            if not isinstance(message, Mapping):
-                raise RequestError(f"messages[{i}] must be an object with 'role' and 'content'")
-            role = message.get("role")
-            if role not in ("user", "assistant"):
-                raise RequestError(f"messages[{i}].role must be 'user' or 'assistant'")
-            try:
-                text, n = _block_text(message.get("content", ""))
-            except RequestError as e:
-                raise RequestError(f"messages[{i}]: {e}") from None
-            images += n
-            texts.append(text)
-            if role == "user":
-                prompt = text
-        max_tokens = params.get("max_tokens")
-        if max_tokens is not None and (
-            isinstance(max_tokens, bool) or not isinstance(max_tokens, int)
-        ):
-            raise RequestError("'max_tokens' must be a whole number")
-        route = normalize_route(attrs)
-        api_meta = params.get("metadata")
-        if isinstance(api_meta, Mapping) and route.get("user_id") is None:
-            uid = api_meta.get("user_id")
-            if isinstance(uid, str):
-                route["user_id"] = uid
-        return cls(
-            prompt,
-            system=system,
-            text="\n".join(texts),
-            turns=len(messages),
-            output_tokens=max_tokens,
-            has_tools=bool(params.get("tools")),
-            has_images=images > 0,
-            **route,
-        )
+        from .messages import from_messages_api
+
+        return from_messages_api(params, **attrs).request
 
     @classmethod
     def from_json(cls, obj: Any) -> Request:

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from policyroute import tracing
 from policyroute.decision import Decision
 from policyroute.request import Request
+from policyroute.request.messages import from_messages_api
 from policyroute.runtime.attempts import (
     Attempt,
     EscalationError,
@@ -104,6 +105,8 @@ class Call:
     # conversation's floor raised it.
     conversation: str | None = None
     sticky_from: str | None = None
+    # The last user turn holds only tool results: the task goes on at its tier.
+    continuation: bool = False
 
 
 class Core(ABC):
@@ -160,13 +163,13 @@ class Core(ABC):
             raise ValueError(f"max_tokens must be a whole number above 0, got {max_tokens!r}")
         route = dict(route or {})
         request_params = params if max_tokens is None else {**params, "max_tokens": max_tokens}
-        request = Request.from_anthropic(request_params, **route)
+        mapped = from_messages_api(request_params, **route)
+        request = mapped.request
         expect = None
         if response_model is not None or json_schema is not None:
             expect = JsonExpectation(response_model, json_schema)
-        conversation = None
-        if self.sticky.window(self.source.policy) is not None:
-            conversation = conversation_key(request_params, explicit_conversation(params))
+        explicit = explicit_conversation(params) or mapped.conversation
+        conversation = conversation_key(request_params, explicit)
         return Call(
             params=params,
             max_tokens=max_tokens,
@@ -178,12 +181,13 @@ class Core(ABC):
             start=start,
             clock=Clock(self.deadlines, start),
             conversation=conversation,
+            continuation=mapped.continuation,
         )
 
     def stick(self, call: Call, decision: Decision) -> Decision:
         """The decision raised to the conversation's floor when the policy is sticky."""
         decision, call.sticky_from = self.sticky.apply(
-            self.source.policy, decision, call.conversation
+            self.source.policy, decision, call.conversation, call.continuation
         )
         return decision
 
@@ -251,6 +255,7 @@ class Core(ABC):
                     prompt=prompt_record(call.request.text, self.log_prompts),
                     error=error,
                     sticky_from=call.sticky_from,
+                    continuation=call.continuation,
                 ),
             )
         return latency

@@ -43,6 +43,7 @@ from anthropic.types import Message
 from policyroute import tracing
 from policyroute.decision import Decision
 from policyroute.request import Request
+from policyroute.request.messages import Mapped, from_messages_api
 from policyroute.runtime.answers import MalformedAnswerError, check_message
 from policyroute.runtime.attempts import Attempt, EscalationError
 from policyroute.runtime.calls import PolicySource
@@ -111,6 +112,7 @@ class PendingCall:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     conversation: str | None = None
     sticky_from: str | None = None
+    continuation: bool = False
     send: Any = None  # how a shadow copy is sent: down this call's middleware chain
 
     @property
@@ -220,18 +222,18 @@ class RoutingMiddleware(Middleware):
             while len(self._pending) > MAX_PENDING_CALLS:
                 self._pending.popitem(last=False)
 
-    def _parse(self, body: dict[str, Any]) -> tuple[dict[str, Any], Request]:
+    def _parse(self, body: dict[str, Any]) -> tuple[dict[str, Any], Mapped]:
         route = body.pop("route", None) or {}
         if not isinstance(route, Mapping):
             raise ValueError("'route' must be an object of routing attributes")
-        return dict(route), Request.from_anthropic(body, **route)
+        return dict(route), from_messages_api(body, **route)
 
     def _new_state(
         self,
         body: dict[str, Any],
         decision: Decision,
         route: dict[str, Any],
-        routed: Request,
+        mapped: Mapped,
         start: float,
         attempts: list[Attempt],
         request: APIRequest,
@@ -240,11 +242,12 @@ class RoutingMiddleware(Middleware):
         if isinstance(requested, bool) or not isinstance(requested, int):
             requested = None
         policy = self.source.policy
-        conversation = None
-        if self.sticky.window(policy) is not None:
-            headers = request.headers if isinstance(request.headers, Mapping) else {}
-            conversation = conversation_key(body, explicit_conversation({"extra_headers": headers}))
-        decision, sticky_from = self.sticky.apply(policy, decision, conversation)
+        headers = request.headers if isinstance(request.headers, Mapping) else {}
+        explicit = explicit_conversation({"extra_headers": headers}) or mapped.conversation
+        conversation = conversation_key(body, explicit)
+        decision, sticky_from = self.sticky.apply(
+            policy, decision, conversation, mapped.continuation
+        )
         shadows_for = getattr(policy, "shadows_for", None)  # a hand-made policy may lack it
         deadline = Deadlines(request=self.request_deadline)
         ladder = Ladder(
@@ -263,11 +266,12 @@ class RoutingMiddleware(Middleware):
             ladder.first(),
             body,
             route,
-            routed,
+            mapped.request,
             start,
             max_tokens=requested,
             conversation=conversation,
             sticky_from=sticky_from,
+            continuation=mapped.continuation,
         )
 
     def _sdk_will_retry(
@@ -340,6 +344,7 @@ class RoutingMiddleware(Middleware):
                         prompt=prompt_record(state.request.text, self.log_prompts),
                         error=error,
                         sticky_from=state.sticky_from,
+                        continuation=state.continuation,
                     ),
                 )
 
@@ -485,11 +490,12 @@ class RoutingMiddleware(Middleware):
         state = self._take_state(request)
         if state is None:
             start = time.perf_counter()
-            route, routed = self._parse(body)
+            route, mapped = self._parse(body)
             attempts: list[Attempt] = []
             chain = ChainClient(ChainMessages(request, call_next))
-            decision = self.source.decide(routed, AnthropicClassifier(chain, attempts.append))
-            state = self._new_state(body, decision, route, routed, start, attempts, request)
+            classifier = AnthropicClassifier(chain, attempts.append)
+            decision = self.source.decide(mapped.request, classifier)
+            state = self._new_state(body, decision, route, mapped, start, attempts, request)
         state.send = _ShadowSend(request, call_next) if not request.stream else None
         while True:
             req = self._attempt_request(request, state)
@@ -526,10 +532,10 @@ class RoutingMiddleware(Middleware):
         state = self._take_state(request)
         if state is None:
             start = time.perf_counter()
-            route, routed = self._parse(body)
+            route, mapped = self._parse(body)
             attempts: list[Attempt] = []
-            decision = await self._decide_async(request, call_next, attempts, routed)
-            state = self._new_state(body, decision, route, routed, start, attempts, request)
+            decision = await self._decide_async(request, call_next, attempts, mapped.request)
+            state = self._new_state(body, decision, route, mapped, start, attempts, request)
         state.send = _AsyncShadowSend(request, call_next).send if not request.stream else None
         while True:
             sub = self._attempt_request(request, state)

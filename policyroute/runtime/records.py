@@ -83,6 +83,9 @@ class DecisionRecord(BaseModel):
     # The tier the rules chose when `sticky conversations` raised the request to its
     # conversation's previous tier (`tier` is then the raised one).
     sticky_from: str | None = None
+    # The last user turn held only tool results: the request kept the tier of the turn that
+    # issued the tool call (`sticky_from` names the tier the rules chose when it was raised).
+    continuation: bool | None = None
 
 
 class RecordSink(Protocol):
@@ -156,6 +159,7 @@ def build_record(
     prompt: PromptRecord | None,
     error: str | None = None,
     sticky_from: str | None = None,
+    continuation: bool = False,
 ) -> DecisionRecord:
     generations = [a for a in attempts if a.kind == "generate"]
     final = generations[-1].tier if generations and outcome == "ok" else None
@@ -206,4 +210,5 @@ def build_record(
         error=error,
         shadow_cost_usd=sum(a.cost_usd for a in shadows) if shadows else None,
         sticky_from=sticky_from,
+        continuation=True if continuation else None,
     )

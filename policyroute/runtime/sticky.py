@@ -140,8 +140,17 @@ class StickyTable:
                 self._entries.popitem(last=False)
 
 
+# How long a tool call's tier is kept for the turn that answers it (a tool-result-only user
+# turn) when the policy has no `sticky` window of its own.
+CONTINUATION_WINDOW = 3600.0
+
+
 class Sticky:
-    """Applies a policy's `sticky conversations` window to decisions, over one table."""
+    """Applies a policy's `sticky conversations` window to decisions, over one table.
+
+    The same table keeps every conversation's last tier for continuations: a user turn that
+    holds only tool results continues the task and never goes below the tier that issued
+    the tool call, sticky statement or not (docs/language.md)."""
 
     def __init__(self, max_entries: int = DEFAULT_MAX_CONVERSATIONS) -> None:
         self.table = StickyTable(max_entries)
@@ -152,10 +161,12 @@ class Sticky:
         return float(w) if isinstance(w, int | float) else None
 
     def apply(
-        self, policy: Any, decision: Decision, key: str | None
+        self, policy: Any, decision: Decision, key: str | None, continuation: bool = False
     ) -> tuple[Decision, str | None]:
         """(the decision to serve, the tier it was raised from or None)."""
         window = self.window(policy)
+        if continuation:
+            window = max(window or 0.0, CONTINUATION_WINDOW)
         if window is None or key is None:
             return decision, None
         floor = self.table.floor(key, window)
@@ -168,7 +179,7 @@ class Sticky:
 
     def remember(self, policy: Any, key: str | None, tier: str | None) -> None:
         """Record the tier that answered this turn (after any escalation)."""
-        window = self.window(policy)
-        if window is None or key is None or tier is None:
+        window = max(self.window(policy) or 0.0, CONTINUATION_WINDOW)
+        if key is None or tier is None:
             return
         self.table.remember(key, tier, window, [t.name for t in policy.tiers])

@@ -35,6 +35,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from policyroute import tracing
 from policyroute.runtime.calls import PolicySource
+from policyroute.runtime.deadlines import Deadlines
 from policyroute.runtime.records import RecordSink, sink_for
 from policyroute.runtime.sticky import DEFAULT_MAX_CONVERSATIONS, Sticky
 from policyroute.server.auth import Auth, AuthError, Caller, redact, scrubbed
@@ -146,6 +147,7 @@ def create_app(config: ServeConfig) -> Starlette:
             records=records,
             log_prompts=config.log_prompts,
             secrets=state.auth.secrets(),
+            deadlines=Deadlines(attempt=config.upstream_timeout),
         )
         # The SDK, pydantic models and the policy are hundreds of thousands of long-lived
         # objects; left to the collector, every full collection walks them all on the

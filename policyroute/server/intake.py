@@ -9,13 +9,14 @@ from typing import Any
 
 from starlette.requests import Request as HttpRequest
 
-from policyroute.request import Request, RequestError
+from policyroute.request import RequestError
+from policyroute.request.messages import from_messages_api
 from policyroute.runtime.sticky import CONVERSATION_HEADER
 from policyroute.runtime.sticky import conversation_key as _conversation_key
 from policyroute.server.auth import Auth, Caller
 from policyroute.server.errors import ApiError
 from policyroute.server.loopguard import VIA_HEADER, via_value
-from policyroute.server.routing import Call, Services
+from policyroute.server.routing import ServedCall, Services
 from policyroute.server.upstream import request_headers
 
 ROUTE_HEADER = "x-policyroute-route"
@@ -58,7 +59,7 @@ def routed_call(
     caller: Caller,
     body: dict[str, Any],
     headers: list[tuple[str, str]],
-) -> Call:
+) -> ServedCall:
     """The routed call of a request whose model is a routed name; ApiError 400 when the
     body or the routing attributes have a wrong type anywhere the mapping reads."""
     route = route_attrs(body, request.headers)
@@ -69,27 +70,26 @@ def routed_call(
     if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)):
         raise ApiError(400, "'max_tokens' must be a whole number")
     try:
-        routed = Request.from_anthropic(body, **route)
-        conversation = (
-            _conversation_key(body, request.headers.get(CONVERSATION_HEADER), caller.scope)
-            if getattr(services.source.policy, "sticky_window", None) is not None
-            else None
-        )
+        mapped = from_messages_api(body, **route)
+        explicit = request.headers.get(CONVERSATION_HEADER) or mapped.conversation
+        conversation = _conversation_key(body, explicit, caller.scope)
     except RequestError as e:
         raise ApiError(400, str(e)) from None
     except (TypeError, ValueError, AttributeError, KeyError) as e:
         # The mapping reports the shapes it knows; any other wrong type is still the
         # request's fault, not the server's.
         raise ApiError(400, f"the request body is not a valid Messages API request: {e}") from None
-    return Call(
+    return ServedCall(
         body=body,
         headers=[*[(k, v) for k, v in headers if k != "content-type"], JSON],
-        request=routed,
+        request=mapped.request,
         route=route,
         caller=caller,
         conversation=conversation,
+        continuation=mapped.continuation,
         stream=stream,
         max_tokens=max_tokens,
+        query=request.url.query,
     )
 
 

@@ -1,55 +1,51 @@
-"""A routed `POST /v1/messages`: decide, apply the sticky floor, climb the ladder, answer.
+"""A routed `POST /v1/messages`: decide, apply the sticky floor, drive the ladder, answer.
 
-The steps are the runtime's own: `tiers_of` gives the ladder, `max_tokens_for` the limit of
-each rung, `judge` the trigger an answer fires, `retryable_status` which failures climb,
-`Attempt.answered` the accounting and `build_record` the record. What this module adds is
-HTTP: the body goes upstream as JSON bytes and the answer comes back as the upstream's own
-bytes (never re-serialized), streams included.
+The ladder (`runtime/ladder.py`) decides every rung, as it does for the Router and the SDK
+middleware; this module only does the HTTP it asks for (`server/rung.py`): the body goes
+upstream as JSON bytes and the answer comes back as the upstream's own bytes (never
+re-serialized), streams included.
 
-A stream is held back only until its first content event (so a tier that fails before
-saying anything can still be replaced by the next one, as the Router does); from there on
-every chunk is passed on as it arrives and a failure is reported in the stream, as the API
-reports it: an `error` event.
+A stream is held back until its first content event; from there on every chunk is passed on
+as it arrives, still under the rung's deadline, and a failure is reported in the stream as
+the API reports it: an `error` event (the record says `interrupted`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from anthropic.types import Message
-from pydantic import ValidationError
 from starlette.responses import Response
 
-from policyroute.decision import Decision, Tier
+from policyroute.decision import Decision
 from policyroute.request import Request
-from policyroute.runtime.answers import MalformedAnswerError, check_message
 from policyroute.runtime.attempts import Attempt
 from policyroute.runtime.calls import PolicySource
 from policyroute.runtime.classifier import AnthropicClassifier
-from policyroute.runtime.escalation import judge, max_tokens_for, retryable_status, tiers_of
+from policyroute.runtime.deadlines import Clock, DeadlineExceeded, Deadlines
+from policyroute.runtime.ladder import Answer, AttemptHook, Failure, Ladder, Step, Tried, Try
 from policyroute.runtime.records import RecordSink, build_record, prompt_record, write_record
+from policyroute.runtime.redact import Redactor
+from policyroute.runtime.shadow import AsyncShadow, Served
 from policyroute.runtime.sticky import Sticky
-from policyroute.server.auth import Caller, redact
+from policyroute.server.auth import Caller
 from policyroute.server.errors import error_body, error_response
 from policyroute.server.metrics import Metrics
-from policyroute.server.sse import StreamState
+from policyroute.server.rung import MESSAGES, Rung, StreamErrorEvent, try_rung
 from policyroute.server.stream import ProxyStream
 from policyroute.server.tracing import trace_call
-from policyroute.server.upstream import (
-    Upstream,
-    UpstreamFailure,
-    UpstreamResponse,
-    response_headers,
-)
+from policyroute.server.upstream import Upstream, UpstreamFailure, response_headers
 
-MESSAGES = "/v1/messages"
-Outcome = Literal["ok", "failed", "interrupted"]
+log = logging.getLogger("policyroute.server")
+
+RecordOutcome = Literal["ok", "failed", "interrupted"]
 
 
 @dataclass(slots=True)
@@ -63,10 +59,18 @@ class Services:
     records: RecordSink | None = None
     log_prompts: bool = False
     secrets: tuple[str, ...] = ()
+    deadlines: Deadlines = field(default_factory=Deadlines)
+    shadow: AsyncShadow | None = None
+    # Called with each generation attempt once its cost is known (spend counters).
+    on_attempt: AttemptHook | None = None
+
+    @property
+    def redactor(self) -> Redactor:
+        return Redactor(self.secrets)
 
 
 @dataclass(slots=True)
-class Call:
+class ServedCall:
     """One routed request on its way up the ladder."""
 
     body: dict[str, Any]
@@ -77,25 +81,29 @@ class Call:
     conversation: str | None
     stream: bool
     max_tokens: int | None
+    query: str = ""
     start: float = field(default_factory=time.perf_counter)
     request_id: str = field(default_factory=lambda: "pr_" + uuid.uuid4().hex[:24])
     attempts: list[Attempt] = field(default_factory=list)
     decision: Decision | None = None
     sticky_from: str | None = None
+    continuation: bool = False
 
 
 # -- deciding ---------------------------------------------------------------------------------
 
 
 class _UpstreamMessages:
-    """`messages.create` over the upstream, for a classifier run in a worker thread."""
+    """`messages.create` over the upstream, for a classifier (or a shadow call)."""
 
-    def __init__(self, upstream: Upstream, headers: list[tuple[str, str]], loop: Any) -> None:
+    def __init__(
+        self, upstream: Upstream, headers: list[tuple[str, str]], loop: Any = None
+    ) -> None:
         self._upstream = upstream
         self._headers = [*headers, ("content-type", "application/json")]
         self._loop = loop
 
-    async def _create(self, params: dict[str, Any]) -> Message:
+    async def send(self, params: dict[str, Any]) -> Message:
         response = await self._upstream.open(
             "POST", MESSAGES, self._headers, json.dumps(params).encode()
         )
@@ -105,7 +113,7 @@ class _UpstreamMessages:
         return Message.model_validate_json(data)
 
     def create(self, **params: Any) -> Message:
-        return asyncio.run_coroutine_threadsafe(self._create(params), self._loop).result()
+        return asyncio.run_coroutine_threadsafe(self.send(params), self._loop).result()
 
 
 class _Bridge:
@@ -113,7 +121,7 @@ class _Bridge:
         self.messages = messages
 
 
-async def decide(services: Services, call: Call, *, classify: bool = True) -> Decision:
+async def decide(services: Services, call: ServedCall, *, classify: bool = True) -> Decision:
     """The policy's decision, raised to the conversation's floor when the policy is sticky."""
     source = services.source
     policy = source.policy
@@ -124,7 +132,9 @@ async def decide(services: Services, call: Call, *, classify: bool = True) -> De
         decision = await asyncio.to_thread(source.decide, call.request, classifier)
     else:
         decision = source.decide(call.request, None)
-    decision, call.sticky_from = services.sticky.apply(policy, decision, call.conversation)
+    decision, call.sticky_from = services.sticky.apply(
+        policy, decision, call.conversation, call.continuation
+    )
     if call.sticky_from is not None:
         services.metrics.sticky_raises.inc()
     call.decision = decision
@@ -134,7 +144,7 @@ async def decide(services: Services, call: Call, *, classify: bool = True) -> De
 # -- answering --------------------------------------------------------------------------------
 
 
-def routing_headers(call: Call, tier: str | None) -> dict[str, str]:
+def routing_headers(call: ServedCall, tier: str | None) -> dict[str, str]:
     d = call.decision
     assert d is not None
     generations = [a for a in call.attempts if a.kind == "generate"]
@@ -146,6 +156,8 @@ def routing_headers(call: Call, tier: str | None) -> dict[str, str]:
         "x-policyroute-attempts": str(len(generations)),
         "x-policyroute-request-id": call.request_id,
     }
+    if generations:
+        out["x-policyroute-model"] = generations[-1].model
     triggers = [a.trigger for a in generations if a.trigger]
     if triggers:
         out["x-policyroute-triggers"] = ",".join(triggers)
@@ -154,7 +166,8 @@ def routing_headers(call: Call, tier: str | None) -> dict[str, str]:
     return out
 
 
-def _finish(services: Services, call: Call, outcome: Outcome, error: str | None = None) -> None:
+def account(services: Services, call: ServedCall, outcome: RecordOutcome) -> None:
+    """The request's metrics, its conversation's sticky floor and its one log line."""
     decision = call.decision
     assert decision is not None
     generations = [a for a in call.attempts if a.kind == "generate"]
@@ -166,195 +179,162 @@ def _finish(services: Services, call: Call, outcome: Outcome, error: str | None 
         if a.trigger:
             m.escalations.labels(a.trigger).inc()
     m.attempts(call.attempts)
-    trace_call(call, outcome, error)
+    trace_call(call, outcome)
     if answered:
         services.sticky.remember(services.source.policy, call.conversation, answered[-1].tier)
-    if services.records is not None:
-        write_record(
-            services.records,
-            build_record(
-                request_id=call.request_id,
-                decision=decision,
-                attempts=call.attempts,
-                latency_ms=(time.perf_counter() - call.start) * 1000,
-                outcome=outcome,
-                route=call.route,
-                prompt=prompt_record(call.request.text, services.log_prompts),
-                error=redact(error, services.secrets) if error else None,
-                sticky_from=call.sticky_from,
-            ),
-        )
+    log.info(
+        "%s %s rule=%s tier=%s final=%s attempts=%d outcome=%s %.1f ms",
+        call.request_id,
+        "stream" if call.stream else "json",
+        decision.rule,
+        decision.tier,
+        final,
+        len(generations),
+        outcome,
+        (time.perf_counter() - call.start) * 1000,
+    )
 
 
-def _api_message(data: bytes) -> str:
-    try:
-        obj = json.loads(data)
-        return str(obj["error"]["message"])
-    except (ValueError, KeyError, TypeError):
-        return data[:200].decode("utf-8", "replace")
+def record(
+    services: Services,
+    call: ServedCall,
+    outcome: RecordOutcome,
+    error: str | None = None,
+    shadows: Sequence[Attempt] = (),
+    latency: float | None = None,
+) -> None:
+    decision = call.decision
+    assert decision is not None
+    if services.records is None:
+        return
+    if latency is None:
+        latency = (time.perf_counter() - call.start) * 1000
+    write_record(
+        services.records,
+        build_record(
+            request_id=call.request_id,
+            decision=decision,
+            attempts=[*call.attempts, *shadows],
+            latency_ms=latency,
+            outcome=outcome,
+            route=call.route,
+            prompt=prompt_record(call.request.text, services.log_prompts),
+            error=error,
+            sticky_from=call.sticky_from,
+            continuation=call.continuation,
+        ),
+    )
 
 
-def _status_failure(attempt: Attempt, status: int, data: bytes, start: float) -> str | None:
-    """Account an error status; the trigger it fires, or None when no tier would do better."""
-    attempt.status = status
-    attempt.error = redact(f"HTTP {status}: {_api_message(data)}")
-    trig = "error" if retryable_status(status) else None
-    attempt.trigger = trig or "error"
-    attempt.latency_ms = (time.perf_counter() - start) * 1000
-    return trig
+def finish(
+    services: Services, call: ServedCall, outcome: RecordOutcome, error: str | None = None
+) -> None:
+    account(services, call, outcome)
+    record(services, call, outcome, error)
 
 
-def _transport_failure(attempt: Attempt, failure: UpstreamFailure, start: float) -> str:
-    attempt.error = failure.args[0]
-    attempt.trigger = failure.trigger
-    attempt.latency_ms = (time.perf_counter() - start) * 1000
-    return failure.trigger
+def _ladder(services: Services, call: ServedCall, decision: Decision) -> Ladder:
+    shadows_for = getattr(services.source.policy, "shadows_for", None)
+    return Ladder(
+        decision,
+        Clock(services.deadlines, call.start),
+        requested=call.max_tokens,
+        thinking=call.body.get("thinking"),
+        shadows_for=shadows_for if services.shadow is not None and callable(shadows_for) else None,
+        on_attempt=services.on_attempt,
+        redactor=Redactor((*services.secrets, *call.caller.secrets)),
+        attempts=call.attempts,
+    )
 
 
-def _payload(call: Call, decision: Decision, index: int, tier: Tier) -> bytes:
-    body = dict(call.body)
-    body["model"] = tier.model
-    body["max_tokens"] = max_tokens_for(decision, index, tier, call.max_tokens)
-    return json.dumps(body, ensure_ascii=False).encode()
-
-
-async def answer(services: Services, call: Call) -> Response:
+async def answer(services: Services, call: ServedCall) -> Response:
     """Climb the ladder for a decided call and answer it (JSON or stream)."""
     decision = call.decision
     assert decision is not None
-    tiers = tiers_of(decision)
-    esc = decision.escalation
-    up = services.upstream
-    secrets = services.secrets
-    for index, tier in enumerate(tiers):
-        top = index == len(tiers) - 1
-        attempt = Attempt(kind="generate", tier=tier.name, model=tier.model)
-        call.attempts.append(attempt)
-        start = time.perf_counter()
-        try:
-            response = await up.open(
-                "POST", MESSAGES, call.headers, _payload(call, decision, index, tier)
-            )
-            if response.status_code >= 400 or not call.stream:
-                data = await up.read(response)
-        except UpstreamFailure as f:
-            trig = _transport_failure(attempt, f, start)
-            if trig in esc.triggers and not top:
-                continue
-            _finish(services, call, "failed", attempt.error)
-            text = redact(f"upstream {tier.model}: {attempt.error}", secrets)
-            return error_response(f.status, text, routing_headers(call, tier.name))
-        attempt.upstream_request_id = response.headers.get("request-id")
-        if response.status_code >= 400:
-            status_trigger = _status_failure(attempt, response.status_code, data, start)
-            if status_trigger is not None and status_trigger in esc.triggers and not top:
-                continue
-            _finish(services, call, "failed", attempt.error)
-            headers = {**response_headers(response.headers), **routing_headers(call, tier.name)}
-            return Response(data, response.status_code, headers=headers)
-        if call.stream:
-            result = await _open_stream(services, call, attempt, tier, response, start, top)
-            if result is None:
-                continue
-            return result
-        try:
-            message = check_message(Message.model_validate_json(data))
-        except (ValidationError, MalformedAnswerError) as e:
-            attempt.status = response.status_code
-            why = e.args[0] if isinstance(e, MalformedAnswerError) else "not a Messages API message"
-            attempt.error = f"malformed answer: {why}"
-            attempt.trigger = "error"
-            attempt.latency_ms = (time.perf_counter() - start) * 1000
-            if "error" in esc.triggers and not top:
-                continue
-            _finish(services, call, "failed", attempt.error)
-            return error_response(
-                502,
-                f"upstream {tier.model} answered with a malformed message",
-                routing_headers(call, tier.name),
-            )
-        attempt.answered(message, tier, start)
-        attempt.upstream_request_id = response.headers.get("request-id")
-        verdict = judge(message, esc)
-        attempt.trigger = verdict.trigger
-        if verdict.trigger is not None and not top:
-            continue
-        # At the top the last answer goes back as it is: the proxy stays transparent.
-        _finish(services, call, "ok" if verdict.trigger is None else "failed")
-        headers = {**response_headers(response.headers), **routing_headers(call, tier.name)}
-        return Response(data, 200, headers=headers)
-    raise AssertionError("unreachable: the ladder always has a first tier")
+    ladder = _ladder(services, call, decision)
+    keep_text = "confidence" in decision.escalation.triggers
+    loop = asyncio.get_running_loop()
+    step: Step = ladder.first()
+    rung: Rung | None = None
+    while isinstance(step, Try):
+        payload = json.dumps(step.params(call.body), ensure_ascii=False).encode()
+        end = call_end(ladder.clock, services.deadlines, step.max_tokens, loop.time())
+        rung = await try_rung(
+            services.upstream, call.headers, call.query, payload, call.stream, end, keep_text
+        )
+        if rung.live:
+            headers = {
+                **response_headers(rung.headers),
+                **routing_headers(call, step.tier.name),
+            }
+            relay = _relay(services, call, ladder, step, rung, end)
+            return ProxyStream(relay, headers=headers)
+        step = ladder.settle(step, rung.tried)
+    assert rung is not None
+    tier = call.attempts[-1].tier
+    if isinstance(step, Answer):
+        account(services, call, "ok")
+        if not _shadow(services, call, step, decision):
+            record(services, call, "ok")
+    else:
+        finish(services, call, "failed", step.reason)
+    return _respond(call, ladder, step, rung, tier, services)
 
 
-async def _open_stream(
+def call_end(clock: Clock, deadlines: Deadlines, max_tokens: int, now_loop: float) -> float:
+    """The rung's deadline on the event loop's clock."""
+    return now_loop + (clock.attempt_end(deadlines, max_tokens) - time.perf_counter())
+
+
+def _respond(
+    call: ServedCall,
+    ladder: Ladder,
+    step: Answer | Failure,
+    rung: Rung,
+    tier: str,
     services: Services,
-    call: Call,
-    attempt: Attempt,
-    tier: Tier,
-    response: UpstreamResponse,
-    start: float,
-    top: bool,
-) -> Response | None:
-    """Read a stream up to its first content; None to climb to the next tier."""
-    esc = call.decision.escalation if call.decision else None
-    assert esc is not None
-    state = StreamState(keep_text="confidence" in esc.triggers)
-    held: list[bytes] = []
-    chunks = response.chunks()
-    try:
-        async for chunk in chunks:
-            held.append(chunk)
-            state.feed(chunk)
-            if state.started or state.error is not None:
-                break
-    except UpstreamFailure as e:
-        response.close()
-        trig = _transport_failure(attempt, e, start)
-        if trig in esc.triggers and not top:
-            return None
-        _finish(services, call, "failed", attempt.error)
-        return error_response(
-            504 if trig == "timeout" else 502,
-            redact(f"upstream {tier.model}: {attempt.error}", services.secrets),
-            routing_headers(call, tier.name),
+) -> Response:
+    headers = routing_headers(call, tier)
+    if isinstance(step, Failure) and (step.error is not None and rung.data == b""):
+        # Nothing came back to pass on (a transport failure, a deadline, a broken body).
+        timeout = isinstance(step.error, DeadlineExceeded) or (
+            isinstance(step.error, UpstreamFailure) and step.error.timeout
         )
-    headers = {**response_headers(response.headers), **routing_headers(call, tier.name)}
-    if state.error is not None and not state.started:
-        response.close()
-        attempt.status = 200
-        attempt.error = redact(
-            f"stream error event: {state.error.get('type')}: {state.error.get('message')}"
-        )
-        attempt.trigger = "error"
-        attempt.latency_ms = (time.perf_counter() - start) * 1000
-        if "error" in esc.triggers and not top:
-            return None
-        _finish(services, call, "failed", attempt.error)
-        return Response(b"".join(held), 200, headers=headers)
-    if not state.started:
-        # The stream ended without content: judge the whole answer like a JSON one.
-        response.close()
-        message = state.final_message(tier.model)
-        if message is None:
-            attempt.status = 200
-            attempt.error = "malformed answer: the stream did not describe a message"
-            attempt.trigger = "error"
-            if "error" in esc.triggers and not top:
-                return None
-            _finish(services, call, "failed", attempt.error)
-            return Response(b"".join(held), 200, headers=headers)
-        attempt.answered(message, tier, start)
-        attempt.upstream_request_id = response.headers.get("request-id")
-        verdict = judge(message, esc)
-        attempt.trigger = verdict.trigger
-        if verdict.trigger is not None and not top:
-            return None
-        _finish(services, call, "ok" if verdict.trigger is None else "failed")
-        return Response(b"".join(held), 200, headers=headers)
-    return ProxyStream(
-        _relay(services, call, attempt, tier, response, chunks, held, state, start),
-        headers=headers,
+        return error_response(504 if timeout else 502, ladder.summary(step), headers)
+    if (
+        isinstance(step, Failure)
+        and step.error is not None
+        and rung.status == 200
+        and not isinstance(step.error, StreamErrorEvent)
+    ):
+        return error_response(502, ladder.summary(step), headers)
+    # An answer, the caller's own error (400, 404...) or the top rung's last answer: the
+    # upstream's bytes as they came (the proxy stays transparent).
+    out = {**response_headers(rung.headers), **headers}
+    if call.stream and rung.status == 200:
+        return Response(rung.data, 200, headers=out, media_type="text/event-stream")
+    return Response(rung.data, rung.status, headers=out)
+
+
+def _shadow(services: Services, call: ServedCall, step: Answer, decision: Decision) -> bool:
+    """Offer the shadow copies; True when the runner writes the record once they end."""
+    runner = services.shadow
+    if runner is None or not step.shadows:
+        return False
+    send = _UpstreamMessages(services.upstream, call.headers).send
+    latency = (time.perf_counter() - call.start) * 1000
+    served = Served(
+        request_id=call.request_id,
+        decision=decision,
+        params={k: v for k, v in call.body.items() if k not in ("model", "stream", "max_tokens")},
+        max_tokens=call.max_tokens,
+        route=call.route,
+        text=call.request.text,
+        answer=call.attempts[-1],
+        message=step.message,
+        finish=lambda extra: record(services, call, "ok", shadows=extra, latency=latency),
     )
+    return runner.offer(served, step.shadows, send)
 
 
 def _stream_error_event(message: str) -> bytes:
@@ -363,51 +343,69 @@ def _stream_error_event(message: str) -> bytes:
 
 async def _relay(
     services: Services,
-    call: Call,
-    attempt: Attempt,
-    tier: Tier,
-    response: UpstreamResponse,
-    chunks: AsyncIterator[bytes],
-    held: list[bytes],
-    state: StreamState,
-    start: float,
+    call: ServedCall,
+    ladder: Ladder,
+    step: Try,
+    rung: Rung,
+    end: float,
 ) -> AsyncIterator[bytes]:
-    """The committed stream: what was held, then every chunk as it arrives."""
-    outcome: Outcome = "interrupted"
+    """The committed stream: what was held, then every chunk as it arrives, under the
+    rung's deadline. The ladder settles the rung when the stream has ended."""
+    response, chunks, state = rung.response, rung.chunks, rung.state
+    assert response is not None and chunks is not None and state is not None
+    outcome: RecordOutcome = "interrupted"
     error: str | None = "the client went away before the stream ended"
+    tried = Tried(sent=True, request_id=rung.tried.request_id)
+    settled: Step | None = None
     try:
-        for chunk in held:
-            yield chunk
-        held.clear()
-        async for chunk in chunks:
+        yield rung.data
+        while True:
+            try:
+                async with asyncio.timeout_at(end):
+                    chunk = await chunks.__anext__()
+            except StopAsyncIteration:
+                break
             state.feed(chunk)
             yield chunk
         if state.error is not None:
-            error = redact(
-                f"stream error event: {state.error.get('type')}: {state.error.get('message')}"
+            err = state.error
+            tried.error = StreamErrorEvent(
+                f"stream error event: {err.get('type')}: {err.get('message')}"
             )
         elif not state.finished:
-            error = "the upstream stream ended without message_stop"
+            tried.error = StreamErrorEvent("the upstream stream ended without message_stop")
         else:
-            outcome, error = "ok", None
-    except UpstreamFailure as e:
-        error = redact(f"upstream stream failed: {e}", services.secrets)
+            tried.message = state.final_message(step.tier.model)
+            if tried.message is None:
+                tried.error = StreamErrorEvent("the stream did not describe a message")
+        settled = ladder.settle(step, tried)
+        if isinstance(settled, Failure) and state.error is None:
+            yield _stream_error_event(f"upstream {step.tier.model}: {settled.reason}")
+    except (TimeoutError, UpstreamFailure) as e:
+        failure: BaseException = (
+            DeadlineExceeded("the attempt ran past its deadline")
+            if isinstance(e, TimeoutError)
+            else e
+        )
+        tried.error = failure
+        settled = ladder.settle(step, tried)
         yield _stream_error_event(
-            f"upstream {tier.model}: the stream failed after content was sent"
+            f"upstream {step.tier.model}: the stream failed after content was sent"
         )
     finally:
         response.close()
-        message = state.final_message(tier.model)
-        if message is not None:
-            attempt.answered(message, tier, start)
-            attempt.upstream_request_id = response.headers.get("request-id")
-            assert call.decision is not None
-            if outcome == "ok":
-                # Content already went out: a trigger is recorded, never acted on.
-                attempt.trigger = judge(message, call.decision.escalation).trigger
-        else:
-            attempt.status = 200
-            attempt.latency_ms = (time.perf_counter() - start) * 1000
-        if outcome != "ok":
+        if settled is None:
+            # The client went away: the ladder never hears of it; account what was seen.
+            attempt = step.attempt
+            message = state.final_message(step.tier.model)
+            if message is not None:
+                attempt.answered(message, step.tier, step.start)
+            else:
+                attempt.status = 200
+                attempt.latency_ms = (time.perf_counter() - step.start) * 1000
             attempt.error = error
-        _finish(services, call, outcome, error)
+        elif isinstance(settled, Answer):
+            outcome, error = "ok", None
+        elif isinstance(settled, Failure):  # content was sent: the ladder never climbs
+            error = settled.reason
+        finish(services, call, outcome, error)

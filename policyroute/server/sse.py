@@ -47,6 +47,8 @@ class StreamState:
         self.usage: dict[str, Any] = {}
         self.error: dict[str, Any] | None = None
         self.finished = False
+        # Why the stream is unusable (an event whose data is not JSON), seen before content.
+        self.broken: str | None = None
         self._texts: dict[int, list[str]] = {}
 
     def feed(self, chunk: bytes) -> None:
@@ -62,19 +64,38 @@ class StreamState:
         if not block.strip():
             return
         event, data = _fields(block)
-        if event in CONTENT_EVENTS:
-            self.started = True
-            if not self.keep_text:
+        if not data.strip():
+            if event == "message_stop":
+                self.finished = True
+            return  # a comment or keep-alive line
+        if not self.started:
+            # Until content has reached the caller every event is read: a broken one can
+            # still be hidden by trying the next tier. After that only the few needed.
+            try:
+                obj = json.loads(data)
+            except ValueError:
+                self.broken = f"the stream's {event or 'unnamed'} event is not JSON"
                 return
-        elif event == "message_stop":
-            self.finished = True
-            return
-        elif event not in _READ:
-            return
-        try:
-            obj = json.loads(data)
-        except ValueError:
-            return
+            if event in CONTENT_EVENTS:
+                self.started = True
+            elif event == "message_stop":
+                self.finished = True
+                return
+            elif event not in _READ:
+                return
+        else:
+            if event in CONTENT_EVENTS:
+                if not self.keep_text:
+                    return
+            elif event == "message_stop":
+                self.finished = True
+                return
+            elif event not in _READ:
+                return
+            try:
+                obj = json.loads(data)
+            except ValueError:
+                return
         if not isinstance(obj, dict):
             return
         if event == "message_start" and isinstance(obj.get("message"), dict):

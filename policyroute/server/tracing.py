@@ -9,12 +9,14 @@ from policyroute import tracing
 from policyroute.server.auth import redact
 
 if TYPE_CHECKING:
-    from policyroute.server.routing import Call
+    from policyroute.server.routing import ServedCall
 
 
-def trace_call(call: Call, outcome: str, error: str | None) -> None:
+def trace_call(call: ServedCall, outcome: str) -> None:
     if not tracing.available() or call.decision is None:
         return
+    failed = [a.error for a in call.attempts if a.error]
+    error = failed[-1] if outcome != "ok" and failed else None
     tracing.record_call(
         front_end="serve",
         decision=call.decision,

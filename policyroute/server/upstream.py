@@ -53,9 +53,14 @@ def request_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]
     return out
 
 
+# The server in front of the caller sets its own `date` and `server`: passing the
+# upstream's on would give the caller two of each.
+_RESPONSE_OWN = _HOP | {"date", "server"}
+
+
 def response_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Upstream response headers worth passing back (the body is re-framed here)."""
-    return {k: v for k, v in headers.items() if k.lower() not in _HOP}
+    return {k: v for k, v in headers.items() if k.lower() not in _RESPONSE_OWN}
 
 
 class UpstreamFailure(Exception):

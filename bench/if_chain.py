@@ -12,10 +12,16 @@ import re
 from typing import Any
 
 from policyroute import Policy
-from policyroute.compiler.codegen import READ  # attributes read as decide() reads them
+from policyroute.request.attributes import READ_SCOPE, lookup  # read as decide() reads them
 from policyroute.syntax import ast
 
 _LOWER = {"prompt": "low_prompt", "system": "low_system", "text": "low_text"}
+
+
+def _read(name: str) -> str:
+    info = lookup(name)
+    assert info is not None
+    return info.read
 
 
 class _Writer:
@@ -32,9 +38,7 @@ class _Writer:
     def read(self, attr: ast.Attr) -> str:
         if attr.parts[0] in self.policy.classifiers:
             return "None" if attr.parts[1] == "label" else "0.0"
-        if attr.parts[0] == "metadata":
-            return f"r.metadata.get({attr.parts[1]!r})"
-        return READ[attr.dotted]
+        return _read(attr.dotted)
 
     def cond(self, e: ast.Expr) -> str:
         if isinstance(e, ast.And):
@@ -84,8 +88,8 @@ def if_chain(policy: Policy) -> Any:
     for rule in policy.checked.rules:
         assert rule.condition is not None
         body.append(f"    if {w.cond(rule.condition)}:\n        return {rule.name!r}")
-    head = [f"    {_LOWER[t]} = ({READ[t]} or '').lower()" for t in sorted(w.texts)]
+    head = [f"    {_LOWER[t]} = ({_read(t)} or '').lower()" for t in sorted(w.texts)]
     src = "def chain(r):\n" + "\n".join([*head, *body]) + "\n    return 'default'\n"
-    scope: dict[str, Any] = dict(w.consts)
+    scope: dict[str, Any] = {**READ_SCOPE, **w.consts}
     exec(compile(src, f"<if-chain {policy.name}>", "exec"), scope)
     return scope["chain"]

@@ -81,6 +81,53 @@ class StaticClassifier:
 
 
 @dataclass(frozen=True, slots=True)
+class Trigger:
+    """One escalation trigger: `escalate on NAME` climbs the ladder when it fires."""
+
+    name: str
+    doc: str  # when it fires: its row in docs/language.md
+    threshold: bool = False  # written `NAME < X`, X in [0, 1]
+
+    @property
+    def spelled(self) -> str:
+        return f"{self.name} < X" if self.threshold else self.name
+
+
+# The trigger registry: the checker's names (E116), the docs table and the runtime's
+# verdicts (runtime/escalation.py) are these.
+TRIGGERS: dict[str, Trigger] = {
+    t.name: t
+    for t in (
+        Trigger(
+            "error",
+            "the API call failed (429, 5xx, 529 overloaded, connection) after the client's own retries",
+        ),
+        Trigger("timeout", "the call timed out"),
+        Trigger("max_tokens", "the answer stopped at `max_tokens`"),
+        Trigger("refusal", "the answer's stop reason is `refusal`"),
+        Trigger(
+            "invalid_json",
+            "the caller asked for JSON (a schema or pydantic model) and the answer does not "
+            "parse or validate",
+        ),
+        Trigger(
+            "confidence",
+            "the answer's self-reported confidence (a `confidence` field of its JSON, or the "
+            "caller's extractor) is below X; X in [0, 1]",
+            threshold=True,
+        ),
+    )
+}
+
+
+def triggers_table() -> str:
+    """The trigger table of docs/language.md (a test keeps the two equal)."""
+    rows = ["| trigger | fires when |", "| --- | --- |"]
+    rows += [f"| `{t.spelled}` | {t.doc} |" for t in TRIGGERS.values()]
+    return "\n".join(rows) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
 class Escalation:
     """When to climb the ladder. `confidence_below` is the X of `confidence < X`."""
 

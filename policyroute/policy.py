@@ -9,13 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .compiler.atoms import Expr
-from .compiler.checker import CheckedTest
-from .compiler.diagram import Context, DiagramBuilder, Node, PhraseIds, count_nodes, walk
-from .compiler.loader import Loaded, load_path, load_text
-from .compiler.pipeline import compile_loaded, decision_for
 from .decision import (
     Classifier,
     ClassifierSpec,
@@ -25,7 +20,15 @@ from .decision import (
     Step,
     Tier,
 )
-from .request import Request, RequestError
+from .request import Request, RequestError, attributes
+
+# The compiler (and the parser and lark behind it) loads on the first compile, not on
+# `import policyroute`: a program that only imports the package, or `--version`, stays fast.
+if TYPE_CHECKING:
+    from .compiler.atoms import Expr
+    from .compiler.checker import CheckedTest
+    from .compiler.diagram import Node
+    from .compiler.loader import Loaded
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,8 @@ class Policy:
 
     def __init__(self, loaded: Loaded) -> None:
         """Compile `loaded` (compiler/pipeline.py); raises PolicyError with every diagnostic."""
+        from .compiler.pipeline import compile_loaded
+
         c = compile_loaded(loaded, self._decide_other)
         checked = c.checked
         assert c.table is not None and c.readers is not None and c.evaluator is not None
@@ -91,12 +96,16 @@ class Policy:
     def root(self) -> Node:
         """The decision diagram, built on first use: `--explain` walks it."""
         if self._root is None:
+            from .compiler.diagram import DiagramBuilder
+
             builder = DiagramBuilder(self.atoms.features, self.atoms.atoms, self.atoms.phrases)
             self._root = builder.chain(self.conditions, len(self.checked.rules))
         return self._root
 
     @property
     def node_count(self) -> int:
+        from .compiler.diagram import count_nodes
+
         return count_nodes(self.root)
 
     # -- deciding ---------------------------------------------------------------------
@@ -141,6 +150,8 @@ class Policy:
             raise TypeError("pass either a Request or keyword attributes, not both")
         if not explain:
             return self._decide(request, classifier)  # type: ignore[no-any-return]
+        from .compiler.diagram import Context, PhraseIds, walk
+
         trace: list[tuple[str, Any, str]] = []
         ctx = Context(request, self.getters, classifier, trace)
         leaf = walk(self.root, ctx)
@@ -173,6 +184,8 @@ class Policy:
         rule = next((r for r in checked if r is not None and r.name == decision.rule), None)
         if rule is None:
             return decision
+        from .compiler.pipeline import decision_for
+
         return decision_for(self.checked, self.revision, rule, self.tiers[names.index(tier)])
 
     def rule_index(self, name: str) -> int:
@@ -192,8 +205,9 @@ def _request_from(attrs: Mapping[str, Any]) -> Request:
     try:
         return Request(**attrs)
     except TypeError:  # an attribute name Request does not know
-        known = sorted(k for k in Request.__slots__ if k != "text")
-        unknown = sorted(str(k) for k in attrs if k not in Request.__slots__)
+        fields = {*attributes.fields(), "classifiers"}
+        known = sorted(fields - {"text"})
+        unknown = sorted(str(k) for k in attrs if k not in fields)
         raise RequestError(
             f"unknown attribute(s) {', '.join(unknown)}; known: {', '.join(known)}"
         ) from None
@@ -206,11 +220,15 @@ def build(loaded: Loaded) -> Policy:
 
 def load(path: str | Path) -> Policy:
     """Load, check and compile a `.route` file and its imports."""
+    from .compiler.loader import load_path
+
     return build(load_path(Path(path)))
 
 
 def loads(text: str, name: str = "<string>", base_dir: str | Path | None = None) -> Policy:
     """Check and compile policy text; imports resolve against `base_dir` (default: cwd)."""
+    from .compiler.loader import load_text
+
     return build(load_text(text, name, Path(base_dir) if base_dir is not None else None))
 
 

@@ -19,6 +19,7 @@ from ..compiler.features import compile_regex, normalize_text, regex_search
 from ..decision import Decision
 from ..policy import Policy
 from ..request import Request
+from ..request.attributes import lookup
 from .describe import describe_cells
 from .space import Space, Var, contains_at_boundaries
 
@@ -93,9 +94,7 @@ def _cells_of(space: Space, policy: Policy, request: Request, decision: Decision
     for var in space.vars:
         k = var.key
         if k[0] == "attr":
-            from ..compiler.features import attribute
-
-            info = attribute(k[1])
+            info = lookup(k[1])
             cells.append(var.cell_of_value(info.get(request) if info is not None else None))
         elif k[0] == "phrase":
             text = _text(request, k[1])

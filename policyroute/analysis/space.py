@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..compiler.atoms import Expr, InAtom, KwAtom, NumAtom
-from ..compiler.features import DYNAMIC, INT, STRING, TEXT, attribute, compile_regex, is_word_char
+from ..compiler.features import compile_regex, is_word_char
 from ..policy import Policy
+from ..request.attributes import BOOL, DYNAMIC, INT, STRING, TEXT, lookup
 from .containment import containment_pairs
 
 FALSE = 0
@@ -161,7 +162,12 @@ class _Group:
 
 
 OTHER_STRING = "zz-other"
-ALWAYS_BOOL = frozenset({"has_tools", "has_images"})
+
+
+def _never_missing(name: str) -> bool:
+    """A flag a Request holds (False unless given) is never missing."""
+    info = lookup(name)
+    return info is not None and info.type == BOOL and info.field is not None
 # Variables of one analysis: far above a real policy's (tens), and low enough that the
 # recursive MDD operations stay well inside the native stack.
 MAX_VARIABLES = 2_000
@@ -189,7 +195,7 @@ class Space:
             for f in feats:
                 k = f.key
                 if k[0] in ("num", "str", "bool", "present"):
-                    info = attribute(k[1])
+                    info = lookup(k[1])
                     typ = info.type if info is not None else DYNAMIC
                     g = groups.setdefault(k[1], _Group(k[1], typ))
                     g.numeric |= k[0] == "num"
@@ -271,7 +277,7 @@ class Space:
     @staticmethod
     def _attr_cells(g: _Group) -> list[Cell]:
         # A request always says whether it carries tools or images (false unless it does).
-        cells = [] if g.attr in ALWAYS_BOOL else [NONE]
+        cells = [] if _never_missing(g.attr) else [NONE]
         typ = g.typ
         if (
             typ == INT

@@ -16,18 +16,17 @@ from typing import Any
 from ..compiler.features import compile_regex
 from ..policy import Policy
 from ..request import Request, RequestError
+from ..request.attributes import ATTRIBUTES, DYNAMIC, FAMILIES, INT, STRING, TEXT, lookup
 from .space import Cell, Space
 
 MAX_PATHS = 40
 FILLER = " "
-SCALAR_ROUTE = {
-    "task": "task",
-    "domain": "domain",
-    "files": "files",
-    "context_tokens": "context_tokens",
-}
-# Attributes a JSON request always has once it has a prompt: prefer a value to "missing".
-ALWAYS_GIVEN = frozenset({"length", "turns", "context_tokens", "has_tools", "has_images"})
+
+
+def _always_given(name: str | None) -> bool:
+    """A JSON request with a prompt always has a value for it: prefer a value to missing."""
+    info = lookup(name) if name is not None else None
+    return info is not None and info.always_given
 
 
 def prefer(space: Space) -> Callable[[int, int], float]:
@@ -39,7 +38,7 @@ def prefer(space: Space) -> Callable[[int, int], float]:
         if c.kind in ("yes", "no"):
             return 0 if not c.rep else 1  # leave phrases out, regexes unmatched
         if c.kind == "none":
-            return 5 if var.attr in ALWAYS_GIVEN else 0
+            return 5 if _always_given(var.attr) else 0
         if c.kind == "num":
             return 1 + (0 if c.rep is not None and c.rep >= 0 else 2)
         return 1
@@ -50,8 +49,7 @@ def prefer(space: Space) -> Callable[[int, int], float]:
 def request_json(space: Space, assign: dict[int, int], joiner: str = "\n") -> dict[str, Any] | None:
     """A request JSON in the cells of `assign`, or None when this builder cannot make one."""
     route: dict[str, Any] = {}
-    user: dict[str, Any] = {}
-    metadata: dict[str, Any] = {}
+    groups: dict[str, dict[str, Any]] = {}
     texts: dict[str, list[str]] = {"prompt": [], "system": [], "text": []}
     answers: dict[str, dict[str, Any]] = {}
     nums: dict[str, Cell] = {}
@@ -82,44 +80,53 @@ def request_json(space: Space, assign: dict[int, int], joiner: str = "\n") -> di
             continue
         attr = var.attr
         assert attr is not None
-        if attr in ("length", "turns", "output_tokens", "context_tokens", "files"):
+        info = lookup(attr)
+        if info is None:
+            return None
+        how = info.witness
+        if how in ("length", "turns", "max_tokens") or (how == "route" and info.type == INT):
             if c.kind == "none":
-                if attr == "length":
+                if how == "length":
                     prompt_missing = True
-                elif attr != "output_tokens" and attr != "files":
+                elif info.always_given:
                     return None  # a JSON request always counts these
                 continue
             if c.kind != "num":
                 continue
-            nums[attr] = c
+            nums[attr if how == "route" else how] = c  # "length", "turns", "max_tokens"
             continue
-        value: Any
         if c.kind == "none":
-            if attr == "prompt":
+            if how == "prompt":
                 prompt_missing = True
             continue
-        value = c.rep
-        if attr in ("has_tools", "has_images"):
+        if how in ("tools", "images"):
             if c.kind == "bool" and c.rep:
-                if attr == "has_tools":
+                if how == "tools":
                     params["tools"] = [{"name": "tool", "input_schema": {"type": "object"}}]
                 else:
                     has_images = True
             continue
-        if attr in ("task", "domain"):
-            route[attr] = str(value)
-        elif attr in ("user.tier", "user.id"):
-            user[attr[5:]] = str(value)
-        elif attr.startswith("metadata."):
-            metadata[attr[9:]] = _whole(c) if c.kind == "num" else value
-        elif attr in ("prompt", "system", "text"):
+        if how in ("prompt", "system", "text"):
             if c.kind == "any":
                 texts.setdefault(attr, []).append("hello")
+        elif how == "route" and info.route is not None:
+            value: Any = c.rep
+            if info.type == DYNAMIC:
+                value = _whole(c) if c.kind == "num" else value
+            elif info.type in (STRING, TEXT):
+                value = str(value)
+            _put(route, groups, info.route, value)
         else:
             return None
     # Texts: text-only phrases go into the system prompt, which `text` includes.
-    prompt_parts = texts.get("prompt", [])
-    system_parts = texts.get("system", []) + texts.get("text", [])
+    prompt_parts = texts.pop("prompt", [])
+    system_parts = texts.pop("system", []) + texts.pop("text", [])
+    for name, parts in texts.items():  # a text attribute the `route` object carries
+        info = lookup(name)
+        if info is None or info.route is None:
+            return None
+        if parts:
+            _put(route, groups, info.route, joiner.join(parts))
     if prompt_missing and (prompt_parts or "length" in nums or "turns" in nums):
         return None
     prompt = joiner.join(prompt_parts)
@@ -155,26 +162,43 @@ def request_json(space: Space, assign: dict[int, int], joiner: str = "\n") -> di
     obj: dict[str, Any] = {"messages": messages, **params}
     if system_parts:
         obj["system"] = joiner.join(system_parts)
-    if "output_tokens" in nums:
-        n = _int_in(nums["output_tokens"], 1)
+    if "max_tokens" in nums:
+        n = _int_in(nums["max_tokens"], 1)
         if n is None:
             return None
         obj["max_tokens"] = n
-    for attr in ("files", "context_tokens"):
-        if attr in nums:
-            n = _int_in(nums[attr], 0)
+    for info in ATTRIBUTES.values():  # registry order: files before context_tokens
+        cell = nums.get(info.name)
+        if cell is None:
+            continue
+        if info.witness == "route" and info.route is not None:
+            n = _int_in(cell, 0)
             if n is None:
                 return None
-            route[attr] = n
-    if user:
-        route["user"] = user
-    if metadata:
-        route["metadata"] = metadata
+            _put(route, groups, info.route, n)
+    # Nested values after the scalars, as the registry orders them (user, then metadata).
+    route.update((head, groups[head]) for head in _nested_heads() if head in groups)
     if answers:
         route["classifiers"] = answers
     if route:
         obj["route"] = route
     return obj
+
+
+def _put(
+    route: dict[str, Any], groups: dict[str, dict[str, Any]], path: tuple[str, ...], value: Any
+) -> None:
+    """`value` at `path` of the route object; a nested one (("user", "tier")) in `groups`."""
+    if len(path) == 1:
+        route[path[0]] = value
+    else:
+        groups.setdefault(path[0], {})[path[1]] = value
+
+
+def _nested_heads() -> list[str]:
+    heads = [a.route[0] for a in ATTRIBUTES.values() if a.route is not None and len(a.route) > 1]
+    heads += [f.route[0] for f in FAMILIES.values() if f.route is not None]
+    return list(dict.fromkeys(heads))
 
 
 def _whole(c: Cell) -> Any:

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ..policy import Policy, build
-from ..syntax.diagnostics import CODES, Diagnostic, render_human, sort_key, unique
+from ..syntax.codes import title
+from ..syntax.diagnostics import Diagnostic, render_human, sort_key, unique
 from .common import (
     EXIT_FAIL,
     EXIT_OK,
@@ -59,7 +60,7 @@ def _sarif(diagnostics: list[Diagnostic]) -> dict[str, Any]:
                         "rules": [
                             {
                                 "id": code,
-                                "shortDescription": {"text": CODES.get(code, code)},
+                                "shortDescription": {"text": title(code)},
                             }
                             for code in used
                         ],

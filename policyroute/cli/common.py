@@ -18,7 +18,7 @@ from typing import Any, NoReturn, TextIO
 
 from ..compiler.loader import Loaded, load_path, load_text
 from ..policy import Policy, build
-from ..request import Request, RequestError, confidence_value
+from ..request import Request, RequestError, attributes, confidence_value
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 STDIN = Path("-")
@@ -144,18 +144,13 @@ def load_policy(path: str) -> Policy:
 
 # -- one request from flags ---------------------------------------------------------------------
 
-# Every attribute a condition can read, by how `--attr` parses its value. `text` and `length`
-# are computed from the prompt and system prompt.
-_STRING = ("task", "domain", "user.tier", "user.id")
-_COUNT = ("files", "context_tokens", "output_tokens", "turns")
-_BOOL = ("has_tools", "has_images")
-_TEXT = ("prompt", "system")
-# Attributes that live in the request's messages rather than in its `route` object.
-MESSAGE_ATTRS = ("prompt", "system", "output_tokens", "turns", "has_tools", "has_images")
-ATTR_HELP = (
-    "prompt, system, task, domain, user.tier, user.id, files, context_tokens, output_tokens, "
-    "turns, has_tools, has_images, metadata.KEY, CLASSIFIER.label, CLASSIFIER.confidence"
-)
+# What `--attr` accepts and how it parses each value: the attribute registry's.
+
+
+def attr_help() -> str:
+    return ", ".join([*attributes.spelled(), "CLASSIFIER.label", "CLASSIFIER.confidence"])
+
+
 _TRUE = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
@@ -166,11 +161,14 @@ def parse_attr(item: str) -> tuple[str, Any]:
     if not sep or not key:
         raise UsageError(f"--attr takes KEY=VALUE, got {item!r}")
     where = f"--attr {key}"
-    if key in ("text", "length"):
-        raise UsageError(f"{where}: computed from the prompt (and system prompt); set those")
-    if key in _STRING or key in _TEXT:
+    info = attributes.ATTRIBUTES.get(key)
+    if info is not None and info.computed_from is not None:
+        raise UsageError(
+            f"{where}: computed from the {info.computed_from} (and system prompt); set those"
+        )
+    if info is not None and info.type in (attributes.TEXT, attributes.STRING):
         return key, raw
-    if key in _COUNT:
+    if info is not None and info.type == attributes.INT:
         try:
             n = int(raw.replace("_", ""))
         except ValueError:
@@ -178,14 +176,19 @@ def parse_attr(item: str) -> tuple[str, Any]:
         if n < 0:
             raise UsageError(f"{where}: must be 0 or more, got {n}")
         return key, n
-    if key in _BOOL:
+    if info is not None and info.type == attributes.BOOL:
         value = _TRUE.get(raw.strip().lower())
         if value is None:
             raise UsageError(f"{where}: must be true or false, got {raw!r}")
         return key, value
-    head, dot, field = key.partition(".")
-    if head == "metadata" and dot and field and "." not in field:
+    if info is not None and info.type == attributes.NUMBER:
+        try:
+            return key, float(raw.replace("_", ""))
+        except ValueError:
+            raise UsageError(f"{where}: must be a number, got {raw!r}") from None
+    if attributes.family_of(key) is not None:
         return key, _scalar(raw)
+    head, dot, field = key.partition(".")
     if dot and field == "label" and head:
         return key, raw
     if dot and field == "confidence" and head:
@@ -195,7 +198,7 @@ def parse_attr(item: str) -> tuple[str, Any]:
             raise UsageError(str(e)) from None
         except ValueError:
             raise UsageError(f"{where}: must be a number in [0, 1], got {raw!r}") from None
-    raise UsageError(f"{where}: not an attribute; the attributes are {ATTR_HELP}")
+    raise UsageError(f"{where}: not an attribute; the attributes are {attr_help()}")
 
 
 def _scalar(raw: str) -> Any:
@@ -216,11 +219,18 @@ class RouteFlags:
         self.message: dict[str, Any] = {}
 
     def put(self, dotted: str, value: Any) -> None:
+        """Attributes the registry places in the `route` object go there (nested as it
+        nests them); the rest live in the messages, as Request keywords."""
         head, _, field = dotted.partition(".")
-        if dotted in MESSAGE_ATTRS:
-            self.message[dotted] = value
-        elif head in ("user", "metadata"):
-            self.route.setdefault(head, {})[field] = value
+        info = attributes.lookup(dotted)
+        if info is not None and info.route is None and info.field is not None:
+            self.message[info.field] = value
+        elif info is not None and info.route is not None:
+            *outer, last = info.route
+            where = self.route
+            for part in outer:
+                where = where.setdefault(part, {})
+            where[last] = value
         elif field in ("label", "confidence"):
             answer = self.route.setdefault("classifiers", {}).setdefault(head, {})
             answer[field] = value
@@ -230,18 +240,10 @@ class RouteFlags:
 
 def route_flags(args: argparse.Namespace) -> RouteFlags:
     flags = RouteFlags()
-    for flag, key in (
-        ("system", "system"),
-        ("task", "task"),
-        ("domain", "domain"),
-        ("user_tier", "user.tier"),
-        ("user_id", "user.id"),
-        ("files", "files"),
-        ("context_tokens", "context_tokens"),
-    ):
-        value = getattr(args, flag, None)
+    for info in attributes.settable():
+        value = getattr(args, info.field or "", None) if info.flag else None
         if value is not None:
-            flags.put(key, value)
+            flags.put(info.name, value)
     for item in getattr(args, "attr", None) or []:
         flags.put(*parse_attr(item))
     return flags
@@ -336,17 +338,18 @@ def add_route_flags(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="Messages API JSON with a 'route' object (as `explain` prints); - for stdin",
     )
-    p.add_argument("--system", help="system prompt")
-    p.add_argument("--task")
-    p.add_argument("--domain")
-    p.add_argument("--user-tier", dest="user_tier")
-    p.add_argument("--user-id", dest="user_id")
-    p.add_argument("--files", type=int)
-    p.add_argument("--context-tokens", dest="context_tokens", type=int)
+    for info in attributes.settable():
+        if not info.flag:
+            continue
+        flag = "--" + info.name.replace(".", "-").replace("_", "-")  # --user-tier: user.tier
+        if info.type == attributes.INT:
+            p.add_argument(flag, dest=info.field, type=int)
+        else:
+            p.add_argument(flag, dest=info.field, help=info.doc if info.type == "text" else None)
     p.add_argument(
         "--attr",
         action="append",
         metavar="KEY=VALUE",
-        help=f"any routing attribute (repeatable): {ATTR_HELP}; "
+        help=f"any routing attribute (repeatable): {attr_help()}; "
         "e.g. files=6, metadata.priority=high, urgency.label=high",
     )

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..request.attributes import BOOL, DYNAMIC, INT, LABEL, NUMBER, STRING, TEXT, lookup
 from ..syntax import ast
 from .checker import CheckedPolicy
-from .features import BOOL, DYNAMIC, INT, LABEL, NUMBER, STRING, TEXT, attribute, normalize_phrase
+from .features import normalize_phrase
 
 Expr = bool | tuple[Any, ...]
 
@@ -183,7 +184,7 @@ class AtomTable:
     def _attr_kind(self, attr: ast.Attr) -> str:
         if attr.parts[0] in self.policy.classifiers:
             return LABEL if attr.parts[1] == "label" else NUMBER
-        info = attribute(attr.dotted)
+        info = lookup(attr.dotted)
         assert info is not None, "the checker lets no unknown attribute through"
         return info.type
 

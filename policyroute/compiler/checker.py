@@ -8,29 +8,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ..decision import TRIGGERS as TRIGGERS_BY_NAME
 from ..decision import ClassifierSpec, Escalation, Shadow, Tier
+from ..request import attributes
+from ..request.attributes import BOOL, DYNAMIC, INT, LABEL, NUMBER, STRING, TEXT, lookup
 from ..syntax import ast
 from ..syntax.diagnostics import Diagnostic, did_you_mean, hint_budget
 from ..syntax.parser import LANGUAGE_KEYWORDS
 from ..syntax.source import Source, Span
 from .bounds import bound_diagnostics
-from .features import (
-    ATTRIBUTES,
-    BOOL,
-    DYNAMIC,
-    INT,
-    LABEL,
-    NUMBER,
-    STRING,
-    TEXT,
-    RegexError,
-    attribute,
-    compile_regex,
-    normalize_phrase,
-)
+from .features import RegexError, compile_regex, normalize_phrase
 from .shadow import check_shadows
 
-TRIGGERS = ("error", "timeout", "max_tokens", "refusal", "invalid_json", "confidence")
+TRIGGERS = tuple(TRIGGERS_BY_NAME)
 TIER_PROPS = ("input", "output", "max_tokens", "cache_write", "cache_read")
 CLASSIFIER_FIELDS = ("label", "confidence")
 # Units of a `sticky conversations` window, in seconds.
@@ -40,8 +30,13 @@ STICKY_UNITS = {
     **dict.fromkeys(("h", "hour", "hours"), 3600),
 }
 MAX_STICKY_SECONDS = 24 * 3600
-# Attribute roots a classifier name would hide.
-RESERVED_ROOTS = frozenset({a.split(".")[0] for a in ATTRIBUTES} | {"metadata"})
+
+
+def reserved_roots() -> frozenset[str]:
+    """Attribute roots a classifier name would hide."""
+    return frozenset(
+        {a.split(".")[0] for a in attributes.ATTRIBUTES} | set(attributes.FAMILIES)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,7 +319,7 @@ class Checker:
 
     def _classifier(self, node: ast.ClassifierDecl, src: Source, imported: bool) -> None:
         name = node.name.name
-        if name in RESERVED_ROOTS:
+        if name in reserved_roots():
             self.error(
                 "E101",
                 f"a classifier cannot be named '{name}': that is an attribute",
@@ -472,7 +467,7 @@ class Checker:
                     did_you_mean(name, TRIGGERS) or f"the triggers are {', '.join(TRIGGERS)}",
                 )
                 continue
-            if name == "confidence":
+            if TRIGGERS_BY_NAME[name].threshold:  # confidence < X
                 if trig.op is None or trig.threshold is None:
                     self.error(
                         "E116",
@@ -594,7 +589,7 @@ class Checker:
                 did_you_mean(".".join(parts[1:]), CLASSIFIER_FIELDS),
             )
             return None
-        info = attribute(attr.dotted)
+        info = lookup(attr.dotted)
         if (
             info is None
             and self.imports_failed
@@ -603,7 +598,7 @@ class Checker:
         ):
             return None  # most likely a classifier of the file that failed to import
         if info is None:
-            known = [*ATTRIBUTES, *(f"{c}.label" for c in self.policy.classifiers)]
+            known = [*attributes.ATTRIBUTES, *(f"{c}.label" for c in self.policy.classifiers)]
             hint = did_you_mean(attr.dotted, known)
             if hint is None and len(parts) == 2 and parts[1] in CLASSIFIER_FIELDS:
                 hint = f"no classifier named '{parts[0]}' is declared"
@@ -767,10 +762,24 @@ class Checker:
             if t is None:
                 ok = False
                 continue
-            if ta.attr.dotted in ("text", "length"):
+            computed = lookup(ta.attr.dotted)
+            if (
+                computed is not None
+                and computed.computed_from is None
+                and not attributes.test_settable(ta.attr.dotted)
+            ):
                 self.error(
                     "E501",
-                    f"'{ta.attr.dotted}' is computed from the prompt; set prompt instead",
+                    f"'{ta.attr.dotted}' cannot be set by a test: no request carries it",
+                    src,
+                    ta.attr.span,
+                )
+                ok = False
+            elif computed is not None and computed.computed_from is not None:
+                self.error(
+                    "E501",
+                    f"'{ta.attr.dotted}' is computed from the {computed.computed_from}; "
+                    f"set {computed.computed_from} instead",
                     src,
                     ta.attr.span,
                 )

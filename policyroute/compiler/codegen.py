@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..request import CHARS_PER_TOKEN, TOKENS_PER_IMAGE
+from ..request.attributes import DYNAMIC, INT, READ_SCOPE, family_of, lookup
 from .atoms import COST_CLASSIFIER, COST_PRESENCE
 from .evaluator import Evaluator
 
@@ -35,26 +35,6 @@ EAGER_MAX = 32
 # Whole numbers below this are looked up by index (see _eager).
 SMALL_MAX = 4096
 LAZY_MAX = 32  # with EAGER_MAX, under NEVER
-
-# How generated code reads an attribute from a Request (policyroute/request/request.py); the
-# bench's hand-written if-chain reads them the same way.
-READ = {
-    "prompt": "r.prompt",
-    "system": "r.system",
-    "text": "r.text",
-    "length": "(len(r.prompt) if r.prompt is not None else None)",
-    "context_tokens": "r.estimated_context_tokens()",
-    "output_tokens": "r.output_tokens",
-    "turns": "r.turns",
-    "files": "r.files",
-    "task": "r.task",
-    "domain": "r.domain",
-    "user.tier": "r.user_tier",
-    "user.id": "r.user_id",
-    "has_tools": "r.has_tools",
-    "has_images": "r.has_images",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class Scan:
@@ -83,6 +63,12 @@ class Entry:
 
     request_type: type
     fallback: Callable[[Any, Any, bool, dict[str, Any]], Any]
+
+
+def _read(name: str) -> str:
+    info = lookup(name)
+    assert info is not None, "the checker lets no unknown attribute through"
+    return info.read
 
 
 def generate(
@@ -130,7 +116,7 @@ class _Writer:
             for f in ordered
             if f not in self.eager
             and (
-                (f in scans and scans[f].attribute in READ)
+                (f in scans and lookup(scans[f].attribute) is not None)
                 or (f in unasked and ev.features[f].cost >= COST_CLASSIFIER)
             )
         ][:LAZY_MAX]
@@ -141,6 +127,7 @@ class _Writer:
             "run": ev.run,
             "bisect": bisect_left,
             "NUMBER": (int, float),
+            **READ_SCOPE,
         }
         self.lines = ["    m = ALL"]
         self.scope["ALL"] = ev.all
@@ -184,8 +171,15 @@ class _Writer:
             lazy_needs[ev.count - c] = sum(lazy_bit.get(f, 0) for f in fs)
         scope["LAZY_NEEDS"] = lazy_needs
         grows = set(ready_at)
-        if any(ev.features[f].key[1].startswith("metadata.") for f in self.eager):
-            lines.append("    md = r.metadata")
+        # A family's mapping (`r.metadata`) once, for every key the features read.
+        held = sorted(
+            {
+                fam.field
+                for f in self.eager
+                if (fam := family_of(ev.features[f].key[1])) and fam.field and not fam.read
+            }
+        )
+        lines += [f"    fam_{name} = r.{name}" for name in held]
         texts = sorted({self.scans[f].attribute for f in self.lazy if f in self.scans})
         lines += [f"    sc_{_ident(t)} = None" for t in texts]
         if self.lazy:
@@ -247,28 +241,26 @@ class _Writer:
     def _eager(self, f: int) -> None:
         ev, lines, scope = self.ev, self.lines, self.scope
         kind, name = ev.features[f].key[0], ev.features[f].key[1]
-        metadata = name.startswith("metadata.")
-        read = f"md.get({name[9:]!r})" if metadata else READ[name]
+        info = lookup(name)
+        assert info is not None, "only attributes are read eagerly"
+        family = family_of(name)
+        if family is not None and family.field and not family.read:
+            read = f"fam_{family.field}.get({name.partition('.')[2]!r})"
+        else:
+            read = info.read
+        dynamic = info.type == DYNAMIC
         table = ev.tables[f]
         if table[0] == "num":
             _, ts, cells, missing = table
             scope.update({f"T{f}": ts, f"C{f}": cells, f"M{f}": missing})
-            if name == "context_tokens":  # Request.estimated_context_tokens, without the call
-                scope.update({"CHARS_PER_TOKEN": CHARS_PER_TOKEN, "PER_IMAGE": TOKENS_PER_IMAGE})
-                lines += [
-                    "    v = r.context_tokens",
-                    "    if v is None and r.text is not None:",
-                    "        v = -(-len(r.text) // CHARS_PER_TOKEN) + (PER_IMAGE if r.has_images else 0)",
-                ]
-            else:
-                lines.append(f"    v = {read}")
-            if metadata:  # any JSON value: a number, or missing (NaN too)
+            lines.append(f"    v = {read}")
+            if dynamic:  # any JSON value: a number, or missing (NaN too)
                 lines += [
                     "    if (v.__class__ is int or v.__class__ is float) and v == v or (",
                     "        v is not None and v.__class__ is not bool and isinstance(v, NUMBER) and v == v",
                     "    ):",
                 ]
-            else:  # a Request's numbers are whole numbers or None (request.py checks them)
+            else:  # a Request's numbers are checked numbers or None (request.py checks them)
                 lines.append("    if v is not None:")
             if len(ts) <= 3:  # a few comparisons beat a call to bisect
                 for j in range(len(ts)):
@@ -289,7 +281,7 @@ class _Writer:
                     f"i = bisect(T{f}, v)",
                     f"m &= C{f}[2 * i + 1 if i < {len(ts)} and T{f}[i] == v else 2 * i]",
                 ]
-                if metadata:
+                if info.type != INT:
                     lines += [f"        {x}" for x in search]
                 else:
                     # A whole number >= 0: below SMALL_MAX, its mask by index (one lookup
@@ -316,7 +308,7 @@ class _Writer:
             yes, no = values.get(True, other), values.get(False, other)
             scope.update({f"Y{f}": yes, f"N{f}": no})
             lines.append(f"    m &= Y{f} if {read} is not None else N{f}")
-        elif metadata:  # any JSON value, unhashable ones too
+        elif dynamic:  # any JSON value, unhashable ones too
             test = "v.__class__ is bool" if kind == "bool" else "isinstance(v, str)"
             lines += [f"    v = {read}", f"    m &= D{f}.get(v, O{f}) if {test} else O{f}"]
         else:
@@ -331,7 +323,7 @@ class _Writer:
         sc = f"sc_{_ident(scan.attribute)}"
         scope[f"SCAN{f}"] = scan.scan
         # A Request's texts are str or None (request.py checks them; it is immutable).
-        lines += [f"    s = {READ[scan.attribute]}", "    if s is not None:"]
+        lines += [f"    s = {_read(scan.attribute)}", "    if s is not None:"]
         if scan.regex is None or scan.literals is not None:
             # made where it is first needed, and kept for the later features and the loop
             lines += [f"        if {sc} is None:", f"            {sc} = SCAN{f}(s)"]
@@ -403,4 +395,4 @@ def _ready_at(ev: Evaluator, order: list[int]) -> list[int]:
     return out
 
 
-__all__ = ["EAGER_MAX", "LAZY_MAX", "READ", "Entry", "Scan", "generate"]
+__all__ = ["EAGER_MAX", "LAZY_MAX", "Entry", "Scan", "generate"]

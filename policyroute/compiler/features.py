@@ -1,89 +1,21 @@
-"""What a request is made of: attributes, their types, and the regex engine.
+"""How the compiler reads what a request is made of: values by kind, and the regex engine.
 
-The attribute table is shared by the checker (types) and the evaluator (extraction), so the
-two can never disagree about what `length` or `user.tier` means.
+Which attributes there are, their types and how each is read is the attribute registry's
+(request/attributes.py), shared by the checker, the evaluator and generated code.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import re2
-
-from ..request import Request
 
 # The phrase matcher lives in compiler/phrases.py; these names stay importable from here.
 from .phrases import PhraseMatcher as PhraseMatcher
 from .phrases import is_word_char as is_word_char
 from .phrases import normalize_phrase as normalize_phrase
 from .phrases import normalize_text as normalize_text
-
-# Attribute types as the checker sees them.
-TEXT = "text"
-INT = "int"
-STRING = "string"
-BOOL = "bool"
-NUMBER = "number"
-LABEL = "label"
-DYNAMIC = "dynamic"  # metadata.KEY: typed by how a rule uses it
-
-
-def _metadata_value(key: str) -> Callable[[Request], Any]:
-    def get(r: Request) -> Any:
-        return r.metadata.get(key)
-
-    return get
-
-
-@dataclass(frozen=True, slots=True)
-class AttrInfo:
-    name: str
-    type: str
-    get: Callable[[Request], Any]
-    doc: str
-
-
-ATTRIBUTES: dict[str, AttrInfo] = {
-    a.name: a
-    for a in (
-        AttrInfo("prompt", TEXT, lambda r: r.prompt, "text of the last user message"),
-        AttrInfo("system", TEXT, lambda r: r.system, "the system prompt's text"),
-        AttrInfo("text", TEXT, lambda r: r.text, "all text: system and every message"),
-        AttrInfo("length", INT, lambda r: r.length, "characters in prompt"),
-        AttrInfo(
-            "context_tokens",
-            INT,
-            lambda r: r.estimated_context_tokens(),
-            "tokens of the whole request (caller's count, else an estimate)",
-        ),
-        AttrInfo(
-            "output_tokens", INT, lambda r: r.output_tokens, "max_tokens the caller asked for"
-        ),
-        AttrInfo("turns", INT, lambda r: r.turns, "number of messages"),
-        AttrInfo("files", INT, lambda r: r.files, "files involved, as the caller says"),
-        AttrInfo("task", STRING, lambda r: r.task, "task, as the caller says"),
-        AttrInfo("domain", STRING, lambda r: r.domain, "domain, as the caller says"),
-        AttrInfo("user.tier", STRING, lambda r: r.user_tier, "the user's plan"),
-        AttrInfo("user.id", STRING, lambda r: r.user_id, "the user's id"),
-        AttrInfo("has_tools", BOOL, lambda r: r.has_tools, "the request carries tools"),
-        AttrInfo("has_images", BOOL, lambda r: r.has_images, "the request carries images"),
-    )
-}
-
-
-def attribute(dotted: str) -> AttrInfo | None:
-    """The attribute a dotted name reads, or None. Classifier attributes are the checker's."""
-    info = ATTRIBUTES.get(dotted)
-    if info is not None:
-        return info
-    if dotted.startswith("metadata.") and dotted.count(".") == 1 and len(dotted) > 9:
-        key = dotted[9:]
-        return AttrInfo(dotted, DYNAMIC, _metadata_value(key), f"metadata key {key!r}")
-    return None
-
 
 # -- values by kind -------------------------------------------------------------------------
 # A comparison on a value of the wrong kind reads as missing, the same as an absent attribute.

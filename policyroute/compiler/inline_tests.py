@@ -6,28 +6,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..decision import Classification, Decision, StaticClassifier
-from ..request import Request
+from ..request import Request, attributes
 from ..syntax import ast
 from ..syntax.diagnostics import Diagnostic, PolicyError
 
 if TYPE_CHECKING:
     from ..policy import Policy
 from .checker import CheckedTest
-
-_DIRECT = {
-    "prompt": "prompt",
-    "system": "system",
-    "task": "task",
-    "domain": "domain",
-    "user.tier": "user_tier",
-    "user.id": "user_id",
-    "files": "files",
-    "context_tokens": "context_tokens",
-    "output_tokens": "output_tokens",
-    "turns": "turns",
-    "has_tools": "has_tools",
-    "has_images": "has_images",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +45,7 @@ class InlineResult:
 def inline_request(policy: Policy, test: CheckedTest) -> tuple[Request, dict[str, Classification]]:
     """The request an inline test describes, and the classifier answers it states."""
     kwargs: dict[str, Any] = {}
-    metadata: dict[str, Any] = {}
+    families: dict[str, dict[str, Any]] = {}
     labels: dict[str, str] = {}
     confidences: dict[str, float] = {}
     for ta in test.attrs:
@@ -72,12 +57,13 @@ def inline_request(policy: Policy, test: CheckedTest) -> tuple[Request, dict[str
                 labels[head] = str(value)
             else:
                 confidences[head] = float(value)
-        elif head == "metadata":
-            metadata[ta.attr.parts[1]] = value
+        elif (family := attributes.family_of(dotted)) is not None and family.field:
+            families.setdefault(family.field, {})[ta.attr.parts[1]] = value
         else:
-            kwargs[_DIRECT[dotted]] = value
-    if metadata:
-        kwargs["metadata"] = metadata
+            info = attributes.lookup(dotted)
+            assert info is not None and info.field is not None, "the checker refuses others"
+            kwargs[info.field] = value
+    kwargs.update(families)
     answers = {
         name: Classification(label, confidences.get(name, 1.0)) for name, label in labels.items()
     }

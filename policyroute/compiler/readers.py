@@ -11,6 +11,7 @@ from typing import Any
 
 from ..decision import FAILED_CLASSIFICATION, Classification, ClassifierSpec
 from ..request import Request
+from ..request.attributes import lookup
 from .atoms import AtomTable, Feature
 from .codegen import Scan
 from .diagram import Context
@@ -19,7 +20,6 @@ from .features import (
     as_bool,
     as_number,
     as_string,
-    attribute,
     compile_regex,
     regex_search,
 )
@@ -62,7 +62,7 @@ class FeatureReaders:
                 return c.label if label else c.confidence
 
             return classifier_value
-        info = attribute(name)
+        info = lookup(name)
         assert info is not None
         get = info.get
         if kind == "num":

@@ -18,11 +18,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..policy import Policy, loads
+from ..request.attributes import family_of, lookup
 from ..syntax import ast
 from ..syntax.diagnostics import Diagnostic, PolicyError
 from ..syntax.formatter import fmt_regex, fmt_str, format_source
 from .data import Example
-from .features import ABOVE, BELOW, PHRASE, REGEX, REGEXES, VALUE, Item
+from .features import (
+    ABOVE,
+    BELOW,
+    NUMERIC_ATTRS,
+    PHRASE,
+    REGEX,
+    REGEXES,
+    STEP_ATTRS,
+    STRING_ATTRS,
+    VALUE,
+    VALUE_FAMILIES,
+    Item,
+)
 from .select import Selection
 
 if TYPE_CHECKING:
@@ -67,7 +80,8 @@ def _base_name(kind: str, attr: str) -> str:
         return "learned_words"
     if kind == REGEX:
         return "learned_patterns"
-    short = attr.removeprefix("metadata.").replace("user.tier", "user_tier")
+    family = family_of(attr)
+    short = attr.partition(".")[2] if family is not None else attr
     return _NAMES.get((kind, attr)) or f"{'by' if kind == VALUE else kind}_{_ident(short)}"
 
 
@@ -227,16 +241,17 @@ def _short(item: Item) -> str:
 def inline_test_lines(example: Example, reads: set[str], tier: str, rule: str) -> list[str]:
     r = example.request
     attrs: list[tuple[str, str]] = [("prompt", fmt_str(r.prompt or ""))]
-    if "turns" in reads and r.turns is not None:
-        attrs.append(("turns", str(r.turns)))
-    if "files" in reads and r.files is not None:
-        attrs.append(("files", str(r.files)))
-    for attr, value in (("task", r.task), ("domain", r.domain), ("user.tier", r.user_tier)):
-        if attr in reads and value is not None:
-            attrs.append((attr, fmt_str(value)))
-    for key, value in sorted(r.metadata.items()):
-        if f"metadata.{key}" in reads:
-            attrs.append((f"metadata.{key}", _literal(value)))
+    for name in (*STEP_ATTRS, *NUMERIC_ATTRS, *STRING_ATTRS):
+        info = lookup(name)
+        if name not in reads or info is None or not info.settable:
+            continue  # `length` is computed from the prompt
+        value = info.get(r)
+        if value is not None:
+            attrs.append((name, fmt_str(value) if isinstance(value, str) else str(value)))
+    for fam in VALUE_FAMILIES:
+        for key, value in sorted(getattr(r, fam.field or "").items()):
+            if f"{fam.prefix}.{key}" in reads:
+                attrs.append((f"{fam.prefix}.{key}", _literal(value)))
     width = max(len(a) for a, _ in attrs)
     body = [f"  {a.ljust(width)} = {v}" for a, v in attrs]
     return [

@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..compiler.features import PhraseMatcher, attribute, compile_regex, normalize_text
+from ..compiler.features import PhraseMatcher, compile_regex, normalize_text
 from ..request import Request
+from ..request.attributes import ATTRIBUTES, FAMILIES, lookup
 from ..syntax.formatter import fmt_str
 from ..syntax.parser import LANGUAGE_KEYWORDS
 from .data import Example
@@ -93,8 +94,13 @@ STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
 _WORD = re.compile(r"\w+")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-NUMERIC_ATTRS = ("length", "files")
-STRING_ATTRS = ("task", "domain", "user.tier")
+# The attributes learn may write a condition on, by how (the registry's `learn`).
+# Phrases and regexes are learnt on the prompt only (the registry's "phrases").
+assert [a.name for a in ATTRIBUTES.values() if a.learn == "phrases"] == ["prompt"]
+NUMERIC_ATTRS = tuple(a.name for a in ATTRIBUTES.values() if a.learn == "cuts")
+STEP_ATTRS = tuple(a.name for a in ATTRIBUTES.values() if a.learn == "steps")
+STRING_ATTRS = tuple(a.name for a in ATTRIBUTES.values() if a.learn == "values")
+VALUE_FAMILIES = tuple(f for f in FAMILIES.values() if f.learn == "values" and f.field)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +158,7 @@ def _phrases(
 
 
 def _value(request: Request, attr: str) -> Any:
-    info = attribute(attr)
+    info = lookup(attr)
     return info.get(request) if info is not None else None
 
 
@@ -200,7 +206,7 @@ def generate(
             col = np.array([regex.search(p) is not None for p in prompts], dtype=np.float32)
             columns.append((Item(REGEX, "prompt", name), col))
 
-    for attr in (*NUMERIC_ATTRS, "turns"):
+    for attr in (*NUMERIC_ATTRS, *STEP_ATTRS):
         if attr in exclude:
             continue
         values = [_value(r, attr) for r in requests]
@@ -208,24 +214,28 @@ def generate(
         present = nums[~np.isnan(nums)]
         if present.size < min_support:
             continue
-        if attr == "turns":
+        if attr in STEP_ATTRS:
             cuts = sorted({int(v) for v in present})[:-1]
         else:
             cuts = sorted({_nice(q) for q in np.quantile(present, np.linspace(0.1, 0.9, 9))})
         with np.errstate(invalid="ignore"):
             for cut in cuts:
                 columns.append((Item(ABOVE, attr, cut), (nums > cut).astype(np.float32)))
-                if attr != "turns":
+                if attr not in STEP_ATTRS:
                     columns.append((Item(BELOW, attr, cut), (nums < cut).astype(np.float32)))
 
     # A key the language cannot spell as `metadata.KEY` cannot be a condition.
-    meta_keys = sorted(
-        k
-        for k in {k for r in requests for k in r.metadata}
-        if _NAME.fullmatch(k) and k not in LANGUAGE_KEYWORDS
-    )
-    for attr in (*STRING_ATTRS, *(f"metadata.{k}" for k in meta_keys)):
-        if attr in exclude or attribute(attr) is None:
+    keyed = [
+        f"{family.prefix}.{k}"
+        for family in VALUE_FAMILIES
+        for k in sorted(
+            k
+            for k in {k for r in requests for k in getattr(r, family.field or "")}
+            if _NAME.fullmatch(k) and k not in LANGUAGE_KEYWORDS
+        )
+    ]
+    for attr in (*STRING_ATTRS, *keyed):
+        if attr in exclude or lookup(attr) is None:
             continue
         values = [_value(r, attr) for r in requests]
         counts = Counter(v for v in values if isinstance(v, (str, bool)))

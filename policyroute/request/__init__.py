@@ -1,7 +1,11 @@
-"""Requests: what a routing decision reads, built once per call and checked on the way in."""
+"""Requests: what a routing decision reads, built once per call and checked on the way in.
 
+`attributes` is the registry of every attribute a policy can read; `Request` is made from it.
+"""
+
+from .attributes import CHARS_PER_TOKEN, TOKENS_PER_IMAGE
 from .checks import RequestError, confidence_value
-from .request import CHARS_PER_TOKEN, TOKENS_PER_IMAGE, Request, normalize_route
+from .request import Request, normalize_route
 
 __all__ = [
     "CHARS_PER_TOKEN",

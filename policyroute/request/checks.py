@@ -32,6 +32,13 @@ def count(where: str, value: Any) -> int:
     return number
 
 
+def number(where: str, value: Any) -> int | float:
+    """A finite number (not a boolean)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise RequestError(f"{where}: must be a number, got {type_name(value)}")
+    return value
+
+
 def string(where: str, value: Any) -> str:
     if not isinstance(value, str):
         raise RequestError(f"{where}: must be a string, got {type_name(value)}")

@@ -32,8 +32,9 @@ from typing import Any
 
 from policyroute.jsonsafe import MAX_DEPTH, JSONError, check_depth
 
+from .attributes import CHARS_PER_TOKEN, TOKENS_PER_IMAGE
 from .checks import RequestError
-from .request import CHARS_PER_TOKEN, TOKENS_PER_IMAGE, Request, normalize_route
+from .request import Request, normalize_route
 
 ROLES = ("user", "assistant", "system")
 _REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>", re.DOTALL)
@@ -62,10 +63,8 @@ def _person_text(text: str) -> str:
 def _blocks(content: Any, where: str) -> list[Any]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
-    if (
-        isinstance(content, Mapping)
-        or not isinstance(content, Iterable)
-        or isinstance(content, bytes)
+    if isinstance(content, Mapping) or not isinstance(content, Iterable) or isinstance(
+        content, bytes
     ):
         raise RequestError(f"{where}: content must be a string or a list of content blocks")
     return list(content)
@@ -211,9 +210,9 @@ def from_messages_api(params: Mapping[str, Any], **attrs: Any) -> Mapped:
         # Tool definitions and non-text blocks are in the context too (Claude Code's 24
         # tool schemas are ten times its words); without them the text's estimate stands.
         chars = len(text) + extra
-        route["context_tokens"] = (
-            -(-chars // CHARS_PER_TOKEN) + min(reader.media, 1) * TOKENS_PER_IMAGE
-        )
+        route["context_tokens"] = -(-chars // CHARS_PER_TOKEN) + min(
+            reader.media, 1
+        ) * TOKENS_PER_IMAGE
     request = Request(
         prompt,
         system=system,

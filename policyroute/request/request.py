@@ -8,34 +8,13 @@ does not ask for except the few joins below.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..decision import Classification
-from . import checks
+from . import attributes, checks
+from .attributes import BOOL, CHARS_PER_TOKEN, INT, TEXT, TOKENS_PER_IMAGE, Attribute, Family
 from .checks import RequestError as RequestError
 from .checks import confidence_value as confidence_value
-
-# Rough token estimate when the caller gives no count: ~4 characters a token for text and the
-# published upper bound for one image.
-CHARS_PER_TOKEN = 4
-TOKENS_PER_IMAGE = 1600
-
-
-# One set of checks serves keyword arguments, the `route` object of request JSON and
-# `Request(...)`, so the Python API and the CLI accept and refuse exactly the same values.
-ROUTE_KEYS = frozenset(
-    (
-        "task",
-        "domain",
-        "user",
-        "files",
-        "context_tokens",
-        "metadata",
-        "user_tier",
-        "user_id",
-        "classifiers",
-    )
-)
 
 
 def _restore(values: tuple[Any, ...]) -> Request:
@@ -48,25 +27,14 @@ def _restore(values: tuple[Any, ...]) -> Request:
 
 class Request:
     """Routing attributes of one request, checked when made and immutable after.
-    Missing attributes are None."""
+    Missing attributes are None.
 
-    __slots__ = (
-        "classifiers",
-        "context_tokens",
-        "domain",
-        "files",
-        "has_images",
-        "has_tools",
-        "metadata",
-        "output_tokens",
-        "prompt",
-        "system",
-        "task",
-        "text",
-        "turns",
-        "user_id",
-        "user_tier",
-    )
+    Its fields are the registry's (request/attributes.py): `__init__` is written from it
+    when the class is made (see `_write_init`); the annotations below are for type
+    checkers. Attributes registered later keep their values in `extra`.
+    """
+
+    __slots__ = tuple(sorted([*attributes.fields(), "classifiers", "extra"]))
     classifiers: Mapping[str, Classification]
     prompt: str | None
     system: str | None
@@ -82,75 +50,11 @@ class Request:
     metadata: Mapping[str, Any]
     has_tools: bool
     has_images: bool
+    extra: Mapping[str, Any]
 
-    def __init__(
-        self,
-        prompt: str | None = None,
-        *,
-        system: str | None = None,
-        text: str | None = None,
-        task: str | None = None,
-        domain: str | None = None,
-        user_tier: str | None = None,
-        user_id: str | None = None,
-        files: int | None = None,
-        context_tokens: int | None = None,
-        output_tokens: int | None = None,
-        turns: int | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        has_tools: bool = False,
-        has_images: bool = False,
-        classifiers: Mapping[str, Any] | None = None,
-    ) -> None:
-        for name, value in (("prompt", prompt), ("system", system), ("text", text)):
-            if value is not None and not isinstance(value, str):
-                raise RequestError(f"{name}: must be a string, got {checks.type_name(value)}")
-        for name, value in (
-            ("task", task),
-            ("domain", domain),
-            ("user_tier", user_tier),
-            ("user_id", user_id),
-        ):
-            if value is not None and not isinstance(value, str):
-                raise RequestError(f"{name}: must be a string, got {checks.type_name(value)}")
-        if files is not None:
-            files = checks.count("files", files)
-        if context_tokens is not None:
-            context_tokens = checks.count("context_tokens", context_tokens)
-        if output_tokens is not None:
-            output_tokens = checks.count("output_tokens", output_tokens)
-        if turns is not None:
-            turns = checks.count("turns", turns)
-        if not isinstance(has_tools, bool) or not isinstance(has_images, bool):
-            bad = "has_tools" if not isinstance(has_tools, bool) else "has_images"
-            value = has_tools if bad == "has_tools" else has_images
-            raise RequestError(f"{bad}: must be true or false, got {checks.type_name(value)}")
-        if metadata is not None:
-            metadata = checks.metadata("metadata", metadata)
-        if text is None:
-            parts = [p for p in (system, prompt) if p]
-            text = "\n".join(parts) if parts else ("" if prompt is not None else None)
-        if turns is None and prompt is not None:
-            turns = 1
-        # Answers the caller already has: `decide()` uses them instead of asking.
-        answers = checks.answers("classifiers", classifiers) if classifiers else {}
-        # Through object.__setattr__: a Request is immutable (see __setattr__).
-        set_ = object.__setattr__
-        set_(self, "classifiers", answers)
-        set_(self, "prompt", prompt)
-        set_(self, "system", system)
-        set_(self, "text", text)
-        set_(self, "task", task)
-        set_(self, "domain", domain)
-        set_(self, "user_tier", user_tier)
-        set_(self, "user_id", user_id)
-        set_(self, "files", files)
-        set_(self, "context_tokens", context_tokens)
-        set_(self, "output_tokens", output_tokens)
-        set_(self, "turns", turns)
-        set_(self, "metadata", metadata if metadata is not None else {})
-        set_(self, "has_tools", has_tools)
-        set_(self, "has_images", has_images)
+    if TYPE_CHECKING:
+
+        def __init__(self, prompt: str | None = None, **attrs: Any) -> None: ...
 
     # Immutable, so an attribute holds the type its check allowed for as long as the request
     # lives: decide()'s generated code relies on it. `replace()` makes a changed copy.
@@ -180,9 +84,10 @@ class Request:
                 rest = changes["prompt"] or ""
             system = changes.get("system", self.system)
             changes["text"] = "\n".join(p for p in (system, rest) if p)
+        extra = fields.pop("extra")
         fields.update(changes)
         prompt = fields.pop("prompt")
-        return Request(prompt, **fields)
+        return Request(prompt, **{**extra, **fields})
 
     @property
     def length(self) -> int | None:
@@ -197,7 +102,8 @@ class Request:
         return -(-len(self.text) // CHARS_PER_TOKEN) + images * TOKENS_PER_IMAGE
 
     def __repr__(self) -> str:
-        shown = {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) not in (None, {})}
+        values = {k: getattr(self, k) for k in self.__slots__ if k != "extra"} | dict(self.extra)
+        shown = {k: v for k, v in values.items() if v not in (None, {})}
         if "prompt" in shown and len(shown["prompt"]) > 60:
             shown["prompt"] = shown["prompt"][:57] + "..."
         shown.pop("text", None)
@@ -229,46 +135,161 @@ class Request:
         return cls.from_anthropic(params, **route)
 
 
+def check_value(a: Attribute, where: str, value: Any) -> Any:
+    """`value` as attribute `a` holds it, or RequestError saying where and why."""
+    if a.type in (TEXT, attributes.STRING):
+        return checks.string(where, value)
+    if a.type == INT:
+        return checks.count(where, value)
+    if a.type == BOOL:
+        if not isinstance(value, bool):
+            raise RequestError(f"{where}: must be true or false, got {checks.type_name(value)}")
+        return value
+    return checks.number(where, value)
+
+
+def _extra(given: Mapping[str, Any]) -> dict[str, Any]:
+    """Values of attributes registered after Request was made, checked like the others."""
+    out: dict[str, Any] = {}
+    for name, value in given.items():
+        entry = attributes.fields().get(name)
+        if entry is None or name in _BUILT:
+            raise TypeError(f"Request() got an unexpected keyword argument {name!r}")
+        if isinstance(entry, Family):
+            if value is not None:
+                out[name] = checks.metadata(name, value)
+        elif value is not None and value is not False:
+            out[name] = check_value(entry, name, value)
+    return out
+
+
+_BUILT = frozenset(Request.__slots__)
+# Request's own joins, after the registry's checks: `text` is the system prompt and the
+# messages, a prompt makes one turn, classifier answers are checked once.
+_DERIVED = """\
+    if text is None:
+        parts = [p for p in (system, prompt) if p]
+        text = "\\n".join(parts) if parts else ("" if prompt is not None else None)
+    if turns is None and prompt is not None:
+        turns = 1
+    classifiers = ANSWERS("classifiers", classifiers) if classifiers else {}
+    extra = EXTRA(extra) if extra else EMPTY
+"""
+
+
+def _write_init() -> Any:
+    """Request.__init__ from the registry: one check per field, in registry order, then the
+    joins above. Written out (as dataclasses do) because a request is made on every call."""
+    params = ["self", "prompt=None", "*"]
+    lines: list[str] = []
+    sets: list[str] = []
+    for name, entry in attributes.fields().items():
+        is_family = isinstance(entry, Family)
+        default = "False" if not is_family and entry.type == BOOL else "None"
+        if name != "prompt":
+            params.append(f"{name}={default}")
+        if is_family:
+            lines.append(f"    if {name} is not None:\n        {name} = MAPPING({name!r}, {name})")
+            sets.append(f"    set_(self, {name!r}, {name} if {name} is not None else {{}})")
+            continue
+        assert isinstance(entry, Attribute)
+        if entry.type in (TEXT, attributes.STRING):  # inline: the common case, and cheap
+            lines.append(
+                f"    if {name} is not None and not isinstance({name}, str):\n"
+                f"        raise ERROR(f'{name}: must be a string, got {{TYPE_NAME({name})}}')"
+            )
+        elif entry.type == BOOL:
+            lines.append(
+                f"    if not isinstance({name}, bool):\n"
+                f"        raise ERROR(f'{name}: must be true or false, got {{TYPE_NAME({name})}}')"
+            )
+        else:
+            lines.append(
+                f"    if {name} is not None:\n        {name} = CHECK_{name}({name!r}, {name})"
+            )
+        sets.append(f"    set_(self, {name!r}, {name})")
+    params += ["classifiers=None", "**extra"]
+    sets += ["    set_(self, 'classifiers', classifiers)", "    set_(self, 'extra', extra)"]
+    source = (
+        f"def __init__({', '.join(params)}):\n"
+        + "\n".join(lines)
+        + "\n"
+        + _DERIVED
+        + "    set_ = object.__setattr__\n"
+        + "\n".join(sets)
+        + "\n"
+    )
+    scope: dict[str, Any] = {
+        "ERROR": RequestError,
+        "TYPE_NAME": checks.type_name,
+        "MAPPING": checks.metadata,
+        "ANSWERS": checks.answers,
+        "EXTRA": _extra,
+        "EMPTY": {},
+    }
+    for name, entry in attributes.fields().items():
+        if isinstance(entry, Attribute):
+            scope[f"CHECK_{name}"] = lambda where, value, a=entry: check_value(a, where, value)
+    exec(compile(source, "<policyroute Request.__init__>", "exec"), scope)
+    init = scope["__init__"]
+    init.__qualname__ = "Request.__init__"
+    init.__doc__ = "Check the attributes (keyword form: `user_tier=`, `metadata=`...)."
+    return init
+
+
+Request.__init__ = _write_init()  # type: ignore[method-assign]
+attributes.seal()
+
+
 def normalize_route(attrs: Mapping[str, Any]) -> dict[str, Any]:
     """Validate routing attributes given in either form and return Request keyword arguments.
 
     The `route` object form (`user={"tier": ...}`) and the keyword form (`user_tier=...`)
     may be mixed; a wrong type raises `RequestError` naming the attribute, never a silent
-    "missing".
+    "missing". What goes where is the registry's `route` of each attribute.
     """
-    unknown = set(attrs) - ROUTE_KEYS
+    known = attributes.route_keys()
+    unknown = set(attrs) - known
     if unknown:
         raise RequestError(
             f"unknown routing attribute(s): {', '.join(sorted(unknown))}; known: "
-            + ", ".join(sorted(ROUTE_KEYS))
+            + ", ".join(sorted(known))
         )
     out: dict[str, Any] = {}
-    for key in ("user_tier", "user_id", "task", "domain"):
-        value = attrs.get(key)
+    nested: dict[str, list[Attribute]] = {}
+    for a in attributes.settable():
+        if a.route is None or a.field is None:
+            continue
+        where = "route." + ".".join(a.route)
+        if len(a.route) > 1:
+            nested.setdefault(a.route[0], []).append(a)
+        value = attrs.get(a.field)
+        if value is None and len(a.route) == 1:
+            value = attrs.get(a.route[0])
         if value is not None:
             # Named as the language names it (user.tier), whichever form gave it.
-            out[key] = checks.string(
-                f"route.{key.replace('_', '.', 1) if key.startswith('user_') else key}", value
-            )
-    for key in ("files", "context_tokens"):
-        value = attrs.get(key)
-        if value is not None:
-            out[key] = checks.count(f"route.{key}", value)
-    if attrs.get("metadata") is not None:
-        out["metadata"] = checks.metadata("route.metadata", attrs["metadata"])
+            out[a.field] = check_value(a, where, value)
+    for f in attributes.FAMILIES.values():
+        if f.field is not None and attrs.get(f.field) is not None:
+            out[f.field] = checks.metadata(f"route.{f.field}", attrs[f.field])
     if attrs.get("classifiers") is not None:
         out["classifiers"] = checks.answers("route.classifiers", attrs["classifiers"])
-    user = attrs.get("user")
-    if user is not None:
-        if not isinstance(user, Mapping):
-            raise RequestError(f"route.user: must be an object, got {checks.type_name(user)}")
-        extra = set(user) - {"tier", "id"}
+    for head, members in nested.items():
+        group = attrs.get(head)
+        if group is None:
+            continue
+        if not isinstance(group, Mapping):
+            raise RequestError(f"route.{head}: must be an object, got {checks.type_name(group)}")
+        keys = {a.route[1] for a in members if a.route is not None}
+        extra = set(group) - keys
         if extra:
             raise RequestError(
-                f"route.user: unknown key(s) {', '.join(sorted(map(str, extra)))}; known: id, tier"
+                f"route.{head}: unknown key(s) {', '.join(sorted(map(str, extra)))}; "
+                f"known: {', '.join(sorted(keys))}"
             )
-        for key in ("tier", "id"):
-            value = user.get(key)
+        for a in members:
+            assert a.route is not None and a.field is not None
+            value = group.get(a.route[1])
             if value is not None:
-                out.setdefault(f"user_{key}", checks.string(f"route.user.{key}", value))
+                out.setdefault(a.field, check_value(a, "route." + ".".join(a.route), value))
     return out

@@ -14,7 +14,7 @@ import watchfiles
 from ..syntax.diagnostics import PolicyError, render_human
 from .settled import (
     Fingerprint,
-    Outcome,
+    SettledLoad,
     fingerprint,
     load_settled,
     unsettled_error,
@@ -195,7 +195,7 @@ class StoreCore:
         # file names themselves.
         return self._broken or name in self._relevant_names or name.startswith("..")
 
-    def _prepare(self, force: bool) -> Outcome | None:
+    def _prepare(self, force: bool) -> SettledLoad | None:
         """Load the files, or (unless forced) do nothing if their content is as last loaded.
 
         Watcher events force a load: the periodic rescan compares content digests only to
@@ -222,7 +222,7 @@ class StoreCore:
         self._seen = outcome.seen
         return outcome
 
-    def _apply(self, outcome: Outcome | None) -> bool:
+    def _apply(self, outcome: SettledLoad | None) -> bool:
         """Swap in a good outcome (one assignment), report a bad one. True if swapped."""
         if outcome is None:
             return False

@@ -75,7 +75,7 @@ _LEASES = (
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class SettledLoad:
     """What one settled load found. Exactly one of `policy`, `error`, `unsettled` is set;
     `seen` is the content of the watched files that the outcome stands for."""
 
@@ -102,14 +102,14 @@ def load_settled(
     watched: tuple[Path, ...],
     check_tests: bool,
     watch_files: Callable[[Policy], tuple[Path, ...]],
-) -> Outcome:
+) -> SettledLoad:
     """Load `path` (whose files are thought to be `watched`) once no writer is part way
     through them, and only count a load shown to have read complete files (module doc)."""
     unsettled = "it kept changing while it was read"
     for _ in range(LOAD_ATTEMPTS):
         before = _settle(watched)
         if before is None:
-            return Outcome(unsettled=f"still open for writing after {MAX_SETTLE_S:g} s")
+            return SettledLoad(unsettled=f"still open for writing after {MAX_SETTLE_S:g} s")
         started = time.perf_counter()
         try:
             policy: Policy | None = load_policy(path, check_tests)
@@ -131,7 +131,7 @@ def load_settled(
                 time.sleep(REPORT_SETTLE_S)
                 if _stats(watched) != before:
                     continue
-            return Outcome(error=error, seen=seen)
+            return SettledLoad(error=error, seen=seen)
         snapshot = _read_complete(policy.files)
         if snapshot is None:
             continue  # a writer had a file open, or opened one, as it was read again
@@ -144,8 +144,8 @@ def load_settled(
             # may have been touched during the load.
             watched = files
             continue
-        return Outcome(policy=policy, compile_ms=elapsed, seen=_seen(files, data))
-    return Outcome(unsettled=unsettled)
+        return SettledLoad(policy=policy, compile_ms=elapsed, seen=_seen(files, data))
+    return SettledLoad(unsettled=unsettled)
 
 
 def unsettled_error(path: Path, reason: str) -> PolicyError:

@@ -2,81 +2,19 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from .codes import REGISTRY, Severity
 from .source import Source, Span
-
-Severity = Literal["error", "warning"]
 
 # Longest excerpt of a source line a rendered diagnostic shows.
 MAX_SHOWN = 200
 
-# Codes are a contract: tools and CI configurations match on them. Never renumber; retire.
-CODES: dict[str, str] = {
-    # syntax
-    "E001": "unexpected character or token",
-    "E002": "unterminated string",
-    "E003": "unterminated regular expression",
-    "E004": "invalid escape in a string",
-    "E005": "file cannot be read (missing, not UTF-8, too large, or binary)",
-    "E006": "nesting too deep",
-    "E007": "invalid number",
-    "E008": "policy larger than a limit of the language",
-    # declarations and names
-    "E101": "duplicate name",
-    "E102": "unknown tier",
-    "E103": "unknown keyword set",
-    "E104": "unknown classifier",
-    "E105": "unknown attribute",
-    "E106": "no tier declared",
-    "E107": "missing default",
-    "E108": "more than one default",
-    "E109": "rule after the default",
-    "E110": "more than one escalate statement",
-    "E111": "policy statement not first, or repeated",
-    "E112": "invalid tier declaration",
-    "E113": "empty keyword set or empty phrase",
-    "E114": "invalid classifier declaration",
-    "E115": "invalid option",
-    "E116": "unknown escalation trigger",
-    "E117": "keyword of the language used as a name",
-    # types
-    "E201": "type mismatch",
-    "E202": "operator not defined for this attribute",
-    "E203": "label outside the classifier's labels",
-    "E204": "value out of range",
-    # regexes
-    "E301": "invalid regular expression",
-    "E302": "regex needs backtracking (backreference or lookaround): not allowed",
-    "E303": "unknown regex flag",
-    "E304": "regex too large",
-    # imports
-    "E401": "imported file not found",
-    "E402": "import leaves the policy's root folder",
-    "E403": "import cycle",
-    "E404": "name imported twice",
-    # tests
-    "E501": "invalid inline test",
-    "E502": "inline test fails (a reload that must pass its tests is refused)",
-    # warnings
-    "W001": "rule can never decide (shadowed or unsatisfiable)",
-    "W002": "default can never be reached",
-    "W003": "unused tier",
-    "W004": "unused keyword set",
-    "W005": "unused classifier",
-    "W006": "phrase stands in two keyword sets",
-    "W007": "regex matches the empty string",
-    "W008": "escalate max larger than the ladder allows",
-    "W009": "duplicate phrase in one keyword set",
-    "W010": "tiers not ordered cheapest first",
-    "W011": "policy too large to analyse: W001 and W002 not checked",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +24,11 @@ class Diagnostic:
     source: Source
     span: Span
     hint: str | None = None
+
+    def __post_init__(self) -> None:
+        # A code no registry entry names would reach SARIF and the docs undescribed.
+        if self.code not in REGISTRY:
+            raise ValueError(f"diagnostic code {self.code} is not in syntax/codes.py")
 
     @property
     def severity(self) -> Severity:
@@ -228,6 +171,8 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     # Names past 64 characters are nobody's typo of a declared name.
     if len(name) > 64:
         return None
+    import difflib  # only when a name is wrong: most checks never need it
+
     close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
 

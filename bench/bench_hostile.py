@@ -90,7 +90,7 @@ import resource, sys, time
 from pathlib import Path
 started = time.perf_counter()
 from policyroute.compiler.loader import load_path
-from policyroute.compiler.checker import check
+from policyroute.compiler.check import check
 from policyroute.policy import build
 from policyroute.analysis import lint
 t0 = time.perf_counter()

@@ -7,7 +7,9 @@ them alike; the table shows the best and the median wall time and the median's r
 `python -c pass`. `import policyroute` is also timed as Python's own `-X importtime` reports
 it (best of N: the package's cumulative import time, without the interpreter's start), the
 figure the 0.1 s target is about. `--compare TREE` adds the same rows for another checkout
-of the package (e.g. main's), run by this Python with TREE first on its path. The
+of the package (e.g. `git archive main | tar -x -C /tmp/main`), run by this Python with TREE
+first on its path. Every command runs in a neutral folder: `python -c` puts the working
+directory first on the path, which would import the checkout it stands in. The
 first `check` after installing builds Lark's parse tables once and caches them in the user's
 cache folder; the bench runs it once beforehand so the figures are the steady state an editor
 or a pre-commit hook sees.
@@ -20,6 +22,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +38,7 @@ COMMANDS = {
     "policyroute route": [str(BIN), "route", str(POLICY), "--prompt", "Find the deadlock"],
 }
 TARGET_S = 0.3
+NEUTRAL = tempfile.gettempdir()
 IMPORT_TARGET_S = 0.1
 
 
@@ -46,6 +50,7 @@ def import_time(env: dict[str, str] | None = None) -> float:
         text=True,
         check=True,
         env=env,
+        cwd=NEUTRAL,
     )
     last = [ln for ln in proc.stderr.splitlines() if ln.rstrip().endswith("| policyroute")][-1]
     return int(last.split("|")[1]) / 1e6
@@ -53,7 +58,9 @@ def import_time(env: dict[str, str] | None = None) -> float:
 
 def run_once(cmd: list[str], env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    subprocess.run(
+        cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=NEUTRAL
+    )
     return time.perf_counter() - start
 
 
@@ -68,7 +75,6 @@ def main() -> int:
     other: dict[str, str] | None = None
     if args.compare:
         other = {**os.environ, "PYTHONPATH": str(Path(args.compare).resolve())}
-        other["PYTHONDONTWRITEBYTECODE"] = "1"  # leave the other tree as it is
         commands["import policyroute (--compare)"] = [sys.executable, "-c", "import policyroute"]
     if not BIN.exists():
         print(f"no console script at {BIN}: install policyroute into this Python", file=sys.stderr)

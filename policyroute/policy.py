@@ -26,7 +26,7 @@ from .request import Request, RequestError, attributes
 # `import policyroute`: a program that only imports the package, or `--version`, stays fast.
 if TYPE_CHECKING:
     from .compiler.atoms import Expr
-    from .compiler.checker import CheckedTest
+    from .compiler.check import CheckedTest
     from .compiler.diagram import Node
     from .compiler.loader import Loaded
 

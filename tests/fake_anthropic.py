@@ -166,6 +166,7 @@ class FakeAnthropic:
             self.unknown_models.clear()
             self.default_reply = Reply(text="hello")
             self.responders.clear()
+            self.streams_aborted = 0
         self.batches = BatchState()
 
     def models_called(self) -> list[str]:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from ..compiler.features import is_word_char
+
 # A word character is what `features.is_word_char` says: `str.isalnum()` or `_`, which is
 # exactly what `\w` matches in a str pattern.
 _TOKEN = re.compile(r"\w+|\W", re.UNICODE)
@@ -77,3 +79,18 @@ def containment_pairs(
             if steps > budget or len(pairs) > MAX_PAIRS:
                 return None
     return sorted(pairs)
+
+
+def contains_at_boundaries(p: str, q: str) -> bool:
+    """Whether q stands in p between word boundaries, so any text containing p contains q."""
+    start = p.find(q)
+    while start != -1:
+        end = start + len(q)
+        # The matcher asks only that the characters around a match are not word characters
+        # (or the text's edge); at p's own edges the text around p provides that.
+        if (start == 0 or not is_word_char(p[start - 1])) and (
+            end == len(p) or not is_word_char(p[end])
+        ):
+            return True
+        start = p.find(q, start + 1)
+    return False

@@ -20,8 +20,10 @@ from ..decision import Decision
 from ..policy import Policy
 from ..request import Request
 from ..request.attributes import lookup
+from .cells import Var
+from .containment import contains_at_boundaries
 from .describe import describe_cells
-from .space import Space, Var, contains_at_boundaries
+from .space import Space
 
 MAX_LINES = 5
 MAX_WAYS = 3

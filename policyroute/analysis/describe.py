@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from .space import FALSE, INF, TRUE, Cell, Space, Var
+from .cells import INF, Cell, Var
+from .space import FALSE, TRUE, Space
 
 MAX_CASES = 6
 MAX_PATHS = 64

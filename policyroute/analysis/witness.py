@@ -17,7 +17,8 @@ from ..compiler.features import compile_regex
 from ..policy import Policy
 from ..request import Request, RequestError
 from ..request.attributes import ATTRIBUTES, DYNAMIC, FAMILIES, INT, STRING, TEXT, lookup
-from .space import Cell, Space
+from .cells import Cell
+from .space import Space
 
 MAX_PATHS = 40
 FILLER = " "

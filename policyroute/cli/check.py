@@ -32,7 +32,7 @@ def _analysis_lints(policy: Policy) -> list[Diagnostic]:
 def _check_file(path: Path) -> tuple[list[Diagnostic], bool]:
     """Diagnostics of one file (or stdin) and whether it is a library (declarations to
     import)."""
-    from ..compiler.checker import check as check_statements
+    from ..compiler.check import check as check_statements
 
     loaded = load_input(path)
     if not loaded.statements and loaded.diagnostics:

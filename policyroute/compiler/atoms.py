@@ -16,7 +16,7 @@ from typing import Any
 
 from ..request.attributes import BOOL, DYNAMIC, INT, LABEL, NUMBER, STRING, TEXT, lookup
 from ..syntax import ast
-from .checker import CheckedPolicy
+from .check import CheckedPolicy
 from .features import normalize_phrase
 
 Expr = bool | tuple[Any, ...]

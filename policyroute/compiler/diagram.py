@@ -5,6 +5,10 @@ each condition expanded over its features cheapest first (an interval split for 
 dispatch for a string, one node per phrase test), with identical nodes shared. A run of rules
 that each need a phrase from one text becomes one `PhraseIndex` node, which jumps straight to
 the rules whose phrases were found, so a thousand keyword rules cost what the matches cost.
+
+Over 500 lines, and kept whole: the builder, its node types and the walk `--explain` uses
+share one hash-consing table and one notion of a feature's order; split, each half would
+import the other's internals.
 """
 
 from __future__ import annotations

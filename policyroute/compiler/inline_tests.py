@@ -12,7 +12,7 @@ from ..syntax.diagnostics import Diagnostic, PolicyError
 
 if TYPE_CHECKING:
     from ..policy import Policy
-from .checker import CheckedTest
+from .check import CheckedTest
 
 
 @dataclass(frozen=True, slots=True)

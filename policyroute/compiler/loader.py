@@ -18,7 +18,7 @@ from ..syntax.diagnostics import Diagnostic, did_you_mean, hint_budget
 from ..syntax.limits import MAX_FILE_BYTES, MAX_FILES, MAX_IMPORTS_PER_FILE, MAX_POLICY_BYTES
 from ..syntax.parser import parse
 from ..syntax.source import Source, Span, UnreadableFile, read_regular_file
-from .checker import Located
+from .check import Located
 
 IMPORTABLE = (ast.TierDecl, ast.KeywordsDecl, ast.ClassifierDecl)
 

@@ -17,7 +17,7 @@ from ..request import Request
 from ..syntax.diagnostics import Diagnostic, PolicyError
 from ..syntax.source import Span
 from .atoms import AtomTable, Expr
-from .checker import CheckedPolicy, CheckedRule, check
+from .check import CheckedPolicy, CheckedRule, check
 from .codegen import DecideFn, Entry, EntryFn, generate
 from .evaluator import Evaluator
 from .loader import Loaded

@@ -21,7 +21,7 @@ from ..compiler.features import PhraseMatcher, compile_regex, normalize_text
 from ..request import Request
 from ..request.attributes import ATTRIBUTES, FAMILIES, lookup
 from ..syntax.formatter import fmt_str
-from ..syntax.parser import LANGUAGE_KEYWORDS
+from ..syntax.keywords import LANGUAGE_KEYWORDS
 from .data import Example
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..compiler.checker import check
+from ..compiler.check import check
 from ..compiler.loader import load_path
 from ..decision import Tier
 from ..syntax import ast

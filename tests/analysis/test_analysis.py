@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import policyroute
 from policyroute import Request
 from policyroute.analysis import counterfactual, diff, lint, witness
-from policyroute.analysis.space import contains_at_boundaries
+from policyroute.analysis.containment import contains_at_boundaries
 from policyroute.analysis.witness import decide_json, regex_sample
 
 from .strategies import HEADER, policies, requests

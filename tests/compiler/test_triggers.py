@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import policyroute
-from policyroute.compiler.checker import TRIGGERS
+from policyroute.compiler.check import TRIGGERS
 from policyroute.decision import TRIGGERS as REGISTRY
 from policyroute.decision import triggers_table
 

@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import anthropic
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from fake_anthropic import FakeAnthropic
 from runtime_support import POLICY_TEXT, TIMEOUT
 
 import policyroute
-
-
-@pytest.fixture(scope="session")
-def fake_server() -> Iterator[FakeAnthropic]:
-    with FakeAnthropic() as server:
-        yield server
-
-
-@pytest.fixture
-def fake(fake_server: FakeAnthropic) -> FakeAnthropic:
-    fake_server.reset()
-    return fake_server
 
 
 @pytest.fixture(scope="session")

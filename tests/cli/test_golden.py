@@ -16,7 +16,7 @@ The expected text is stderr followed by stdout, with absolute paths of the golde
 made relative to it; the exit code is 1 when the output holds an error, else 0. To rewrite
 the `.expected` files after an intended change:
 
-    UPDATE_GOLDEN=1 pytest tests/test_golden.py
+    UPDATE_GOLDEN=1 pytest tests/cli/test_golden.py
 
 and review the diff.
 """
@@ -32,7 +32,7 @@ import pytest
 
 from policyroute.cli import main
 
-GOLDEN = Path(__file__).resolve().parent / "golden" / "diagnostics"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "diagnostics"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 HEAD = re.compile(r"^\S+:\d+:\d+: (error|warning)\[")
 
@@ -54,8 +54,7 @@ def _too_large_to_analyse() -> bytes:
 # name -> its bytes; written to tmp_path/NAME.route by the test.
 MADE_FIXTURES: dict[str, Callable[[], bytes]] = {
     # Latin-1 'e acute' (0xe9) in a phrase: the file is not UTF-8.
-    "bad_utf8": lambda: TIER
-    + b'rule cafe: prompt contains "caf\xe9" -> haiku\ndefault -> haiku\n',
+    "bad_utf8": lambda: TIER + b'rule cafe: prompt contains "caf\xe9" -> haiku\ndefault -> haiku\n',
     # Binary junk: control bytes, a NUL, and 0xff, which never occurs in UTF-8.
     "binary_junk": lambda: b"\x7fELF\x02\x01\x01\xff\xfe\x00\x00policy\n",
     "too_large_to_analyse": _too_large_to_analyse,
@@ -173,3 +172,49 @@ def test_golden_folder_run_reports_every_fixture(
         for line in expected.splitlines():
             if HEAD.match(line):
                 assert line.split(": ", 1)[0] in {h.split(": ", 1)[0] for h in heads}, line
+
+
+# -- fmt and explain -------------------------------------------------------------------------
+
+FMT = GOLDEN.parent / "fmt"
+EXPLAIN = GOLDEN.parent / "explain"
+
+
+def _golden_text(path: Path, output: str) -> None:
+    if UPDATE:
+        path.write_text(output, encoding="utf-8")
+    assert path.exists(), f"{path} missing: run with UPDATE_GOLDEN=1"
+    assert output == path.read_text(encoding="utf-8"), f"{path} changed; if intended, update"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FMT.glob("*.route")))
+def test_fmt_golden(
+    name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`policyroute fmt -` prints the canonical layout; formatting that again changes nothing."""
+    import io
+    import sys
+
+    text = (FMT / name).read_text(encoding="utf-8")
+    monkeypatch.setattr(sys, "stdin", io.StringIO(text))
+    code, output = run_cli(["fmt", "-"], FMT, monkeypatch, capsys)
+    assert code == 0
+    _golden_text(FMT / name.replace(".route", ".expected"), output)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(output))
+    assert run_cli(["fmt", "-"], FMT, monkeypatch, capsys) == (0, output)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXPLAIN.glob("*.route")))
+def test_explain_golden(
+    name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`policyroute explain NAME --rule R` for every rule, the default included: the witness
+    `route --request` reads, or why there is none."""
+    import policyroute
+
+    policy = policyroute.load(EXPLAIN / name)
+    parts = []
+    for rule in policy.rules:
+        code, output = run_cli(["explain", name, "--rule", rule.name], EXPLAIN, monkeypatch, capsys)
+        parts.append(f"== explain --rule {rule.name} (exit {code})\n{output}")
+    _golden_text(EXPLAIN / name.replace(".route", ".expected"), "".join(parts))

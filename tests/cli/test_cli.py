@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "policies"
 CODING = "policies/coding-assistant.route"
 DOCS = "policies/document-pipeline.route"

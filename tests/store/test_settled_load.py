@@ -1,7 +1,7 @@
 """A reload never serves (nor reports) a file a writer is part way through (issue 9, item 7).
 
 The races are made deterministic: the writer's steps run inside the store's own load, so the
-load reads exactly the torn state. `tests/test_store.py` has the property test that races a
+load reads exactly the torn state. `tests/store/test_store.py` has the property test that races a
 real writer thread.
 """
 

@@ -17,7 +17,7 @@ import pytest
 import policyroute
 from policyroute.cli import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 POLICIES = sorted((ROOT / "policies").glob("*.route"))
 TIERS = """\
 tier haiku  = "claude-haiku-4-5"  { input 1 output 5 }

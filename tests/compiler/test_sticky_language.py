@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import policyroute
-from policyroute.compiler.checker import MAX_STICKY_SECONDS, STICKY_UNITS
+from policyroute.compiler.check import MAX_STICKY_SECONDS, STICKY_UNITS
 from policyroute.syntax import ast
 from policyroute.syntax.diagnostics import PolicyError
 from policyroute.syntax.formatter import format_source

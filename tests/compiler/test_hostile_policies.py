@@ -23,14 +23,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import policyroute
-from policyroute.analysis.containment import containment_pairs
-from policyroute.analysis.space import contains_at_boundaries
+from policyroute.analysis.containment import containment_pairs, contains_at_boundaries
 from policyroute.compiler.loader import load_path
 from policyroute.syntax.diagnostics import PolicyError
 from policyroute.syntax.limits import MAX_FILE_BYTES
 from policyroute.syntax.source import UnreadableFile, read_regular_file
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TIER = 'tier haiku = "claude-haiku-4-5" { input 1.00 output 5.00 }\n'
 END = "default -> haiku\n"
 

@@ -11,7 +11,7 @@ import policyroute
 from policyroute import Classification, PolicyError, Request, StaticClassifier
 from policyroute.compiler.inline_tests import run_tests
 
-CONTRACT = Path(__file__).resolve().parents[1] / "tests" / "golden" / "contract.route"
+CONTRACT = Path(__file__).resolve().parents[1].parent / "tests" / "golden" / "contract.route"
 
 TIERS = """
 tier haiku  = "claude-haiku-4-5"  { input 1.00  output 5.00   max_tokens 4096 }

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from policyroute.request import Request, RequestError
 from policyroute.request.messages import claude_code_user, from_messages_api
 
-FIXTURES = Path(__file__).parent / "fixtures" / "claude-code"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "claude-code"
 VERSIONS = ["2.0.77", "2.1.197"]
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..decision import Shadow
-from ..syntax import ast
-from ..syntax.source import Source
+from ...decision import Shadow
+from ...syntax import ast
+from ...syntax.source import Source
 
 if TYPE_CHECKING:
-    from .checker import Checker, Located
+    from . import Checker
+    from .model import Located
 
 
 def check_shadows(checker: Checker, main: Sequence[Located]) -> list[Shadow]:

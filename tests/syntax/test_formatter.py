@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from analysis.strategies import policies
 from hypothesis import given, settings
 
 from policyroute.syntax.diagnostics import PolicyError
 from policyroute.syntax.formatter import format_source
 from policyroute.syntax.parser import parse
 from policyroute.syntax.source import Source
-
-from .strategies import policies
 
 # From this file, not the working directory: run from tests/, a relative path found nothing
 # and the test collected no case at all.

@@ -78,6 +78,9 @@ class Fault:
     first text delta (no `message_stop`). `sse`: this raw text as the stream body.
     `trickle`: seconds between single bytes of the body. `echo_credentials`: answer
     `Reply.status` (500 if 200) with an error quoting the request's key headers.
+    `echo_headers`: the same, quoting every request header; to a stream request with status
+    200, a stream whose `error` event quotes them. `hang_up`: close the connection without
+    a word once the request is read (after `trickle`-paced bytes of `body`, if any).
     """
 
     body: bytes | None = None
@@ -88,6 +91,8 @@ class Fault:
     sse: str | None = None
     trickle: float = 0.0
     echo_credentials: bool = False
+    echo_headers: bool = False
+    hang_up: bool = False
 
 
 @dataclass
@@ -634,7 +639,37 @@ def _send_fault(
     handler: BaseHTTPRequestHandler, model: str, body: dict[str, Any], r: Reply, f: Fault
 ) -> None:
     status = 200
-    if f.echo_credentials:
+    if f.hang_up:
+        _hang_up(handler, f)
+        return
+    if f.echo_headers:
+        quoted = "; ".join(f"{k}: {v}" for k, v in handler.headers.items())
+        if body.get("stream") and r.status == 200:
+            error = {"type": "error", "error": {"type": "api_error", "message": quoted}}
+            start = _message(model, r)
+            start["content"], start["stop_reason"] = [], None
+            events = [
+                {"type": "message_start", "message": start},
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                },
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": r.text},
+                },
+            ]
+            text = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events)
+            data = (text + f"event: error\ndata: {json.dumps(error)}\n\n").encode()
+            content_type = "text/event-stream"
+        else:
+            status = r.status if r.status != 200 else 500
+            error = {"type": "api_error", "message": f"{r.text}: {quoted}"}
+            data = json.dumps({"type": "error", "error": error}).encode()
+            content_type = "application/json"
+    elif f.echo_credentials:
         status = r.status if r.status != 200 else 500
         key = handler.headers.get("x-api-key")
         auth = handler.headers.get("authorization")
@@ -651,7 +686,7 @@ def _send_fault(
     handler.send_response(status)
     handler.send_header("content-type", content_type)
     handler.send_header("request-id", "req_" + uuid.uuid4().hex[:20])
-    if body.get("stream") and f.body is None:
+    if body.get("stream") and f.body is None and content_type == "text/event-stream":
         # A stream (cut or not) ends with the connection, as a real one does.
         handler.send_header("connection", "close")
         handler.close_connection = True
@@ -667,6 +702,21 @@ def _send_fault(
         handler.wfile.write(data[i : i + 1])
         handler.wfile.flush()
         time.sleep(f.trickle)
+
+
+def _hang_up(handler: BaseHTTPRequestHandler, f: Fault) -> None:
+    """Send the head and part of a body (if asked), then drop the connection."""
+    if f.body is not None:
+        handler.send_response(200)
+        handler.send_header("content-type", f.content_type)
+        handler.send_header("content-length", str(len(f.body) * 2))
+        handler.end_headers()
+        for i in range(len(f.body)):
+            handler.wfile.write(f.body[i : i + 1])
+            handler.wfile.flush()
+            time.sleep(f.trickle)
+    handler.close_connection = True
+    handler.connection.shutdown(socket.SHUT_RDWR)
 
 
 if __name__ == "__main__":

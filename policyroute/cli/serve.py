@@ -8,15 +8,19 @@ prometheus-client) is the `serve` extra and is imported only when this command r
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
 import json
-import math
 import os
 import socket
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
-from .common import EXIT_FAIL, EXIT_OK, UsageError, load_policy
+from ..server.loopguard import new_instance_id, points_at_self
+from .common import EXIT_FAIL, EXIT_OK, UsageError, load_policy, say_error
+from .serve_settings import resolve
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
@@ -25,20 +29,28 @@ CONFIG_ENV = "POLICYROUTE_SERVE_CONFIG"
 
 
 def register(subparsers: Any) -> None:
-    """Register `serve` on the `policyroute` command's subparsers."""
+    """Register `serve` on the `policyroute` command's subparsers.
+
+    No flag has an argparse default: an unset flag must not hide the environment or the
+    config file (cli/serve_settings.py holds the defaults).
+    """
     p: argparse.ArgumentParser = subparsers.add_parser(
         "serve",
         help="run a Messages API proxy that routes model=auto through POLICY",
+        argument_default=argparse.SUPPRESS,
         description=(
             "Serve the Anthropic Messages API on HOST:PORT. A request whose model is 'auto' "
             "(or the policy's name) is routed by POLICY, capped and escalated like the Router; "
             "any other model passes through untouched. POLICY is hot-reloaded: a broken edit "
-            "keeps the last good version serving. Needs: pip install 'policyroute[serve]'."
+            "keeps the last good version serving. Every flag is also a key of --config FILE "
+            "and a POLICYROUTE_<KEY> variable; a flag wins over the variable, which wins over "
+            "the file. Needs: pip install 'policyroute[serve]'."
         ),
     )
-    p.add_argument("policy", metavar="POLICY", help="the .route file to serve")
-    p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    p.add_argument("policy", metavar="POLICY", nargs="?", help="the .route file to serve")
+    p.add_argument("--config", metavar="FILE", help="read settings from this TOML file")
+    p.add_argument("--host", help=f"address to bind (default {DEFAULT_HOST})")
+    p.add_argument("--port", type=int, help=f"default {DEFAULT_PORT}")
     p.add_argument(
         "--upstream",
         metavar="URL",
@@ -48,7 +60,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--log-prompts", action="store_true", help="put request text in records (off: digest only)"
     )
-    p.add_argument("--workers", type=int, default=1, metavar="N", help="processes (default 1)")
+    p.add_argument("--workers", type=int, metavar="N", help="processes (default 1)")
     p.add_argument(
         "--api-key-env",
         metavar="NAME",
@@ -65,30 +77,44 @@ def register(subparsers: Any) -> None:
         help="allow binding a non-loopback address without client tokens",
     )
     p.add_argument(
+        "--public-metrics",
+        action="store_true",
+        help="serve /metrics and the health endpoints without a client token",
+    )
+    p.add_argument(
         "--max-body-bytes",
         type=int,
-        default=32 * 1024 * 1024,
         metavar="N",
         help="largest request body accepted (default 32 MiB, the API's own limit)",
     )
     p.add_argument(
+        "--body-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="a client must send its whole request body within this time (default 60)",
+    )
+    p.add_argument(
         "--upstream-timeout",
         type=float,
-        default=600.0,
         metavar="SECONDS",
         help="give up on an upstream answer after this long (default 600, as the SDK)",
     )
     p.add_argument(
         "--shutdown-timeout",
         type=float,
-        default=30.0,
         metavar="SECONDS",
         help="on SIGTERM, how long in-flight requests may take to finish (default 30)",
     )
     p.add_argument(
+        "--max-concurrency",
+        type=int,
+        metavar="N",
+        help="requests served at once per worker; more get 529 and /readyz says not ready "
+        "(default 0: no limit)",
+    )
+    p.add_argument(
         "--sticky-max",
         type=int,
-        default=100_000,
         metavar="N",
         help="conversations remembered for sticky routing (default 100000)",
     )
@@ -101,7 +127,6 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--state-timeout",
         type=float,
-        default=50.0,
         metavar="MS",
         help="a state read slower than this reads as missing (default 50 ms)",
     )
@@ -116,7 +141,10 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--poll", action="store_true", help="poll the policy file for changes")
     p.add_argument("--access-log", action="store_true", help="log every request line")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--log-format", choices=["text", "json"], help="log lines as text or JSON (default text)"
+    )
     p.set_defaults(func=run)
 
 
@@ -143,63 +171,58 @@ def _env(name: str, what: str) -> str:
 
 
 def settings_from(args: argparse.Namespace) -> dict[str, Any]:
-    """The server's settings, validated; secrets stay in the environment, named here."""
-    if not 0 < args.port < 65536:
-        raise UsageError(f"--port {args.port}: not a port number")
-    if args.workers < 1:
-        raise UsageError("--workers must be 1 or more")
-    if args.max_body_bytes < 1024:
-        raise UsageError("--max-body-bytes must be at least 1024")
-    # `not x > 0` also refuses NaN, which compares false with everything.
-    if math.isnan(args.upstream_timeout) or not args.upstream_timeout > 0:
-        raise UsageError(
-            f"--upstream-timeout {args.upstream_timeout}: must be a number of seconds above 0"
-        )
-    if not args.shutdown_timeout >= 0:
-        raise UsageError("--shutdown-timeout must be 0 or more")
-    budget = args.shadow_budget
-    if budget is not None and (not math.isfinite(budget) or budget < 0):
-        raise UsageError(f"--shadow-budget {budget}: must be a number of USD, 0 or more")
-    if (budget is None) != (args.pairs is None):
-        raise UsageError("--shadow-budget and --pairs go together: shadowing needs both")
-    if args.sticky_max < 1:
-        raise UsageError("--sticky-max must be 1 or more")
-    state = _state_url(args)
+    """The server's settings (flags > environment > file), validated; secrets stay in the
+    environment, named here. Everything that can be known before listening is checked."""
+    s, where = resolve(vars(args), getattr(args, "config", None))
+    if s.policy is None:
+        raise UsageError("no policy: name the .route file, or set 'policy' in --config")
+
+    def at(key: str) -> str:
+        return where.get(key, "--" + key.replace("_", "-"))
+
     tokens: list[str] = []
-    if args.client_tokens_env:
-        raw = _env(args.client_tokens_env, "--client-tokens-env")
+    if s.client_tokens_env:
+        raw = _env(s.client_tokens_env, at("client_tokens_env"))
         tokens = [t for t in raw.replace(",", " ").split() if t]
-    if args.api_key_env:
-        _env(args.api_key_env, "--api-key-env")
+    if s.api_key_env:
+        _env(s.api_key_env, at("api_key_env"))
         if not tokens:
             raise UsageError(
-                "--api-key-env: a server that holds the API key must require client tokens; "
-                "add --client-tokens-env NAME"
+                f"{at('api_key_env')}: a server that holds the API key must require client "
+                "tokens; add --client-tokens-env NAME"
             )
-    if not _is_loopback(args.host) and not tokens and not args.allow_unauthenticated:
+    if not _is_loopback(s.host) and not tokens and not s.allow_unauthenticated:
         raise UsageError(
-            f"--host {args.host} is reachable from other machines and no client tokens are "
+            f"{at('host')} {s.host} is reachable from other machines and no client tokens are "
             "required: add --client-tokens-env NAME, or --allow-unauthenticated if something "
             "in front of this server authenticates callers"
         )
-    upstream = args.upstream or os.environ.get("ANTHROPIC_BASE_URL") or None
-    if upstream is not None and not upstream.startswith(("http://", "https://")):
-        raise UsageError(f"--upstream {upstream}: must be an http:// or https:// URL")
+    upstream, upstream_from = s.upstream, at("upstream")
+    if upstream is None and os.environ.get("ANTHROPIC_BASE_URL"):
+        upstream, upstream_from = os.environ["ANTHROPIC_BASE_URL"], "$ANTHROPIC_BASE_URL"
+        if not upstream.startswith(("http://", "https://")):
+            raise UsageError(f"$ANTHROPIC_BASE_URL {upstream}: must be an http:// or https:// URL")
+    if upstream is not None and points_at_self(upstream, s.host, s.port):
+        raise UsageError(
+            f"{upstream_from} {upstream} is this server's own address ({s.host}:{s.port}): every "
+            "request would be forwarded to itself. Set --upstream to the API "
+            "(https://api.anthropic.com), or unset ANTHROPIC_BASE_URL in the shell that starts "
+            "serve (clients keep it)"
+        )
+    if s.records is not None:
+        check_records(s.records, at("records"))
+    if (s.shadow_budget is None) != (s.pairs is None):
+        raise UsageError("--shadow-budget and --pairs go together: shadowing needs both")
+    state = _state_url(s.state, at("state"))
     return {
-        "policy": os.path.abspath(args.policy),
+        **s.model_dump(),
+        "policy": os.path.abspath(s.policy),
         "upstream": upstream,
-        "records": args.records,
-        "log_prompts": args.log_prompts,
-        "api_key_env": args.api_key_env,
-        "client_tokens_env": args.client_tokens_env,
-        "max_body_bytes": args.max_body_bytes,
-        "upstream_timeout": args.upstream_timeout,
-        "sticky_max": args.sticky_max,
-        "poll": args.poll,
+        "records": os.path.abspath(s.records) if s.records else None,
+        "instance_id": new_instance_id(),
         "state": state,
-        "state_timeout": args.state_timeout / 1000,
-        "shadow_budget": budget,
-        "pairs": os.path.abspath(args.pairs) if args.pairs else None,
+        "state_timeout": s.state_timeout / 1000,
+        "pairs": os.path.abspath(s.pairs) if s.pairs else None,
     }
 
 
@@ -209,25 +232,72 @@ def _shown(url: str) -> str:
     return shown(url)
 
 
-def _state_url(args: argparse.Namespace) -> str | None:
-    if not (args.state_timeout > 0):
-        raise UsageError("--state-timeout must be a positive number of milliseconds")
-    if args.state is None:
+def _state_url(url: str | None, where: str) -> str | None:
+    if url is None:
         return None
     from ..runtime.redis_state import check_url
 
     try:
-        check_url(args.state)
+        check_url(url)
     except ValueError as e:
-        raise UsageError(f"--state {e}") from None
+        raise UsageError(f"{where} {e}") from None
     try:
         import redis  # noqa: F401
     except ImportError:
         raise UsageError(
-            "--state: state shared through Redis needs the redis client: "
+            f"{where}: state shared through Redis needs the redis client: "
             "pip install 'policyroute[redis]'"
         ) from None
-    return str(args.state)
+    return url
+
+
+def check_records(path: str, where: str) -> None:
+    """The records file can be appended to: not a folder, its folder exists and is writable."""
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{where} {path}: is a folder; name a file to append records to")
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"{where} {path}: the folder {folder} does not exist")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise UsageError(f"{where} {path}: not writable")
+    if not p.exists() and not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{where} {path}: cannot create a file in {folder}")
+
+
+def check_inline_tests(policy: Any, path: str) -> list[str]:
+    """One line for each inline test of the policy that fails (serve refuses to start)."""
+    from ..compiler.inline_tests import run_tests
+
+    lines = []
+    for r in run_tests(policy):
+        if not r.passed:
+            expected = r.test.tier + (f" by {r.test.by_rule}" if r.test.by_rule else "")
+            lines.append(
+                f"{r.location()}: inline test {r.test.name!r} expects {expected}, the policy "
+                f"decides {r.decision.tier} by {r.decision.rule}"
+            )
+    return lines
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound now: a port in use is a usage error, not a traceback
+    after the start-up line."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as e:
+        raise UsageError(f"--host {host}: cannot be resolved ({e.strerror or e})") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        why = "already in use" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
+        raise UsageError(f"--port {port} on {host}: {why}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def config_from(settings: dict[str, Any]) -> Any:
@@ -259,8 +329,12 @@ def config_from(settings: dict[str, Any]) -> Any:
         sticky_max_conversations=settings["sticky_max"],
         poll=settings["poll"],
         state=settings.get("state"),
-        state_timeout=settings.get("state_timeout", 0.05),
+        state_timeout=settings["state_timeout"],
         shadow=shadow,
+        body_timeout=settings["body_timeout"],
+        max_concurrency=settings["max_concurrency"],
+        public_metrics=settings["public_metrics"],
+        instance_id=settings["instance_id"],
     )
 
 
@@ -276,6 +350,8 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
 
         from ..server.app import create_app
+        from ..server.logs import log_config
+        from ..server.metrics import prepare_multiprocess
     except ImportError as e:
         print(
             f"policyroute serve: the server needs the serve extra ({e.name} is missing): "
@@ -284,8 +360,13 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_FAIL
     settings = settings_from(args)
-    policy = load_policy(args.policy)  # a broken policy is reported now, exit 1
-    if args.workers > 1 and settings["state"] is None:
+    policy = load_policy(settings["policy"])  # a broken policy is reported now, exit 1
+    failing = check_inline_tests(policy, settings["policy"])
+    if failing:
+        for line in failing:
+            say_error("serve", line)
+        return EXIT_FAIL
+    if settings["workers"] > 1 and settings["state"] is None:
         from ..runtime.spend import spend_names
 
         remembers = (
@@ -301,10 +382,11 @@ def run(args: argparse.Namespace) -> int:
                 "state: add --state redis://HOST:PORT/DB, or run one worker per replica and "
                 "hash the conversation at the load balancer (docs/serve.md)"
             )
+    sock = bind(settings["host"], settings["port"])
     upstream = settings["upstream"] or "https://api.anthropic.com"
     print(
         f"policyroute serve: policy {policy.name or '(unnamed)'} revision {policy.revision} "
-        f"on http://{args.host}:{args.port} -> {upstream}"
+        f"on http://{settings['host']}:{settings['port']} -> {upstream}"
         + (f", state in {_shown(settings['state'])}" if settings["state"] else ""),
         file=sys.stderr,
         flush=True,
@@ -317,23 +399,31 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
     common: dict[str, Any] = {
-        "host": args.host,
-        "port": args.port,
-        "log_level": args.log_level,
-        "access_log": args.access_log,
-        "timeout_graceful_shutdown": args.shutdown_timeout,
+        "host": settings["host"],
+        "port": settings["port"],
+        "log_level": settings["log_level"],
+        "log_config": log_config(settings["log_level"], settings["log_format"]),
+        "access_log": settings["access_log"],
+        "timeout_graceful_shutdown": settings["shutdown_timeout"],
         "server_header": False,
         # X-Forwarded-For rewriting is for access logs, which are off unless asked for.
-        "proxy_headers": args.access_log,
+        "proxy_headers": settings["access_log"],
         "lifespan": "on",
     }
-    if args.workers > 1:
+    if settings["workers"] > 1:
+        # uvicorn binds the workers' socket itself; ours only proved the port is free.
+        sock.close()
         os.environ[CONFIG_ENV] = json.dumps(settings)
-        uvicorn.run(
-            "policyroute.cli.serve:app_from_env", factory=True, workers=args.workers, **common
-        )
+        with tempfile.TemporaryDirectory(prefix="policyroute-metrics-") as folder:
+            prepare_multiprocess(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or folder)
+            uvicorn.run(
+                "policyroute.cli.serve:app_from_env",
+                factory=True,
+                workers=settings["workers"],
+                **common,
+            )
         return EXIT_OK
     app = create_app(config_from(settings))
     server = uvicorn.Server(uvicorn.Config(app, **common))
-    server.run()
+    server.run(sockets=[sock])
     return EXIT_OK if server.started else EXIT_FAIL

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from pydantic import BaseModel
 
+from policyroute import tracing
 from policyroute.decision import Decision
 from policyroute.request import Request
 from policyroute.request.messages import from_messages_api
@@ -256,6 +257,16 @@ class Core(ABC):
         answered = [a for a in call.attempts if a.kind == "generate" and a.status == 200]
         if answered:
             self.sticky.remember(self.source.policy, call.conversation, answered[-1].tier)
+        tracing.record_call(
+            front_end="router",
+            decision=decision,
+            attempts=[*call.attempts, *shadows],
+            start=call.start,
+            outcome=outcome,
+            request_id=call.request_id,
+            error=error,
+            sticky_from=call.sticky_from,
+        )
         if self.records is not None:
             write_record(
                 self.records,

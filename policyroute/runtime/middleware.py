@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anthropic
 from anthropic.types import Message
 
+from policyroute import tracing
 from policyroute.decision import Decision
 from policyroute.request import Request
 from policyroute.request.messages import Mapped, from_messages_api
@@ -341,6 +342,16 @@ class RoutingMiddleware(Middleware):
         if answered:
             self.sticky.remember(self.source.policy, state.conversation, answered[-1].tier)
         self.spend.count_classifiers(state.owners, state.attempts)
+        tracing.record_call(
+            front_end="middleware",
+            decision=state.decision,
+            attempts=state.attempts,
+            start=state.start,
+            outcome=outcome,
+            request_id=state.request_id,
+            error=error,
+            sticky_from=state.sticky_from,
+        )
 
         def write(shadows: Sequence[Attempt] = ()) -> None:
             if self.records is not None:

@@ -7,9 +7,11 @@
 - `POST /v1/messages/count_tokens`: a routed name is replaced by the decided tier's model;
   anything else passes through.
 - any other `/v1/...` request: passed through (`GET /v1/models` and the rest).
-- `GET /healthz`: policy, revision, last reload; `GET /metrics`: Prometheus text.
+- `GET /livez`, `/readyz`, `/healthz` (server/health.py); `GET /metrics`: Prometheus text.
+  When client tokens are required these four want one too, unless `public_metrics`.
 
-Every error policyroute itself answers has the API's error shape and status.
+Every error policyroute itself answers has the API's error shape and status; an upstream's
+error answer reaches the client with every key masked (`auth.scrub`).
 """
 
 from __future__ import annotations
@@ -19,11 +21,9 @@ import gc
 import json
 import logging
 import os
-import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
@@ -34,8 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from policyroute.request import RequestError
-from policyroute.request.messages import from_messages_api
+from policyroute import tracing
 from policyroute.runtime.calls import PolicySource
 from policyroute.runtime.deadlines import Deadlines
 from policyroute.runtime.records import RecordSink, sink_for
@@ -43,12 +42,15 @@ from policyroute.runtime.shadowing import AsyncShadow, ShadowConfig
 from policyroute.runtime.spend import SpendMeter
 from policyroute.runtime.state import DEFAULT_TIMEOUT as DEFAULT_STATE_TIMEOUT
 from policyroute.runtime.state import open_state
-from policyroute.runtime.sticky import CONVERSATION_HEADER, DEFAULT_MAX_CONVERSATIONS, Sticky
-from policyroute.runtime.sticky import conversation_key as _conversation_key
-from policyroute.server.auth import Auth, AuthError, Caller, redact
+from policyroute.runtime.sticky import DEFAULT_MAX_CONVERSATIONS, Sticky
+from policyroute.server.auth import Auth, AuthError, Caller, redact, scrubbed
+from policyroute.server.body import DEFAULT_BODY_TIMEOUT_S, ClientGone, json_object, read_body
 from policyroute.server.errors import ApiError, error_body, error_response
+from policyroute.server.health import Health, watch_for_drain
+from policyroute.server.intake import routed, routed_call, upstream_headers
+from policyroute.server.loopguard import VIA_HEADER, loop_reason, new_instance_id
 from policyroute.server.metrics import Metrics
-from policyroute.server.routing import ServedCall, Services, answer, decide, routing_headers
+from policyroute.server.routing import Services, answer, decide, routing_headers
 from policyroute.server.state_metrics import register_state_metrics
 from policyroute.server.stream import ProxyStream
 from policyroute.server.upstream import (
@@ -57,13 +59,11 @@ from policyroute.server.upstream import (
     Upstream,
     UpstreamFailure,
     UpstreamResponse,
-    request_headers,
     response_headers,
 )
 
 log = logging.getLogger("policyroute.server")
 
-ROUTE_HEADER = "x-policyroute-route"
 # The Messages API's own request size limit.
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 
@@ -90,6 +90,14 @@ class ServeConfig:
     check_tests: bool = True
     # The policy's `shadow` statements are acted on only with a budget and a pairs file.
     shadow: ShadowConfig | None = None
+    # Seconds a client has to send its whole body.
+    body_timeout: float = DEFAULT_BODY_TIMEOUT_S
+    # Requests served at once before new ones get 529 and /readyz says not ready (0: no limit).
+    max_concurrency: int = 0
+    # Serve /metrics and the health endpoints without a client token.
+    public_metrics: bool = False
+    # This server's id in the hop header (one per `serve`, shared by its workers).
+    instance_id: str = field(default_factory=new_instance_id)
 
 
 class _State:
@@ -99,19 +107,16 @@ class _State:
         self.config = config
         self.auth = Auth(config.api_key, config.client_tokens)
         self.metrics = Metrics()
+        self.health = Health(config.max_concurrency)
         self.store: Any = None
         self.services: Services | None = None
-        self.loaded_at = time.time()
-        self.last_reload_error: str | None = None
 
     def on_reload(self, policy: Any) -> None:
-        self.loaded_at = time.time()
-        self.last_reload_error = None
+        self.health.loaded(policy)
         self.metrics.reloads.labels("ok").inc()
-        log.info("policy reloaded: revision %s", policy.revision)
 
     def on_error(self, error: Exception) -> None:
-        self.last_reload_error = str(error).splitlines()[0] if str(error) else "rejected"
+        self.health.rejected(error)
         self.metrics.reloads.labels("rejected").inc()
 
 
@@ -140,6 +145,9 @@ def create_app(config: ServeConfig) -> Starlette:
             store.start()
             await store.wait_ready()
         state.store = store
+        state.health.loaded(PolicySource(store).policy)
+        watch_for_drain()
+        tracing.configure_from_env()
         upstream = Upstream(config.upstream, config.upstream_timeout)
         records = sink_for(config.records)
         shared = open_state(config.state, config.state_timeout, config.sticky_max_conversations)
@@ -175,6 +183,8 @@ def create_app(config: ServeConfig) -> Starlette:
             close = getattr(records, "close", None)
             if close is not None and records is not config.records:
                 close()
+            state.metrics.close()
+            tracing.shutdown()
 
     async def messages(request: HttpRequest) -> Response:
         return await _guarded(state, request, _messages)
@@ -185,24 +195,29 @@ def create_app(config: ServeConfig) -> Starlette:
     async def passthrough(request: HttpRequest) -> Response:
         return await _guarded(state, request, _passthrough)
 
+    def _policy() -> Any:
+        return state.services.source.policy if state.services is not None else None
+
+    async def livez(request: HttpRequest) -> Response:
+        return _operator(state, request) or JSONResponse({"status": "alive"})
+
+    async def readyz(request: HttpRequest) -> Response:
+        denied = _operator(state, request)
+        if denied is not None:
+            return denied
+        ready, reasons = state.health.readiness(_policy())
+        body = {"status": "ready" if ready else "not ready", "reasons": reasons}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
     async def healthz(request: HttpRequest) -> Response:
         services = state.services
-        policy = services.source.policy if services is not None else None
-        return JSONResponse(
-            {
-                "status": "ok" if policy is not None else "starting",
-                "policy": getattr(policy, "name", None),
-                "revision": getattr(policy, "revision", None),
-                "loaded_at": datetime.fromtimestamp(state.loaded_at, UTC)
-                .isoformat(timespec="seconds")
-                .replace("+00:00", "Z"),
-                "last_reload_error": state.last_reload_error,
-                "sticky_conversations": services.sticky.size() if services else 0,
-            }
-        )
+        sticky = services.sticky.size() if services else 0
+        return _operator(state, request) or JSONResponse(state.health.detail(_policy(), sticky))
 
     async def metrics(request: HttpRequest) -> Response:
-        return Response(state.metrics.render(), media_type=state.metrics.content_type)
+        return _operator(state, request) or Response(
+            state.metrics.render(), media_type=state.metrics.content_type
+        )
 
     async def not_found(request: HttpRequest, exc: Exception) -> Response:
         if isinstance(exc, HTTPException):
@@ -214,6 +229,8 @@ def create_app(config: ServeConfig) -> Starlette:
     routes = [
         Route("/v1/messages", messages, methods=["POST"]),
         Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+        Route("/livez", livez, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route(
@@ -226,28 +243,54 @@ def create_app(config: ServeConfig) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: not_found, Exception: not_found},
-        middleware=[Middleware(_InFlight, gauge=state.metrics.in_flight)],
+        middleware=[Middleware(_InFlight, state=state)],
     )
     app.state.policyroute = state
     return app
 
 
-class _InFlight:
-    """Counts requests from arrival to the last byte sent (streams included)."""
+_PROBES = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
 
-    def __init__(self, app: ASGIApp, gauge: Any) -> None:
+
+def _operator(state: _State, request: HttpRequest) -> Response | None:
+    """None when the caller may read metrics and health, else the 401 to answer."""
+    if state.config.public_metrics or not state.auth.requires_token:
+        return None
+    try:
+        state.auth.check(request.headers)
+    except AuthError as e:
+        state.metrics.errors.labels("401").inc()
+        return error_response(401, str(e))
+    return None
+
+
+class _InFlight:
+    """Counts requests from arrival to the last byte sent (streams included); past the
+    concurrency limit, an API request is answered 529 (overloaded) at once."""
+
+    def __init__(self, app: ASGIApp, state: _State) -> None:
         self.app = app
-        self.gauge = gauge
+        self.state = state
+        self.gauge = state.metrics.in_flight
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in _PROBES:
             await self.app(scope, receive, send)
             return
+        health = self.state.health
+        if health.over_limit():
+            self.state.metrics.errors.labels("529").inc()
+            limit = health.max_concurrency
+            response = error_response(529, f"policyroute is serving its limit of {limit} requests")
+            await response(scope, receive, send)
+            return
+        health.in_flight += 1
         self.gauge.inc()
         try:
             await self.app(scope, receive, send)
         finally:
             self.gauge.dec()
+            health.in_flight -= 1
 
 
 def _internal(state: _State, exc: BaseException) -> Response:
@@ -262,130 +305,52 @@ async def _guarded(state: _State, request: HttpRequest, handler: Any) -> Respons
     if services is None:
         return error_response(503, "policyroute is starting")
     try:
+        looped = loop_reason(request.headers.get(VIA_HEADER), state.config.instance_id)
+        if looped is not None:
+            services.metrics.errors.labels("508").inc()
+            log.error("%s %s: %s", request.method, request.url.path, looped)
+            return error_response(508, looped)
         try:
             caller = state.auth.check(request.headers)
         except AuthError as e:
             services.metrics.errors.labels("401").inc()
             return error_response(401, str(e))
         response: Response = await handler(state, services, request, caller)
-        return response
+        return scrubbed(response, (*services.secrets, *caller.secrets))
     except ApiError as e:
         services.metrics.errors.labels(str(e.status)).inc()
         # Answered without reaching the ladder (a body routing cannot read): still one line.
         log.info("%s %s -> %d %s", request.method, request.url.path, e.status, e.message)
         return e.response()
+    except ClientGone:
+        # Nobody is left to answer; not an error of ours, and not counted as one.
+        services.metrics.client_disconnects.labels("body").inc()
+        return Response(status_code=400)
     except Exception as e:  # never a traceback to the caller
         return _internal(state, e)
 
 
-async def _read_body(request: HttpRequest, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise ApiError(400, "content-length is not a number") from None
-        if size > limit:
-            raise ApiError(413, f"request body is {size} bytes; the limit is {limit}")
-    parts: list[bytes] = []
-    total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise ApiError(413, f"request body exceeds the limit of {limit} bytes")
-        parts.append(chunk)
-    return b"".join(parts)
+async def _read_body(request: HttpRequest, config: ServeConfig) -> bytes:
+    return await read_body(request, config.max_body_bytes, config.body_timeout)
 
 
 def _json_body(raw: bytes) -> dict[str, Any]:
-    if not raw:
-        raise ApiError(400, "the request body is empty; expected a JSON object")
-    try:
-        body = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ApiError(400, "the request body is not UTF-8 JSON") from None
-    except json.JSONDecodeError as e:
-        raise ApiError(
-            400, f"the request body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
-        ) from None
-    if not isinstance(body, dict):
-        raise ApiError(400, f"the request body must be a JSON object, not {type(body).__name__}")
-    return body
+    return json_object(raw)
 
 
-def _route_attrs(body: dict[str, Any], headers: Mapping[str, str]) -> dict[str, Any]:
-    """Routing attributes: the `x-policyroute-route` header, then the body's `route` object
-    (which wins key by key). The body's `route` is removed: the upstream never sees it."""
-    route: dict[str, Any] = {}
-    raw = headers.get(ROUTE_HEADER)
-    if raw is not None:
-        try:
-            parsed = json.loads(raw)
-        except ValueError as e:
-            raise ApiError(400, f"{ROUTE_HEADER}: not valid JSON ({e})") from None
-        if not isinstance(parsed, dict):
-            raise ApiError(400, f"{ROUTE_HEADER}: must be a JSON object of routing attributes")
-        route.update(parsed)
-    if "route" in body:
-        inline = body.pop("route")
-        if not isinstance(inline, dict):
-            raise ApiError(400, "'route' must be an object of routing attributes")
-        for key, value in inline.items():
-            if isinstance(value, dict) and isinstance(route.get(key), dict):
-                route[key] = {**route[key], **value}
-            else:
-                route[key] = value
-    return route
-
-
-def _routed_call(
-    services: Services, request: HttpRequest, caller: Caller, body: dict[str, Any]
-) -> ServedCall:
-    route = _route_attrs(body, request.headers)
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise ApiError(400, "'stream' must be true or false")
-    max_tokens = body.get("max_tokens")
-    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)):
-        raise ApiError(400, "'max_tokens' must be a whole number")
-    try:
-        mapped = from_messages_api(body, **route)
-    except RequestError as e:
-        raise ApiError(400, str(e)) from None
-    headers = services_headers(request)
-    explicit = request.headers.get(CONVERSATION_HEADER) or mapped.conversation
-    return ServedCall(
-        body=body,
-        headers=headers,
-        request=mapped.request,
-        route=route,
-        caller=caller,
-        conversation=_conversation_key(body, explicit, caller.scope),
-        continuation=mapped.continuation,
-        stream=stream,
-        max_tokens=max_tokens,
-        query=request.url.query,
-    )
-
-
-def services_headers(request: HttpRequest) -> list[tuple[str, str]]:
+def _upstream_headers(request: HttpRequest) -> list[tuple[str, str]]:
     state: _State = request.app.state.policyroute
-    headers = [
-        (k, v)
-        for k, v in state.auth.upstream_auth(request_headers(request.headers.raw))
-        if k != "content-type"
-    ]
-    return [*headers, ("content-type", "application/json")]
+    return upstream_headers(request, state.auth, state.config.instance_id)
 
 
 async def _messages(
     state: _State, services: Services, request: HttpRequest, caller: Caller
 ) -> Response:
-    raw = await _read_body(request, state.config.max_body_bytes)
+    raw = await _read_body(request, state.config)
     body = _json_body(raw)
-    if body.get("model") not in services.source.routed_names():
+    if not routed(services, body):
         return await _forward(state, services, request, raw, "messages")
-    call = _routed_call(services, request, caller, body)
+    call = routed_call(services, request, caller, body, _upstream_headers(request))
     await decide(services, call)
     return await answer(services, call)
 
@@ -393,11 +358,11 @@ async def _messages(
 async def _count_tokens(
     state: _State, services: Services, request: HttpRequest, caller: Caller
 ) -> Response:
-    raw = await _read_body(request, state.config.max_body_bytes)
+    raw = await _read_body(request, state.config)
     body = _json_body(raw)
-    if body.get("model") not in services.source.routed_names():
+    if not routed(services, body):
         return await _forward(state, services, request, raw, "count_tokens")
-    call = _routed_call(services, request, caller, body)
+    call = routed_call(services, request, caller, body, _upstream_headers(request))
     # Counting is free and approximate across tiers: no classifier is asked for it.
     decision = await decide(services, call, classify=False)
     body["model"] = decision.model
@@ -409,7 +374,7 @@ async def _count_tokens(
 async def _passthrough(
     state: _State, services: Services, request: HttpRequest, caller: Caller
 ) -> Response:
-    raw = await _read_body(request, state.config.max_body_bytes)
+    raw = await _read_body(request, state.config)
     return await _forward(state, services, request, raw or None, request.url.path)
 
 
@@ -417,7 +382,7 @@ async def _forward(
     state: _State, services: Services, request: HttpRequest, raw: bytes | None, endpoint: str
 ) -> Response:
     """Send the request upstream as it came and stream the answer back as it comes."""
-    headers = state.auth.upstream_auth(request_headers(request.headers.raw))
+    headers = _upstream_headers(request)
     try:
         response = await services.upstream.open(
             request.method, request.url.path, headers, raw, request.url.query

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from starlette.responses import Response
 
 from policyroute.runtime.redact import redact
+from policyroute.server.stream import ProxyStream
 
-__all__ = ["Auth", "AuthError", "Caller", "redact"]
+__all__ = ["Auth", "AuthError", "Caller", "redact", "scrub", "scrubbed"]
 
 TOKEN_HEADER = "x-policyroute-token"
 SECRET_HEADERS = frozenset({"x-api-key", "authorization", TOKEN_HEADER})
@@ -28,6 +32,15 @@ SECRET_HEADERS = frozenset({"x-api-key", "authorization", TOKEN_HEADER})
 
 class AuthError(Exception):
     pass
+
+
+def scrub(data: bytes, secrets: Iterable[str | None]) -> bytes:
+    """Bytes an upstream wrote (an error body, an error event) with every key masked: the
+    held key, the client's key and token, anything shaped like an Anthropic key. The one
+    place answers are redacted; the text rules are the runtime's `redact`."""
+    text = data.decode("utf-8", "surrogateescape")
+    clean = redact(text, secrets)
+    return data if clean == text else clean.encode("utf-8", "surrogateescape")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +103,24 @@ class Auth:
 
     def secrets(self) -> tuple[str, ...]:
         return tuple(s for s in (self.held_key, *self.tokens) if s)
+
+
+def scrubbed(response: Response, secrets: Iterable[str]) -> Response:
+    """An answer with no key in it: error bodies, and error events of streams."""
+    if isinstance(response, ProxyStream):
+        response.body_iterator = scrub_events(response.body_iterator, tuple(secrets))
+        return response
+    body = getattr(response, "body", b"")
+    if response.status_code >= 400 or b"event: error" in body:
+        clean = scrub(body, secrets)
+        if clean is not body:
+            response.body = clean
+            response.headers["content-length"] = str(len(clean))
+    return response
+
+
+async def scrub_events(chunks: Any, secrets: tuple[str, ...]) -> AsyncIterator[Any]:
+    async for chunk in chunks:
+        if isinstance(chunk, bytes) and b"event: error" in chunk:
+            chunk = scrub(chunk, secrets)
+        yield chunk

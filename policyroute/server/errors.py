@@ -13,12 +13,15 @@ ERROR_TYPES = {
     403: "permission_error",
     404: "not_found_error",
     405: "invalid_request_error",
+    408: "timeout_error",
     413: "request_too_large",
     429: "rate_limit_error",
     500: "api_error",
     502: "api_error",
     503: "overloaded_error",
     504: "api_error",
+    # A forwarding loop: the deployment's fault, not the request's.
+    508: "api_error",
     529: "overloaded_error",
 }
 

@@ -1,6 +1,15 @@
-"""Prometheus metrics of the server, in one registry per app (tests run several apps)."""
+"""Prometheus metrics of the server, in one registry per app (tests run several apps).
+
+With `--workers N` every worker is its own process with its own counters; a scrape reaches
+one of them. So `serve` runs the Prometheus client's multiprocess mode there: the parent
+points `PROMETHEUS_MULTIPROC_DIR` at a fresh folder before the workers start, each worker
+writes its values to files in it, and `/metrics` in any worker adds up all of them.
+"""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -17,11 +26,33 @@ from policyroute.runtime.attempts import Attempt
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_dir() -> str | None:
+    """The folder of multiprocess mode, when this process runs in it."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def prepare_multiprocess(folder: str | os.PathLike[str]) -> None:
+    """Make `folder` the multiprocess folder of the workers about to start: created, and
+    emptied of an earlier run's values (they would be added to this run's)."""
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROC_ENV] = str(path)
+
+
 class Metrics:
     content_type = CONTENT_TYPE_LATEST
 
     def __init__(self) -> None:
-        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.multiprocess = multiprocess_dir()
+        self.registry = CollectorRegistry(auto_describe=True)
+        # In multiprocess mode the values live in the shared files and are read back by the
+        # collector at each scrape; registering the live objects too would count them twice.
+        r = None if self.multiprocess else self.registry
         self.requests = Counter(
             "policyroute_requests",
             "Routed requests by the tier that answered, the deciding rule and outcome.",
@@ -76,9 +107,24 @@ class Metrics:
             ("result",),
             registry=r,
         )
-        self.in_flight = Gauge(
-            "policyroute_in_flight_requests", "Requests being served now.", registry=r
+        self.client_disconnects = Counter(
+            "policyroute_client_disconnects",
+            "Clients that hung up before their request was read (not errors of policyroute).",
+            ("stage",),
+            registry=r,
         )
+        self.in_flight = Gauge(
+            "policyroute_in_flight_requests",
+            "Requests being served now.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        if self.multiprocess:
+            from prometheus_client import multiprocess
+
+            multiprocess.MultiProcessCollector(  # type: ignore[no-untyped-call]
+                self.registry, path=self.multiprocess
+            )
 
     def attempts(self, attempts: list[Attempt]) -> None:
         for a in attempts:
@@ -97,3 +143,12 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def close(self) -> None:
+        """This process is ending: its live gauges no longer count."""
+        if self.multiprocess:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(  # type: ignore[no-untyped-call]
+                os.getpid(), self.multiprocess
+            )

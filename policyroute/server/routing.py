@@ -41,6 +41,7 @@ from policyroute.server.errors import error_body, error_response
 from policyroute.server.metrics import Metrics
 from policyroute.server.rung import MESSAGES, Rung, StreamErrorEvent, try_rung
 from policyroute.server.stream import ProxyStream
+from policyroute.server.tracing import trace_call
 from policyroute.server.upstream import Upstream, UpstreamFailure, response_headers
 
 log = logging.getLogger("policyroute.server")
@@ -201,6 +202,7 @@ def account(services: Services, call: ServedCall, outcome: RecordOutcome) -> Non
         if a.trigger:
             m.escalations.labels(a.trigger).inc()
     m.attempts(call.attempts)
+    trace_call(call, outcome)
     if answered:
         services.sticky.remember(services.source.policy, call.conversation, answered[-1].tier)
     if services.spend is not None:

@@ -88,7 +88,7 @@ def served(policy_file: Path, fake: FakeAnthropic) -> Iterator[tuple[subprocess.
         text=True,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 90  # a loaded machine starts slowly
     while True:
         try:
             if httpx2.get(url + "/healthz").status_code == 200:

@@ -59,7 +59,8 @@ def serving(command: str, port: int, env: dict[str, str]) -> Iterator[str]:
         text=True,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
+    # Generous: `--workers N` spawns N interpreters, slow on a loaded machine.
+    deadline = time.monotonic() + 90
     try:
         while True:
             try:
@@ -67,7 +68,9 @@ def serving(command: str, port: int, env: dict[str, str]) -> Iterator[str]:
                 break
             except httpx2.TransportError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{command!r} did not serve: {proc.stderr.read()}") from None
+                    proc.kill()
+                    _, err = proc.communicate(timeout=15)
+                    raise RuntimeError(f"{command!r} did not serve: {err}") from None
                 time.sleep(0.05)
         yield url
     finally:
@@ -172,14 +175,15 @@ def test_sticky_statement_checks() -> None:
     assert policy.sticky_window == 600
 
 
-def test_nginx_example(tmp_path: Path) -> None:
-    (conf,) = blocks("nginx")
-    assert "$http_x_policyroute_conversation" in conf and "consistent" in conf
+def _nginx_t(conf: str, tmp_path: Path) -> None:
     nginx = shutil.which("nginx")
     if nginx is None:
         pytest.skip("nginx is not installed: the configuration's syntax is not checked")
     path = tmp_path / "nginx.conf"
-    path.write_text("events {}\nhttp {\n" + conf + "}\n")
+    path.write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
+        f"http {{\naccess_log off;\n{conf}}}\n"
+    )
     r = subprocess.run([nginx, "-t", "-c", str(path)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
 
@@ -197,3 +201,141 @@ def test_state_example(fake: FakeAnthropic) -> None:
             r = httpx2.post(url + "/v1/messages", json=body, headers={"x-api-key": "k"})
             assert r.status_code == 200
             assert "policyroute_state_up" in httpx2.get(url + "/metrics").text
+
+
+def test_nginx_example(tmp_path: Path) -> None:
+    conf = blocks("nginx")[0]
+    assert "$http_x_policyroute_conversation" in conf and "consistent" in conf
+    _nginx_t(conf, tmp_path)
+
+
+def test_nginx_in_front_example(tmp_path: Path) -> None:
+    """The production server block, with a self-signed certificate in place of the paths."""
+    conf = blocks("nginx")[1]
+    assert "proxy_buffering off" in conf and "client_max_body_size 32m" in conf
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+         "/CN=claude-proxy.internal", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    conf = conf.replace("/etc/ssl/certs/claude-proxy.pem", str(cert))
+    conf = conf.replace("/etc/ssl/private/claude-proxy.key", str(key))
+    _nginx_t(conf, tmp_path)
+
+
+# -- the production section ----------------------------------------------------------------
+
+
+def _production(index: int) -> list[str]:
+    """The commands of the production section's `sh` blocks (after the four above)."""
+    return _commands(blocks("sh")[4 + index])
+
+
+def _to_fake(command: str, fake: FakeAnthropic) -> str:
+    """The command against the fake API; leading `VAR=value` assignments go through `env`
+    (`serving` execs the command, so that SIGTERM reaches serve itself)."""
+    command = command.replace("https://api.anthropic.com", fake.base_url)
+    first = command.split()[0]
+    return f"env {command}" if "=" in first else command
+
+
+def _probe(env: dict[str, str], assignments: str) -> list[str]:
+    probe = (
+        "import os, anthropic\n"
+        "c = anthropic.Anthropic()\n"
+        "m = [{'role': 'user', 'content': 'Find the deadlock in the scheduler'}]\n"
+        "print(c.messages.create(model=os.environ['ANTHROPIC_MODEL'], max_tokens=64, messages=m).model)\n"
+    )
+    r = subprocess.run(
+        ["bash", "-c", f'{assignments} {sys.executable} -c "$PROBE"'],
+        env={**env, "PROBE": probe},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()
+
+
+def test_claude_code_without_a_loop(fake: FakeAnthropic) -> None:
+    serve, client = _production(0)
+    assert "--upstream https://api.anthropic.com" in serve and client.endswith(" claude")
+    port = _free_port()
+    env = _env(fake)
+    # The shell that also exported ANTHROPIC_BASE_URL for Claude Code: the explicit
+    # upstream wins, so this serve still forwards to the API and not to itself.
+    env["ANTHROPIC_BASE_URL"] = f"http://127.0.0.1:{port}"
+    with serving(_to_fake(serve, fake), port, env):
+        assignments = _local(client.removesuffix(" claude"), port)
+        assert _probe(env, assignments) == ["claude-opus-4-7"]
+    # Without --upstream, the same shell is refused before it listens.
+    plain = serve.split(" --upstream")[0]
+    r = subprocess.run(
+        ["bash", "-c", f"exec {plain} --port {port}"], env=env, capture_output=True, text=True
+    )
+    assert r.returncode == 2 and "own address" in r.stderr
+
+
+def test_held_key_health_and_metrics_example(fake: FakeAnthropic) -> None:
+    lines = _production(1)
+    exports = [x for x in lines if x.startswith("export ")]
+    (serve,) = [x for x in lines if x.startswith("policyroute serve")]
+    curls = [x for x in lines if x.startswith("curl ")]
+    assert "--workers 2" in serve and len(curls) == 2
+    env = _env(fake)
+    port = _free_port()
+    setup = "; ".join(e.replace("sk-ant-...", "sk-ant-held-by-proxy") for e in exports)
+    with serving(f"bash -c '{setup}; exec {serve} --port {port}'", port, env) as url:
+        assert httpx2.get(url + "/readyz").status_code == 401
+        ready, metrics = (
+            subprocess.run(
+                ["bash", "-c", _local(c, port)], env=env, capture_output=True, text=True, timeout=30
+            ).stdout
+            for c in curls
+        )
+        assert json.loads(ready) == {"status": "ready", "reasons": []}
+        assert "policyroute_in_flight_requests" in metrics
+
+
+def test_config_example(fake: FakeAnthropic, tmp_path: Path) -> None:
+    from policyroute.cli.serve_settings import resolve
+
+    (toml,) = blocks("toml")
+    example = (ROOT / "examples" / "serve" / "serve.toml").read_text()
+    for line in toml.strip().splitlines():
+        assert line.split("=")[0].strip() in example
+    # The block as a file in the example's place (its policy path is relative to it).
+    (tmp_path / "examples" / "serve").mkdir(parents=True)
+    (tmp_path / "policies").symlink_to(ROOT / "policies")
+    (tmp_path / "examples" / "serve" / "serve.toml").write_text(toml)
+    settings, where = resolve({}, str(tmp_path / "examples" / "serve" / "serve.toml"), {})
+    assert Path(settings.policy or "").is_file() and settings.workers == 2
+    assert where["max_concurrency"].endswith("serve.toml:4: max_concurrency")
+    (command,) = _production(2)
+    port = _free_port()
+    with serving(_to_fake(command, fake), port, _env(fake)) as url:
+        body = {"model": "auto", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+        r = httpx2.post(url + "/v1/messages", json=body, headers={"x-api-key": "sk-ant-x"})
+        assert r.status_code == 200
+    assert fake.requests  # the variable's upstream won over the file's
+
+
+def test_traces_example(fake: FakeAnthropic) -> None:
+    from .otlp_receiver import Receiver
+
+    (command,) = _production(3)
+    with Receiver() as receiver:
+        command = command.replace("http://127.0.0.1:4318", receiver.url)
+        port = _free_port()
+        with serving(_to_fake(command, fake), port, _env(fake)) as url:
+            body = {
+                "model": "auto",
+                "max_tokens": 8,
+                "messages": [{"role": "user", "content": "hi"}],
+            }
+            r = httpx2.post(url + "/v1/messages", json=body, headers={"x-api-key": "sk-ant-x"})
+            assert r.status_code == 200
+        spans = receiver.spans()
+    assert {s["service"] for s in spans} == {"policyroute-proxy"}
+    assert {s["name"] for s in spans} == {"chat auto", "chat claude-haiku-4-5"}

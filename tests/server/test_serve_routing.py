@@ -277,15 +277,15 @@ def test_bounded_load(proxy: ServerThread, fake: FakeAnthropic) -> None:
     assert time.monotonic() - start < 120
     fake.record_requests = True
     # A stream's record and metrics are written as it closes, just after its last byte; the
-    # /metrics request itself is the one request in flight once every other has finished.
+    # probes (/metrics itself) are not counted, so nothing is in flight once all have finished.
     deadline = time.monotonic() + 5
     while True:
         metrics = httpx2.get(proxy.url + "/metrics").text
-        settled = "policyroute_in_flight_requests 1.0" in metrics and len(_records(proxy)) == n
+        settled = "policyroute_in_flight_requests 0.0" in metrics and len(_records(proxy)) == n
         if settled or time.monotonic() > deadline:
             break
         time.sleep(0.05)
     line = f'policyroute_requests_total{{outcome="ok",rule="quick",tier="haiku"}} {float(n)}'
     assert line in metrics, [m for m in metrics.splitlines() if "requests_total{" in m]
-    assert "policyroute_in_flight_requests 1.0" in metrics
+    assert "policyroute_in_flight_requests 0.0" in metrics
     assert len(_records(proxy)) == n

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from policyroute.runtime.ladder import Answer, AttemptHook, Failure, Ladder
 from policyroute.runtime.records import (
     RecordSink,
     build_record,
+    new_request_id,
     prompt_record,
     sink_for,
     write_record,
@@ -189,7 +189,7 @@ class Core(ABC):
             request=request,
             expect=expect,
             confidence=confidence,
-            request_id=uuid.uuid4().hex,
+            request_id=new_request_id(),
             start=start,
             clock=Clock(self.deadlines, start),
             conversation=conversation,

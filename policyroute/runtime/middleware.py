@@ -32,7 +32,6 @@ import dataclasses
 import os
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -70,6 +69,7 @@ from policyroute.runtime.ladder import Answer, AttemptHook, Ladder, Tried, Try
 from policyroute.runtime.records import (
     RecordSink,
     build_record,
+    new_request_id,
     prompt_record,
     sink_for,
     write_record,
@@ -112,7 +112,7 @@ class PendingCall:
     request: Request
     start: float
     max_tokens: int | None = None
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    request_id: str = field(default_factory=new_request_id)
     conversation: str | None = None
     sticky_from: str | None = None
     continuation: bool = False

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import os
 import threading
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,12 @@ from policyroute.request import Request
 from policyroute.runtime.attempts import Attempt
 
 SCHEMA_VERSION = 1
+
+
+def new_request_id() -> str:
+    """policyroute's id of one request: the same form from every front end (serve answers it
+    in `x-policyroute-request-id`, so a record is found from either side)."""
+    return "pr_" + uuid.uuid4().hex[:24]
 
 
 class AttemptRecord(BaseModel):

@@ -16,7 +16,6 @@ import asyncio
 import json
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -31,7 +30,13 @@ from policyroute.runtime.calls import PolicySource
 from policyroute.runtime.classifier import AnthropicClassifier
 from policyroute.runtime.deadlines import Clock, DeadlineExceeded, Deadlines
 from policyroute.runtime.ladder import Answer, AttemptHook, Failure, Ladder, Step, Tried, Try
-from policyroute.runtime.records import RecordSink, build_record, prompt_record, write_record
+from policyroute.runtime.records import (
+    RecordSink,
+    build_record,
+    new_request_id,
+    prompt_record,
+    write_record,
+)
 from policyroute.runtime.redact import Redactor
 from policyroute.runtime.shadowing import AsyncShadow, Served
 from policyroute.runtime.spend import SpendMeter, waits_on_state
@@ -86,7 +91,7 @@ class ServedCall:
     max_tokens: int | None
     query: str = ""
     start: float = field(default_factory=time.perf_counter)
-    request_id: str = field(default_factory=lambda: "pr_" + uuid.uuid4().hex[:24])
+    request_id: str = field(default_factory=new_request_id)
     attempts: list[Attempt] = field(default_factory=list)
     decision: Decision | None = None
     sticky_from: str | None = None

@@ -371,3 +371,21 @@ def test_async_router_escalates_and_classifies(
     result = asyncio.run(again())
     assert tiers(result) == ["haiku", "sonnet"]
     assert result.cost_usd == pytest.approx(sum(a.cost_usd for a in result.attempts))
+
+
+def test_request_ids_have_one_form_across_front_ends(
+    fake: FakeAnthropic, client: anthropic.Anthropic, policy: policyroute.Policy, tmp_path: Path
+) -> None:
+    """Router, AsyncRouter and serve name a request alike (`pr_` and 24 hex digits): a record
+    is found by the id serve answers in `x-policyroute-request-id` whichever front end wrote
+    it (issue 25: the Router wrote bare hex)."""
+    import re
+
+    from policyroute.runtime.records import new_request_id
+
+    records = tmp_path / "r.jsonl"
+    result = Router(policy, client, records=records).create(messages=user("hi"))
+    form = re.compile(r"pr_[0-9a-f]{24}")
+    assert form.fullmatch(result.request_id)
+    assert form.fullmatch(DecisionRecord.model_validate_json(records.read_text()).request_id)
+    assert form.fullmatch(new_request_id()) and new_request_id() != new_request_id()

@@ -64,7 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(parser, argv)
     try:
         code = int(args.func(args))
-        sys.stdout.flush()  # a full disk or closed pipe is reported here, not at exit
+        if not sys.stdout.closed:  # `lsp` hands stdout to the protocol, which closes it
+            sys.stdout.flush()  # a full disk or closed pipe is reported here, not at exit
         return code
     except BrokenPipeError:  # `| head`: the reader had enough
         _quiet_stdout()

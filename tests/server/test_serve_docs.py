@@ -228,8 +228,9 @@ def test_nginx_in_front_example(tmp_path: Path) -> None:
 
 
 def _production(index: int) -> list[str]:
-    """The commands of the production section's `sh` blocks (after the four above)."""
-    return _commands(blocks("sh")[4 + index])
+    """The commands of the production section's `sh` blocks, counted from its heading."""
+    section = DOC[DOC.index("\n## Production\n") :]
+    return _commands(re.findall(r"```sh\n(.*?)```", section, re.S)[index])
 
 
 def _to_fake(command: str, fake: FakeAnthropic) -> str:

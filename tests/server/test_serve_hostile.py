@@ -144,11 +144,14 @@ def _raw(served: Served, head: bytes, body_parts: list[bytes], pause: float = 0.
                 s.sendall(part)
                 time.sleep(pause)
             s.shutdown(socket.SHUT_WR)
-        except BrokenPipeError:
-            pass
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed while the client was still writing
         out = b""
-        while chunk := s.recv(65536):
-            out += chunk
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+        except ConnectionResetError:
+            pass  # a close with unread client bytes resets; what arrived before it stands
         return out
 
 

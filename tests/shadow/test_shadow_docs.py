@@ -57,7 +57,7 @@ def _judge(body: dict) -> Reply:
 
 
 def _normalize(text: str) -> str:
-    text = re.sub(r"\b[0-9a-f]{32}\b", "<id>", text)
+    text = re.sub(r"\bpr_[0-9a-f]{24}\b|\b[0-9a-f]{32}\b", "<id>", text)
     text = re.sub(r"msgbatch_[0-9a-f]{24}", "msgbatch_<id>", text)
     text = re.sub(r'"latency_ms": [0-9.e-]+', '"latency_ms": <ms>', text)
     text = re.sub(r'"time": "[^"]+"', '"time": <time>', text)

@@ -9,6 +9,7 @@ when evaluation first reaches a condition on one of them.
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -95,14 +96,15 @@ def usd(where: str, value: Any) -> float:
     return float(value)
 
 
-class SpendReader:
+class SpendReader(abc.ABC):
     """Spend values read from elsewhere when a decision first asks for one (the runtime's
     state, runtime/spend.py); `get` answers None for a value that could not be read."""
 
     __slots__ = ()
 
+    @abc.abstractmethod
     def get(self, name: str, default: float | None = None) -> float | None:
-        raise NotImplementedError
+        """The value of one spend attribute, or `default` when it cannot be read."""
 
     def __bool__(self) -> bool:
         return True

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from anthropic.types import Message
+from pydantic import ConfigDict
 
 from policyroute.decision import Decision, Tier
 from policyroute.runtime.escalation import usage_of
@@ -26,9 +27,14 @@ class Attempt:
     retryable failure (the client's `max_retries`) before it answered or failed.
     """
 
+    # The same fields, in this order, are a record's `attempts[]` (runtime/records.py reads and
+    # writes this class through pydantic): one declaration for the attempt and its record.
+    __pydantic_config__ = ConfigDict(extra="forbid")
+
     kind: AttemptKind
     tier: str
     model: str
+    classifier: str | None = None
     status: int | None = None
     error: str | None = None
     trigger: str | None = None
@@ -40,7 +46,6 @@ class Attempt:
     cost_usd: float = 0.0
     latency_ms: float = 0.0
     upstream_request_id: str | None = None
-    classifier: str | None = None
     retries: int = 0
     # What routing changed for this attempt (a thinking budget fitted under a cap, a
     # max_tokens climb raised or skipped), or why the ladder continued the way it did.

@@ -28,14 +28,7 @@ from policyroute.runtime.attempts import (
 from policyroute.runtime.deadlines import Clock, Deadlines
 from policyroute.runtime.escalation import ConfidenceFn, JsonExpectation
 from policyroute.runtime.ladder import Answer, AttemptHook, Failure, Ladder
-from policyroute.runtime.records import (
-    RecordSink,
-    build_record,
-    new_request_id,
-    prompt_record,
-    sink_for,
-    write_record,
-)
+from policyroute.runtime.records import RecordSink, new_request_id, record_call, sink_for
 from policyroute.runtime.redact import Redactor
 from policyroute.runtime.shadowing import AsyncShadow, Served, ThreadShadow
 from policyroute.runtime.spend import SpendMeter, waits_on_state
@@ -267,24 +260,16 @@ class Core(ABC):
             error=error,
             sticky_from=call.sticky_from,
         )
-        if self.records is not None:
-            write_record(
-                self.records,
-                build_record(
-                    request_id=call.request_id,
-                    decision=decision,
-                    attempts=[*call.attempts, *shadows],
-                    latency_ms=latency,
-                    outcome=outcome,
-                    route=call.route,
-                    prompt=prompt_record(call.request.text, self.log_prompts),
-                    error=error,
-                    sticky_from=call.sticky_from,
-                    continuation=call.continuation,
-                    request=call.request,
-                    log_prompts=self.log_prompts,
-                ),
-            )
+        record_call(
+            self.records,
+            call,
+            decision,
+            outcome,
+            latency_ms=latency,
+            log_prompts=self.log_prompts,
+            error=error,
+            shadows=shadows,
+        )
         return latency
 
     def success(self, call: Call, decision: Decision, answer: Answer) -> RoutedResult:

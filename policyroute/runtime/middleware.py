@@ -66,14 +66,7 @@ from policyroute.runtime.deadlines import (
 )
 from policyroute.runtime.escalation import retryable_status
 from policyroute.runtime.ladder import Answer, AttemptHook, Ladder, Tried, Try
-from policyroute.runtime.records import (
-    RecordSink,
-    build_record,
-    new_request_id,
-    prompt_record,
-    sink_for,
-    write_record,
-)
+from policyroute.runtime.records import RecordSink, new_request_id, record_call, sink_for
 from policyroute.runtime.redact import Redactor
 from policyroute.runtime.sdk import (
     APIRequest,
@@ -354,24 +347,16 @@ class RoutingMiddleware(Middleware):
         )
 
         def write(shadows: Sequence[Attempt] = ()) -> None:
-            if self.records is not None:
-                write_record(
-                    self.records,
-                    build_record(
-                        request_id=state.request_id,
-                        decision=state.decision,
-                        attempts=[*state.attempts, *shadows],
-                        latency_ms=latency,
-                        outcome=outcome,
-                        route=state.route,
-                        prompt=prompt_record(state.request.text, self.log_prompts),
-                        error=error,
-                        sticky_from=state.sticky_from,
-                        continuation=state.continuation,
-                        request=state.request,
-                        log_prompts=self.log_prompts,
-                    ),
-                )
+            record_call(
+                self.records,
+                state,
+                state.decision,
+                outcome,
+                latency_ms=latency,
+                log_prompts=self.log_prompts,
+                error=error,
+                shadows=shadows,
+            )
 
         # A shadowed request's record is written when its shadow calls end (runtime/shadowing.py).
         shadowed = answer is not None and self._shadow(state, answer, write)

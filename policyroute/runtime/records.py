@@ -8,6 +8,7 @@ import os
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -20,6 +21,8 @@ from policyroute.runtime.attempts import Attempt
 
 SCHEMA_VERSION = 1
 
+Outcome = Literal["ok", "failed", "interrupted"]
+
 
 def new_request_id() -> str:
     """policyroute's id of one request: the same form from every front end (serve answers it
@@ -27,26 +30,9 @@ def new_request_id() -> str:
     return "pr_" + uuid.uuid4().hex[:24]
 
 
-class AttemptRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["classify", "generate", "shadow"]
-    tier: str
-    model: str
-    classifier: str | None = None
-    status: int | None = None
-    error: str | None = None
-    trigger: str | None = None
-    stop_reason: str | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_creation_tokens: int = 0
-    cache_read_tokens: int = 0
-    cost_usd: float = 0.0
-    latency_ms: float = 0.0
-    upstream_request_id: str | None = None
-    retries: int = 0
-    note: str | None = None
+# A record's `attempts[]` are the attempts themselves: pydantic reads and writes the dataclass,
+# so its fields are declared once (runtime/attempts.py). The name stays for readers of records.
+AttemptRecord = Attempt
 
 
 class PromptRecord(BaseModel):
@@ -74,9 +60,9 @@ class DecisionRecord(BaseModel):
     tier: str
     model: str
     final_tier: str | None = None
-    outcome: Literal["ok", "failed", "interrupted"]
+    outcome: Outcome
     route: dict[str, Any] = {}
-    attempts: list[AttemptRecord]
+    attempts: list[Attempt]
     triggers: list[str]
     escalations: int
     input_tokens: int
@@ -101,6 +87,58 @@ class DecisionRecord(BaseModel):
 
 class RecordSink(Protocol):
     def write(self, record: BaseModel) -> None: ...
+
+
+class RecordedCall(Protocol):
+    """What every front end's call holds for its record: the Router's `Call`, serve's
+    `ServedCall`, the middleware's `PendingCall`."""
+
+    @property
+    def request_id(self) -> str: ...
+    @property
+    def attempts(self) -> list[Attempt]: ...
+    @property
+    def route(self) -> dict[str, Any]: ...
+    @property
+    def request(self) -> Request: ...
+    @property
+    def sticky_from(self) -> str | None: ...
+    @property
+    def continuation(self) -> bool: ...
+
+
+def record_call(
+    sink: RecordSink | None,
+    call: RecordedCall,
+    decision: Decision,
+    outcome: Outcome,
+    *,
+    latency_ms: float,
+    log_prompts: bool,
+    error: str | None = None,
+    shadows: Sequence[Attempt] = (),
+) -> None:
+    """Write the record of one finished call (no sink: nothing). Every front end ends here,
+    so a record reads the same whichever path the request took."""
+    if sink is None:
+        return
+    write_record(
+        sink,
+        build_record(
+            request_id=call.request_id,
+            decision=decision,
+            attempts=[*call.attempts, *shadows],
+            latency_ms=latency_ms,
+            outcome=outcome,
+            route=call.route,
+            prompt=prompt_record(call.request.text, log_prompts),
+            error=error,
+            sticky_from=call.sticky_from,
+            continuation=call.continuation,
+            request=call.request,
+            log_prompts=log_prompts,
+        ),
+    )
 
 
 class JsonlWriter:
@@ -192,7 +230,7 @@ def build_record(
     decision: Decision,
     attempts: Sequence[Attempt],
     latency_ms: float,
-    outcome: Literal["ok", "failed", "interrupted"],
+    outcome: Outcome,
     route: Mapping[str, Any] | None,
     prompt: PromptRecord | None,
     error: str | None = None,
@@ -216,28 +254,7 @@ def build_record(
         final_tier=final,
         outcome=outcome,
         route=dict(route or {}),
-        attempts=[
-            AttemptRecord(
-                kind=a.kind,
-                tier=a.tier,
-                model=a.model,
-                classifier=a.classifier,
-                status=a.status,
-                error=a.error,
-                trigger=a.trigger,
-                stop_reason=a.stop_reason,
-                input_tokens=a.input_tokens,
-                output_tokens=a.output_tokens,
-                cache_creation_tokens=a.cache_creation_tokens,
-                cache_read_tokens=a.cache_read_tokens,
-                cost_usd=a.cost_usd,
-                latency_ms=round(a.latency_ms, 3),
-                upstream_request_id=a.upstream_request_id,
-                retries=a.retries,
-                note=a.note,
-            )
-            for a in attempts
-        ],
+        attempts=[replace(a, latency_ms=round(a.latency_ms, 3)) for a in attempts],
         triggers=[a.trigger for a in generations if a.trigger],
         escalations=max(len(generations) - 1, 0),
         input_tokens=sum(a.input_tokens for a in billed),

@@ -30,13 +30,7 @@ from policyroute.runtime.calls import PolicySource
 from policyroute.runtime.classifier import AnthropicClassifier
 from policyroute.runtime.deadlines import Clock, DeadlineExceeded, Deadlines
 from policyroute.runtime.ladder import Answer, AttemptHook, Failure, Ladder, Step, Tried, Try
-from policyroute.runtime.records import (
-    RecordSink,
-    build_record,
-    new_request_id,
-    prompt_record,
-    write_record,
-)
+from policyroute.runtime.records import RecordSink, new_request_id, record_call
 from policyroute.runtime.redact import Redactor
 from policyroute.runtime.shadowing import AsyncShadow, Served
 from policyroute.runtime.spend import SpendMeter, waits_on_state
@@ -235,26 +229,17 @@ def record(
 ) -> None:
     decision = call.decision
     assert decision is not None
-    if services.records is None:
-        return
     if latency is None:
         latency = (time.perf_counter() - call.start) * 1000
-    write_record(
+    record_call(
         services.records,
-        build_record(
-            request_id=call.request_id,
-            decision=decision,
-            attempts=[*call.attempts, *shadows],
-            latency_ms=latency,
-            outcome=outcome,
-            route=call.route,
-            prompt=prompt_record(call.request.text, services.log_prompts),
-            error=error,
-            sticky_from=call.sticky_from,
-            continuation=call.continuation,
-            request=call.request,
-            log_prompts=services.log_prompts,
-        ),
+        call,
+        decision,
+        outcome,
+        latency_ms=latency,
+        log_prompts=services.log_prompts,
+        error=error,
+        shadows=shadows,
     )
 
 

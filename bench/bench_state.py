@@ -28,7 +28,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ import time
 from pathlib import Path
 
 import httpx2
-from bench_serve import _free_port, _pct, _Pool, _wait_up
+from serve_load import Pool, free_port, pct, stop, wait_up
 
 import policyroute
 from policyroute.request import Request
@@ -65,7 +64,7 @@ def start_redis() -> tuple[subprocess.Popen[bytes], str, str]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit("redis-server is not installed (apt-get install redis-server)")
-    port = _free_port()
+    port = free_port()
     tmp = tempfile.mkdtemp(prefix="bench-redis-")
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", tmp],
@@ -124,12 +123,12 @@ def bench_decide(url: str, n: int, seed: int) -> dict[str, list[float]]:
 
 
 def serve(policy: Path, upstream: str, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     exe = str(Path(sys.executable).with_name("policyroute"))
     args = [exe, "serve", str(policy), "--port", str(port), "--upstream", upstream]
     proc = subprocess.Popen([*args, "--log-level", "warning", *extra], stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    _wait_up(url, proc, "/healthz")
+    wait_up(url, proc, "/healthz")
     return proc, url
 
 
@@ -145,7 +144,7 @@ async def open_loop(
     urls: dict[str, str], n: int, rate: float, clients: int, seed: int
 ) -> dict[str, list[float]]:
     rng = random.Random(seed)
-    pools = {name: _Pool(url, clients) for name, url in urls.items()}
+    pools = {name: Pool(url, clients) for name, url in urls.items()}
     results: dict[str, list[float]] = {name: [] for name in urls}
 
     async def fire(name: str, body: bytes) -> None:
@@ -165,8 +164,8 @@ async def open_loop(
 
 
 def row(name: str, xs: list[float], base: list[float] | None, unit: str = "us") -> str:
-    p50, p90, p99 = (_pct(xs, q) for q in (0.5, 0.9, 0.99))
-    added = f"{p50 - _pct(base, 0.5):+9.1f}" if base is not None else f"{'':>9}"
+    p50, p90, p99 = (pct(xs, q) for q in (0.5, 0.9, 0.99))
+    added = f"{p50 - pct(base, 0.5):+9.1f}" if base is not None else f"{'':>9}"
     return f"{name:<20} {len(xs):>6} {p50:>9.1f} {p90:>9.1f} {p99:>9.1f} {added}   ({unit})"
 
 
@@ -188,7 +187,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             policy = Path(tmp) / "bench.route"
             policy.write_text(POLICY)
-            up_port = _free_port()
+            up_port = free_port()
             upstream = f"http://127.0.0.1:{up_port}"
             fake = subprocess.Popen(
                 [sys.executable, str(ROOT / "tests" / "fake_anthropic.py"), str(up_port)],
@@ -196,7 +195,7 @@ def main() -> None:
                 env=env,
             )
             procs.append(fake)
-            _wait_up(upstream, fake, "/v1/models")
+            wait_up(upstream, fake, "/v1/models")
             local_proc, local_url = serve(policy, upstream)
             procs.append(local_proc)
             shared_proc, shared_url = serve(policy, upstream, "--state", url)
@@ -206,13 +205,7 @@ def main() -> None:
             asyncio.run(open_loop(urls, 300, args.rate, args.clients, 0))  # warm up
             served = asyncio.run(open_loop(urls, args.requests, args.rate, args.clients, args.seed))
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(procs)
         shutil.rmtree(redis_dir, ignore_errors=True)
 
     print(

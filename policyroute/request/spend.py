@@ -32,8 +32,27 @@ DOCS = {
 }
 
 
+# The last window computed of each kind, (start, end, label): every request counts its
+# spend in the windows of its own time, nearly always the same ones as the last request's,
+# and formatting a calendar window was a twentieth of a routed request's CPU in `serve`.
+_LAST: dict[str, tuple[float, float, str]] = {}
+
+
 def window_of(window: str, at: float) -> tuple[str, float]:
     """(the window's label, its end as a Unix time) for the UTC `window` holding time `at`."""
+    last = _LAST.get(window)
+    if last is not None and last[0] <= at < last[1]:
+        return last[2], last[1]
+    label, end = _window_of(window, at)
+    start = datetime.strptime(label, _FORMATS[window]).replace(tzinfo=UTC).timestamp()
+    _LAST[window] = (start, end, label)
+    return label, end
+
+
+_FORMATS = {"hour": "%Y%m%d%H", "day": "%Y%m%d", "month": "%Y%m"}
+
+
+def _window_of(window: str, at: float) -> tuple[str, float]:
     t = datetime.fromtimestamp(at, UTC)
     if window == "hour":
         start = t.replace(minute=0, second=0, microsecond=0)

@@ -32,7 +32,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from policyroute import tracing
 from policyroute.runtime.calls import PolicySource
@@ -45,6 +45,7 @@ from policyroute.runtime.state import open_state
 from policyroute.runtime.sticky import DEFAULT_MAX_CONVERSATIONS, Sticky
 from policyroute.server.auth import Auth, AuthError, Caller, redact, scrubbed
 from policyroute.server.body import DEFAULT_BODY_TIMEOUT_S, ClientGone, json_object, read_body
+from policyroute.server.deferred import DeferredSink
 from policyroute.server.errors import ApiError, error_body, error_response
 from policyroute.server.health import Health, watch_for_drain
 from policyroute.server.intake import routed, routed_call, upstream_headers
@@ -100,8 +101,9 @@ class ServeConfig:
     instance_id: str = field(default_factory=new_instance_id)
 
 
-class _State:
-    """The app's live pieces; `services` exists between startup and shutdown."""
+class AppPieces:
+    """The app's live pieces (config, auth, metrics, health, the policy store, and the
+    routed requests' `Services`, which exist between startup and shutdown)."""
 
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
@@ -120,7 +122,7 @@ class _State:
         self.metrics.reloads.labels("rejected").inc()
 
 
-def _open_store(state: _State) -> tuple[Any, bool]:
+def _open_store(state: AppPieces) -> tuple[Any, bool]:
     """The policy source: a path becomes a hot-reloading store (started by the caller)."""
     policy = state.config.policy
     if isinstance(policy, str | os.PathLike):
@@ -136,7 +138,7 @@ def _open_store(state: _State) -> tuple[Any, bool]:
 
 
 def create_app(config: ServeConfig) -> Starlette:
-    state = _State(config)
+    state = AppPieces(config)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -150,6 +152,10 @@ def create_app(config: ServeConfig) -> Starlette:
         tracing.configure_from_env()
         upstream = Upstream(config.upstream, config.upstream_timeout)
         records = sink_for(config.records)
+        if records is not None and records is not config.records:
+            # A file of our own: written after each answer has gone out (a sink the caller
+            # passed in is called in place, as before).
+            records = DeferredSink(records)
         shared = open_state(config.state, config.state_timeout, config.sticky_max_conversations)
         register_state_metrics(state.metrics.registry, shared)
         state.services = Services(
@@ -239,20 +245,43 @@ def create_app(config: ServeConfig) -> Starlette:
             methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
         ),
     ]
-    app = Starlette(
+    app = _App(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: not_found, Exception: not_found},
         middleware=[Middleware(_InFlight, state=state)],
     )
     app.state.policyroute = state
+    app.messages = _Messages(state)
     return app
+
+
+class _App(Starlette):
+    """Starlette, with `POST /v1/messages` (nearly every request a proxy sees) sent straight
+    to its handler: the error middleware, exception middleware, router and endpoint wrapper
+    cost a frame, and a wrapped `send` per chunk, on every request; the answers they would
+    give are the same ones `_Messages` gives."""
+
+    messages: _Messages | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self.messages is not None
+            and scope["type"] == "http"
+            and scope["path"] == "/v1/messages"
+            and scope["method"] == "POST"
+            and not scope.get("root_path")
+        ):
+            scope["app"] = self
+            await self.messages(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 _PROBES = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
 
 
-def _operator(state: _State, request: HttpRequest) -> Response | None:
+def _operator(state: AppPieces, request: HttpRequest) -> Response | None:
     """None when the caller may read metrics and health, else the 401 to answer."""
     if state.config.public_metrics or not state.auth.requires_token:
         return None
@@ -268,7 +297,7 @@ class _InFlight:
     """Counts requests from arrival to the last byte sent (streams included); past the
     concurrency limit, an API request is answered 529 (overloaded) at once."""
 
-    def __init__(self, app: ASGIApp, state: _State) -> None:
+    def __init__(self, app: ASGIApp, state: AppPieces) -> None:
         self.app = app
         self.state = state
         self.gauge = state.metrics.in_flight
@@ -277,6 +306,9 @@ class _InFlight:
         if scope["type"] != "http" or scope["path"] in _PROBES:
             await self.app(scope, receive, send)
             return
+        await self.counted(scope, receive, send)
+
+    async def counted(self, scope: Scope, receive: Receive, send: Send) -> None:
         health = self.state.health
         if health.over_limit():
             self.state.metrics.errors.labels("529").inc()
@@ -293,14 +325,43 @@ class _InFlight:
             health.in_flight -= 1
 
 
-def _internal(state: _State, exc: BaseException) -> Response:
+class _Messages(_InFlight):
+    """`POST /v1/messages` as an ASGI app of its own: counted in flight, guarded as every
+    API route is, and an error past the handler answered 500 as Starlette's error
+    middleware answers it (then raised, for the server's log)."""
+
+    def __init__(self, state: AppPieces) -> None:
+        super().__init__(self._serve, state)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def sent(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            request = HttpRequest(scope, receive, send)
+            response = await _guarded(self.state, request, _messages)
+            await response(scope, receive, sent)
+        except Exception as e:
+            if not started:
+                await _internal(self.state, e)(scope, receive, send)
+            raise
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.counted(scope, receive, send)
+
+
+def _internal(state: AppPieces, exc: BaseException) -> Response:
     # Logged without the traceback's locals and with keys redacted; the caller gets no trace.
     log.error("internal error: %s", redact(f"{type(exc).__name__}: {exc}", state.auth.secrets()))
     state.metrics.errors.labels("500").inc()
     return error_response(500, "internal error in policyroute; see the server log")
 
 
-async def _guarded(state: _State, request: HttpRequest, handler: Any) -> Response:
+async def _guarded(state: AppPieces, request: HttpRequest, handler: Any) -> Response:
     services = state.services
     if services is None:
         return error_response(503, "policyroute is starting")
@@ -339,12 +400,12 @@ def _json_body(raw: bytes) -> dict[str, Any]:
 
 
 def _upstream_headers(request: HttpRequest) -> list[tuple[str, str]]:
-    state: _State = request.app.state.policyroute
+    state: AppPieces = request.app.state.policyroute
     return upstream_headers(request, state.auth, state.config.instance_id)
 
 
 async def _messages(
-    state: _State, services: Services, request: HttpRequest, caller: Caller
+    state: AppPieces, services: Services, request: HttpRequest, caller: Caller
 ) -> Response:
     raw = await _read_body(request, state.config)
     body = _json_body(raw)
@@ -356,7 +417,7 @@ async def _messages(
 
 
 async def _count_tokens(
-    state: _State, services: Services, request: HttpRequest, caller: Caller
+    state: AppPieces, services: Services, request: HttpRequest, caller: Caller
 ) -> Response:
     raw = await _read_body(request, state.config)
     body = _json_body(raw)
@@ -372,14 +433,14 @@ async def _count_tokens(
 
 
 async def _passthrough(
-    state: _State, services: Services, request: HttpRequest, caller: Caller
+    state: AppPieces, services: Services, request: HttpRequest, caller: Caller
 ) -> Response:
     raw = await _read_body(request, state.config)
     return await _forward(state, services, request, raw or None, request.url.path)
 
 
 async def _forward(
-    state: _State, services: Services, request: HttpRequest, raw: bytes | None, endpoint: str
+    state: AppPieces, services: Services, request: HttpRequest, raw: bytes | None, endpoint: str
 ) -> Response:
     """Send the request upstream as it came and stream the answer back as it comes."""
     headers = _upstream_headers(request)

@@ -89,7 +89,8 @@ def routed_call(
         continuation=mapped.continuation,
         stream=stream,
         max_tokens=max_tokens,
-        query=request.url.query,
+        # The raw query string, as `request.url.query` gives it, without parsing a URL.
+        query=request.scope.get("query_string", b"").decode(),
     )
 
 

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 from anthropic.types import Message
@@ -36,6 +37,7 @@ from policyroute.runtime.shadowing import AsyncShadow, Served
 from policyroute.runtime.spend import SpendMeter, waits_on_state
 from policyroute.runtime.sticky import Sticky
 from policyroute.server.auth import Caller
+from policyroute.server.deferred import DeferredSink
 from policyroute.server.errors import error_body, error_response
 from policyroute.server.metrics import Metrics
 from policyroute.server.rung import MESSAGES, Rung, StreamErrorEvent, try_rung
@@ -231,8 +233,25 @@ def record(
     assert decision is not None
     if latency is None:
         latency = (time.perf_counter() - call.start) * 1000
+    sink = services.records
+    if isinstance(sink, DeferredSink):
+        # Built and written once the answer is out; the call is finished, nothing changes it.
+        sink.defer(
+            partial(
+                record_call,
+                sink.sink,
+                call,
+                decision,
+                outcome,
+                latency_ms=latency,
+                log_prompts=services.log_prompts,
+                error=error,
+                shadows=tuple(shadows),
+            )
+        )
+        return
     record_call(
-        services.records,
+        sink,
         call,
         decision,
         outcome,

@@ -95,10 +95,17 @@ async def try_rung(
     failures (they are in `tried.error`)."""
     response: UpstreamResponse | None = None
     try:
-        response = await _within(end, up.open("POST", MESSAGES, headers, payload, query))
+        data: bytes | None = None
+        try:
+            # One deadline around the head and the body (a timeout each cost twice).
+            async with asyncio.timeout_at(end):
+                response = await up.open("POST", MESSAGES, headers, payload, query)
+                if response.status_code >= 400 or not stream:
+                    data = await response.read()
+        except TimeoutError:
+            raise DeadlineExceeded("the attempt ran past its deadline") from None
         rid = response.headers.get("request-id")
-        if response.status_code >= 400 or not stream:
-            data = await _within(end, response.read())
+        if data is not None:
             rung = Rung(Tried(request_id=rid), response.status_code, response.headers, data)
             if response.status_code >= 400:
                 rung.tried.error = UpstreamStatus(response.status_code, data)

@@ -15,6 +15,34 @@ from prometheus_client.registry import Collector
 
 from policyroute.runtime.state import State
 
+# One family per key of the state's health: (kind, name, help, key).
+FAMILIES: tuple[tuple[type[GaugeMetricFamily | CounterMetricFamily], str, str, str], ...] = (
+    (
+        GaugeMetricFamily,
+        "policyroute_state_up",
+        "Whether the state (sticky floors, spend) answered its last call (1) or not (0).",
+        "up",
+    ),
+    (
+        CounterMetricFamily,
+        "policyroute_state_failures",
+        "State calls that failed or timed out; the request went on without the state.",
+        "failures",
+    ),
+    (
+        CounterMetricFamily,
+        "policyroute_state_skipped",
+        "State calls not tried while backing off after a failure.",
+        "skipped",
+    ),
+    (
+        CounterMetricFamily,
+        "policyroute_state_dropped_usd",
+        "Spend (USD) that could not be added to the shared counters.",
+        "dropped_usd",
+    ),
+)
+
 
 class StateCollector(Collector):
     def __init__(self, state: State) -> None:
@@ -23,34 +51,10 @@ class StateCollector(Collector):
     def collect(self) -> Iterator[Any]:
         health = self.state.health.as_dict()
         backend = self.state.describe()
-        up = GaugeMetricFamily(
-            "policyroute_state_up",
-            "Whether the state (sticky floors, spend) answered its last call (1) or not (0).",
-            labels=["backend"],
-        )
-        up.add_metric([backend], health["up"])
-        yield up
-        failures = CounterMetricFamily(
-            "policyroute_state_failures",
-            "State calls that failed or timed out; the request went on without the state.",
-            labels=["backend"],
-        )
-        failures.add_metric([backend], health["failures"])
-        yield failures
-        skipped = CounterMetricFamily(
-            "policyroute_state_skipped",
-            "State calls not tried while backing off after a failure.",
-            labels=["backend"],
-        )
-        skipped.add_metric([backend], health["skipped"])
-        yield skipped
-        dropped = CounterMetricFamily(
-            "policyroute_state_dropped_usd",
-            "Spend (USD) that could not be added to the shared counters.",
-            labels=["backend"],
-        )
-        dropped.add_metric([backend], health["dropped_usd"])
-        yield dropped
+        for kind, name, documentation, key in FAMILIES:
+            family = kind(name, documentation, labels=["backend"])
+            family.add_metric([backend], health[key])
+            yield family
 
 
 def register_state_metrics(registry: CollectorRegistry, state: State) -> None:

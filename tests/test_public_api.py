@@ -93,20 +93,22 @@ def _outcome(call: Any) -> str:
     return "accepted"
 
 
-@given(key=st.sampled_from(COUNTS), value=not_a_count)
-def test_a_wrong_count_is_refused_the_same_way_everywhere(key: str, value: Any) -> None:
+def _refused_alike(key: str, value: Any) -> None:
+    """Keywords, a mapping and route JSON refuse the value with the same located error."""
     keyword = _outcome(lambda: POLICY.decide(prompt="hello", **{key: value}))
     mapping = _outcome(lambda: POLICY.decide({"prompt": "hello", key: value}))
     from_json = _outcome(lambda: Request.from_json(_route_json(key, value)))
     assert keyword == mapping == from_json == f"error: {key}"
+
+
+@given(key=st.sampled_from(COUNTS), value=not_a_count)
+def test_a_wrong_count_is_refused_the_same_way_everywhere(key: str, value: Any) -> None:
+    _refused_alike(key, value)
 
 
 @given(key=st.sampled_from(STRINGS), value=not_a_string)
 def test_a_wrong_string_is_refused_the_same_way_everywhere(key: str, value: Any) -> None:
-    keyword = _outcome(lambda: POLICY.decide(prompt="hello", **{key: value}))
-    mapping = _outcome(lambda: POLICY.decide({"prompt": "hello", key: value}))
-    from_json = _outcome(lambda: Request.from_json(_route_json(key, value)))
-    assert keyword == mapping == from_json == f"error: {key}"
+    _refused_alike(key, value)
 
 
 @given(

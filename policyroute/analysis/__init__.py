@@ -8,7 +8,7 @@ from __future__ import annotations
 from .counterfactual import counterfactual
 from .diff import Difference, diff
 from .reach import lint, why_no_witness, witness
-from .space import AnalysisTooLarge
+from .variables import AnalysisTooLarge
 
 __all__ = [
     "AnalysisTooLarge",

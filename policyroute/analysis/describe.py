@@ -16,7 +16,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from .cells import INF, Cell, Var
-from .space import FALSE, TRUE, Space
+from .mdd import FALSE, TRUE
+from .space import Space
 
 MAX_CASES = 6
 MAX_PATHS = 64

@@ -16,8 +16,9 @@ from typing import Any
 
 from ..policy import Policy
 from .describe import describe_region
+from .mdd import FALSE, deep_recursion
 from .reach import compute
-from .space import FALSE, Space, deep_recursion
+from .space import Space
 from .witness import decide_json, find_request
 
 MAX_REGIONS = 200

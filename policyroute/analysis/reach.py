@@ -14,7 +14,9 @@ from ..compiler.atoms import Expr
 from ..policy import Policy
 from ..syntax.diagnostics import Diagnostic
 from ..syntax.source import Span
-from .space import FALSE, TRUE, AnalysisTooLarge, Space, deep_recursion
+from .mdd import FALSE, TRUE, deep_recursion
+from .space import Space
+from .variables import AnalysisTooLarge
 from .witness import decide_json, find_request
 
 MAX_NAMED = 5

@@ -21,255 +21,39 @@ decides" is never wrong), while a non-empty region gets a concrete witness reque
 checked with `Policy.decide` before anyone sees it.
 
 Regions are multi-valued decision diagrams (MDDs) over the cells, hash-consed, so the
-emptiness of a region is a pointer comparison.
-
-About 600 lines, and kept whole: the variables, their order and the MDD operations on them
-are one data structure (the cells are in cells.py, phrase containment in containment.py).
+emptiness of a region is a pointer comparison. The stages: variables.py finds the variables
+and their cells, this module orders them, states the space's own constraints and turns a
+policy's expressions into regions; mdd.py holds the diagram operations, cells.py the cells,
+containment.py phrase containment.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..compiler.atoms import Expr, InAtom, KwAtom, NumAtom
 from ..compiler.features import compile_regex
 from ..policy import Policy
-from ..request.attributes import BOOL, DYNAMIC, INT, STRING, TEXT, USD, lookup
-from .cells import INF, NO, NONE, YES, Cell, Var, _num_cells, describe_cell
-from .containment import containment_pairs
-
-FALSE = 0
-TRUE = 1
+from .cells import Cell, Var, describe_cell
+from .mdd import FALSE, TRUE, Mdd, deep_recursion
+from .variables import collect_variables
 
 
-@dataclass(slots=True)
-class _Group:
-    attr: str
-    typ: str
-    thresholds: set[float] = field(default_factory=set)
-    strings: set[str] = field(default_factory=set)
-    numeric: bool = False
-    stringy: bool = False
-    booly: bool = False
-
-
-OTHER_STRING = "zz-other"
-
-
-def _never_missing(name: str) -> bool:
-    """A flag a Request holds (False unless given) is never missing."""
-    info = lookup(name)
-    return info is not None and info.type == BOOL and info.field is not None
-# Variables of one analysis: far above a real policy's (tens), and low enough that the
-# recursive MDD operations stay well inside the native stack.
-MAX_VARIABLES = 2_000
-
-
-class Space:
+class Space(Mdd):
     """The variables of one or more policies and the MDD machinery over them."""
 
     def __init__(self, policies: Sequence[Policy]) -> None:
         self.policies = list(policies)
-        groups: dict[str, _Group] = {}
-        labels: dict[str, list[str]] = {}
-        confidences: dict[str, set[float]] = {}
-        regexes: list[tuple[Any, ...]] = []
-        phrases: list[tuple[str, str]] = []
-        # Which atoms read each phrase: phrases read by exactly the same `any` atoms are
-        # interchangeable, so they share one variable ("one of them was found").
-        signature: dict[tuple[str, str], set[tuple[int, int]]] = {}
-        in_all: set[tuple[str, str]] = set()
-        for pi, p in enumerate(policies):
-            for name, spec in p.classifiers.items():
-                known = labels.setdefault(name, [])
-                known.extend(x for x in spec.labels if x not in known)
-            feats = p.atoms.features
-            for f in feats:
-                k = f.key
-                if k[0] in ("num", "str", "bool", "present"):
-                    info = lookup(k[1])
-                    typ = info.type if info is not None else DYNAMIC
-                    g = groups.setdefault(k[1], _Group(k[1], typ))
-                    g.numeric |= k[0] == "num"
-                    g.stringy |= k[0] == "str"
-                    g.booly |= k[0] == "bool"
-                elif k[0] == "confidence":
-                    confidences.setdefault(k[1], set())
-                elif k[0] == "label":
-                    labels.setdefault(k[1], [])
-                elif k[0] == "regex" and k not in regexes:
-                    regexes.append(k)
-            for aid, atom in enumerate(p.atoms.atoms):
-                k = feats[atom.feature].key
-                if isinstance(atom, NumAtom):
-                    if k[0] == "confidence":
-                        confidences[k[1]].add(float(atom.value))
-                    else:
-                        groups[k[1]].thresholds.add(float(atom.value))
-                elif isinstance(atom, InAtom) and k[0] == "str":
-                    groups[k[1]].strings.update(v for v in atom.values if isinstance(v, str))
-                elif isinstance(atom, KwAtom):
-                    for pid in atom.phrases:
-                        ph = (k[1], p.atoms.phrases[pid])
-                        if ph not in signature:
-                            phrases.append(ph)
-                        signature.setdefault(ph, set()).add((pi, aid))
-                        if atom.mode == "all" and len(atom.phrases) > 1:
-                            in_all.add(ph)
-        self.vars: list[Var] = []
-        self.index: dict[tuple[Any, ...], int] = {}
-        for g in groups.values():
-            self._add(("attr", g.attr), self._attr_cells(g), g.attr, g.attr)
-        for k in regexes:
-            self._add(k, [NO, YES], None, f"{k[1]} matches /{k[2]}/{k[3]}")
-        for name, ls in labels.items():
-            cells = [NONE, *(Cell("str", x) for x in ls)]
-            self._add(("label", name), cells, None, f"{name}.label")
-        for name, ts in confidences.items():
-            self._add(
-                ("confidence", name), _num_cells(ts, False, 0.0, 1.0), None, f"{name}.confidence"
-            )
-        # Phrase containment, found once (near-linearly) for the three uses below.
-        self._inside: list[tuple[tuple[str, str], tuple[str, str]]] = _containment_of(phrases)
-        self.members: dict[int, tuple[str, ...]] = {}
-        for group in _phrase_groups(phrases, signature, in_all, self._inside):
-            attr, text = group[0]
-            texts = tuple(t for _, t in group)
-            shown = (
-                f'"{text}"'
-                if len(texts) == 1
-                else "any of [" + ", ".join(f'"{t}"' for t in texts) + "]"
-            )
-            self._add(("phrase", attr, text), [NO, YES], None, f"{attr} contains {shown}")
-            self.members[len(self.vars) - 1] = texts
-            for t in texts[1:]:
-                self.index[("phrase", attr, t)] = len(self.vars) - 1
-        if len(self.vars) > MAX_VARIABLES:
-            # The MDD operations recurse once per variable, and far past this both the time
-            # and the native stack run out.
-            raise AnalysisTooLarge(
-                f"{len(self.vars):,} independent tests to analyse; the most is {MAX_VARIABLES:,}"
-            )
+        found = collect_variables(self.policies)
+        self.vars: list[Var] = found.vars
+        self.index: dict[tuple[Any, ...], int] = found.index
+        self.members: dict[int, tuple[str, ...]] = found.members
+        self._inside = found.inside
         self._order_by_component()
-        # MDD tables. Node 0 is FALSE, 1 is TRUE; terminals sit below every variable.
-        n = len(self.vars)
-        self.node_var: list[int] = [n, n]
-        self.node_kids: list[tuple[int, ...]] = [(), ()]
-        self._unique: dict[tuple[int, tuple[int, ...]], int] = {}
-        self._and: dict[tuple[int, int], int] = {}
-        self._or: dict[tuple[int, int], int] = {}
-        self._not: dict[int, int] = {}
-        with deep_recursion(n):
+        self._start_tables()
+        with deep_recursion(len(self.vars)):
             self.universe = self._containment()
-
-    def _add(self, key: tuple[Any, ...], cells: list[Cell], attr: str | None, label: str) -> None:
-        self.index[key] = len(self.vars)
-        self.vars.append(Var(key, cells, attr, label))
-
-    @staticmethod
-    def _attr_cells(g: _Group) -> list[Cell]:
-        # A request always says whether it carries tools or images (false unless it does).
-        cells = [] if _never_missing(g.attr) else [NONE]
-        typ = g.typ
-        if (
-            typ == INT
-            or (typ == DYNAMIC and g.numeric)
-            or (typ not in (STRING, TEXT, DYNAMIC) and g.numeric)
-        ):
-            integer = typ == INT
-            # a length counts characters; a spend is dollars spent
-            lo = 0.0 if g.attr == "length" or typ == USD else -INF
-            cells += _num_cells(g.thresholds, integer, lo, INF)
-        if typ == STRING or (typ == DYNAMIC and g.stringy):
-            cells += [Cell("str", s) for s in sorted(g.strings)]
-            other = OTHER_STRING
-            while other in g.strings:
-                other += "-"
-            cells.append(Cell("str", other, other=True))
-        if typ == "bool" or (typ == DYNAMIC and g.booly):
-            cells += [Cell("bool", True), Cell("bool", False)]
-        if typ in (DYNAMIC, TEXT) or len(cells) == 1:
-            cells.append(Cell("any", "x"))
-        return cells
-
-    # -- MDD core ------------------------------------------------------------------------
-
-    def mk(self, v: int, kids: tuple[int, ...]) -> int:
-        first = kids[0]
-        if all(k == first for k in kids):
-            return first
-        key = (v, kids)
-        node = self._unique.get(key)
-        if node is None:
-            node = self._unique[key] = len(self.node_var)
-            self.node_var.append(v)
-            self.node_kids.append(kids)
-        return node
-
-    def lit(self, v: int, truth: Callable[[Cell], bool]) -> int:
-        return self.mk(v, tuple(TRUE if truth(c) else FALSE for c in self.vars[v].cells))
-
-    def and_(self, a: int, b: int) -> int:
-        if a == FALSE or b == FALSE:
-            return FALSE
-        if a == TRUE:
-            return b
-        if b == TRUE or a == b:
-            return a
-        if a > b:
-            a, b = b, a
-        key = (a, b)
-        r = self._and.get(key)
-        if r is None:
-            r = self._and[key] = self._apply(a, b, self.and_)
-        return r
-
-    def or_(self, a: int, b: int) -> int:
-        if a == TRUE or b == TRUE:
-            return TRUE
-        if a == FALSE:
-            return b
-        if b == FALSE or a == b:
-            return a
-        if a > b:
-            a, b = b, a
-        key = (a, b)
-        r = self._or.get(key)
-        if r is None:
-            r = self._or[key] = self._apply(a, b, self.or_)
-        return r
-
-    def _apply(self, a: int, b: int, op: Callable[[int, int], int]) -> int:
-        va, vb = self.node_var[a], self.node_var[b]
-        v = min(va, vb)
-        size = len(self.vars[v].cells)
-        ka = self.node_kids[a] if va == v else (a,) * size
-        kb = self.node_kids[b] if vb == v else (b,) * size
-        # A number variable can have hundreds of cells whose children are mostly the same
-        # few nodes: combine each distinct pair once.
-        local: dict[tuple[int, int], int] = {}
-        kids: list[int] = []
-        for pair in zip(ka, kb, strict=True):
-            r = local.get(pair)
-            if r is None:
-                r = local[pair] = op(*pair)
-            kids.append(r)
-        return self.mk(v, tuple(kids))
-
-    def not_(self, a: int) -> int:
-        if a <= TRUE:
-            return TRUE - a
-        r = self._not.get(a)
-        if r is None:
-            kids = self.node_kids[a]
-            r = self._not[a] = self.mk(
-                self.node_var[a], tuple(TRUE - k if k <= TRUE else self.not_(k) for k in kids)
-            )
-        return r
 
     def _containment(self) -> int:
         """Phrase p containing phrase q at word boundaries: p found implies q found."""
@@ -308,18 +92,6 @@ class Space:
                     has_len = self.lit(lv, _at_least(need))
                     add(self.or_(self.lit(i, lambda c: not c.rep), has_len), frozenset((i, lv)))
         return self.and_(u, self.conjoin(node for node, _ in self.constraints))
-
-    def conjoin(self, nodes: Iterable[int]) -> int:
-        """The AND of many diagrams, joined in a balanced tree, neighbours in variable order
-        first: each step joins two diagrams of similar size over nearby variables, where
-        folding them one by one into a growing result rebuilds that result at every step."""
-        level = sorted(nodes, key=lambda n: self.node_var[n], reverse=True)
-        while len(level) > 1:
-            paired = [self.and_(a, b) for a, b in zip(level[::2], level[1::2], strict=False)]
-            if len(level) % 2:
-                paired.append(level[-1])
-            level = paired
-        return level[0] if level else TRUE
 
     # -- expressions of one policy -------------------------------------------------------
 
@@ -489,39 +261,8 @@ class Space:
             return v, lambda c: c.kind == "bool" and any(c.rep is x for x in values)
         return v, lambda c: c.kind == "str" and not c.other and c.rep in values
 
-    # -- reading regions -----------------------------------------------------------------
-
-    def paths(
-        self, node: int, prefer: Callable[[int, int], float] | None = None
-    ) -> Iterator[dict[int, int]]:
-        """Assignments (variable -> cell index) along paths to TRUE; untested variables are
-        free. Children are tried in `prefer` order (lower first)."""
-        if node == FALSE:
-            return
-        stack: list[tuple[int, dict[int, int]]] = [(node, {})]
-        while stack:
-            n, assign = stack.pop()
-            if n == TRUE:
-                yield assign
-                continue
-            v = self.node_var[n]
-            kids = self.node_kids[n]
-            order = _ordered(len(kids), v, prefer)
-            for i in reversed(order):
-                if kids[i] != FALSE:
-                    stack.append((kids[i], {**assign, v: i}))
-
     def describe(self, v: int, i: int) -> str:
         return describe_cell(self.vars[v], self.vars[v].cells[i])
-
-    def size(self) -> int:
-        return len(self.node_var)
-
-
-def _ordered(size: int, v: int, prefer: Callable[[int, int], float] | None) -> list[int]:
-    if prefer is None:
-        return list(range(size))
-    return sorted(range(size), key=lambda i: prefer(v, i))
 
 
 def _at_least(n: int) -> Callable[[Cell], bool]:
@@ -542,54 +283,3 @@ def _collect(e: Expr, atom_vars: list[frozenset[int]], into: set[int]) -> None:
         else:
             for x in e[1]:
                 _collect(x, atom_vars, into)
-
-
-class AnalysisTooLarge(Exception):
-    """The policy is too large, or its phrases too entangled, to analyse in bounded time."""
-
-
-def _containment_of(
-    phrases: list[tuple[str, str]],
-) -> list[tuple[tuple[str, str], tuple[str, str]]]:
-    """(outer, inner) for each phrase standing in another of the same text attribute."""
-    texts_by_attr: dict[str, list[str]] = {}
-    for attr, text in phrases:
-        texts_by_attr.setdefault(attr, []).append(text)
-    out: list[tuple[tuple[str, str], tuple[str, str]]] = []
-    for attr, texts in texts_by_attr.items():
-        pairs = containment_pairs(texts)
-        if pairs is None:
-            raise AnalysisTooLarge(f"the phrases read from '{attr}' stand in each other too often")
-        out.extend(((attr, texts[i]), (attr, texts[j])) for i, j in pairs)
-    return out
-
-
-def _phrase_groups(
-    phrases: list[tuple[str, str]],
-    signature: dict[tuple[str, str], set[tuple[int, int]]],
-    in_all: set[tuple[str, str]],
-    inside: list[tuple[tuple[str, str], tuple[str, str]]],
-) -> list[list[tuple[str, str]]]:
-    """Phrases in groups that can share a variable: same text attribute, read by the same
-    atoms, never by a multi-phrase `all`, and not containing or contained in another phrase
-    (containment ties a phrase to others, so it keeps its own variable)."""
-    tied = {ph for pair in inside for ph in pair}
-    groups: dict[Any, list[tuple[str, str]]] = {}
-    for ph in phrases:
-        attr, _ = ph
-        alone = ph in in_all or ph in tied
-        key: Any = ph if alone else (attr, frozenset(signature[ph]))
-        groups.setdefault(key, []).append(ph)
-    return list(groups.values())
-
-
-@contextmanager
-def deep_recursion(depth: int) -> Iterator[None]:
-    """MDD operations recurse once per variable; a policy with thousands of phrases needs
-    more than Python's default depth."""
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(old, depth * 3 + 1000))
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(old)

@@ -285,37 +285,30 @@ def make_not(e: Expr) -> Expr:
 
 
 def make_and(items: tuple[Expr, ...]) -> Expr:
-    out: list[Expr] = []
-    for e in items:
-        if e is False:
-            return False
-        if e is True:
-            continue
-        assert isinstance(e, tuple)
-        if e[0] == "and":
-            out.extend(e[1])
-        elif e not in out:
-            out.append(e)
-    if not out:
-        return True
-    return out[0] if len(out) == 1 else ("and", tuple(out))
+    return _junction("and", items, False)
 
 
 def make_or(items: tuple[Expr, ...]) -> Expr:
+    return _junction("or", items, True)
+
+
+def _junction(tag: str, items: tuple[Expr, ...], absorbing: bool) -> Expr:
+    """`and` (absorbing False) or `or` (absorbing True) of `items`, flattened, without
+    repeats or the neutral constant."""
     out: list[Expr] = []
     for e in items:
-        if e is True:
-            return True
-        if e is False:
+        if e is absorbing:
+            return absorbing
+        if e is (not absorbing):
             continue
         assert isinstance(e, tuple)
-        if e[0] == "or":
+        if e[0] == tag:
             out.extend(e[1])
         elif e not in out:
             out.append(e)
     if not out:
-        return False
-    return out[0] if len(out) == 1 else ("or", tuple(out))
+        return not absorbing
+    return out[0] if len(out) == 1 else (tag, tuple(out))
 
 
 def atoms_of(e: Expr, into: set[int] | None = None) -> set[int]:

@@ -13,6 +13,7 @@ from typing import IO
 from pydantic import ValidationError
 
 from .. import jsonsafe
+from ..measure.outcomes import LineProblem
 from ..pairs import Pair
 
 
@@ -20,20 +21,10 @@ class PairsFileError(Exception):
     """A pairs file that cannot be opened or read at all."""
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
-    file: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
-
-
 @dataclass(slots=True)
 class PairsRead:
     pairs: list[tuple[Pair, str]] = field(default_factory=list)  # (pair, "file:line")
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[LineProblem] = field(default_factory=list)
 
 
 def _open(path: Path) -> IO[str]:
@@ -65,18 +56,18 @@ def read_pairs(paths: Iterable[str | Path]) -> PairsRead:
                 for lineno, line in jsonsafe.iter_lines(f, max_bytes=jsonsafe.MAX_LINE_BYTES):
                     if line is None:
                         too_long = jsonsafe.too_long(jsonsafe.MAX_LINE_BYTES)
-                        out.problems.append(Problem(name, lineno, too_long.message))
+                        out.problems.append(LineProblem(name, lineno, too_long.message))
                         continue
                     if not line.strip():
                         continue
                     try:
                         obj = jsonsafe.loads(line)
                     except jsonsafe.JSONError as e:
-                        out.problems.append(Problem(name, lineno, _at(e)))
+                        out.problems.append(LineProblem(name, lineno, _at(e)))
                         continue
                     if not isinstance(obj, dict) or obj.get("kind", "shadow_pair") != "shadow_pair":
                         out.problems.append(
-                            Problem(
+                            LineProblem(
                                 name, lineno, 'not a pair (expected {"kind": "shadow_pair", ...})'
                             )
                         )
@@ -84,7 +75,7 @@ def read_pairs(paths: Iterable[str | Path]) -> PairsRead:
                     try:
                         pair = Pair.model_validate(obj)
                     except ValidationError as e:
-                        out.problems.append(Problem(name, lineno, _why(e)))
+                        out.problems.append(LineProblem(name, lineno, _why(e)))
                         continue
                     out.pairs.append((pair, f"{name}:{lineno}"))
             except (OSError, EOFError, UnicodeDecodeError) as e:

@@ -54,7 +54,9 @@ class Outcome:
 
 
 @dataclass(frozen=True, slots=True)
-class OutcomeProblem:
+class LineProblem:
+    """What is wrong with one line of an input file (outcomes here, pairs in judge)."""
+
     file: str
     line: int
     message: str
@@ -71,7 +73,7 @@ class Outcomes:
     """
 
     by_id: dict[str, dict[str, Outcome]] = field(default_factory=dict)
-    problems: list[OutcomeProblem] = field(default_factory=list)
+    problems: list[LineProblem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
 
     @property
@@ -96,7 +98,7 @@ class Outcomes:
         row = self.by_id.setdefault(request_id, {})
         if tier in row:
             self.problems.append(
-                OutcomeProblem(
+                LineProblem(
                     file,
                     line,
                     f"a second outcome for id {request_id!r} on tier {tier}; the first is kept",
@@ -181,14 +183,14 @@ def _read_jsonl(f: IO[str], name: str, names: TierNames, out: Outcomes) -> None:
     for lineno, line in jsonsafe.iter_lines(f, max_bytes=jsonsafe.MAX_LINE_BYTES):
         if line is None:
             out.problems.append(
-                OutcomeProblem(name, lineno, jsonsafe.too_long(jsonsafe.MAX_LINE_BYTES).message)
+                LineProblem(name, lineno, jsonsafe.too_long(jsonsafe.MAX_LINE_BYTES).message)
             )
             continue
         if not line.strip():
             continue
 
         def bad(message: str, lineno: int = lineno) -> None:
-            out.problems.append(OutcomeProblem(name, lineno, message))
+            out.problems.append(LineProblem(name, lineno, message))
 
         try:
             obj = jsonsafe.loads(line)
@@ -238,14 +240,14 @@ def _read_csv(f: IO[str], name: str, names: TierNames, out: Outcomes) -> None:
     try:
         header = next(reader)
     except StopIteration:
-        out.problems.append(OutcomeProblem(name, 1, "empty CSV file: no header"))
+        out.problems.append(LineProblem(name, 1, "empty CSV file: no header"))
         return
     except csv.Error as e:
-        out.problems.append(OutcomeProblem(name, 1, f"unreadable CSV: {e}"))
+        out.problems.append(LineProblem(name, 1, f"unreadable CSV: {e}"))
         return
     if "id" not in header:
         out.problems.append(
-            OutcomeProblem(
+            LineProblem(
                 name, 1, "the header has no 'id' column (columns: " + ", ".join(header) + ")"
             )
         )
@@ -258,7 +260,7 @@ def _read_csv(f: IO[str], name: str, names: TierNames, out: Outcomes) -> None:
         tier = names.tier(col)
         if tier is None:
             out.problems.append(
-                OutcomeProblem(
+                LineProblem(
                     name,
                     1,
                     f"column {col!r} names no tier or model of the policy (its tiers: "
@@ -274,12 +276,12 @@ def _read_csv(f: IO[str], name: str, names: TierNames, out: Outcomes) -> None:
                 continue
             if len(row) != len(header):
                 out.problems.append(
-                    OutcomeProblem(name, lineno, f"{len(row)} cells, the header has {len(header)}")
+                    LineProblem(name, lineno, f"{len(row)} cells, the header has {len(header)}")
                 )
                 continue
             rid = row[id_col]
             if not rid:
-                out.problems.append(OutcomeProblem(name, lineno, "empty 'id'"))
+                out.problems.append(LineProblem(name, lineno, "empty 'id'"))
                 continue
             for i, tier in columns:
                 cell = row[i]
@@ -288,7 +290,7 @@ def _read_csv(f: IO[str], name: str, names: TierNames, out: Outcomes) -> None:
                 score = _cell_score(cell)
                 if score is None:
                     out.problems.append(
-                        OutcomeProblem(
+                        LineProblem(
                             name,
                             lineno,
                             f"column {header[i]!r}: {cell[:40]!r} is not a number or True/False",
@@ -297,7 +299,7 @@ def _read_csv(f: IO[str], name: str, names: TierNames, out: Outcomes) -> None:
                     continue
                 out.add(rid, tier, Outcome(score), name, lineno)
     except csv.Error as e:
-        out.problems.append(OutcomeProblem(name, reader.line_num, f"unreadable CSV: {e}"))
+        out.problems.append(LineProblem(name, reader.line_num, f"unreadable CSV: {e}"))
 
 
 def read_outcomes(paths: Iterable[str | Path], tiers: Sequence[Tier] | None = None) -> Outcomes:

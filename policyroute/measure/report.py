@@ -94,6 +94,13 @@ class Report:
         top = self.top_baseline.cost_usd
         return 100.0 * self.savings_usd / top if top > 0 else None
 
+    def _line_json(self, line: TierLine | RuleLine) -> dict[str, Any]:
+        """What a tier's and a rule's lines of the report both say: traffic, cost, score."""
+        out: dict[str, Any] = {"count": line.count, "share": line.share, "cost_usd": line.cost_usd}
+        if self.outcomes_given:
+            out.update(scored=line.scored, mean_score=line.mean_score)
+        return out
+
     def to_json(self) -> dict[str, Any]:
         q = self.quality
         out: dict[str, Any] = {
@@ -112,32 +119,10 @@ class Report:
             },
             "shapes": self.shapes,
             "tiers": {
-                t.name: {
-                    "model": t.model,
-                    "count": t.count,
-                    "share": t.share,
-                    "cost_usd": t.cost_usd,
-                    **(
-                        {"scored": t.scored, "mean_score": t.mean_score}
-                        if self.outcomes_given
-                        else {}
-                    ),
-                }
-                for t in self.tiers
+                t.name: {"model": t.model, **self._line_json(t)} for t in self.tiers
             },
             "rules": {
-                r.name: {
-                    "tier": r.tier,
-                    "where": r.where,
-                    "count": r.count,
-                    "share": r.share,
-                    "cost_usd": r.cost_usd,
-                    **(
-                        {"scored": r.scored, "mean_score": r.mean_score}
-                        if self.outcomes_given
-                        else {}
-                    ),
-                }
+                r.name: {"tier": r.tier, "where": r.where, **self._line_json(r)}
                 for r in self.rules
             },
             "cost_usd": self.cost_usd,

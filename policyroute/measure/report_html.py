@@ -8,7 +8,7 @@ import math
 from html import escape
 
 from .report import Report
-from .report_human import _pct, _usd
+from .report_human import _pct, _traffic, _usd, score_text
 
 W, H = 860, 470
 LEFT, RIGHT, TOP, BOTTOM = 70, 30, 20, 100
@@ -260,42 +260,13 @@ def render(report: Report) -> str:
     body.append("<h2>Tiers</h2><table>")
     body.append(_th(["tier", "model", "requests", "share", "cost", "mean score"]))
     for t in r.tiers:
-        score = (
-            "-"
-            if t.count == 0
-            else ("no outcome for this tier" if not t.scored else f"{t.mean_score:.3f}")
-        )
-        if not r.outcomes_given:
-            score = ""
-        body.append(
-            _tr(
-                [t.name, t.model, f"{t.count:,}", _pct(t.share), _usd(t.cost_usd), score], {2, 3, 4}
-            )
-        )
+        score = score_text(t, "no outcome for this tier") if r.outcomes_given else ""
+        body.append(_tr([t.name, t.model, *_traffic(t), score], {2, 3, 4}))
     body.append("</table><h2>Rules</h2><table>")
     body.append(_th(["rule", "tier", "requests", "share", "cost", "mean score", "where"]))
     for rule in r.rules:
-        score = (
-            "-"
-            if rule.count == 0
-            else ("no outcome" if not rule.scored else f"{rule.mean_score:.3f}")
-        )
-        if not r.outcomes_given:
-            score = ""
-        body.append(
-            _tr(
-                [
-                    rule.name,
-                    rule.tier,
-                    f"{rule.count:,}",
-                    _pct(rule.share),
-                    _usd(rule.cost_usd),
-                    score,
-                    rule.where,
-                ],
-                {2, 3, 4},
-            )
-        )
+        score = score_text(rule, "no outcome") if r.outcomes_given else ""
+        body.append(_tr([rule.name, rule.tier, *_traffic(rule), score, rule.where], {2, 3, 4}))
     body.append("</table><h2>Baselines</h2><table>")
     body.append(_th(["every request on", "cost", "policy saves", "mean score"]))
     for b in r.baselines:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .costing import INPUT_SOURCES, OUTPUT_SOURCES, SOURCE_TEXT
-from .report import ImpactReport, Report, served_json
+from .report import ImpactReport, Report, RuleLine, TierLine, served_json
 
 SHAPE_TEXT = {"request": "request object", "batch": "batch line", "record": "decision record"}
 
@@ -21,6 +21,21 @@ def _usd(x: float) -> str:
 
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _traffic(line: TierLine | RuleLine) -> list[str]:
+    """The requests, share and cost cells of a tier's or a rule's row."""
+    return [f"{line.count:,}", _pct(line.share), _usd(line.cost_usd)]
+
+
+def score_text(line: TierLine | RuleLine, no_outcome: str) -> str:
+    """A tier's or a rule's mean score: "-" when nothing went there, `no_outcome` when
+    nothing sent there has an outcome."""
+    if line.count == 0:
+        return "-"
+    if line.scored == 0:
+        return no_outcome
+    return f"{line.mean_score:.3f}"
 
 
 def _num(x: float | None, signed: bool = False) -> str:
@@ -93,15 +108,10 @@ def render(report: Report) -> str:
     header = ["tier", "model", "requests", "share", "cost"] + (["mean score"] if scored_col else [])
     rows = []
     for t in r.tiers:
-        row = [t.name, t.model, f"{t.count:,}", _pct(t.share), _usd(t.cost_usd)]
+        row = [t.name, t.model, *_traffic(t)]
         if scored_col:
-            if t.count == 0:
-                row.append("-")
-            elif t.scored == 0:
-                row.append("no outcome for this tier")
-            else:
-                extra = f" ({t.scored:,} of {t.count:,} scored)" if t.scored < t.count else ""
-                row.append(f"{t.mean_score:.3f}{extra}")
+            part = f" ({t.scored:,} of {t.count:,} scored)" if 0 < t.scored < t.count else ""
+            row.append(score_text(t, "no outcome for this tier") + part)
         rows.append(row)
     lines += _table(header, rows, {2, 3, 4})
     lines.append("")
@@ -110,14 +120,9 @@ def render(report: Report) -> str:
     header.append("where")
     rows = []
     for rule in r.rules:
-        row = [rule.name, rule.tier, f"{rule.count:,}", _pct(rule.share), _usd(rule.cost_usd)]
+        row = [rule.name, rule.tier, *_traffic(rule)]
         if scored_col:
-            if rule.count == 0:
-                row.append("-")
-            elif rule.scored == 0:
-                row.append("no outcome")
-            else:
-                row.append(f"{rule.mean_score:.3f}")
+            row.append(score_text(rule, "no outcome"))
         row.append(rule.where)
         rows.append(row)
     lines += _table(header, rows, {2, 3, 4})

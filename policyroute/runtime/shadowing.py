@@ -16,12 +16,14 @@ day's budget (UTC); the reservation is settled to the real cost when the call en
 The decision record of a shadowed request is written when its shadow calls end, with each
 shadow call as an attempt of kind "shadow" (and its cost in `shadow_cost_usd`), so one line
 tells the whole story; `close()` waits for the shadows still running.
+
+The stages: this module samples and runs the shadows (a thread runner, an asyncio runner);
+shadow_budget.py keeps the cap, shadow_pairs.py builds and writes the pairs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import os
@@ -31,31 +33,18 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from anthropic.types import Message
 
 from policyroute.decision import Decision, Shadow, Tier
-from policyroute.pairs import Answer, DecisionRef, Pair, PromptDigest, Usage
-from policyroute.runtime.answers import message_text
 from policyroute.runtime.attempts import Attempt
 from policyroute.runtime.escalation import describe, max_tokens_for
-from policyroute.runtime.records import JsonlWriter
-from policyroute.runtime.state import LocalState, State
+from policyroute.runtime.shadow_budget import DailyBudget, ShadowStats, worst_case
+from policyroute.runtime.shadow_pairs import PairSink, PairsWriter, make_pair
+from policyroute.runtime.state import State
 
 log = logging.getLogger("policyroute.shadow")
-
-# Per message and per request, tokens the API adds around the text (roles, separators).
-_OVERHEAD_TOKENS = 64
-
-
-class PairSink(Protocol):
-    def write(self, pair: Pair) -> None: ...
-
-
-class PairsWriter(JsonlWriter):
-    """Appends pairs to a JSON-lines file: the record writer's one locked write per line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,70 +71,6 @@ class ShadowConfig:
             raise ValueError("daily_budget_usd cannot be negative")
         if self.max_concurrency < 1 or self.max_pending < 1:
             raise ValueError("max_concurrency and max_pending must be 1 or more")
-
-
-class DailyBudget:
-    """USD per UTC day, kept in the runtime's state; reservations make the cap hold with
-    calls in flight, across replicas when the state is shared (the reservation is atomic).
-
-    The day's shadow spend is the counter rules read as `spend.shadow.day` (of the policy
-    named `ident`), reservations of calls in flight included until they settle.
-    """
-
-    def __init__(
-        self,
-        usd: float,
-        clock: Callable[[], float] = time.time,
-        state: State | None = None,
-    ) -> None:
-        self.usd = usd
-        self._clock = clock
-        self.state: State = state if state is not None else LocalState(clock=clock)
-
-    @property
-    def committed(self) -> float:
-        """Spent and reserved today, by the unnamed policy (tests; a local state)."""
-        return self.spent("(unnamed)") or 0.0
-
-    def spent(self, ident: str) -> float | None:
-        return self.state.shadow_spent(ident, self._clock())
-
-    def reserve(self, usd: float, ident: str = "(unnamed)") -> bool:
-        return self.state.reserve_shadow(ident, usd, self.usd, self._clock())
-
-    def settle(self, reserved: float, actual: float, ident: str = "(unnamed)") -> None:
-        self.state.settle_shadow(ident, reserved, actual, self._clock())
-
-
-class ShadowStats:
-    """Counters, for logs and metrics. `sampled` counts shadow calls chosen by sampling.
-
-    Callers and workers count under separate locks, so the caller's path never waits for a
-    worker; `as_dict()` adds them up.
-    """
-
-    FIELDS = ("sampled", "skipped_budget", "skipped_full", "succeeded", "failed", "spent_usd")
-
-    def __init__(self) -> None:
-        self._worker: dict[str, float] = dict.fromkeys(self.FIELDS, 0)
-        self._caller: dict[str, float] = dict.fromkeys(self.FIELDS, 0)
-        self._worker_lock = threading.Lock()
-        self._caller_lock = threading.Lock()
-
-    def add(self, **counts: float) -> None:
-        """Count from a worker (or the event loop)."""
-        with self._worker_lock:
-            for k, v in counts.items():
-                self._worker[k] += v
-
-    def add_from_caller(self, **counts: float) -> None:
-        with self._caller_lock:
-            for k, v in counts.items():
-                self._caller[k] += v
-
-    def as_dict(self) -> dict[str, float]:
-        with self._worker_lock, self._caller_lock:
-            return {k: self._worker[k] + self._caller[k] for k in self.FIELDS}
 
 
 @dataclass(slots=True)
@@ -205,7 +130,7 @@ class _Shadowing:
         for s in job.chosen:
             # As for a tier escalation climbs to: the caller's value, the tier's cap a ceiling.
             max_tokens = max_tokens_for(served.decision, 1, s.tier, served.max_tokens)
-            bound = _worst_case(served, s.tier, max_tokens)
+            bound = worst_case(served, s.tier, max_tokens)
             if self.budget.reserve(bound, _ident(served)):
                 calls.append((s.tier, max_tokens, bound))
             else:
@@ -224,7 +149,7 @@ class _Shadowing:
         self.stats.add(succeeded=1, spent_usd=attempt.cost_usd)
         if self.pairs is not None:
             try:
-                self.pairs.write(self._pair(job.served, attempt, message))
+                self.pairs.write(make_pair(job.served, attempt, message, self.log_prompts))
             except Exception as e:  # a full disk must not stop the shadows
                 log.warning("shadow pair for %s not written: %s", job.served.request_id, e)
         return attempt
@@ -249,88 +174,10 @@ class _Shadowing:
         except Exception as e:
             log.warning("decision record for %s not written: %s", job.served.request_id, e)
 
-    def _pair(self, served: Served, shadow: Attempt, message: Message) -> Pair:
-        decision = served.decision
-        keep = self.log_prompts
-        routed_text = message_text(served.message)
-        shadow_text = message_text(message)
-        request = None
-        if keep:
-            request = _jsonable(
-                {
-                    **served.params,
-                    **({"max_tokens": served.max_tokens} if served.max_tokens is not None else {}),
-                    "route": dict(served.route),
-                    "id": served.request_id,
-                }
-            )
-        return Pair(
-            id=served.request_id,
-            time=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            policy=decision.policy,
-            revision=decision.revision,
-            decision=DecisionRef(tier=decision.tier, model=decision.model, rule=decision.rule),
-            request=request,
-            prompt=_digest(served.text),
-            routed=_answer(served.answer, routed_text, keep),
-            shadow=_answer(shadow, shadow_text, keep),
-        )
-
 
 def _ident(served: Served) -> str:
     """Whose shadow spend: the policy's (`spend.shadow.*` of the policy scope)."""
     return served.decision.policy or "(unnamed)"
-
-
-def _worst_case(served: Served, tier: Tier, max_tokens: int) -> float:
-    text = served.text or ""
-    a = served.answer
-    real = a.input_tokens + a.cache_creation_tokens + a.cache_read_tokens
-    # A token is at least one byte of text, so the byte count bounds a text-only request
-    # for any tokenizer; the routed call's real count covers tools and images.
-    turns = len(served.params.get("messages") or ()) + 1
-    inputs = max(len(text.encode("utf-8", "surrogatepass")) + _OVERHEAD_TOKENS * turns, real)
-    per_input = tier.input_price / 1_000_000 * max(1.0, tier.cache_write_multiplier)
-    return inputs * per_input + max_tokens * tier.output_price / 1_000_000
-
-
-def _digest(text: str | None) -> PromptDigest | None:
-    if text is None:
-        return None
-    import hashlib
-
-    return PromptDigest(
-        length=len(text), sha256=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-    )
-
-
-def _answer(attempt: Attempt, text: str, keep: bool) -> Answer:
-    return Answer(
-        tier=attempt.tier,
-        model=attempt.model,
-        text=text if keep else None,
-        chars=len(text),
-        stop_reason=attempt.stop_reason,
-        usage=Usage(
-            input_tokens=attempt.input_tokens,
-            output_tokens=attempt.output_tokens,
-            cache_creation_tokens=attempt.cache_creation_tokens,
-            cache_read_tokens=attempt.cache_read_tokens,
-        ),
-        cost_usd=attempt.cost_usd,
-        latency_ms=round(attempt.latency_ms, 3),
-    )
-
-
-def _jsonable(obj: Any) -> dict[str, Any]:
-    def default(o: Any) -> Any:
-        dump = getattr(o, "model_dump", None)
-        if callable(dump):
-            return dump(mode="json")
-        return str(o)
-
-    value: dict[str, Any] = json.loads(json.dumps(obj, default=default))
-    return value
 
 
 # How a runner sends a shadow call: the router's client, or the middleware's chain.

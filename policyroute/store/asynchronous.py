@@ -35,26 +35,8 @@ class AsyncPolicyStore(StoreCore):
     policy never stalls the event loop; the swap and the callbacks happen on the loop.
     """
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        on_reload: OnReload | None = None,
-        on_error: OnError | None = None,
-        *,
-        force_polling: bool = False,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        debounce_ms: int = DEFAULT_DEBOUNCE_MS,
-        check_tests: bool = False,
-    ) -> None:
-        super().__init__(
-            path,
-            on_reload,
-            on_error,
-            check_tests=check_tests,
-            force_polling=force_polling,
-            poll_interval=poll_interval,
-            debounce_ms=debounce_ms,
-        )
+    def _start_watching(self) -> None:
+        # The loop's objects are made in start(), on the loop that runs the watcher.
         self._lock: asyncio.Lock | None = None
         self._stop: asyncio.Event | None = None
         self._ready: asyncio.Event | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,7 +55,7 @@ def render_errors(error: PolicyError) -> str:
     return render_human(errors or error.diagnostics)
 
 
-class StoreCore:
+class StoreCore(ABC):
     """State and reload logic shared by the thread and asyncio stores.
 
     `policy` is the version serving now: always complete and checked, replaced by one
@@ -66,13 +67,13 @@ class StoreCore:
     def __init__(
         self,
         path: str | os.PathLike[str],
-        on_reload: OnReload | None,
-        on_error: OnError | None,
+        on_reload: OnReload | None = None,
+        on_error: OnError | None = None,
         *,
-        check_tests: bool,
-        force_polling: bool,
-        poll_interval: float,
-        debounce_ms: int,
+        force_polling: bool = False,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        debounce_ms: int = DEFAULT_DEBOUNCE_MS,
+        check_tests: bool = False,
     ) -> None:
         # How the watcher runs (used by the subclass's watch loop).
         self._force_polling = force_polling
@@ -108,6 +109,12 @@ class StoreCore:
         self._last_error_text: str | None = None
         # Set while a load could not be shown to read complete files (warned about once).
         self._unsettled = False
+        self._start_watching()
+
+    @abstractmethod
+    def _start_watching(self) -> None:
+        """The store's own watcher (a thread, an asyncio task): set up once the first
+        version has loaded."""
 
     # -- what readers use ---------------------------------------------------------------
 

@@ -60,26 +60,7 @@ class PolicyStore(StoreCore):
     with whatever version is current at the moment of the call.
     """
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        on_reload: OnReload | None = None,
-        on_error: OnError | None = None,
-        *,
-        force_polling: bool = False,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        debounce_ms: int = DEFAULT_DEBOUNCE_MS,
-        check_tests: bool = False,
-    ) -> None:
-        super().__init__(
-            path,
-            on_reload,
-            on_error,
-            check_tests=check_tests,
-            force_polling=force_polling,
-            poll_interval=poll_interval,
-            debounce_ms=debounce_ms,
-        )
+    def _start_watching(self) -> None:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(

@@ -20,257 +20,29 @@ One layout for every policy, so a review diff shows what changed and never how i
 The printer preserves the AST exactly: `parse(format(text)) == parse(text)` (equality ignores
 spans), which the tests check on every policy in `policies/` and on generated ones.
 
-Near 500 lines, and kept whole: one layout engine, whose alignment rules (columns,
-wrapping, comments) read each other's measurements.
+The stages: comments.py recovers the comments, printer.py prints values and conditions,
+and this module lays out statements, blocks and the file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-
 from . import ast
+from .comments import Comment, Item, Stmt, blank_before, item_end, statement_items
 from .diagnostics import PolicyError
-from .parser import STATEMENT_SCAN, parse
+from .parser import parse
+from .printer import (
+    INDENT,
+    fmt_expr,
+    fmt_num,
+    fmt_options,
+    fmt_regex,
+    fmt_str,
+    fmt_value,
+    wrap_expr,
+)
 from .source import Source
 
 LINE_LIMIT = 100
-INDENT = "  "
-
-# Where statements start and which `#` starts a comment: the parser's own scanner.
-_SCAN = STATEMENT_SCAN
-
-
-# -- values and conditions ------------------------------------------------------------------
-
-
-def fmt_str(value: str) -> str:
-    out = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
-    return f'"{out}"'
-
-
-def fmt_num(num: ast.Num) -> str:
-    if num.text:
-        return num.text  # the author's spelling (60k, 60_000) parses to the same value
-    v = num.value
-    return str(v) if isinstance(v, int) else repr(v)
-
-
-def fmt_value(v: ast.Value) -> str:
-    if isinstance(v, ast.Str):
-        return fmt_str(v.value)
-    if isinstance(v, ast.Bool):
-        return "true" if v.value else "false"
-    return fmt_num(v)
-
-
-def fmt_regex(r: ast.Regex) -> str:
-    # The AST holds the pattern with `\/` unescaped; escape every bare slash again, leaving
-    # other escape pairs (`\\`, `\d`) untouched.
-    out: list[str] = []
-    i = 0
-    p = r.pattern
-    while i < len(p):
-        c = p[i]
-        if c == "\\" and i + 1 < len(p):
-            out.append(p[i : i + 2])
-            i += 2
-            continue
-        out.append("\\/" if c == "/" else c)
-        i += 1
-    return "/" + "".join(out) + "/" + r.flags
-
-
-def _list(items: Sequence[str]) -> str:
-    return "[" + ", ".join(items) + "]"
-
-
-def fmt_condition(c: ast.Condition) -> str:
-    a = c.attr.dotted
-    if isinstance(c, ast.Compare):
-        return f"{a} {c.op} {fmt_value(c.value)}"
-    if isinstance(c, ast.In):
-        return f"{a} {'not in' if c.negated else 'in'} {_list([fmt_value(v) for v in c.values])}"
-    if isinstance(c, ast.Contains):
-        t = c.target
-        if isinstance(t, ast.Str):
-            return f"{a} contains {fmt_str(t.value)}"
-        shown = t.name if isinstance(t, ast.Ident) else _list([fmt_str(p.value) for p in t.phrases])
-        return f"{a} contains {c.mode} {shown}"
-    if isinstance(c, ast.Matches):
-        return f"{a} matches {fmt_regex(c.regex)}"
-    if isinstance(c, ast.Has):
-        return f"has {a}"
-    return a
-
-
-def fmt_expr(e: ast.Expr) -> str:
-    """One line, with only the parentheses the AST needs to read back identically."""
-    if isinstance(e, ast.Or):
-        return " or ".join(_operand(x, i, ast.Or) for i, x in enumerate(e.operands))
-    if isinstance(e, ast.And):
-        return " and ".join(_operand(x, i, ast.And) for i, x in enumerate(e.operands))
-    if isinstance(e, ast.Not):
-        inner = e.operand
-        shown = fmt_expr(inner)
-        return f"not ({shown})" if isinstance(inner, (ast.And, ast.Or)) else f"not {shown}"
-    return fmt_condition(e)
-
-
-def _operand(x: ast.Expr, index: int, parent: type) -> str:
-    shown = fmt_expr(x)
-    # `a or (b or c)` is a nested Or in the AST (the parser flattens only the left side), so
-    # a later operand of the parent's own kind keeps its parentheses; `or` inside `and` too.
-    if isinstance(x, ast.Or) and (parent is ast.And or index > 0):
-        return f"({shown})"
-    if isinstance(x, ast.And) and parent is ast.And and index > 0:
-        return f"({shown})"
-    return shown
-
-
-def _wrap_expr(e: ast.Expr, width: int) -> list[str]:
-    """Lines of a condition that does not fit in `width`: break before top-level `or`, then
-    before the `and`s of an operand that is still too long."""
-    one = fmt_expr(e)
-    if len(one) <= width:
-        return [one]
-    if isinstance(e, ast.Or):
-        lines: list[str] = []
-        for i, x in enumerate(e.operands):
-            piece = _operand(x, i, ast.Or)
-            prefix = "" if i == 0 else "or "
-            if isinstance(x, ast.And) and len(prefix + piece) > width:
-                sub = _and_lines(x)
-                lines.append(prefix + sub[0])
-                lines.extend(" " * len(prefix) + INDENT + s for s in sub[1:])
-            else:
-                lines.append(prefix + piece)
-        return lines
-    if isinstance(e, ast.And):
-        return _and_lines(e)
-    return [one]
-
-
-def _and_lines(e: ast.And) -> list[str]:
-    return [("" if i == 0 else "and ") + _operand(x, i, ast.And) for i, x in enumerate(e.operands)]
-
-
-def fmt_options(options: Sequence[ast.RuleOption]) -> str:
-    out: list[str] = []
-    for o in options:
-        if isinstance(o, ast.MaxTokensOption):
-            out.append(f"max_tokens {fmt_num(o.value)}")
-        elif isinstance(o, ast.EscalateNeverOption):
-            out.append("escalate never")
-        else:
-            out.append(f"escalate max {fmt_num(o.value)}")
-    return "".join(" " + s for s in out)
-
-
-# -- comments and layout of the file --------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Stmt:
-    node: ast.Statement
-    start: int  # offset of the statement keyword
-    code_end: int  # offset just after its last token
-    leading: list[str] = field(default_factory=list)  # interior comments moved above it
-    trailing: str | None = None
-    # For tests: comments kept inside the block, by attribute index (len(attrs) = before `}`).
-    inner: dict[int, list[str]] = field(default_factory=dict)
-    inner_trailing: dict[int, str] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class _Comment:
-    text: str
-    start: int
-
-
-Item = _Stmt | _Comment
-
-
-def _scan(text: str) -> tuple[list[tuple[int, int]], list[int]]:
-    comments: list[tuple[int, int]] = []
-    keywords: list[int] = []
-    for m in _SCAN.finditer(text):
-        if m.lastgroup == "comment":
-            comments.append((m.start(), m.end()))
-        elif m.lastgroup == "keyword":
-            keywords.append(m.start())
-    return comments, keywords
-
-
-def _line_start(text: str, pos: int) -> int:
-    return text.rfind("\n", 0, pos) + 1
-
-
-def _items(text: str, module: ast.Module) -> list[Item]:
-    comments, keywords = _scan(text)
-    stmts: list[_Stmt] = []
-    for node in module.statements:
-        start = max((k for k in keywords if k <= node.span.start), default=0)
-        stmts.append(_Stmt(node, start, node.span.end))
-    # A statement's code ends at its last character that is neither white space nor comment,
-    # before the next statement starts.
-    masked = list(text)
-    for s, e in comments:
-        masked[s:e] = " " * (e - s)
-    code = "".join(masked)
-    for i, st in enumerate(stmts):
-        end = stmts[i + 1].start if i + 1 < len(stmts) else len(text)
-        st.code_end = len(code[:end].rstrip())
-    items: list[Item] = []
-    si = 0
-    for cs, ce in comments:
-        body = text[cs:ce].rstrip()
-        while si < len(stmts) and stmts[si].start < cs:
-            items.append(stmts[si])
-            si += 1
-        owner = stmts[si - 1] if si > 0 else None
-        full_line = not text[_line_start(text, cs) : cs].strip()
-        if owner is not None and cs < owner.code_end:
-            _interior(text, owner, body, cs, full_line)
-        elif owner is not None and not full_line and cs > owner.start:
-            owner.trailing = body  # on the statement's last line
-        else:
-            items.append(_Comment(body, cs))
-    items.extend(stmts[si:])
-    return items
-
-
-def _interior(text: str, st: _Stmt, body: str, pos: int, full_line: bool) -> None:
-    node = st.node
-    if isinstance(node, ast.TestDecl):
-        # Attribute k owns the comments between it and attribute k+1.
-        attrs = node.attrs
-        k = sum(1 for a in attrs if a.span.start < pos)
-        if not full_line and k > 0:
-            st.inner_trailing[k - 1] = body
-            return
-        if full_line and node.name.span.end <= pos:
-            st.inner.setdefault(k, []).append(body)
-            return
-    st.leading.append(body)
-
-
-def _blank_before(text: str, prev_end: int, start: int) -> bool:
-    gap = text[prev_end : _line_start(text, start)]
-    return gap.count("\n") >= 2
-
-
-def _item_end(text: str, item: Item) -> int:
-    if isinstance(item, _Comment):
-        return item.start + len(item.text)
-    end = item.code_end
-    if item.trailing is not None:
-        nl = text.find("\n", end)
-        end = len(text) if nl == -1 else nl
-    return end
-
-
-# -- statements -----------------------------------------------------------------------------
 
 
 def _tier_lines(block: list[ast.TierDecl]) -> list[str]:
@@ -323,7 +95,7 @@ def _rule_block(block: list[ast.RuleDecl | ast.DefaultDecl]) -> list[list[str]]:
         if isinstance(n, ast.DefaultDecl):
             conds.append([])
             continue
-        conds.append(_wrap_expr(n.condition, cap - 2 - cond_col))
+        conds.append(wrap_expr(n.condition, cap - 2 - cond_col))
     arrow = cond_col
     for lines in conds:
         if lines and cond_col + len(lines[-1]) + 2 <= cap:
@@ -361,7 +133,7 @@ def _escalate_line(node: ast.EscalateDecl) -> str:
     return "escalate on " + ", ".join(trig) + tail
 
 
-def _test_lines(st: _Stmt) -> list[str]:
+def _test_lines(st: Stmt) -> list[str]:
     node = st.node
     assert isinstance(node, ast.TestDecl)
     by = f" by {node.by_rule.name}" if node.by_rule is not None else ""
@@ -402,7 +174,7 @@ def _single(node: ast.Statement) -> list[str]:
 
 
 def format_module(text: str, module: ast.Module) -> str:
-    items = _items(text, module)
+    items = statement_items(text, module)
     # Blocks: runs of statements of one kind with no other statement between them (and, for
     # keyword sets, no blank line).
     out: list[str] = []
@@ -410,13 +182,13 @@ def format_module(text: str, module: ast.Module) -> str:
     prev_end: int | None = None
     for i, item in enumerate(items):
         start = item.start
-        blank[i] = prev_end is not None and _blank_before(text, prev_end, start)
-        prev_end = _item_end(text, item)
+        blank[i] = prev_end is not None and blank_before(text, prev_end, start)
+        prev_end = item_end(text, item)
     group_of: dict[int, int] = {}
     groups: list[list[int]] = []
     last_stmt: int | None = None
     for i, item in enumerate(items):
-        if isinstance(item, _Comment):
+        if isinstance(item, Comment):
             continue
         kind = _block_kind(item.node)
         joined = (
@@ -424,7 +196,7 @@ def format_module(text: str, module: ast.Module) -> str:
             and kind is not None
             and _block_kind(_stmt(items[last_stmt]).node) == kind
             and (kind in _SPAN_BLANKS or not any(blank[j] for j in range(last_stmt + 1, i + 1)))
-            and not any(isinstance(items[j], _Stmt) for j in range(last_stmt + 1, i))
+            and not any(isinstance(items[j], Stmt) for j in range(last_stmt + 1, i))
         )
         if joined:
             groups[group_of[last_stmt]].append(i)  # type: ignore[index]
@@ -454,7 +226,7 @@ def format_module(text: str, module: ast.Module) -> str:
     for i, item in enumerate(items):
         if blank[i] and out:
             out.append("")
-        if isinstance(item, _Comment):
+        if isinstance(item, Comment):
             out.append(item.text)
             continue
         out.extend(item.leading)
@@ -465,8 +237,8 @@ def format_module(text: str, module: ast.Module) -> str:
     return "\n".join(line.rstrip() for line in out) + "\n" if out else ""
 
 
-def _stmt(item: Item) -> _Stmt:
-    assert isinstance(item, _Stmt)
+def _stmt(item: Item) -> Stmt:
+    assert isinstance(item, Stmt)
     return item
 
 
@@ -497,4 +269,12 @@ def format_source(text: str, name: str = "<string>") -> str:
     return format_module(text, module)
 
 
-__all__ = ["LINE_LIMIT", "fmt_expr", "format_module", "format_source"]
+__all__ = [
+    "LINE_LIMIT",
+    "fmt_expr",
+    "fmt_num",
+    "fmt_regex",
+    "fmt_str",
+    "format_module",
+    "format_source",
+]

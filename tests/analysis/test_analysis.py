@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -38,44 +39,59 @@ def test_shadowed_rule_names_the_shadowing_rules() -> None:
     assert d.code == "W001" and "'a'" in d.message and "'b'" not in d.message
 
 
-def test_integer_gap_is_empty() -> None:
-    p = _policy("rule r: files > 3 and files < 4 -> opus\ndefault -> haiku\n")
-    assert [d.code for d in lint(p)] == ["W001"]
+# Policies and the lint codes they draw: (id, rules, codes).
+LINT_CASES = [
+    # whole numbers only: nothing lies strictly between 3 and 4
+    (
+        "integer_gap_is_empty",
+        "rule r: files > 3 and files < 4 -> opus\ndefault -> haiku\n",
+        ["W001"],
+    ),
+    (
+        "contained_phrase_implies",
+        'rule a: prompt contains "imports" -> opus\n'
+        'rule b: prompt contains "sort imports" -> haiku\ndefault -> haiku\n',
+        ["W001"],
+    ),
+    # the other way round both are reachable
+    (
+        "containing_phrase_first",
+        'rule a: prompt contains "sort imports" -> opus\n'
+        'rule b: prompt contains "imports" -> haiku\ndefault -> haiku\n',
+        [],
+    ),
+    (
+        "default_unreachable_is_w002",
+        "rule a: has_tools -> opus\nrule b: not has_tools -> haiku\ndefault -> sonnet\n",
+        ["W002"],
+    ),
+    # Both outcomes of a regex stay possible, so neither rule is reported...
+    (
+        "unknown_regex_is_both_ways",
+        "rule a: prompt matches /(?i)z{3}q/ -> opus\n"
+        "rule b: prompt matches /(?i)z{3}q/ and has_tools -> haiku\ndefault -> sonnet\n",
+        ["W001"],
+    ),
+    # ...and a regex and its negation cover every request.
+    (
+        "regex_and_its_negation",
+        "rule a: not (prompt matches /[a-z]+/) -> opus\n"
+        "rule b: prompt matches /[a-z]+/ -> haiku\ndefault -> sonnet\n",
+        ["W002"],
+    ),
+]
 
 
-def test_contained_phrase_implies() -> None:
+@pytest.mark.parametrize(
+    ("rules", "codes"), [c[1:] for c in LINT_CASES], ids=[c[0] for c in LINT_CASES]
+)
+def test_lint_codes(rules: str, codes: list[str]) -> None:
+    assert [d.code for d in lint(_policy(rules))] == codes
+
+
+def test_containment_is_at_word_boundaries() -> None:
     assert contains_at_boundaries("sort imports", "imports")
     assert not contains_at_boundaries("reimports", "imports")
-    p = _policy(
-        'rule a: prompt contains "imports" -> opus\n'
-        'rule b: prompt contains "sort imports" -> haiku\ndefault -> haiku\n'
-    )
-    assert [d.code for d in lint(p)] == ["W001"]
-    # the other way round both are reachable
-    q = _policy(
-        'rule a: prompt contains "sort imports" -> opus\n'
-        'rule b: prompt contains "imports" -> haiku\ndefault -> haiku\n'
-    )
-    assert lint(q) == []
-
-
-def test_default_unreachable_is_w002() -> None:
-    p = _policy("rule a: has_tools -> opus\nrule b: not has_tools -> haiku\ndefault -> sonnet\n")
-    assert [d.code for d in lint(p)] == ["W002"]
-
-
-def test_unknown_regex_is_both_ways() -> None:
-    # Both outcomes of a regex stay possible, so neither rule is reported.
-    p = _policy(
-        "rule a: prompt matches /(?i)z{3}q/ -> opus\n"
-        "rule b: prompt matches /(?i)z{3}q/ and has_tools -> haiku\ndefault -> sonnet\n"
-    )
-    assert [d.code for d in lint(p)] == ["W001"]
-    q = _policy(
-        "rule a: not (prompt matches /[a-z]+/) -> opus\n"
-        "rule b: prompt matches /[a-z]+/ -> haiku\ndefault -> sonnet\n"
-    )
-    assert [d.code for d in lint(q)] == ["W002"]
 
 
 def test_classifier_witness() -> None:

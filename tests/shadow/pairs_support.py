@@ -29,22 +29,8 @@ def pair(
         revision="abc",
         decision=DecisionRef(tier="sonnet", model=SONNET, rule="default"),
         request={**request, "route": {"task": "qa"}, "id": pid} if kept else None,
-        routed=Answer(
-            tier="sonnet",
-            model=SONNET,
-            text=routed if kept else None,
-            chars=len(routed or ""),
-            usage=Usage(input_tokens=20, output_tokens=40),
-            cost_usd=3 * 20e-6 + 15 * 40e-6,
-        ),
-        shadow=Answer(
-            tier="haiku",
-            model=HAIKU,
-            text=shadow if kept else None,
-            chars=len(shadow or ""),
-            usage=Usage(input_tokens=20, output_tokens=30),
-            cost_usd=20e-6 + 5 * 30e-6,
-        ),
+        routed=_answer("sonnet", SONNET, routed, kept, 40, (3, 15)),
+        shadow=_answer("haiku", HAIKU, shadow, kept, 30, (1, 5)),
         reference=reference,
     )
     return p.model_dump(mode="json", exclude_none=True)
@@ -58,3 +44,23 @@ def write(path: Path, pairs: list[dict[str, Any]], extra_lines: list[str] = ()) 
 
 def outcomes(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+
+
+def _answer(
+    tier: str,
+    model: str,
+    text: str | None,
+    kept: bool,
+    output_tokens: int,
+    prices: tuple[float, float],
+) -> Answer:
+    """An answer to a 20-token prompt, costed at (input, output) USD per million tokens; its
+    text is in the pair only when `kept`, its length always."""
+    return Answer(
+        tier=tier,
+        model=model,
+        text=text if kept else None,
+        chars=len(text or ""),
+        usage=Usage(input_tokens=20, output_tokens=output_tokens),
+        cost_usd=prices[0] * (20 / 1e6) + prices[1] * (output_tokens / 1e6),
+    )

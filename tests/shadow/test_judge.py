@@ -316,20 +316,26 @@ def test_pairs_without_text_and_bad_lines_are_reported(
     ],
 )
 def test_usage_errors_exit_2_without_traceback(
-    tmp_path: Path, args: list[str], message: str
+    tmp_path: Path,
+    args: list[str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # In-process through the command's own entry point: an exception main() does not turn
+    # into a message escapes here and fails the test, as a traceback would in a shell.
     src = write(tmp_path / "P", [*PAIRS[:1], "{"])  # type: ignore[list-item]
     args = [str(src) if a == "P" else a for a in args]
-    proc = subprocess.run(
-        [sys.executable, "-m", "policyroute.cli", "judge", *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "ANTHROPIC_API_KEY": "x", "ANTHROPIC_BASE_URL": "http://127.0.0.1:9"},
-    )
-    assert proc.returncode == 2, proc.stderr
-    assert message in proc.stderr and "Traceback" not in proc.stderr
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "x")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
+    try:
+        code = main(["judge", *args])
+    except SystemExit as e:  # argparse's own usage errors
+        code = e.code  # type: ignore[assignment]
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert message in err and "Traceback" not in err
 
 
 def test_judge_tier_from_a_policy(fake: FakeAnthropic, tmp_path: Path) -> None:

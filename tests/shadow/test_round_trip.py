@@ -37,7 +37,9 @@ def test_judged_pairs_round_trip_into_replay(fake: FakeAnthropic, tmp_path: Path
         policy,
         anthropic.Anthropic(base_url=fake.base_url, api_key="test"),
         log_prompts=True,
-        shadow=ShadowConfig(daily_budget_usd=1.0, pairs=pairs),
+        # One worker: the shadows reach the fake (which hands out its scripted replies in
+        # arrival order) and the pairs file in request order, so usage can be checked by id.
+        shadow=ShadowConfig(daily_budget_usd=1.0, pairs=pairs, max_concurrency=1),
     )
     fake.script(SONNET, [Reply(text=f"strong {i}", output_tokens=40 + i) for i in range(N)])
     fake.script(HAIKU, [Reply(text=f"weak {i}", output_tokens=20 + i) for i in range(N)])

@@ -9,7 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policyroute.runtime.shadowing import DailyBudget, ShadowConfig, ThreadShadow
+from policyroute.runtime.shadow_budget import DailyBudget
+from policyroute.runtime.shadowing import ShadowConfig, ThreadShadow
 
 
 class Clock:

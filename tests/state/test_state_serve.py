@@ -14,7 +14,7 @@ from typing import Any
 import httpx2
 import pytest
 from fake_anthropic import FakeAnthropic
-from redis_server import RedisServer, free_port
+from redis_server import RedisServer, free_port, stop_process
 
 EXE = str(Path(sys.executable).with_name("policyroute"))
 HAIKU, SONNET, OPUS = "claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-7"
@@ -73,30 +73,37 @@ class Serve:
         )
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 15)
 
 
-@pytest.fixture
-def fleet(
-    tmp_path: Path, fake: FakeAnthropic, redis_server: RedisServer
+@pytest.fixture(scope="module")
+def running_fleet(
+    tmp_path_factory: pytest.TempPathFactory,
+    fake_server: FakeAnthropic,
+    redis_session: RedisServer,
 ) -> Iterator[tuple[Serve, Serve]]:
-    policy = tmp_path / "fleet.route"
+    """Two replicas for the whole module: starting a serve process is most of what these
+    tests cost. What they share lives in Redis, which `redis_server` empties before each."""
+    policy = tmp_path_factory.mktemp("fleet") / "fleet.route"
     policy.write_text(POLICY)
-    a = Serve(policy, fake.base_url, "--state", redis_server.url)
+    a = Serve(policy, fake_server.base_url, "--state", redis_session.url)
     try:
-        b = Serve(policy, fake.base_url, "--state", redis_server.url)
+        b = Serve(policy, fake_server.base_url, "--state", redis_session.url)
     except BaseException:
         a.stop()
         raise
     yield a, b
     a.stop()
     b.stop()
+
+
+@pytest.fixture
+def fleet(
+    running_fleet: tuple[Serve, Serve], fake: FakeAnthropic, redis_server: RedisServer
+) -> tuple[Serve, Serve]:
+    for replica in running_fleet:
+        assert replica.proc.poll() is None, "a replica of the fleet exited"
+    return running_fleet
 
 
 def user(text: str) -> dict[str, str]:

@@ -5,6 +5,7 @@ then the other way round (cross-fitted).
 
     python bench/judge_learn.py                      # every dataset and variant
     python bench/judge_learn.py --only mt-bench-text  # one of them
+    python bench/judge_learn.py --inner              # tuning: inner halves of each half only
 
 Halves: MT-Bench by question id, GSM8K by row, MMLU by subject (new subjects) and by row
 within each subject (new questions of seen subjects). Variants of MT-Bench: per turn or per
@@ -16,6 +17,11 @@ score, and the lift over random routing at the same share with a 95% group-boots
 interval (2,000 resamples, seed 0); per half, the APGR of the curve through the budgets'
 points (with the single tiers at its ends; random routing is 0.5) and the strong share at
 which that curve reaches 95% of the all-strong score, against random routing's.
+
+`--inner` is for tuning (docs/learn.md, "Protocol"): each half is cut again by the next bit of
+the same number (question id // 2, ...), learn runs on one inner half and is judged on the
+other, both ways, and the other outer half is never read. The outer judgement is run once per
+committed change of the learner.
 """
 
 from __future__ import annotations
@@ -95,26 +101,41 @@ def _lines(path: Path) -> list[str]:
         return [line for line in f if line.strip()]
 
 
-def halves(case: Case, folder: Path) -> tuple[Path, Path]:
-    lines = _lines(DATA / case.traffic)
+def _sides(case: Case, lines: list[str]) -> list[tuple[int, int]]:
+    """Each line's (outer half, inner half): the outer half by parity of the question id, the
+    subject's order or the row within its subject; the inner half by the next bit of the same
+    number, so an inner split never mixes the two outer halves."""
     subjects: dict[str, int] = {}
     rows: dict[str, int] = {}
-    out: tuple[list[str], list[str]] = ([], [])
+    out = []
     for i, line in enumerate(lines):
-        obj = json.loads(line)
-        meta = obj.get("route", {}).get("metadata", {})
+        meta = json.loads(line).get("route", {}).get("metadata", {})
         if case.half == "question":
-            side = int(meta["question"].rsplit("/", 1)[1]) % 2
+            k = int(meta["question"].rsplit("/", 1)[1])
         elif case.half == "subject":
-            side = subjects.setdefault(meta["subject"], len(subjects)) % 2
+            k = subjects.setdefault(meta["subject"], len(subjects))
         else:
             key = meta.get("subject", "")
             rows[key] = rows.get(key, -1) + 1
-            side = rows[key] % 2 if key else i % 2
-        out[side].append(line)
+            k = rows[key] if key else i
+        out.append((k % 2, (k // 2) % 2))
+    return out
+
+
+def halves(case: Case, folder: Path, within: int | None = None) -> tuple[Path, Path]:
+    """The two halves of the data, or with `within`, the two inner halves of that outer half
+    (the other outer half is not read)."""
+    lines = _lines(DATA / case.traffic)
+    out: tuple[list[str], list[str]] = ([], [])
+    for line, (outer, inner) in zip(lines, _sides(case, lines), strict=True):
+        if within is None:
+            out[outer].append(line)
+        elif outer == within:
+            out[inner].append(line)
+    prefix = case.name if within is None else f"{case.name}-in{within}"
     paths = []
     for side in (0, 1):
-        p = folder / f"{case.name}-{'even' if side == 0 else 'odd'}.jsonl"
+        p = folder / f"{prefix}-{'even' if side == 0 else 'odd'}.jsonl"
         p.write_text("".join(out[side]), encoding="utf-8")
         paths.append(p)
     return paths[0], paths[1]
@@ -204,14 +225,75 @@ def curve(points: list[dict[str, float]]) -> tuple[float, float, float]:
     return apgr, reach, max(0.0, (goal - c) / (s - c))
 
 
-def main() -> None:
+def judge(case: Case, learn_on: Path, judge_on: Path, label: str, budgets: str, scores) -> float:
+    """Learn on `learn_on`, judge every budget's policy on `judge_on`; print; the APGR."""
     from policyroute.cli import main as cli
-    from policyroute.measure.outcomes import read_outcomes
     from policyroute.policy import load
+
+    out = judge_on.with_name(f"{learn_on.stem}-learned.route")
+    argv = [
+        "learn",
+        str(learn_on),
+        "--outcomes",
+        str(DATA / case.outcomes),
+        "--tiers",
+        str(TIERS),
+        "--cheap",
+        "haiku",
+        "--strong",
+        "opus",
+        "--holdout",
+        "0",
+        "--budgets",
+        budgets,
+        *case.flags,
+        "-o",
+        str(out),
+    ]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert cli(argv) == 0, argv
+    points = []
+    above, below = [], []
+    print(f"{case.name} {label}")
+    for b in budgets.split(","):
+        policy = load(out.with_name(f"{out.stem}-{b}.route"))
+        rules = [r.name for r in policy.rules][:-1]
+        p = point(units(case, policy, judge_on, scores))
+        points.append(p)
+        if p["lo"] > 0:
+            above.append(b)
+        if p["hi"] < 0:
+            below.append(b)
+        print(
+            f"  budget {b:>3}%: share {p['share']:6.1%}  "
+            f"{100 * p['score'] / p['strong']:5.1f}% of strong  lift "
+            f"{p['lift']:+.3f} [{p['lo']:+.3f}, {p['hi']:+.3f}] p={p['p']:.3f}  "
+            f"rules {len(rules)}"
+        )
+    apgr, reach, rnd = curve(points)
+    print(
+        f"  APGR {apgr:.3f} (random 0.500); 95% of strong at {reach:.1%} "
+        f"(random {rnd:.1%}); all-cheap {100 * points[0]['cheap'] / points[0]['strong']:.1f}%"
+    )
+    print(
+        f"  significantly above random at {', '.join(above) or 'no budget'}; "
+        f"below at {', '.join(below) or 'no budget'}"
+    )
+    return apgr
+
+
+def main() -> None:
+    from policyroute.measure.outcomes import read_outcomes
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", default="")
     parser.add_argument("--budgets", default=BUDGETS)
+    parser.add_argument(
+        "--inner",
+        action="store_true",
+        help="tune: split each outer half in two by the next bit, learn on one inner half and "
+        "judge on the other, both ways; the other outer half is never read",
+    )
     args = parser.parse_args()
     wanted = {w for w in args.only.split(",") if w}
     from policyroute.learn.tiers import read_tiers
@@ -224,51 +306,13 @@ def main() -> None:
         scores = {k: {t: o.score for t, o in v.items()} for k, v in outcomes.by_id.items()}
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            even, odd = halves(case, folder)
-            for learn_on, judge_on, label in ((even, odd, "even->odd"), (odd, even, "odd->even")):
-                out = folder / f"{label.replace('->', '-')}.route"
-                argv = [
-                    "learn",
-                    str(learn_on),
-                    "--outcomes",
-                    str(DATA / case.outcomes),
-                    "--tiers",
-                    str(TIERS),
-                    "--cheap",
-                    "haiku",
-                    "--strong",
-                    "opus",
-                    "--holdout",
-                    "0",
-                    "--budgets",
-                    args.budgets,
-                    *case.flags,
-                    "-o",
-                    str(out),
-                ]
-                with (
-                    contextlib.redirect_stdout(io.StringIO()),
-                    contextlib.redirect_stderr(io.StringIO()),
-                ):
-                    assert cli(argv) == 0, argv
-                points = []
-                print(f"{case.name} {label}")
-                for b in args.budgets.split(","):
-                    policy = load(out.with_name(f"{out.stem}-{b}.route"))
-                    rules = [r.name for r in policy.rules][:-1]
-                    p = point(units(case, policy, judge_on, scores))
-                    points.append(p)
-                    print(
-                        f"  budget {b:>3}%: share {p['share']:6.1%}  "
-                        f"{100 * p['score'] / p['strong']:5.1f}% of strong  lift "
-                        f"{p['lift']:+.3f} [{p['lo']:+.3f}, {p['hi']:+.3f}] p={p['p']:.3f}  "
-                        f"rules {len(rules)}"
-                    )
-                apgr, reach, rnd = curve(points)
-                print(
-                    f"  APGR {apgr:.3f} (random 0.500); 95% of strong at {reach:.1%} "
-                    f"(random {rnd:.1%}); all-cheap {100 * points[0]['cheap'] / points[0]['strong']:.1f}%"
-                )
+            found = []
+            for within in (0, 1) if args.inner else (None,):
+                even, odd = halves(case, folder, within)
+                tag = "" if within is None else f"inner {'even' if within == 0 else 'odd'}: "
+                for a, b, label in ((even, odd, "even->odd"), (odd, even, "odd->even")):
+                    found.append(judge(case, a, b, tag + label, args.budgets, scores))
+            print(f"{case.name}: mean APGR {sum(found) / len(found):.3f} over {len(found)}")
 
 
 if __name__ == "__main__":

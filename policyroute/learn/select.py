@@ -54,7 +54,7 @@ def stats(masks: np.ndarray, e: np.ndarray, cost: np.ndarray, weight: np.ndarray
     return out
 
 
-def lower_bound(sums: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
+def lower_bound(sums: np.ndarray, z: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean excess per call and its lower bound, from `stats` rows."""
     import numpy as np
 
@@ -73,14 +73,15 @@ def greedy(
     budget: float,
     min_support: float,
     max_rules: int,
-    z: float,
+    z: float | np.ndarray,
     allowed: np.ndarray | None = None,
-    rank_z: float | None = None,
+    rank_z: float | np.ndarray | None = None,
 ) -> list[int]:
     """Indices of the conditions chosen, in order; `budget` is a share of the weighted cost.
 
     A condition qualifies with its lower bound at `z` above zero; the order compares lower
-    bounds at `rank_z` (default `z`): a stricter one puts steady broad conditions first."""
+    bounds at `rank_z` (default `z`): a stricter one puts steady broad conditions first. Both
+    may be one bar per condition (`family_z`)."""
     import numpy as np
 
     masks = data.masks
@@ -142,6 +143,34 @@ def simultaneous_z(data: Data, weight: np.ndarray, alpha: float) -> float:
     passing = np.flatnonzero(p <= alpha * np.arange(1, k + 1) / k)
     level = alpha * (passing[-1] + 1) / k if passing.size else alpha / k
     return normal.inv_cdf(1.0 - level)
+
+
+# How the false discovery rate is shared by the families of `learner.family_of`: the single
+# structural conditions (a few dozen, the most readable) get half, their conjunctions and the
+# phrases a quarter each. Fixed before looking at any outcome, as a split must be.
+FAMILY_WEIGHT = {0: 2.0, 1: 1.0, 2: 1.0}
+
+
+def family_alpha(alpha: float, families: Sequence[int]) -> dict[int, float]:
+    """Each present family's share of `alpha`."""
+    present = sorted(set(int(f) for f in families))
+    total = sum(FAMILY_WEIGHT.get(f, 1.0) for f in present)
+    return {f: alpha * FAMILY_WEIGHT.get(f, 1.0) / total for f in present}
+
+
+def family_z(data: Data, weight: np.ndarray, alpha: float, family: np.ndarray) -> np.ndarray:
+    """Each condition's bar: the Benjamini-Hochberg threshold within its family, at `alpha`
+    split over the families by `FAMILY_WEIGHT` (a Bonferroni split, so the families together
+    keep the rate). A family of a few dozen structural conditions is then not judged as one of
+    thousands of phrases: a category that truly gains is not drowned by the phrases' count."""
+    import numpy as np
+
+    out = np.zeros(data.masks.shape[0])
+    for f, share in family_alpha(alpha, family.tolist()).items():
+        rows = family == f
+        sub = Data(data.masks[rows], data.gain, data.cost)
+        out[rows] = simultaneous_z(sub, weight, share)
+    return out
 
 
 def group_index(groups: Sequence[str]) -> tuple[np.ndarray, int]:

@@ -353,6 +353,20 @@ def test_nothing_to_learn_writes_the_single_tier_policy_and_says_why(
     capsys.readouterr()
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_pure_noise_validates_no_condition(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], synth: Callable[..., Synth], seed: int
+) -> None:
+    """The family bars and the loose fold bar keep noise out on several draws, with the
+    holdout at 0 (the most training data, the most candidates) and conversations of two
+    turns, where a lucky phrase's two turns travel together."""
+    out = tmp_path / "o.route"
+    data = synth(gain=0.0, share=0.0, seed=seed, n_groups=300)
+    assert data.learn("--budget", "40", "--holdout", "0", out=out) == 0
+    assert "No condition held up" in capsys.readouterr().err
+    assert "\nrule " not in out.read_text()
+
+
 def test_bad_lines_are_reported_and_learning_goes_on(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], synth: Callable[..., Synth]
 ) -> None:

@@ -13,7 +13,9 @@ from .plan import JudgeRequest
 
 
 @dataclass(frozen=True, slots=True)
-class Failure:
+class FailedJudgement:
+    """A judge request that got no verdict (`why`); its pair is reported, not scored."""
+
     key: str
     why: str
 
@@ -41,16 +43,16 @@ def judge_online(
     tier: Tier,
     concurrency: int = 4,
     progress: Callable[[], None] | None = None,
-) -> list[Failure]:
+) -> list[FailedJudgement]:
     import anthropic
 
     from ..runtime.escalation import describe
 
-    def one(req: JudgeRequest) -> Failure | None:
+    def one(req: JudgeRequest) -> FailedJudgement | None:
         try:
             message = client.messages.create(**req.params)
         except anthropic.APIError as e:
-            return Failure(req.key, describe(e))
+            return FailedJudgement(req.key, describe(e))
         finally:
             if progress is not None:
                 progress()

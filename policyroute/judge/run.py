@@ -14,7 +14,7 @@ from ..decision import Tier
 from .batch import BATCH_DISCOUNT, BatchJudge, BatchReport
 from .cache import JudgeCache
 from .deterministic import ReferenceJudge, SchemaJudge
-from .online import Failure, judge_online
+from .online import FailedJudgement, judge_online
 from .plan import (
     JUDGE_MAX_TOKENS,
     LLM_MODES,
@@ -115,7 +115,7 @@ def execute(
     max_wait: float | None = None,
     progress: Callable[[], None] | None = None,
     log: Callable[[str], None] | None = None,
-) -> tuple[list[Failure], BatchReport | None]:
+) -> tuple[list[FailedJudgement], BatchReport | None]:
     """Send every request the cache cannot answer; failures are returned, never raised."""
     todo = [r for r in requests if cache.get(r.key) is None]
     assert options.judge is not None
@@ -125,8 +125,8 @@ def execute(
             kwargs["log"] = log
         judge = BatchJudge(client, cache, options.judge, state_path, **kwargs)
         report = judge.run(todo)
-        failures = [Failure(k, f"batch item errored: {why}") for k, why in report.errored]
-        failures += [Failure(k, "batch item expired before it ran") for k in report.expired]
+        failures = [FailedJudgement(k, f"batch item errored: {why}") for k, why in report.errored]
+        failures += [FailedJudgement(k, "batch item expired before it ran") for k in report.expired]
         return failures, report
     if not todo:
         return [], None
@@ -140,7 +140,7 @@ def write_outcomes(
     out: Path,
     summary: Summary,
     fresh: set[str],
-    failures: Iterable[Failure] = (),
+    failures: Iterable[FailedJudgement] = (),
 ) -> None:
     """Write the outcome lines of every judged pair (atomically: a reader never sees half)."""
     why_failed = {f.key: f.why for f in failures}

@@ -42,7 +42,10 @@ _AFTER_TIER = re.compile(rf"->\s*{_WORD}\s+(?:{_WORD}\s+)*({_WORD})?$")
 
 
 @dataclass(frozen=True, slots=True)
-class Item:
+class Suggestion:
+    """One completion offered at the cursor: its label, LSP kind and detail line, and what it
+    inserts when that is not the label."""
+
     label: str
     kind: str
     detail: str = ""
@@ -65,7 +68,7 @@ def _strip_comment(line: str) -> str:
     return line
 
 
-def complete(index: Index, before: str) -> list[Item]:
+def complete(index: Index, before: str) -> list[Suggestion]:
     """Completions for a cursor after the text `before` (the document up to the cursor)."""
     line = before.rsplit("\n", 1)[-1]
     if _strip_comment(line) != line or line.count('"') % 2 == 1:
@@ -73,38 +76,38 @@ def complete(index: Index, before: str) -> list[Item]:
     tail = before[-400:]
     if _LINE_START.match(line):
         # A word at the start of a line starts a statement (continuations are indented).
-        return [Item(k, KEYWORD, "statement") for k in STATEMENT_KEYWORDS]
-    tiers = [Item(n, CLASS, "tier") for n in index.names("tier")]
+        return [Suggestion(k, KEYWORD, "statement") for k in STATEMENT_KEYWORDS]
+    tiers = [Suggestion(n, CLASS, "tier") for n in index.names("tier")]
     if _AFTER_ARROW.search(tail) or _TIER_PLACE.search(tail):
         return tiers
     if _SET_PLACE.search(tail):
-        return [Item(n, CONSTANT, "keyword set") for n in index.names("keywords")]
+        return [Suggestion(n, CONSTANT, "keyword set") for n in index.names("keywords")]
     if _BY_PLACE.search(tail):
-        return [Item(n, FUNCTION, "rule") for n in [*index.names("rule"), "default"]]
+        return [Suggestion(n, FUNCTION, "rule") for n in [*index.names("rule"), "default"]]
     if _TRIGGER_PLACE.search(tail) and "escalate" in line:
         return [
-            Item(t, EVENT, "trigger", "confidence < " if t == "confidence" else None)
+            Suggestion(t, EVENT, "trigger", "confidence < " if t == "confidence" else None)
             for t in TRIGGERS
         ]
     field = _FIELD_PLACE.search(tail)
     if field is not None:
         head = field.group(1)
         if head in index.names("classifier"):
-            return [Item(f, FIELD, f"classifier {head}") for f in CLASSIFIER_FIELDS]
+            return [Suggestion(f, FIELD, f"classifier {head}") for f in CLASSIFIER_FIELDS]
         return [
-            Item(name.split(".", 1)[1], FIELD, ATTRIBUTES[name].type)
+            Suggestion(name.split(".", 1)[1], FIELD, ATTRIBUTES[name].type)
             for name in ATTRIBUTES
             if name.startswith(head + ".")
         ]
     if _AFTER_TIER.search(tail):
-        return [Item(o, KEYWORD, "rule option") for o in RULE_OPTIONS]
+        return [Suggestion(o, KEYWORD, "rule option") for o in RULE_OPTIONS]
     return [
-        *(Item(name, VARIABLE, info.type) for name, info in ATTRIBUTES.items()),
-        *(Item(f"{f.prefix}.", VARIABLE, f"{f.prefix}.KEY") for f in FAMILIES.values()),
+        *(Suggestion(name, VARIABLE, info.type) for name, info in ATTRIBUTES.items()),
+        *(Suggestion(f"{f.prefix}.", VARIABLE, f"{f.prefix}.KEY") for f in FAMILIES.values()),
         *(
-            Item(f"{c}.{f}", VARIABLE, f"classifier {c}")
+            Suggestion(f"{c}.{f}", VARIABLE, f"classifier {c}")
             for c in index.names("classifier")
             for f in CLASSIFIER_FIELDS
         ),
-        *(Item(w, KEYWORD, "condition") for w in CONDITION_WORDS),
+        *(Suggestion(w, KEYWORD, "condition") for w in CONDITION_WORDS),
     ]

@@ -49,6 +49,7 @@ def read_body(response: sdk.APIResponse[Any], end: float) -> None:
     try:
         raw.read()
     except Exception as e:
+        raw.close()
         raise overdue() if guard.fired else normalize_failure(e, True, raw.request) from None
     finally:
         guard.release()
@@ -62,9 +63,10 @@ async def read_body_async(response: sdk.AsyncAPIResponse[Any], at: float) -> Non
     try:
         async with asyncio.timeout_at(at):
             await raw.aread()
-    except TimeoutError:
-        raise overdue() from None
     except Exception as e:
+        await raw.aclose()
+        if isinstance(e, TimeoutError):
+            raise overdue() from None
         raise normalize_failure(e, True, raw.request) from None
 
 

@@ -464,6 +464,37 @@ def test_a_callers_own_timeout_is_kept_and_bounded(
 # -- the middleware's own ------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_middleware_request_deadline_bounds_a_trickling_body(
+    fake: FakeAnthropic, policy: policyroute.Policy, stream: bool
+) -> None:
+    """A body sent one byte at a time never trips a socket read timeout; the request's
+    deadline still ends it (the watchdog), whatever the per-try bound."""
+    import anthropic
+
+    from policyroute.runtime import RoutingMiddleware
+
+    fake.default_reply = Reply(fault=Fault(trickle=0.02))
+    mw = RoutingMiddleware(policy, attempt_deadline=5, request_deadline=1.0)
+    client = anthropic.Anthropic(base_url=fake.base_url, api_key=SECRET_KEY, middleware=[mw])
+    kwargs: dict[str, Any] = {
+        "model": "auto",
+        "max_tokens": 100,
+        "messages": user("hi"),
+        "extra_body": {"route": {"task": "classify"}},
+    }
+    started = time.perf_counter()
+    with pytest.raises(EscalationError) as info:
+        if stream:
+            with client.messages.stream(**kwargs) as s:
+                s.get_final_message()
+        else:
+            client.messages.create(**kwargs)
+    assert time.perf_counter() - started < 3
+    assert "deadline" in str(info.value)
+    assert info.value.attempts[-1].trigger == "timeout"
+
+
 def test_middleware_request_deadline_stops_retries_and_climbs(
     fake: FakeAnthropic, policy: policyroute.Policy, tmp_path: Path
 ) -> None:

@@ -93,30 +93,30 @@ class Trigger:
         return f"{self.name} < X" if self.threshold else self.name
 
 
+# The triggers, one entry each; the runtime names them through these (runtime/escalation.py).
+ERROR = Trigger(
+    "error",
+    "the API call failed (429, 5xx, 529 overloaded, connection) after the client's own retries",
+)
+TIMEOUT = Trigger("timeout", "the call timed out")
+MAX_TOKENS = Trigger("max_tokens", "the answer stopped at `max_tokens`")
+REFUSAL = Trigger("refusal", "the answer's stop reason is `refusal`")
+INVALID_JSON = Trigger(
+    "invalid_json",
+    "the caller asked for JSON (a schema or pydantic model) and the answer does not "
+    "parse or validate",
+)
+CONFIDENCE = Trigger(
+    "confidence",
+    "the answer's self-reported confidence (a `confidence` field of its JSON, or the "
+    "caller's extractor) is below X; X in [0, 1]",
+    threshold=True,
+)
+
 # The trigger registry: the checker's names (E116), the docs table and the runtime's
 # verdicts (runtime/escalation.py) are these.
 TRIGGERS: dict[str, Trigger] = {
-    t.name: t
-    for t in (
-        Trigger(
-            "error",
-            "the API call failed (429, 5xx, 529 overloaded, connection) after the client's own retries",
-        ),
-        Trigger("timeout", "the call timed out"),
-        Trigger("max_tokens", "the answer stopped at `max_tokens`"),
-        Trigger("refusal", "the answer's stop reason is `refusal`"),
-        Trigger(
-            "invalid_json",
-            "the caller asked for JSON (a schema or pydantic model) and the answer does not "
-            "parse or validate",
-        ),
-        Trigger(
-            "confidence",
-            "the answer's self-reported confidence (a `confidence` field of its JSON, or the "
-            "caller's extractor) is below X; X in [0, 1]",
-            threshold=True,
-        ),
-    )
+    t.name: t for t in (ERROR, TIMEOUT, MAX_TOKENS, REFUSAL, INVALID_JSON, CONFIDENCE)
 }
 
 

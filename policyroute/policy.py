@@ -180,6 +180,15 @@ class Policy:
             return decision
         if names.index(tier) <= names.index(decision.tier):
             return decision
+        return self.at_tier(decision, tier)
+
+    def at_tier(self, decision: Decision, tier: str) -> Decision:
+        """`decision` moved to `tier`, up or down, as if its rule had named that tier (a
+        tool-result turn keeps the tier that issued the tool call). `decision` itself when
+        `tier` is not a tier of this policy."""
+        names = [t.name for t in self.tiers]
+        if tier not in names or tier == decision.tier:
+            return decision
         checked = [*self.checked.rules, self.checked.default]
         rule = next((r for r in checked if r is not None and r.name == decision.rule), None)
         if rule is None:

@@ -31,7 +31,7 @@ from policyroute.runtime.ladder import Answer, AttemptHook, Failure, Ladder
 from policyroute.runtime.records import RecordSink, new_request_id, record_call, sink_for
 from policyroute.runtime.redact import Redactor
 from policyroute.runtime.shadowing import AsyncShadow, Served, ThreadShadow
-from policyroute.runtime.spend import SpendMeter, waits_on_state
+from policyroute.runtime.spend import SpendMeter, key_owner, waits_on_state
 from policyroute.runtime.state import State, open_state
 from policyroute.runtime.sticky import Sticky, conversation_key, explicit_conversation
 
@@ -134,6 +134,14 @@ class Core(ABC):
         self.key: str | None = None
         # Called with each generation attempt once its cost is known (spend counters).
         self.on_attempt: AttemptHook | None = None
+
+    def use_client(self, client: Any) -> None:
+        """Take the client's retry budget and credentials (retries are the router's own,
+        with bounded waits; the client is shared, its settings otherwise kept)."""
+        self.max_retries: int = client.max_retries
+        credentials = (client.api_key, getattr(client, "auth_token", None))
+        self.redactor = Redactor(credentials)
+        self.key = key_owner(*credentials)
 
     def __repr__(self) -> str:
         d = self.deadlines

@@ -16,7 +16,13 @@ from typing import Any
 import anthropic
 from anthropic.types import Message
 
-from policyroute.decision import FAILED_CLASSIFICATION, Classification, ClassifierSpec
+from policyroute.decision import (
+    ERROR,
+    FAILED_CLASSIFICATION,
+    INVALID_JSON,
+    Classification,
+    ClassifierSpec,
+)
 from policyroute.request import Request
 from policyroute.runtime.answers import check_message, extract_json, message_text
 from policyroute.runtime.attempts import Attempt
@@ -108,14 +114,14 @@ class AnthropicClassifier:
         except anthropic.APIError as e:
             attempt.error = describe(e, secrets)
             attempt.status = getattr(e, "status_code", None)
-            attempt.trigger = "error"
+            attempt.trigger = ERROR.name
         except Exception as e:  # a classifier must never take routing down with it
             attempt.error = describe(e, secrets)
-            attempt.trigger = "error"
+            attempt.trigger = ERROR.name
         else:
             result = parse_classification(spec, message_text(message))
             if result.label is None:
-                attempt.trigger = "invalid_json"
+                attempt.trigger = INVALID_JSON.name
         attempt.latency_ms = (time.perf_counter() - start) * 1000
         if self.recorder is not None:
             self.recorder(attempt)

@@ -15,7 +15,17 @@ import jsonschema
 from anthropic.types import Message
 from pydantic import BaseModel, ValidationError
 
-from policyroute.decision import Decision, Escalation, Tier
+from policyroute.decision import (
+    CONFIDENCE,
+    ERROR,
+    INVALID_JSON,
+    MAX_TOKENS,
+    REFUSAL,
+    TIMEOUT,
+    Decision,
+    Escalation,
+    Tier,
+)
 from policyroute.runtime.answers import MalformedAnswerError, extract_json, message_text
 from policyroute.runtime.deadlines import DeadlineExceeded
 from policyroute.runtime.redact import Redactor
@@ -75,13 +85,13 @@ def error_trigger(exc: BaseException) -> str | None:
     if own is not _NONE:
         return own if isinstance(own, str) else None
     if isinstance(exc, anthropic.APITimeoutError | DeadlineExceeded):
-        return "timeout"
+        return TIMEOUT.name
     if isinstance(exc, anthropic.APIStatusError):
         # An `error` event inside a 200 stream (overloaded mid-answer) is the upstream's.
         failed = exc.status_code < 400 or retryable_status(exc.status_code)
-        return "error" if failed else None
+        return ERROR.name if failed else None
     if isinstance(exc, anthropic.APIConnectionError | MalformedAnswerError):
-        return "error"
+        return ERROR.name
     return None
 
 
@@ -161,18 +171,18 @@ def judge(
         text = message_text(message)
         ok, parsed = expect.parse(text)
     conf: float | None = None
-    wants_conf = "confidence" in triggers and escalation.confidence_below is not None
+    wants_conf = CONFIDENCE.name in triggers and escalation.confidence_below is not None
     if wants_conf:
         conf = _confidence(message, parsed, text, confidence)
-    if message.stop_reason == "refusal" and "refusal" in triggers:
-        return Verdict("refusal", parsed, conf)
-    if message.stop_reason == "max_tokens" and "max_tokens" in triggers:
-        return Verdict("max_tokens", parsed, conf)
-    if not ok and "invalid_json" in triggers:
-        return Verdict("invalid_json", parsed, conf)
+    if message.stop_reason == "refusal" and REFUSAL.name in triggers:
+        return Verdict(REFUSAL.name, parsed, conf)
+    if message.stop_reason == "max_tokens" and MAX_TOKENS.name in triggers:
+        return Verdict(MAX_TOKENS.name, parsed, conf)
+    if not ok and INVALID_JSON.name in triggers:
+        return Verdict(INVALID_JSON.name, parsed, conf)
     below = escalation.confidence_below
     if wants_conf and conf is not None and below is not None and conf < below:
-        return Verdict("confidence", parsed, conf)
+        return Verdict(CONFIDENCE.name, parsed, conf)
     return Verdict(None, parsed, conf)
 
 

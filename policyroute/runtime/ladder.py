@@ -35,7 +35,7 @@ from typing import Any
 
 from anthropic.types import Message
 
-from policyroute.decision import Decision, Shadow, Tier
+from policyroute.decision import MAX_TOKENS, Decision, Shadow, Tier
 from policyroute.runtime.attempts import Attempt
 from policyroute.runtime.deadlines import Clock
 from policyroute.runtime.escalation import (
@@ -229,7 +229,7 @@ class Ladder:
             return self._answer(message, verdict.parsed, verdict.trigger)
         if top or self.clock.expired():
             return self._fail(None, message)
-        if verdict.trigger == "max_tokens":
+        if verdict.trigger == MAX_TOKENS.name:
             return self._climb_for_room(step, message, verdict.parsed)
         self._last = message
         return self._try(step.index + 1)
@@ -273,7 +273,7 @@ class Ladder:
             f"max_tokens escalation skipped: {self.tiers[nxt].name} could not say more "
             f"than {step.max_tokens} tokens",
         )
-        return self._answer(message, parsed, "max_tokens")
+        return self._answer(message, parsed, MAX_TOKENS.name)
 
     def _answer(self, message: Message, parsed: Any, trigger: str | None) -> Answer:
         shadows: tuple[Shadow, ...] = ()

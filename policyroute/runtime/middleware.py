@@ -11,8 +11,11 @@ the SDK while it still has retries left; the call's routing state (its tier on t
 its attempts) is kept by the call's idempotency key, which the SDK reuses across retries.
 The retry budget is the call's, shared by every tier it climbs to.
 
-Streaming requests are routed and escalate on failures before the stream opens (HTTP
-status, connection, timeout); the body of a stream is passed through uninspected.
+Streams are treated as the Router treats them (runtime/middleware_bodies.py): held back
+until the first content event, so a failure before it (a body that is not server-sent
+events, an `error` event, an event that is not JSON, a cut) escalates unseen; a failure
+after it is `interrupted` and reaches the caller as an `error` event in the API's shape.
+Each try is bounded by its own deadline and by the request's, headers and body alike.
 
 The middleware never raises a request's `max_tokens`: the tier's cap is a ceiling on the
 caller's value. A non-streaming call is therefore never longer than the caller asked for,
@@ -30,31 +33,26 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import anthropic
 from anthropic.types import Message
 
 from policyroute import tracing
-from policyroute.decision import Decision
+from policyroute.decision import CONFIDENCE, Decision
 from policyroute.request import Request
 from policyroute.request.messages import Mapped, from_messages_api
-from policyroute.runtime.answers import MalformedAnswerError, check_message
-from policyroute.runtime.attempts import Attempt, EscalationError
+from policyroute.runtime.answers import check_message
+from policyroute.runtime.attempts import Attempt
 from policyroute.runtime.calls import PolicySource
 from policyroute.runtime.chain import (
     AsyncChainMessages,
     ChainClient,
     ChainMessages,
-    error_for,
     is_messages,
     secrets_of,
-    side_request,
 )
 from policyroute.runtime.classifier import AnthropicClassifier
 from policyroute.runtime.deadlines import (
@@ -62,11 +60,20 @@ from policyroute.runtime.deadlines import (
     DEFAULT_REQUEST_SECONDS,
     Clock,
     Deadlines,
-    retry_after,
 )
-from policyroute.runtime.escalation import retryable_status
-from policyroute.runtime.ladder import Answer, AttemptHook, Ladder, Tried, Try
-from policyroute.runtime.records import RecordSink, new_request_id, record_call, sink_for
+from policyroute.runtime.ladder import Answer, AttemptHook, Ladder
+from policyroute.runtime.middleware_bodies import (
+    StreamEnd,
+    hold,
+    hold_async,
+    lazy_headers,
+    read_body,
+    read_body_async,
+)
+from policyroute.runtime.middleware_shadow import AsyncShadowSend, MiddlewareShadows, ShadowSend
+from policyroute.runtime.middleware_tries import Tries, unreadable
+from policyroute.runtime.pending import PendingCall, PendingCalls
+from policyroute.runtime.records import Outcome, RecordSink, record_call, sink_for
 from policyroute.runtime.redact import Redactor
 from policyroute.runtime.sdk import (
     APIRequest,
@@ -75,10 +82,12 @@ from policyroute.runtime.sdk import (
     AsyncCallNext,
     CallNext,
     Middleware,
+    Timeout,
     request_body,
     with_body,
 )
-from policyroute.runtime.shadowing import AsyncShadow, Served, ShadowConfig, ThreadShadow
+from policyroute.runtime.sdk_tier import bounded_timeout, overdue
+from policyroute.runtime.shadowing import ShadowConfig
 from policyroute.runtime.spend import SpendMeter, key_owner, waits_on_state
 from policyroute.runtime.state import State, open_state
 from policyroute.runtime.sticky import Sticky, conversation_key, explicit_conversation
@@ -89,71 +98,14 @@ if TYPE_CHECKING:
 # The SDK's default read timeout: a deadline further away than this needs no cut.
 CLIENT_DEFAULT_READ_SECONDS = 600.0
 
-# Calls whose SDK retry is pending; bounded so an abandoned call cannot leak forever.
-MAX_PENDING_CALLS = 4096
-
-
-@dataclass(slots=True)
-class PendingCall:
-    """A routed call between the SDK's tries: its ladder and the rung it is on."""
-
-    decision: Decision
-    ladder: Ladder
-    step: Try
-    body: dict[str, Any]
-    route: dict[str, Any]
-    request: Request
-    start: float
-    max_tokens: int | None = None
-    request_id: str = field(default_factory=new_request_id)
-    conversation: str | None = None
-    sticky_from: str | None = None
-    continuation: bool = False
-    send: Any = None  # how a shadow copy is sent: down this call's middleware chain
-    owners: dict[str, str] = field(default_factory=dict)  # whose spend its cost adds to
-
-    @property
-    def attempts(self) -> list[Attempt]:
-        return self.ladder.attempts
-
-
-def _shadow_request(request: APIRequest, params: dict[str, Any]) -> APIRequest:
-    req = side_request(request, params, None)
-    req.options.idempotency_key = f"{request.options.idempotency_key}-shadow"
-    return req
-
-
-class _ShadowSend:
-    """Sends a shadow copy down this call's middleware chain, from a shadow worker thread."""
-
-    def __init__(self, request: APIRequest, call_next: CallNext) -> None:
-        self._request = request
-        self._call_next = call_next
-
-    def __call__(self, params: dict[str, Any]) -> Message:
-        response = self._call_next(_shadow_request(self._request, params))
-        if response.status_code >= 400:
-            raise error_for(response)
-        return check_message(response.parse())
-
-
-class _AsyncShadowSend:
-    def __init__(self, request: APIRequest, call_next: AsyncCallNext) -> None:
-        self._request = request
-        self._call_next = call_next
-
-    async def send(self, params: dict[str, Any]) -> Message:
-        response = await self._call_next(_shadow_request(self._request, params))
-        if response.status_code >= 400:
-            raise error_for(response)
-        return check_message(await response.parse())
-
 
 class RoutingMiddleware(Middleware):
     """Route `model="auto"` requests through a policy (or a store) inside the Anthropic SDK.
 
     `max_retries` must match the client's (the middleware cannot see the client); it is the
     SDK's default unless told otherwise, and a per-call `max_retries` option wins.
+    `attempt_deadline` bounds each HTTP try, headers and body (by default derived from its
+    max_tokens, as the Router's), `request_deadline` the whole routed request.
     """
 
     def __init__(
@@ -163,6 +115,7 @@ class RoutingMiddleware(Middleware):
         max_retries: int = anthropic.DEFAULT_MAX_RETRIES,
         max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
         request_deadline: float | None = DEFAULT_REQUEST_SECONDS,
+        attempt_deadline: float | None = None,
         records: str | os.PathLike[str] | RecordSink | None = None,
         log_prompts: bool = False,
         on_attempts: Callable[[Decision, list[Attempt]], None] | None = None,
@@ -173,18 +126,16 @@ class RoutingMiddleware(Middleware):
         # Sticky floors, spend counters, shadow spend: in this process, or Redis for a fleet.
         self.state = open_state(state)
         self.spend = SpendMeter(self.state)
-        # One shadow runner per client kind: a middleware may serve a sync or an async client.
-        self._shadow_config = shadow
-        self._shadow_sync: ThreadShadow | None = None
-        self._shadow_async: AsyncShadow | None = None
+        self.shadows = MiddlewareShadows(shadow, log_prompts, self.state)
         self.max_retries = max_retries
         self.max_retry_after = max_retry_after
         self.request_deadline = request_deadline
+        self.deadlines = Deadlines(attempt_deadline, request_deadline, max_retry_after)
         self.records = sink_for(records)
         self.log_prompts = log_prompts
         self.on_attempts = on_attempts
-        self._pending: OrderedDict[str, PendingCall] = OrderedDict()
-        self._lock = threading.Lock()
+        self._pending = PendingCalls()
+        self._tries = Tries(self._pending, max_retries, max_retry_after, self._finish)
         # `sticky conversations` floors, in the state (see runtime/sticky.py).
         self.sticky = Sticky(state=self.state)
         # Called with each generation attempt once its cost is known (spend counters).
@@ -196,7 +147,7 @@ class RoutingMiddleware(Middleware):
             f"records={'on' if self.records is not None else 'off'}>"
         )
 
-    # -- shared steps ----------------------------------------------------------------------
+    # -- a new call ------------------------------------------------------------------------
 
     def _routed_body(self, request: APIRequest) -> dict[str, Any] | None:
         if not is_messages(request):
@@ -205,23 +156,6 @@ class RoutingMiddleware(Middleware):
         if not isinstance(body, Mapping) or body.get("model") not in self.source.routed_names():
             return None
         return dict(body)
-
-    def _take_state(self, request: APIRequest) -> PendingCall | None:
-        key = request.options.idempotency_key
-        if key is None:
-            return None
-        with self._lock:
-            return self._pending.pop(key, None)
-
-    def _keep_state(self, request: APIRequest, state: PendingCall) -> None:
-        key = request.options.idempotency_key
-        if key is None:
-            return
-        state.step.attempt.retries += 1  # the SDK tries this rung again
-        with self._lock:
-            self._pending[key] = state
-            while len(self._pending) > MAX_PENDING_CALLS:
-                self._pending.popitem(last=False)
 
     def _parse(
         self, body: dict[str, Any], request: APIRequest
@@ -236,10 +170,6 @@ class RoutingMiddleware(Middleware):
         spent = self.spend.attach(policy, mapped.request, owners)
         return dict(route), dataclasses.replace(mapped, request=spent), owners
 
-    def _needs_io(self) -> bool:
-        """Whether deciding may wait on a shared state: the async path then leaves the loop."""
-        return waits_on_state(self.state, self.source.policy)
-
     def _new_state(
         self,
         body: dict[str, Any],
@@ -249,9 +179,8 @@ class RoutingMiddleware(Middleware):
         start: float,
         attempts: list[Attempt],
         request: APIRequest,
-        owners: dict[str, str] | None = None,
+        owners: dict[str, str],
     ) -> PendingCall:
-        owners = owners if owners is not None else {}
         requested = body.get("max_tokens")
         if isinstance(requested, bool) or not isinstance(requested, int):
             requested = None
@@ -263,13 +192,12 @@ class RoutingMiddleware(Middleware):
             policy, decision, conversation, mapped.continuation
         )
         shadows_for = getattr(policy, "shadows_for", None)  # a hand-made policy may lack it
-        deadline = Deadlines(request=self.request_deadline)
         ladder = Ladder(
             decision,
-            Clock(deadline, start),
+            Clock(self.deadlines, start),
             requested=requested,
             thinking=body.get("thinking"),
-            shadows_for=shadows_for if self._shadow_config and callable(shadows_for) else None,
+            shadows_for=shadows_for if self.shadows.config and callable(shadows_for) else None,
             on_attempt=self.spend.hook(owners, self.on_attempt),
             redactor=Redactor(secrets_of(request)),
             attempts=attempts,
@@ -289,44 +217,35 @@ class RoutingMiddleware(Middleware):
             continuation=mapped.continuation,
         )
 
-    def _sdk_will_retry(
-        self, request: APIRequest, status: int | None, response: Any = None
-    ) -> bool:
-        budget = request.max_retries if isinstance(request.max_retries, int) else self.max_retries
-        if request.retries_taken >= budget:
-            return False
-        if response is not None:
-            should = response.headers.get("x-should-retry")
-            if should in ("true", "false"):
-                return bool(should == "true")
-        return status is None or retryable_status(status)
+    # -- one try ---------------------------------------------------------------------------
 
-    def _attempt_request(self, request: APIRequest, state: PendingCall) -> APIRequest:
+    def _attempt_request(self, request: APIRequest, state: PendingCall) -> tuple[APIRequest, float]:
+        """The try's request, and when it must be over (its own deadline, cut to the
+        request's): its socket timeouts are cut to that, and its body left unread."""
         step = state.step
-        body = step.params(state.body)
-        # No try outlasts the request's deadline: its socket timeouts are cut to what is left.
-        left = self._left(state)
-        cut = left if left is not None and left < CLIENT_DEFAULT_READ_SECONDS else None
-        req = with_body(request, body, max(cut, 0.001) if cut is not None else None)
+        end = state.ladder.clock.attempt_end(self.deadlines, step.max_tokens)
+        left = end - time.perf_counter()
+        own = request.timeout
+        if isinstance(own, int | float | Timeout):
+            timeout = bounded_timeout(own, left)
+        else:  # the client's own is unseen here: cut it only to an explicit bound nearer than
+            # the SDK's default read timeout (the body is bounded by `end` either way)
+            near = left if self.deadlines.attempt is not None else state.ladder.clock.remaining()
+            timeout = max(near, 0.001) if near < CLIENT_DEFAULT_READ_SECONDS else None
+        req = with_body(request, step.params(state.body), timeout)
+        req.options.headers = lazy_headers(req.headers)
         if step.index:
             # A new model is a new request: never let an idempotency key tie it to the last.
             req.options.idempotency_key = f"{request.options.idempotency_key}-{step.tier.name}"
-        return req
+        return req, end
 
-    def _left(self, state: PendingCall) -> float | None:
-        """Seconds left before the request's deadline (None: no deadline)."""
-        if self.request_deadline is None:
-            return None
-        return state.start + self.request_deadline - time.perf_counter()
-
-    def _overdue(self, state: PendingCall) -> bool:
-        left = self._left(state)
-        return left is not None and left <= 0
+    def _keep_text(self, state: PendingCall) -> bool:
+        return CONFIDENCE.name in state.decision.escalation.triggers
 
     def _finish(
         self,
         state: PendingCall,
-        outcome: Literal["ok", "failed"],
+        outcome: Outcome,
         error: str | None,
         answer: Answer | None = None,
     ) -> None:
@@ -359,137 +278,24 @@ class RoutingMiddleware(Middleware):
             )
 
         # A shadowed request's record is written when its shadow calls end (runtime/shadowing.py).
-        shadowed = answer is not None and self._shadow(state, answer, write)
+        shadowed = answer is not None and self.shadows.offer(state, answer, write)
         if not shadowed:
             write()
         if self.on_attempts is not None:
             self.on_attempts(state.decision, state.attempts)
 
-    # -- shadow traffic --------------------------------------------------------------------
-
-    def _shadow(
-        self, state: PendingCall, answer: Answer, write: Callable[[Sequence[Attempt]], None]
-    ) -> bool:
-        config = self._shadow_config
-        shadows = answer.shadows
-        if config is None or state.send is None or not shadows:
-            return False
-        message = answer.message
-        served = Served(
-            request_id=state.request_id,
-            decision=state.decision,
-            params={
-                k: v for k, v in state.body.items() if k not in ("model", "stream", "max_tokens")
-            },
-            max_tokens=state.max_tokens,
-            route=state.route,
-            text=state.request.text,
-            answer=state.attempts[-1],
-            message=message,
-            finish=write,
-        )
-        if asyncio.iscoroutinefunction(state.send):
-            if self._shadow_async is None:
-                self._shadow_async = AsyncShadow(config, self.log_prompts, self.state)
-            return self._shadow_async.offer(served, shadows, state.send)
-        with self._lock:
-            if self._shadow_sync is None:
-                self._shadow_sync = ThreadShadow(config, self.log_prompts, self.state)
-        return self._shadow_sync.offer(served, shadows, state.send)
-
     @property
     def shadow_stats(self) -> dict[str, float]:
         """Shadow counters (sampled, skipped, succeeded, failed, spent_usd)."""
-        total: dict[str, float] = {}
-        for runner in (self._shadow_sync, self._shadow_async):
-            for k, v in (runner.stats.as_dict() if runner is not None else {}).items():
-                total[k] = total.get(k, 0) + v
-        return total
+        return self.shadows.stats
 
     def close(self) -> None:
         """Wait for the shadow calls of a sync client still running."""
-        if self._shadow_sync is not None:
-            self._shadow_sync.close()
+        self.shadows.close()
 
     async def aclose(self) -> None:
         """Wait for the shadow calls of an async client still running."""
-        if self._shadow_async is not None:
-            await self._shadow_async.drain()
-
-    def _settle(self, state: PendingCall, out: Tried, message: Message | None = None) -> bool:
-        """Hand the rung's outcome to the ladder: True to climb (the next rung is set);
-        False when the answer is returned; raises EscalationError when the request failed."""
-        step = state.ladder.settle(state.step, out)
-        if isinstance(step, Try):
-            state.step = step
-            return True
-        if isinstance(step, Answer):
-            self._finish(state, "ok", None, step)
-            return False
-        if step.message is not None and step.error is None:
-            # At the top the last answer is returned as it is: the caller can read a refusal.
-            self._finish(state, "failed", step.reason)
-            return False
-        self._finish(state, "failed", step.reason)
-        raise EscalationError(
-            state.ladder.summary(step),
-            decision=state.decision,
-            attempts=tuple(state.attempts),
-            last_error=step.error,
-            last_message=step.message,
-            request_id=state.request_id,
-        ) from None
-
-    def _on_exception(self, request: APIRequest, state: PendingCall, exc: Exception) -> bool:
-        """A call that raised: True to climb, False to hand it back to the SDK's retry.
-
-        Raises EscalationError when the request has failed for good.
-        """
-        overdue = self._overdue(state)
-        retry = isinstance(exc, anthropic.APIConnectionError) and self._sdk_will_retry(
-            request, None
-        )
-        if retry and not overdue:
-            self._keep_state(request, state)
-            return False
-        return self._settle(state, Tried(error=exc))
-
-    def _on_status(
-        self,
-        request: APIRequest,
-        state: PendingCall,
-        response: APIResponse[Any] | AsyncAPIResponse[Any],
-    ) -> Literal["return", "climb"]:
-        """An error status: climb, or "return" it for the SDK to retry; raises when done."""
-        raw = response.http_response
-        err = error_for(response)
-        note = None
-        if retryable_status(raw.status_code):
-            asked = retry_after(raw.headers)
-            if asked is not None and asked > self.max_retry_after:
-                # Not worth the wait: the SDK must not sleep on it, and this tier has failed.
-                raw.headers["x-should-retry"] = "false"
-                note = f"retry-after {asked:.0f} s is over the {self.max_retry_after:.0f} s cap"
-            elif self._overdue(state):
-                raw.headers["x-should-retry"] = "false"
-            elif self._sdk_will_retry(request, raw.status_code, raw):
-                self._keep_state(request, state)
-                return "return"
-        climb = self._settle(state, Tried(error=err, note=note))
-        return "climb" if climb else "return"
-
-    def _on_answer(self, state: PendingCall, message: Message | BaseException | None) -> bool:
-        """A 200: True to climb; raises EscalationError when a broken answer ends the request."""
-        if message is None:  # a stream: its body is the caller's, uninspected
-            attempt = state.step.attempt
-            attempt.status = 200
-            attempt.latency_ms = (time.perf_counter() - state.step.start) * 1000
-            self._finish(state, "ok", None)
-            return False
-        if isinstance(message, BaseException):
-            state.step.attempt.status = 200
-            return self._settle(state, Tried(error=message))
-        return self._settle(state, Tried(message=message))
+        await self.shadows.aclose()
 
     # -- sync ------------------------------------------------------------------------------
 
@@ -497,7 +303,7 @@ class RoutingMiddleware(Middleware):
         body = self._routed_body(request)
         if body is None:
             return call_next(request)
-        state = self._take_state(request)
+        state = self._pending.take(request)
         if state is None:
             start = time.perf_counter()
             route, mapped, owners = self._parse(body, request)
@@ -506,30 +312,41 @@ class RoutingMiddleware(Middleware):
             classifier = AnthropicClassifier(chain, attempts.append)
             decision = self.source.decide(mapped.request, classifier)
             state = self._new_state(body, decision, route, mapped, start, attempts, request, owners)
-        state.send = _ShadowSend(request, call_next) if not request.stream else None
+        state.send = ShadowSend(request, call_next) if not request.stream else None
         while True:
-            req = self._attempt_request(request, state)
+            req, end = self._attempt_request(request, state)
             try:
                 response = call_next(req)
+                if response.status_code >= 400 or not request.stream:
+                    read_body(response, end)
             except Exception as e:
-                if self._on_exception(request, state, e):
+                if self._tries.on_exception(request, state, e):
                     continue
                 raise
             if response.status_code >= 400:
-                if self._on_status(request, state, response) == "climb":
+                if self._tries.on_status(request, state, response) == "climb":
                     response.close()
                     continue
                 return response
-            answer: Message | BaseException | None = None
-            if not request.stream:
-                try:
-                    answer = check_message(response.parse())
-                except Exception as e:
-                    answer = MalformedAnswerError(f"unreadable answer ({type(e).__name__}: {e})")
-            if self._on_answer(state, answer):
+            if request.stream:
+                on_end = self._on_end(state)
+                tried = hold(response, end, self._keep_text(state), state.step.tier.model, on_end)
+                climb = self._tries.held(state, tried)
+            else:
+                climb = self._tries.on_answer(state, self._parsed_sync(response))
+            if climb:
                 response.close()
                 continue
             return response
+
+    def _on_end(self, state: PendingCall) -> StreamEnd:
+        return lambda out, closed: self._tries.stream_ended(state, out, closed)
+
+    def _parsed_sync(self, response: APIResponse[Any]) -> Message | BaseException:
+        try:
+            return check_message(response.parse())
+        except Exception as e:
+            return unreadable(e)
 
     # -- async -----------------------------------------------------------------------------
 
@@ -539,50 +356,61 @@ class RoutingMiddleware(Middleware):
         body = self._routed_body(request)
         if body is None:
             return await call_next(request)
-        state = self._take_state(request)
+        state = self._pending.take(request)
         if state is None:
             start = time.perf_counter()
             route, mapped, owners = self._parse(body, request)
             attempts: list[Attempt] = []
             decision = await self._decide_async(request, call_next, attempts, mapped.request)
+            args = (body, decision, route, mapped, start, attempts, request, owners)
             if self.state.blocking:  # a floor (sticky, continuation) is a round trip: off the loop
-                state = await asyncio.to_thread(
-                    self._new_state, body, decision, route, mapped, start, attempts, request, owners
-                )
+                state = await asyncio.to_thread(self._new_state, *args)
             else:
-                state = self._new_state(
-                    body, decision, route, mapped, start, attempts, request, owners
-                )
-        state.send = _AsyncShadowSend(request, call_next).send if not request.stream else None
+                state = self._new_state(*args)
+        state.send = AsyncShadowSend(request, call_next).send if not request.stream else None
+        loop = asyncio.get_running_loop()
         while True:
-            sub = self._attempt_request(request, state)
+            sub, end = self._attempt_request(request, state)
+            at = loop.time() + (end - time.perf_counter())
             try:
-                response = await call_next(sub)
+                try:
+                    async with asyncio.timeout_at(at):
+                        response = await call_next(sub)
+                except TimeoutError:
+                    raise overdue() from None
+                if response.status_code >= 400 or not request.stream:
+                    await read_body_async(response, at)
             except Exception as e:
-                if self._on_exception(request, state, e):
+                if self._tries.on_exception(request, state, e):
                     continue
                 raise
             if response.status_code >= 400:
-                if self._on_status(request, state, response) == "climb":
+                if self._tries.on_status(request, state, response) == "climb":
                     await response.close()
                     continue
                 return response
-            answer: Message | BaseException | None = None
-            if not request.stream:
-                try:
-                    answer = check_message(await response.parse())
-                except Exception as e:
-                    answer = MalformedAnswerError(f"unreadable answer ({type(e).__name__}: {e})")
-            if self._on_answer(state, answer):
+            if request.stream:
+                model, on_end = state.step.tier.model, self._on_end(state)
+                tried = await hold_async(response, at, self._keep_text(state), model, on_end)
+                climb = self._tries.held(state, tried)
+            else:
+                climb = self._tries.on_answer(state, await self._parsed_async(response))
+            if climb:
                 await response.close()
                 continue
             return response
+
+    async def _parsed_async(self, response: AsyncAPIResponse[Any]) -> Message | BaseException:
+        try:
+            return check_message(await response.parse())
+        except Exception as e:
+            return unreadable(e)
 
     async def _decide_async(
         self, request: APIRequest, call_next: AsyncCallNext, attempts: list[Attempt], req: Request
     ) -> Decision:
         if not self.source.has_classifiers():
-            if self._needs_io():
+            if waits_on_state(self.state, self.source.policy):
                 return await asyncio.to_thread(self.source.decide, req, None)
             return self.source.decide(req, None)
         loop = asyncio.get_running_loop()

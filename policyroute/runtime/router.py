@@ -24,10 +24,8 @@ from policyroute.runtime.classifier import AnthropicClassifier, BlockingBridge
 from policyroute.runtime.deadlines import Deadlines
 from policyroute.runtime.escalation import ConfidenceFn
 from policyroute.runtime.ladder import Answer, Step, Try
-from policyroute.runtime.redact import Redactor
 from policyroute.runtime.sdk_tier import SdkTried, try_tier, try_tier_async
 from policyroute.runtime.shadowing import AsyncShadow, ShadowConfig, ThreadShadow
-from policyroute.runtime.spend import key_owner
 from policyroute.runtime.state import State
 
 if TYPE_CHECKING:
@@ -57,11 +55,8 @@ class Router(Core):
     ) -> None:
         super().__init__(policy_or_store, records, log_prompts, deadlines, state)
         self.client = client if client is not None else anthropic.Anthropic()
-        self.max_retries = self.client.max_retries
-        # Retries are ours (bounded waits); the client is shared, its settings otherwise kept.
         self._client = self.client.with_options(max_retries=0)
-        self.redactor = Redactor((self.client.api_key, getattr(self.client, "auth_token", None)))
-        self.key = key_owner(self.client.api_key, getattr(self.client, "auth_token", None))
+        self.use_client(self.client)
         if shadow is not None:
             self.shadowing = ThreadShadow(shadow, log_prompts, self.state)
 
@@ -139,13 +134,29 @@ class Router(Core):
         return self.conclude(call, decision, ladder, step)
 
 
-class RoutedStream:
-    """Iterate for the SDK's stream events; `result` is set once the stream has ended."""
+class _Stream:
+    """What both routed streams hold: the call, its decision, and the result once ended."""
 
-    def __init__(self, router: Router, call: Call, decision: Decision) -> None:
+    def __init__(self, call: Call, decision: Decision) -> None:
         self.call = call
         self.decision = decision
         self.result: RoutedResult | None = None
+
+    def __repr__(self) -> str:
+        state = "done" if self.result is not None else "open"
+        return f"<{type(self).__name__} {self.decision.tier} by rule {self.decision.rule} {state}>"
+
+    def _ended(self) -> RoutedResult:
+        if self.result is None:
+            raise RuntimeError("the stream was closed before it ended")
+        return self.result
+
+
+class RoutedStream(_Stream):
+    """Iterate for the SDK's stream events; `result` is set once the stream has ended."""
+
+    def __init__(self, router: Router, call: Call, decision: Decision) -> None:
+        super().__init__(call, decision)
         self._events = self._run(router)
 
     def _run(self, router: Router) -> Generator[Any, None, None]:
@@ -154,9 +165,6 @@ class RoutedStream:
     def __iter__(self) -> Iterator[Any]:
         return self._events
 
-    def __repr__(self) -> str:
-        state = "done" if self.result is not None else "open"
-        return f"<RoutedStream {self.decision.tier} by rule {self.decision.rule} {state}>"
 
     @property
     def text_stream(self) -> Iterator[str]:
@@ -168,9 +176,7 @@ class RoutedStream:
         """Consume what is left of the stream and return the result."""
         for _ in self:
             pass
-        if self.result is None:
-            raise RuntimeError("the stream was closed before it ended")
-        return self.result
+        return self._ended()
 
     def close(self) -> None:
         self._events.close()
@@ -197,10 +203,8 @@ class AsyncRouter(Core):
     ) -> None:
         super().__init__(policy_or_store, records, log_prompts, deadlines, state)
         self.client = client if client is not None else anthropic.AsyncAnthropic()
-        self.max_retries = self.client.max_retries
         self._client = self.client.with_options(max_retries=0)
-        self.redactor = Redactor((self.client.api_key, getattr(self.client, "auth_token", None)))
-        self.key = key_owner(self.client.api_key, getattr(self.client, "auth_token", None))
+        self.use_client(self.client)
         if shadow is not None:
             self.shadowing = AsyncShadow(shadow, log_prompts, self.state)
 
@@ -290,13 +294,11 @@ class AsyncRouter(Core):
         yield self.conclude(call, decision, ladder, step)
 
 
-class AsyncRoutedStream:
+class AsyncRoutedStream(_Stream):
     """Async-iterate for the SDK's stream events; `result` is set once the stream has ended."""
 
     def __init__(self, router: AsyncRouter, call: Call, decision: Decision) -> None:
-        self.call = call
-        self.decision = decision
-        self.result: RoutedResult | None = None
+        super().__init__(call, decision)
         self._events = self._run(router)
 
     async def _run(self, router: AsyncRouter) -> AsyncGenerator[Any, None]:
@@ -309,9 +311,6 @@ class AsyncRoutedStream:
     def __aiter__(self) -> AsyncIterator[Any]:
         return self._events
 
-    def __repr__(self) -> str:
-        state = "done" if self.result is not None else "open"
-        return f"<AsyncRoutedStream {self.decision.tier} by rule {self.decision.rule} {state}>"
 
     @property
     def text_stream(self) -> AsyncIterator[str]:
@@ -326,9 +325,7 @@ class AsyncRoutedStream:
         """Consume what is left of the stream and return the result."""
         async for _ in self._events:
             pass
-        if self.result is None:
-            raise RuntimeError("the stream was closed before it ended")
-        return self.result
+        return self._ended()
 
     async def close(self) -> None:
         await self._events.aclose()

@@ -53,7 +53,7 @@ class SdkTried(Tried):
     buffered: list[Any] = field(default_factory=list)  # events held back, not yet sent
 
 
-def _bounded_timeout(timeout: Any, remaining: float) -> Any:
+def bounded_timeout(timeout: Any, remaining: float) -> Any:
     """`timeout` (the caller's or the client's) cut to what is left of the deadline; None
     when no part of it is longer, so the call keeps the client's own and costs nothing."""
     remaining = max(remaining, 0.001)
@@ -73,7 +73,7 @@ def _stream_call(client: Any, params: dict[str, Any], remaining: float) -> Any:
     """`client.messages.stream(...)` with its timeout bounded by the deadline."""
     params = dict(params)
     own = params.pop("timeout", None)  # the caller's, if given; else the client's applies
-    bounded = _bounded_timeout(own if own is not None else client.timeout, remaining)
+    bounded = bounded_timeout(own if own is not None else client.timeout, remaining)
     if bounded is not None:
         params["timeout"] = bounded
     elif own is not None:
@@ -81,7 +81,7 @@ def _stream_call(client: Any, params: dict[str, Any], remaining: float) -> Any:
     return client.messages.stream(**params)
 
 
-def _normalize(exc: BaseException, opened: bool, request: Any = None) -> BaseException:
+def normalize_failure(exc: BaseException, opened: bool, request: Any = None) -> BaseException:
     """Map what a try raised onto the failures escalation knows.
 
     Transport errors while reading a body become the SDK's connection/timeout errors; any
@@ -124,7 +124,7 @@ def retry_wait(
     return wait, None
 
 
-class _Guard:
+class SocketGuard:
     """Ends a sync try at its deadline by shutting its connection down from the watchdog.
 
     The lock makes `release` and the kill exclusive: once released (still inside the
@@ -159,7 +159,7 @@ class _Guard:
         WATCHDOG.disarm(self._handle)
 
 
-def _overdue() -> DeadlineExceeded:
+def overdue() -> DeadlineExceeded:
     return DeadlineExceeded("the attempt ran past its deadline")
 
 
@@ -190,33 +190,33 @@ def _one_try(
     out = SdkTried()
     remaining = end - time.perf_counter()
     if remaining <= 0:
-        out.error = _overdue()
+        out.error = overdue()
         return out
-    guard: _Guard | None = None
+    guard: SocketGuard | None = None
     request = None
     try:
         with _stream_call(client, params, remaining) as s:
             out.opened = True
             request = s.response.request
             out.request_id = s.response.headers.get("request-id")
-            guard = _Guard(s.response, end)
+            guard = SocketGuard(s.response, end)
             try:
                 stopped = False
                 for event in s:
                     stopped = stopped or _checked(event)
                     yield from _accept(event, out, live)
                     if time.perf_counter() > end:
-                        raise _overdue()
+                        raise overdue()
                 if guard.fired:
-                    raise _overdue()
+                    raise overdue()
                 if not stopped:
                     raise MalformedAnswerError("the stream ended before message_stop")
                 out.message = check_message(s.get_final_message())
             finally:
                 guard.release()
     except Exception as e:
-        out.error = _overdue() if guard is not None and guard.fired else e
-        out.error = _normalize(out.error, out.opened, request)
+        out.error = overdue() if guard is not None and guard.fired else e
+        out.error = normalize_failure(out.error, out.opened, request)
         out.message = None
     return out
 
@@ -235,13 +235,13 @@ async def _one_try_async(
     request = None
     try:
         if end <= time.perf_counter():
-            raise _overdue()
+            raise overdue()
         manager = _stream_call(client, params, end - time.perf_counter())
         try:
             async with asyncio.timeout_at(at):
                 s = await manager.__aenter__()
         except TimeoutError:
-            raise _overdue() from None
+            raise overdue() from None
         out.opened = True
         try:
             request = s.response.request
@@ -255,7 +255,7 @@ async def _one_try_async(
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
-                    raise _overdue() from None
+                    raise overdue() from None
                 stopped = stopped or _checked(event)
                 for item in _accept(event, out, live):
                     yield item
@@ -265,7 +265,7 @@ async def _one_try_async(
         finally:
             await manager.__aexit__(None, None, None)
     except Exception as e:
-        out.error = _normalize(e, out.opened, request)
+        out.error = normalize_failure(e, out.opened, request)
         out.message = None
     yield out
 

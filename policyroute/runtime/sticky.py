@@ -154,8 +154,8 @@ class Sticky:
     """Applies a policy's `sticky conversations` window to decisions, over one state.
 
     The same state keeps every conversation's last tier for continuations: a user turn that
-    holds only tool results continues the task and never goes below the tier that issued
-    the tool call, sticky statement or not (docs/language.md)."""
+    holds only tool results continues the task on the tier that issued the tool call,
+    exactly, sticky statement or not (docs/language.md)."""
 
     def __init__(
         self, max_entries: int = DEFAULT_MAX_CONVERSATIONS, state: State | None = None
@@ -194,10 +194,13 @@ class Sticky:
         floor = self.state.floor(key, window)
         if floor is None or floor == decision.tier:
             return decision, None
-        raised: Decision = policy.raised(decision, floor)
-        if raised is decision:
+        # A tool-result turn continues the task on the tier that issued the tool call,
+        # exactly (never a cheaper one, nor a dearer one its longer context would pick).
+        move = getattr(policy, "at_tier", None) if continuation else None
+        moved: Decision = move(decision, floor) if callable(move) else policy.raised(decision, floor)
+        if moved is decision:
             return decision, None
-        return raised, decision.tier
+        return moved, decision.tier
 
     def remember(self, policy: Any, key: str | None, tier: str | None) -> None:
         """Record the tier that answered this turn (after any escalation)."""

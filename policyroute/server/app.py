@@ -35,6 +35,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from policyroute import tracing
+from policyroute.decision import Decision
 from policyroute.runtime.calls import PolicySource
 from policyroute.runtime.deadlines import Deadlines
 from policyroute.runtime.records import RecordSink, sink_for
@@ -427,7 +428,8 @@ async def _count_tokens(
     # Counting is free and approximate across tiers: no classifier is asked for it.
     decision = await decide(services, call, classify=False)
     body["model"] = decision.model
-    response = await _forward(state, services, request, json.dumps(body).encode(), "count_tokens")
+    data = json.dumps(body).encode()
+    response = await _forward(state, services, request, data, "count_tokens", decision)
     response.headers.update(routing_headers(call, decision.tier))
     return response
 
@@ -440,18 +442,24 @@ async def _passthrough(
 
 
 async def _forward(
-    state: AppPieces, services: Services, request: HttpRequest, raw: bytes | None, endpoint: str
+    state: AppPieces,
+    services: Services,
+    request: HttpRequest,
+    raw: bytes | None,
+    endpoint: str,
+    decision: Decision | None = None,
 ) -> Response:
-    """Send the request upstream as it came and stream the answer back as it comes."""
+    """Send the request upstream as it came and stream the answer back as it comes
+    (`decision`: a routed count_tokens, counted as routed)."""
     headers = _upstream_headers(request)
     try:
         response = await services.upstream.open(
             request.method, request.url.path, headers, raw, request.url.query
         )
     except UpstreamFailure as f:
-        services.metrics.passthrough.labels(_endpoint_label(endpoint), str(f.status)).inc()
+        services.metrics.forwarded(_endpoint_label(endpoint), f.status, decision)
         return error_response(f.status, redact(f"upstream: {f.args[0]}", services.secrets))
-    services.metrics.passthrough.labels(_endpoint_label(endpoint), str(response.status_code)).inc()
+    services.metrics.forwarded(_endpoint_label(endpoint), response.status_code, decision)
     out_headers = {**response_headers(response.headers), "x-policyroute-routed": "false"}
     if response.headers.get("content-type", "").startswith("text/event-stream"):
         return ProxyStream(_passthrough_stream(response), headers=out_headers)

@@ -20,6 +20,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from policyroute.decision import Decision
 from policyroute.runtime.attempts import Attempt
 
 # Upstream answers take from a few hundred milliseconds to minutes.
@@ -63,6 +64,13 @@ class Metrics:
             "policyroute_passthrough_requests",
             "Requests passed upstream untouched (a model that is not routed, other endpoints).",
             ("endpoint", "status"),
+            registry=r,
+        )
+        self.count_tokens = Counter(
+            "policyroute_count_tokens_requests",
+            "Routed `count_tokens` requests (a routed model name), by the decided tier and rule "
+            "and the upstream's status.",
+            ("tier", "rule", "status"),
             registry=r,
         )
         self.escalations = Counter(
@@ -125,6 +133,14 @@ class Metrics:
             multiprocess.MultiProcessCollector(  # type: ignore[no-untyped-call]
                 self.registry, path=self.multiprocess
             )
+
+    def forwarded(self, endpoint: str, status: int, decision: Decision | None = None) -> None:
+        """A request sent upstream as it came: a routed `count_tokens` (its model decided),
+        or one passed through."""
+        if decision is not None:
+            self.count_tokens.labels(decision.tier, decision.rule, str(status)).inc()
+        else:
+            self.passthrough.labels(endpoint, str(status)).inc()
 
     def attempts(self, attempts: list[Attempt]) -> None:
         for a in attempts:

@@ -35,12 +35,13 @@ from policyroute.runtime.records import RecordSink, new_request_id, record_call
 from policyroute.runtime.redact import Redactor
 from policyroute.runtime.shadowing import AsyncShadow, Served
 from policyroute.runtime.spend import SpendMeter, waits_on_state
+from policyroute.runtime.sse import StreamErrorEvent
 from policyroute.runtime.sticky import Sticky
 from policyroute.server.auth import Caller
 from policyroute.server.deferred import DeferredSink
 from policyroute.server.errors import error_body, error_response
 from policyroute.server.metrics import Metrics
-from policyroute.server.rung import MESSAGES, Rung, StreamErrorEvent, try_rung
+from policyroute.server.rung import MESSAGES, Rung, try_rung
 from policyroute.server.stream import ProxyStream
 from policyroute.server.tracing import trace_call
 from policyroute.server.upstream import Upstream, UpstreamFailure, response_headers

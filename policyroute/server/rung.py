@@ -23,7 +23,7 @@ from policyroute.runtime.answers import MalformedAnswerError, check_message
 from policyroute.runtime.deadlines import DeadlineExceeded
 from policyroute.runtime.escalation import retryable_status
 from policyroute.runtime.ladder import Tried
-from policyroute.server.sse import StreamState
+from policyroute.runtime.sse import StreamErrorEvent, StreamState, check_start
 from policyroute.server.upstream import Upstream, UpstreamFailure, UpstreamResponse
 
 MESSAGES = "/v1/messages"
@@ -37,12 +37,6 @@ class UpstreamStatus(Exception):
         super().__init__(f"HTTP {status}: {api_message(data)}")
         self.status_code = status
         self.trigger: str | None = "error" if retryable_status(status) else None
-
-
-class StreamErrorEvent(Exception):
-    """An `error` event in a 200 stream (overloaded mid-answer, say): the upstream's fault."""
-
-    trigger = "error"
 
 
 def api_message(data: bytes) -> str:
@@ -120,14 +114,11 @@ async def try_rung(
 
 
 def _check_start(message: dict[str, Any], response: UpstreamResponse) -> None:
-    """A `message_start` that is no message fails before any content is sent (as the
-    Router's check of the SDK's event does)."""
     try:
-        check_message(Message.model_validate({**message, "content": []}))
-    except (ValidationError, MalformedAnswerError) as e:
+        check_start(message)
+    except MalformedAnswerError:
         response.close()
-        why = e.args[0] if isinstance(e, MalformedAnswerError) else "not a Messages API message"
-        raise MalformedAnswerError(f"malformed message_start: {why}") from None
+        raise
 
 
 def _message(data: bytes) -> Message:

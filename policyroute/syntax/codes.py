@@ -96,6 +96,7 @@ CODES_IN_ORDER: tuple[Code, ...] = (
     Code("W010", "tiers not ordered cheapest first"),
     Code("W011", "policy too large to analyse: W001 and W002 not checked"),
     Code("W012", "a spend bound that never holds"),
+    Code("W013", "prompt tested for text it no longer holds"),
 )
 REGISTRY: dict[str, Code] = {c.code: c for c in CODES_IN_ORDER}
 # code -> title, the form SARIF and the docs table print.

@@ -4,6 +4,10 @@ Each fault is served by the fake server on the decided tier (haiku); the policy 
 on `error` and `timeout`, so the request must climb to sonnet and succeed there, with the
 failed attempt recorded and the record readable. At the top of a ladder the same fault
 must raise EscalationError carrying the attempts. Clients are the SDK's defaults.
+
+One table of faults and expected attempts runs against every front end: the Router and
+the AsyncRouter (create and stream), the SDK middleware (sync and async, create and
+stream) and `policyroute serve` (JSON and stream).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +78,29 @@ SLOW_FAULTS: list[tuple[str, Reply, str]] = [
     ("trickling bytes", Reply(fault=Fault(trickle=0.01)), "timeout"),
     ("slow answer", Reply(delay=3.5), "timeout"),
 ]
-CASES = [(m, *f) for f in FAULTS for m in ("sync", "sync-stream", "async", "async-stream")]
+
+
+def _stream_only(reply: Reply) -> bool:
+    """A fault only a stream can have: no fault of a JSON request (only the Router streams
+    every call, so only the Router meets it in each of its modes)."""
+    f = reply.fault
+    return f is not None and (f.sse is not None or f.cut is not None or f.body == MESSAGE_JSON)
+
+
+ROUTER_MODES = ("sync", "sync-stream", "async", "async-stream")
+MW_MODES = ("mw", "mw-stream", "mw-async", "mw-async-stream")
+
+
+def _applies(mode: str, reply: Reply) -> bool:
+    return mode in ROUTER_MODES or mode.endswith("stream") or not _stream_only(reply)
+
+
+CASES = [(m, *f) for f in FAULTS for m in (*ROUTER_MODES, *MW_MODES) if _applies(m, f[1])]
 CASES_TOP = list(CASES)
-CASES += [(m, *f) for f in SLOW_FAULTS for m in ("sync-stream", "async")]
-CASES_TOP += [(m, *f) for f in SLOW_FAULTS for m in ("sync", "async-stream")]
+CASES += [(m, *f) for f in SLOW_FAULTS for m in ("sync-stream", "async", "mw-stream", "mw-async")]
+CASES_TOP += [
+    (m, *f) for f in SLOW_FAULTS for m in ("sync", "async-stream", "mw", "mw-async-stream")
+]
 
 
 def _ids(cases: list[tuple[str, str, Reply, str]]) -> list[str]:
@@ -92,8 +116,66 @@ pytestmark = pytest.mark.filterwarnings("ignore:Pydantic serializer warnings")
 DEADLINES = Deadlines(attempt=2.5, request=30)
 
 
+@dataclass
+class MiddlewareResult:
+    """What a middleware call left, in the RoutedResult's terms the table reads."""
+
+    message: Any
+    attempts: list[Any]
+
+    @property
+    def text(self) -> str:
+        return "".join(getattr(b, "text", "") for b in self.message.content)
+
+
+def _run_mw(
+    mode: str, fake: FakeAnthropic, policy: Any, records: Path, route: dict[str, Any]
+) -> MiddlewareResult:
+    """One routed request through the SDK middleware, with the SDK's default retries."""
+    import anthropic
+
+    from policyroute.runtime import RoutingMiddleware
+
+    seen: list[list[Any]] = []
+    mw = RoutingMiddleware(
+        policy,
+        records=records,
+        attempt_deadline=DEADLINES.attempt,
+        request_deadline=DEADLINES.request,
+        on_attempts=lambda _decision, attempts: seen.append(list(attempts)),
+    )
+    kwargs: dict[str, Any] = {
+        "model": "auto",
+        "max_tokens": 100,
+        "messages": user("hi"),
+        "extra_body": {"route": route},
+    }
+    if not mode.startswith("mw-async"):
+        client = anthropic.Anthropic(base_url=fake.base_url, api_key=SECRET_KEY, middleware=[mw])
+        if mode == "mw":
+            message = client.messages.create(**kwargs)
+        else:
+            with client.messages.stream(**kwargs) as s:
+                message = s.get_final_message()
+        return MiddlewareResult(message, seen[-1])
+
+    async def main() -> Any:
+        client = anthropic.AsyncAnthropic(
+            base_url=fake.base_url, api_key=SECRET_KEY, middleware=[mw]
+        )
+        if mode == "mw-async":
+            return await client.messages.create(**kwargs)
+        async with client.messages.stream(**kwargs) as s:
+            return await s.get_final_message()
+
+    message = asyncio.run(main())
+    return MiddlewareResult(message, seen[-1])
+
+
 def _run(mode: str, fake: FakeAnthropic, policy: Any, records: Path, route: dict[str, Any]) -> Any:
     """One routed request in `mode`; returns the RoutedResult (or raises)."""
+    if mode.startswith("mw"):
+        return _run_mw(mode, fake, policy, records, route)
     kwargs: dict[str, Any] = {"messages": user("hi"), "route": route}
     if mode.startswith("sync"):
         router = Router(policy, default_client(fake.base_url), records=records, deadlines=DEADLINES)
@@ -191,6 +273,100 @@ def test_a_stream_cut_after_content_escalates_when_nothing_was_sent(
     assert "message_stop" in (result.attempts[0].error or "")
 
 
+@pytest.mark.parametrize("mode", ["mw-stream", "mw-async-stream"])
+def test_a_middleware_stream_cut_after_content_is_an_error_event(
+    fake: FakeAnthropic, policy: policyroute.Policy, tmp_path: Path, mode: str
+) -> None:
+    import anthropic
+
+    fake.script(HAIKU, [Reply(text="half an answer", chunks=3, fault=Fault(cut="content"))])
+    with pytest.raises(anthropic.APIStatusError) as info:  # the SDK's error for the event
+        _run(mode, fake, policy, tmp_path / "r.jsonl", {"task": "classify"})
+    assert "failed after content was sent" in str(info.value)
+    assert fake.models_called() == [HAIKU]  # never retried once content was sent
+    [record] = _records(tmp_path / "r.jsonl")
+    assert record.outcome == "interrupted" and "message_stop" in (record.error or "")
+    assert [(a.tier, a.trigger) for a in record.attempts] == [("haiku", "error")]
+
+
+@pytest.mark.parametrize("mode", ["mw-stream", "mw-async-stream"])
+def test_a_middleware_stream_is_held_until_content(
+    fake: FakeAnthropic, policy: policyroute.Policy, tmp_path: Path, mode: str
+) -> None:
+    """An `error` event before content escalates unseen; the caller reads sonnet's stream."""
+    overloaded = 'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", '
+    overloaded += '"message": "busy"}}\n\n'
+    fake.script(HAIKU, [Reply(fault=Fault(sse=overloaded))] * 3)
+    fake.script(SONNET, [Reply(text="from sonnet", chunks=3)])
+    result = _run(mode, fake, policy, tmp_path / "r.jsonl", {"task": "classify"})
+    assert result.text == "from sonnet"
+    assert [(a.tier, a.trigger) for a in result.attempts] == [("haiku", "error"), ("sonnet", None)]
+    assert "overloaded_error" in (result.attempts[0].error or "")
+    [record] = _records(tmp_path / "r.jsonl")
+    assert record.outcome == "ok" and record.output_tokens > 0
+
+
+THINKING_MODES = ["sync", "async", "mw", "mw-stream", "mw-async", "mw-async-stream"]
+
+
+@pytest.mark.parametrize("mode", THINKING_MODES)
+def test_thinking_under_a_cap_is_a_valid_request(
+    fake: FakeAnthropic, policy: policyroute.Policy, tmp_path: Path, mode: str
+) -> None:
+    """The `quick` rule caps haiku at 1,024 tokens: no budget fits, so thinking is off for
+    the rung (the API refuses a budget not below max_tokens); serve's case is below."""
+    thinking = {"type": "enabled", "budget_tokens": 8000}
+    if mode.startswith("mw"):
+        import anthropic
+
+        from policyroute.runtime import RoutingMiddleware
+
+        mw = RoutingMiddleware(policy, records=tmp_path / "r.jsonl")
+        client = anthropic.Anthropic(base_url=fake.base_url, api_key=SECRET_KEY, middleware=[mw])
+        kwargs: dict[str, Any] = {
+            "model": "auto",
+            "max_tokens": 16000,  # the SDK refuses more without streaming
+            "messages": user("hi"),
+            "thinking": thinking,
+            "extra_body": {"route": {"task": "classify"}},
+        }
+        if mode == "mw":
+            client.messages.create(**kwargs)
+        elif mode == "mw-stream":
+            with client.messages.stream(**kwargs) as s:
+                s.get_final_message()
+        else:
+
+            async def main() -> None:
+                aclient = anthropic.AsyncAnthropic(
+                    base_url=fake.base_url, api_key=SECRET_KEY, middleware=[mw]
+                )
+                if mode == "mw-async":
+                    await aclient.messages.create(**kwargs)
+                else:
+                    async with aclient.messages.stream(**kwargs) as s:
+                        await s.get_final_message()
+
+            asyncio.run(main())
+    else:
+        router_kwargs: dict[str, Any] = {
+            "messages": user("hi"),
+            "route": {"task": "classify"},
+            "max_tokens": 16000,  # the SDK refuses more without streaming
+            "thinking": thinking,
+        }
+        if mode == "sync":
+            Router(policy, default_client(fake.base_url)).create(**router_kwargs)
+        else:
+            client_a = default_async_client(fake.base_url)
+            asyncio.run(AsyncRouter(policy, client_a).create(**router_kwargs))
+    [seen] = fake.requests
+    assert seen.model == HAIKU and seen.body["max_tokens"] == 1024  # the rule's cap
+    assert seen.body["thinking"] == {"type": "disabled"}
+    [record] = _records(tmp_path / "r.jsonl") if mode.startswith("mw") else [None]
+    assert record is None or "thinking off" in (record.attempts[0].note or "")
+
+
 @pytest.mark.parametrize("mode", ["sync-stream", "async-stream"])
 def test_a_stream_cut_after_content_is_interrupted(
     fake: FakeAnthropic, policy: policyroute.Policy, tmp_path: Path, mode: str
@@ -285,59 +461,38 @@ def test_a_callers_own_timeout_is_kept_and_bounded(
     assert [a.trigger for a in result.attempts] == ["timeout", None]
 
 
-# -- the middleware under the same faults ------------------------------------------------
+# -- the middleware's own ------------------------------------------------------------------
 
 
-def _mw_client(fake: FakeAnthropic, policy: Any, records: Path) -> Any:
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_middleware_request_deadline_bounds_a_trickling_body(
+    fake: FakeAnthropic, policy: policyroute.Policy, stream: bool
+) -> None:
+    """A body sent one byte at a time never trips a socket read timeout; the request's
+    deadline still ends it (the watchdog), whatever the per-try bound."""
     import anthropic
 
     from policyroute.runtime import RoutingMiddleware
 
-    return anthropic.Anthropic(
-        base_url=fake.base_url,
-        api_key=SECRET_KEY,
-        middleware=[RoutingMiddleware(policy, records=records)],
-    )
-
-
-@pytest.mark.parametrize(
-    ("name", "reply"),
-    [
-        ("invalid json", Reply(fault=Fault(body=b'{"id": "msg_'))),
-        ("html", Reply(fault=Fault(body=b"<html></html>", content_type="text/html"))),
-        ("json array", Reply(fault=Fault(body=b"[1, 2]"))),
-        ("missing usage", Reply(fault=Fault(patch={"usage": None}))),
-        ("huge retry-after", Reply(status=429, retry_after=999999999)),
-        ("echoed key", Reply(status=500, text="bad", fault=Fault(echo_credentials=True))),
-    ],
-)
-def test_middleware_faults_escalate_and_fail_with_attempts(
-    fake: FakeAnthropic, policy: policyroute.Policy, tmp_path: Path, name: str, reply: Reply
-) -> None:
-    client = _mw_client(fake, policy, tmp_path / "r.jsonl")
-    route = {"route": {"task": "classify"}}
-    fake.script(HAIKU, [reply] * 3)
-    fake.script(SONNET, [Reply(text="from sonnet")])
+    fake.default_reply = Reply(fault=Fault(trickle=0.02))
+    mw = RoutingMiddleware(policy, attempt_deadline=5, request_deadline=1.0)
+    client = anthropic.Anthropic(base_url=fake.base_url, api_key=SECRET_KEY, middleware=[mw])
+    kwargs: dict[str, Any] = {
+        "model": "auto",
+        "max_tokens": 100,
+        "messages": user("hi"),
+        "extra_body": {"route": {"task": "classify"}},
+    }
     started = time.perf_counter()
-    message = client.messages.create(
-        model="auto", max_tokens=100, messages=user("hi"), extra_body=route
-    )
-    assert time.perf_counter() - started < 10
-    assert message.model == SONNET
-    fake.reset()
-    fake.default_reply = reply
     with pytest.raises(EscalationError) as info:
-        client.messages.create(
-            model="auto",
-            max_tokens=100,
-            messages=user("hi"),
-            extra_body={"route": {"task": "never"}},
-        )
-    assert info.value.attempts and info.value.attempts[-1].trigger == "error"
-    _no_secret(str(info.value), *(a.error for a in info.value.attempts))
-    records = _records(tmp_path / "r.jsonl")
-    assert [r.outcome for r in records] == ["ok", "failed"]
-    _no_secret((tmp_path / "r.jsonl").read_text())
+        if stream:
+            with client.messages.stream(**kwargs) as s:
+                s.get_final_message()
+        else:
+            client.messages.create(**kwargs)
+    assert time.perf_counter() - started < 3
+    assert "deadline" in str(info.value)
+    assert info.value.attempts[-1].trigger == "timeout"
 
 
 def test_middleware_request_deadline_stops_retries_and_climbs(
@@ -394,17 +549,11 @@ def test_a_broken_classifier_reply_is_a_failed_classification(
 # One table: every fault above (and the slow ones), sent through the proxy by the SDK, must
 # leave the same attempts as the Router's: (haiku, its trigger), then (sonnet, None).
 
-def _stream_only(reply: Reply) -> bool:
-    f = reply.fault
-    return f is not None and (f.sse is not None or f.cut is not None or f.body == MESSAGE_JSON)
-
-
 SERVE_CASES = [
     (m, *f)
     for f in [*FAULTS, *SLOW_FAULTS]
     for m in ("serve", "serve-stream")
-    # Stream faults are no faults of a JSON request: only the Router streams every call.
-    if m == "serve-stream" or not _stream_only(f[1])
+    if _applies(m, f[1])
 ]
 
 

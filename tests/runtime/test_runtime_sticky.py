@@ -190,3 +190,60 @@ def test_key_is_stable_across_turns_and_cache_marks(
     assert conversation_key({"messages": [{"role": "user", "content": first + "!"}]}) != (
         conversation_key({"messages": [{"role": "user", "content": first}]})
     )
+
+
+# No sticky statement: only the continuation keeps a tier. The tool result says "deadlock",
+# so the rules, reading all the text, would send the tool-result turn to opus.
+CONTINUING = f"""
+tier haiku  = "{HAIKU}"  {{ input 1 output 5 }}
+tier sonnet = "{SONNET}" {{ input 3 output 15 }}
+tier opus   = "{OPUS}"   {{ input 5 output 25 }}
+rule deep: text contains "deadlock" -> opus
+default                              -> haiku
+"""
+
+FIRST = [{"role": "user", "content": "read notes.txt"}]
+TOOL_TURN = [
+    *FIRST,
+    {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "Read", "input": {}}]},
+    {
+        "role": "user",
+        "content": [{"type": "tool_result", "tool_use_id": "t", "content": "a deadlock"}],
+    },
+]
+
+
+def test_a_tool_result_turn_keeps_the_callers_tier_exactly_in_every_front_end(
+    fake: FakeAnthropic, tmp_path: Path
+) -> None:
+    """Not at least the tier that issued the tool call, that tier: each front end serves the
+    tool-result turn on haiku though the rules say opus, and records it as a continuation
+    whose `sticky_from` is the rules' choice, so replay decides what the rules chose."""
+    from server.serve_support import ServerThread, read_records
+
+    from policyroute.server.app import ServeConfig
+
+    policy = policyroute.loads(CONTINUING)
+    assert policy.decide(policyroute.Request.from_anthropic({"messages": TOOL_TURN})).tier == "opus"
+    records = tmp_path / "r.jsonl"
+    served: list[str] = []
+    router = Router(policy, anthropic.Anthropic(base_url=fake.base_url, api_key="k"), records)
+    for messages in (FIRST, TOOL_TURN):
+        served.append(router.create(max_tokens=50, messages=messages).tier)
+    mw = RoutingMiddleware(policy, records=records)
+    client = anthropic.Anthropic(base_url=fake.base_url, api_key="k", middleware=[mw])
+    for messages in (FIRST, TOOL_TURN):
+        served.append(client.messages.create(model="auto", max_tokens=50, messages=messages).model)
+    config = ServeConfig(policy=policy, upstream=fake.base_url, records=tmp_path / "s.jsonl")
+    with ServerThread(config) as proxy:
+        proxied = anthropic.Anthropic(base_url=proxy.url, api_key="k", max_retries=0)
+        for messages in (FIRST, TOOL_TURN):
+            m = proxied.messages.create(model="auto", max_tokens=50, messages=messages)
+            served.append(m.model)
+        lines = read_records(proxy)
+    assert served == ["haiku", "haiku", HAIKU, HAIKU, HAIKU, HAIKU]
+    lines = [json.loads(x) for x in records.read_text().splitlines()] + lines
+    for first, second in (lines[0:2], lines[2:4], lines[4:6]):
+        assert (first["tier"], first.get("continuation")) == ("haiku", None)
+        assert (second["tier"], second["rule"]) == ("haiku", "deep")
+        assert second["continuation"] is True and second["sticky_from"] == "opus"

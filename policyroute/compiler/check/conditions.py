@@ -149,6 +149,8 @@ class Conditions(CheckerBase):
                 self._contains_target(expr, src)
             else:
                 self._regex(expr.regex, src)
+            if expr.attr.dotted == "prompt":
+                self._reads_what_prompt_left(expr, src)
         elif isinstance(expr, ast.Truthy) and t not in (BOOL, DYNAMIC):
             hint = f"to test that it is given, write: has {expr.attr.dotted}"
             self.error(
@@ -157,6 +159,28 @@ class Conditions(CheckerBase):
                 src,
                 expr.span,
                 hint,
+            )
+
+    def _reads_what_prompt_left(self, expr: ast.Contains | ast.Matches, src: Source) -> None:
+        """W013: `prompt` is the person's words now, without tool results and without
+        `<system-reminder>` blocks; a test for their markup can no longer match there."""
+        if isinstance(expr, ast.Matches):
+            texts = [expr.regex.pattern]
+        elif isinstance(expr.target, ast.Str):
+            texts = [expr.target.value]
+        elif isinstance(expr.target, ast.Ident):
+            texts = list(self.policy.keywords.get(expr.target.name, ()))
+        else:
+            texts = [p.value for p in expr.target.phrases]
+        found = next((m for m in PROMPT_LEFT_OUT if any(m in t.lower() for t in texts)), None)
+        if found is not None:
+            self.warn(
+                "W013",
+                f"'prompt' no longer holds tool results or <system-reminder> blocks of a "
+                f"Messages API request, so a test for '{found}' there does not match",
+                src,
+                expr.span,
+                "test text instead: it is the whole request, tool results and reminders included",
             )
 
     def _contains_target(self, expr: ast.Contains, src: Source) -> None:
@@ -210,6 +234,9 @@ class Conditions(CheckerBase):
                 "a '*' or '?' that should be '+'?",
             )
 
+
+# Markup of what `prompt` leaves out (request/messages.py): tool blocks and reminders.
+PROMPT_LEFT_OUT = ("system-reminder", "tool_result", "tool_use")
 
 REGEX_HINT = (
     "the syntax is RE2's (https://github.com/google/re2/wiki/Syntax): close every ( [ {, "

@@ -1,7 +1,7 @@
 """Reading the Messages API's server-sent events as they pass through, without holding them.
 
-The proxy forwards the bytes exactly as they arrive; beside that it splits them into events
-and reads the few it needs: whether content has started (after which a failure can no longer
+Serve and the SDK middleware forward the bytes exactly as they arrive; beside that they
+split them into events and read the few they need: whether content has started (after which a failure can no longer
 be hidden by trying another tier), the usage and stop reason (for cost, records and the
 escalation triggers), an `error` event, and the text when a trigger needs to read it.
 """
@@ -15,6 +15,7 @@ from typing import Any
 from anthropic.types import Message
 from pydantic import ValidationError
 
+from policyroute.decision import ERROR
 from policyroute.runtime.answers import MalformedAnswerError, check_message
 
 _BOUNDARY = re.compile(rb"\r\n\r\n|\n\n|\r\r")
@@ -22,6 +23,26 @@ _BOUNDARY = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 CONTENT_EVENTS = frozenset({"content_block_delta"})
 # Events whose data the proxy reads; every other event is only counted through.
 _READ = frozenset({"message_start", "message_delta", "error", "content_block_start"})
+
+
+class StreamErrorEvent(Exception):
+    """An `error` event in a 200 stream (overloaded mid-answer, say): the upstream's fault."""
+
+    trigger = ERROR.name
+
+
+def error_event(err: dict[str, Any]) -> StreamErrorEvent:
+    return StreamErrorEvent(f"stream error event: {err.get('type')}: {err.get('message')}")
+
+
+def check_start(message: dict[str, Any]) -> None:
+    """A `message_start` that is no message fails before any content is sent (as the
+    Router's check of the SDK's event does)."""
+    try:
+        check_message(Message.model_validate({**message, "content": []}))
+    except (ValidationError, MalformedAnswerError) as e:
+        why = e.args[0] if isinstance(e, MalformedAnswerError) else "not a Messages API message"
+        raise MalformedAnswerError(f"malformed message_start: {why}") from None
 
 
 def _fields(block: bytes) -> tuple[str, bytes]:

@@ -102,16 +102,28 @@ class Conn:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def request(self, path: str, body: bytes) -> int:
+    async def _send(self, data: bytes) -> bytes:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
+        self.writer.write(data)
+        return await self.reader.readuntil(b"\r\n\r\n")
+
+    async def request(self, path: str, body: bytes) -> int:
         head = (
             f"POST {path} HTTP/1.1\r\nhost: {self.host}\r\nx-api-key: {self.api_key}\r\n"
             f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
-        )
-        self.writer.write(head.encode() + body)
-        raw = await self.reader.readuntil(b"\r\n\r\n")
+        ).encode()
+        reused = self.writer is not None
+        try:
+            raw = await self._send(head + body)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            if not reused:
+                raise
+            # The server closed the idle keep-alive connection (uvicorn does after 5 s, at
+            # a low rate): a new one, as any HTTP client does.
+            self.writer = None
+            raw = await self._send(head + body)
         lines = raw.decode("latin-1").split("\r\n")
         status = int(lines[0].split()[1])
         headers = {}
@@ -140,7 +152,8 @@ class Conn:
 class Pool:
     def __init__(self, url: str, size: int, api_key: str = "bench") -> None:
         host, port = url.removeprefix("http://").split(":")
-        self.free: asyncio.Queue[Conn] = asyncio.Queue()
+        # Last in, first out: at a low rate the same few connections stay warm.
+        self.free: asyncio.Queue[Conn] = asyncio.LifoQueue()
         for _ in range(size):
             self.free.put_nowait(Conn(host, int(port), api_key))
 

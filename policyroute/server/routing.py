@@ -235,32 +235,23 @@ def record(
     if latency is None:
         latency = (time.perf_counter() - call.start) * 1000
     sink = services.records
-    if isinstance(sink, DeferredSink):
-        # Built and written once the answer is out; the call is finished, nothing changes it.
-        sink.defer(
-            partial(
-                record_call,
-                sink.sink,
-                call,
-                decision,
-                outcome,
-                latency_ms=latency,
-                log_prompts=services.log_prompts,
-                error=error,
-                shadows=tuple(shadows),
-            )
-        )
-        return
-    record_call(
-        sink,
+    deferred = sink if isinstance(sink, DeferredSink) else None
+    write = partial(
+        record_call,
+        sink if deferred is None else deferred.sink,
         call,
         decision,
         outcome,
         latency_ms=latency,
         log_prompts=services.log_prompts,
         error=error,
-        shadows=shadows,
+        shadows=tuple(shadows),
     )
+    if deferred is None:
+        write()
+    else:
+        # Built and written once the answer is out; the call is finished, nothing changes it.
+        deferred.defer(write)
 
 
 def finish(

@@ -1,4 +1,7 @@
-"""`policyroute serve` as a user runs it: flags, refusals, hot reload, SIGTERM."""
+"""`policyroute serve` as a user runs it: flags, refusals, hot reload, SIGTERM.
+
+Refusals run in-process (serve_refusal.py) but the public-bind one, which runs the installed
+command."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from fake_anthropic import FakeAnthropic, Reply
 from policyroute.cli.serve import _is_loopback
 from policyroute.server.app import ServeConfig
 
+from .serve_refusal import refuse_serve
 from .serve_support import HAIKU, POLICY_TEXT, ServerThread
 
 KEY = "sk-ant-api03-cli-test-0123456789"
@@ -55,22 +59,24 @@ def test_refuses_a_public_bind_without_client_auth(policy_file: Path) -> None:
 
 
 def test_held_key_needs_tokens_and_the_variable(policy_file: Path) -> None:
-    r = _run(str(policy_file), "--api-key-env", "PR_TEST_KEY", env={"PR_TEST_KEY": "sk-ant-x"})
+    r = refuse_serve(
+        str(policy_file), "--api-key-env", "PR_TEST_KEY", env={"PR_TEST_KEY": "sk-ant-x"}
+    )
     assert r.returncode == 2 and "client tokens" in r.stderr
-    r = _run(str(policy_file), "--api-key-env", "PR_TEST_UNSET_VARIABLE")
+    r = refuse_serve(str(policy_file), "--api-key-env", "PR_TEST_UNSET_VARIABLE")
     assert r.returncode == 2 and "PR_TEST_UNSET_VARIABLE" in r.stderr
 
 
 def test_usage_errors_and_broken_policy(policy_file: Path, tmp_path: Path) -> None:
-    assert _run(str(policy_file), "--port", "70000").returncode == 2
-    assert _run(str(policy_file), "--upstream", "ftp://x").returncode == 2
-    r = _run(str(policy_file), "--workers", "2")
+    assert refuse_serve(str(policy_file), "--port", "70000").returncode == 2
+    assert refuse_serve(str(policy_file), "--upstream", "ftp://x").returncode == 2
+    r = refuse_serve(str(policy_file), "--workers", "2")
     assert r.returncode == 2 and "sticky" in r.stderr  # sticky state is per process
     broken = tmp_path / "broken.route"
     broken.write_text("tier haiku = \n")
-    r = _run(str(broken))
+    r = refuse_serve(str(broken))
     assert r.returncode == 1 and "error[" in r.stderr and "Traceback" not in r.stderr
-    assert _run(str(tmp_path / "missing.route")).returncode == 2
+    assert refuse_serve(str(tmp_path / "missing.route")).returncode == 2
 
 
 def test_loopback_detection() -> None:

@@ -16,7 +16,7 @@ import pytest
 from fake_anthropic import FakeAnthropic
 
 from .serve_process import BODY, Served, free_port, run_serve
-from .serve_refusal import refuse_serve
+from .serve_refusal import StartedInsteadOfRefusing, refuse_serve
 from .serve_support import POLICY_TEXT
 
 KEY = "sk-ant-api03-startup-0123456789"
@@ -55,6 +55,13 @@ def test_an_upstream_that_is_the_server_itself_is_refused(policy_file: Path) -> 
         env={"ANTHROPIC_BASE_URL": f"http://127.0.0.1:{port}"},
     )
     _refused(r, 2, "own address")
+
+
+def test_the_in_process_refusals_fail_when_serve_would_start(policy_file: Path) -> None:
+    """What makes every in-process refusal here able to fail: a start that should have been
+    refused stops at uvicorn with an error."""
+    with pytest.raises(StartedInsteadOfRefusing):
+        refuse_serve(str(policy_file), "--port", str(free_port()))
 
 
 def test_failing_inline_tests_and_broken_policies_exit_1(policy_file: Path, tmp_path: Path) -> None:

@@ -1,11 +1,10 @@
 """`policyroute serve` as a user runs it: flags, refusals, hot reload, SIGTERM.
 
-Refusals run in-process (serve_refusal.py) but the public-bind one, which runs the installed
-command."""
+Refusals run in-process (serve_refusal.py); the SIGTERM test runs the installed command, and
+test_serve_startup.py refuses one start through it."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -35,16 +34,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [EXE, "serve", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, **(env or {})},
-    )
-
-
 @pytest.fixture
 def policy_file(tmp_path: Path) -> Path:
     path = tmp_path / "serve.route"
@@ -53,7 +42,7 @@ def policy_file(tmp_path: Path) -> Path:
 
 
 def test_refuses_a_public_bind_without_client_auth(policy_file: Path) -> None:
-    r = _run(str(policy_file), "--host", "0.0.0.0")
+    r = refuse_serve(str(policy_file), "--host", "0.0.0.0")
     assert r.returncode == 2
     assert "--client-tokens-env" in r.stderr and "Traceback" not in r.stderr
 

@@ -2,7 +2,8 @@
 
 Each fenced block of a page is one of:
 
-- a console transcript (first line `$ ...`): each command runs (bash, in a scratch copy of
+- a console transcript (first line `$ ...`): each command runs (a plain `policyroute ARGS`
+  in-process through `cli.main`, anything with shell syntax in bash; in a scratch copy of
   the repository's `policies/` and the page's policies) and its output (stderr, then stdout)
   must equal the lines below it up to the next `$`; `...` in the text matches any lines;
 - an output block after a line "`policyroute ...` prints (exit N):": the command runs in a
@@ -26,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -33,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cli_in_process import run_main
 
 import policyroute
 from policyroute.syntax.formatter import format_source
@@ -60,6 +63,9 @@ PRINTS = re.compile(r"`(policyroute [^`]+)` prints \(exit (\d)\)")
 # the block is that file of the example.
 FILE_NOTE = re.compile(r"^`([^`]+\.route)`(?: \(relative to `policy.route`\))?:$")
 UPDATE = os.environ.get("UPDATE_DOCS") == "1"
+# What makes bash do more than split a command line into words: variables, substitutions,
+# escapes, pipes, lists, redirections, globs, braces, tildes, comments, history.
+SHELL_SYNTAX = re.compile(r"[$`\\|&;<>()*?\[\]{}~#!\n]")
 FRAGMENT_HEADER = """\
 tier haiku  = "claude-haiku-4-5"  { input 1.00  output 5.00 }
 tier sonnet = "claude-sonnet-4-6" { input 3.00  output 15.00 }
@@ -116,17 +122,43 @@ def _workspace(tmp: Path) -> Path:
     return tmp
 
 
-def _run(command: str, cwd: Path) -> tuple[int, str]:
-    env = {
+def _env() -> dict[str, str]:
+    return {
         **os.environ,
         "NO_COLOR": "1",
         "COLUMNS": "100",
         "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
     }
+
+
+def _run(command: str, cwd: Path) -> tuple[int, str]:
+    """A page's command: (exit status, stderr then stdout). A plain `policyroute ARGS` runs
+    in-process (an interpreter per command made this the suite's slowest test); anything
+    with shell syntax runs in bash."""
+    argv = _plain_command(command)
+    if argv is not None:
+        r = run_main(argv, cwd=cwd, env=_env())
+        return r.returncode, r.stderr + r.stdout
+    return _run_in_bash(command, cwd)
+
+
+def _run_in_bash(command: str, cwd: Path) -> tuple[int, str]:
     proc = subprocess.run(
-        ["bash", "-c", command], cwd=cwd, capture_output=True, text=True, env=env, timeout=120
+        ["bash", "-c", command], cwd=cwd, capture_output=True, text=True, env=_env(), timeout=120
     )
     return proc.returncode, proc.stderr + proc.stdout
+
+
+def _plain_command(command: str) -> list[str] | None:
+    """The arguments of `policyroute ARGS` when bash would only split it into words (quotes
+    with nothing bash expands inside them); None when bash has more to do."""
+    if SHELL_SYNTAX.search(command):
+        return None
+    try:
+        words = shlex.split(command)
+    except ValueError:  # an unclosed quote: bash reports it
+        return None
+    return words[1:] if words and words[0] == "policyroute" else None
 
 
 def _matches(expected: str, actual: str) -> bool:
@@ -325,3 +357,23 @@ def test_pages_with_their_own_test_have_it() -> None:
     for page, test in OWN_TEST.items():
         assert (ROOT / "docs" / page).exists(), page
         assert page in (ROOT / test).read_text(encoding="utf-8"), f"{test} does not run {page}"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "policyroute check broken.route",
+        "policyroute check --format nope policies/coding-assistant.route",
+        'policyroute route policies/coding-assistant.route --prompt "Find the deadlock" --explain',
+    ],
+)
+def test_a_plain_command_prints_in_process_what_it_prints_in_bash(
+    command: str, tmp_path: Path
+) -> None:
+    """The in-process fast path of `_run` is only a shortcut: exit status and output are
+    the installed command's, for a broken policy, a usage error (argparse exits) and quoted
+    words. (All 64 plain commands of the pages compared equal when this runner was written.)"""
+    cwd = _workspace(tmp_path)
+    (cwd / "broken.route").write_text("tier haiku = \n", encoding="utf-8")
+    assert _plain_command(command) is not None
+    assert _run(command, cwd) == _run_in_bash(command, cwd)

@@ -1,7 +1,11 @@
-"""The `policyroute` console script, run for real, against the shipped policies.
+"""The `policyroute` command against the shipped policies.
 
 Exit codes are the contract: 0 ok, 1 policy errors or failed tests, 2 usage errors. No
 input, however malformed, may produce a Python traceback.
+
+Commands run in-process through `cli.main` (tests/cli_in_process.py: an exception main does
+not handle fails the test, as a traceback would); the installed console script runs for
+real where the entry point itself is the subject (a clean check, a request piped on stdin).
 """
 
 from __future__ import annotations
@@ -9,12 +13,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_in_process import Ran, run_main
 
 ROOT = Path(__file__).resolve().parents[2]
+EXE = str(Path(sys.executable).with_name("policyroute"))
 POLICIES = ROOT / "policies"
 CODING = "policies/coding-assistant.route"
 DOCS = "policies/document-pipeline.route"
@@ -40,22 +47,28 @@ REQUEST: dict[str, Any] = {
 }
 
 
-def run(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        ["policyroute", *args],
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
-    )
+def run(
+    *args: str, stdin: str | None = None, cwd: Path = ROOT, real: bool = False
+) -> Ran | subprocess.CompletedProcess[str]:
+    """`policyroute ARGS` in `cwd`; `real`: the installed console script in its own process."""
+    if real:
+        proc: Ran | subprocess.CompletedProcess[str] = subprocess.run(
+            [EXE, *args],
+            cwd=cwd,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        )
+    else:
+        proc = run_main(args, cwd=cwd, stdin=stdin or "")
     assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
     return proc
 
 
-def decide(*args: str, stdin: str | None = None) -> dict[str, Any]:
-    proc = run("route", *args, "--json", stdin=stdin)
+def decide(*args: str, stdin: str | None = None, real: bool = False) -> dict[str, Any]:
+    proc = run("route", *args, "--json", stdin=stdin, real=real)
     assert proc.returncode == 0, proc.stderr
     out: dict[str, Any] = json.loads(proc.stdout)
     return out
@@ -65,7 +78,7 @@ def decide(*args: str, stdin: str | None = None) -> dict[str, Any]:
 
 
 def test_check_shipped_policies_is_clean() -> None:
-    proc = run("check", "policies/")
+    proc = run("check", "policies/", real=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # One summary line, not a line per clean file; nothing on stderr.
     assert proc.stdout == "checked 5 files: 0 errors, 0 warnings\n"
@@ -212,7 +225,7 @@ def test_route_request_file(tmp_path: Path) -> None:
 
 
 def test_route_request_stdin() -> None:
-    out = decide(DOCS, "--request", "-", stdin=json.dumps(REQUEST))
+    out = decide(DOCS, "--request", "-", stdin=json.dumps(REQUEST), real=True)
     assert (out["tier"], out["rule"], out["max_tokens"]) == ("haiku", "extract", 2048)
     # saas-support: no user.id, so the anonymous rule decides.
     out = decide(SUPPORT, "--request", "-", stdin=json.dumps(REQUEST))

@@ -1,8 +1,10 @@
-"""`policyroute serve` as a user runs it: flags, refusals, hot reload, SIGTERM."""
+"""`policyroute serve` as a user runs it: flags, refusals, hot reload, SIGTERM.
+
+Refusals run in-process (serve_refusal.py); the SIGTERM test runs the installed command, and
+test_serve_startup.py refuses one start through it."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -19,6 +21,7 @@ from fake_anthropic import FakeAnthropic, Reply
 from policyroute.cli.serve import _is_loopback
 from policyroute.server.app import ServeConfig
 
+from .serve_refusal import refuse_serve
 from .serve_support import HAIKU, POLICY_TEXT, ServerThread
 
 KEY = "sk-ant-api03-cli-test-0123456789"
@@ -31,16 +34,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [EXE, "serve", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, **(env or {})},
-    )
-
-
 @pytest.fixture
 def policy_file(tmp_path: Path) -> Path:
     path = tmp_path / "serve.route"
@@ -49,28 +42,30 @@ def policy_file(tmp_path: Path) -> Path:
 
 
 def test_refuses_a_public_bind_without_client_auth(policy_file: Path) -> None:
-    r = _run(str(policy_file), "--host", "0.0.0.0")
+    r = refuse_serve(str(policy_file), "--host", "0.0.0.0")
     assert r.returncode == 2
     assert "--client-tokens-env" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_held_key_needs_tokens_and_the_variable(policy_file: Path) -> None:
-    r = _run(str(policy_file), "--api-key-env", "PR_TEST_KEY", env={"PR_TEST_KEY": "sk-ant-x"})
+    r = refuse_serve(
+        str(policy_file), "--api-key-env", "PR_TEST_KEY", env={"PR_TEST_KEY": "sk-ant-x"}
+    )
     assert r.returncode == 2 and "client tokens" in r.stderr
-    r = _run(str(policy_file), "--api-key-env", "PR_TEST_UNSET_VARIABLE")
+    r = refuse_serve(str(policy_file), "--api-key-env", "PR_TEST_UNSET_VARIABLE")
     assert r.returncode == 2 and "PR_TEST_UNSET_VARIABLE" in r.stderr
 
 
 def test_usage_errors_and_broken_policy(policy_file: Path, tmp_path: Path) -> None:
-    assert _run(str(policy_file), "--port", "70000").returncode == 2
-    assert _run(str(policy_file), "--upstream", "ftp://x").returncode == 2
-    r = _run(str(policy_file), "--workers", "2")
+    assert refuse_serve(str(policy_file), "--port", "70000").returncode == 2
+    assert refuse_serve(str(policy_file), "--upstream", "ftp://x").returncode == 2
+    r = refuse_serve(str(policy_file), "--workers", "2")
     assert r.returncode == 2 and "sticky" in r.stderr  # sticky state is per process
     broken = tmp_path / "broken.route"
     broken.write_text("tier haiku = \n")
-    r = _run(str(broken))
+    r = refuse_serve(str(broken))
     assert r.returncode == 1 and "error[" in r.stderr and "Traceback" not in r.stderr
-    assert _run(str(tmp_path / "missing.route")).returncode == 2
+    assert refuse_serve(str(tmp_path / "missing.route")).returncode == 2
 
 
 def test_loopback_detection() -> None:

@@ -18,6 +18,7 @@ from policyroute.cli.common import UsageError
 from policyroute.cli.serve_settings import KEYS, ServeSettings, env_name, resolve
 
 from .serve_process import BODY, Served, free_port, run_serve
+from .serve_refusal import refuse_serve
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "serve" / "serve.toml"
@@ -82,7 +83,7 @@ def test_errors_name_the_key_and_where(tmp_path: Path) -> None:
 
 
 def test_a_missing_config_file_and_the_real_command(tmp_path: Path) -> None:
-    r = run_serve("--config", str(tmp_path / "missing.toml"))
+    r = refuse_serve("--config", str(tmp_path / "missing.toml"))  # in-process: serve_refusal.py
     assert r.returncode == 2 and "no such file" in r.stderr and "Traceback" not in r.stderr
     (tmp_path / "serve.toml").write_text("max_body_bytes = 10\n")
     r = run_serve("--config", str(tmp_path / "serve.toml"))

@@ -18,28 +18,26 @@ from .common import EXIT_FAIL, EXIT_OK, UsageError
 SHOWN_PROBLEMS = 10
 
 
-def percent(text: str) -> float:
-    """`25` and `25%` both mean a quarter."""
+def _percentage(text: str, example: int) -> float:
     raw = text.strip().removesuffix("%").strip()
     try:
-        value = float(raw)
+        return float(raw)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected a percentage such as 25 or 25%, got {text!r}"
+            f"expected a percentage such as {example} or {example}%, got {text!r}"
         ) from None
+
+
+def percent(text: str) -> float:
+    """`25` and `25%` both mean a quarter."""
+    value = _percentage(text, 25)
     if not 0.0 < value <= 100.0:
         raise argparse.ArgumentTypeError(f"must be more than 0 and at most 100, got {text!r}")
     return value / 100.0
 
 
 def holdout_percent(text: str) -> float:
-    raw = text.strip().removesuffix("%").strip()
-    try:
-        value = float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a percentage such as 30 or 30%, got {text!r}"
-        ) from None
+    value = _percentage(text, 30)
     if not 0.0 <= value < 100.0:
         raise argparse.ArgumentTypeError(f"must be at least 0 and less than 100, got {text!r}")
     return value / 100.0

@@ -64,8 +64,7 @@ def to_csv(points: Sequence[Point]) -> str:
         q = p.heldout.quality if p.heldout else {}
         if not p.policy:
             row[1] = "(none: no condition gained within this budget)"
-            row += [""] * (len(COLUMNS) - len(row))
-        elif p.heldout is None or q.get("pct_of_top") is None:
+        if not p.policy or p.heldout is None or q.get("pct_of_top") is None:
             row += [""] * (len(COLUMNS) - len(row))
         else:
             rnd, lift = q["random_same_share"], q["lift_over_random"]

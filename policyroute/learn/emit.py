@@ -227,11 +227,24 @@ def rule_comment(rule: LearnedRule, n_train: int, unit: str) -> list[str]:
     ]
 
 
-def inline_test_lines(example: Example, reads: set[str], tier: str, rule: str) -> list[str]:
+def inline_test_lines(
+    example: Example, reads: set[str], tier: str, rule: str, whole: frozenset[str] = frozenset()
+) -> list[str]:
+    """`whole`: text attributes the rule under test reads that a test cannot set (`text` is
+    computed from the prompt there): the prompt then carries that whole text, so the phrase
+    found in an earlier turn is in the test too."""
     r = example.request
-    attrs: list[tuple[str, str]] = [("prompt", fmt_str(r.prompt or ""))]
+    prompt = r.prompt or ""
+    for name in sorted(whole):
+        value = getattr(r, name, None)
+        if isinstance(value, str) and value:
+            prompt = value
+    attrs: list[tuple[str, str]] = [("prompt", fmt_str(prompt))]
     for name in PHRASE_ATTRS:
         value = getattr(r, name, None) if name != "prompt" else None
+        info = lookup(name)
+        if info is None or not info.settable:
+            continue  # `text` is computed from the prompt in a test
         if name in reads and isinstance(value, str) and value != (r.prompt or ""):
             attrs.append((name, fmt_str(value)))
     for name in (*STEP_ATTRS, *NUMERIC_ATTRS, *STRING_ATTRS):
@@ -311,10 +324,16 @@ def render(
     reads = {a for r in rules for a in r.item.reads} | ({"turns"} if conversation else set())
     for rule in rules:
         if rule.example is not None:
-            out += [*inline_test_lines(rule.example, reads, strong, rule.name), ""]
+            whole = frozenset(a for a in rule.item.reads if a in PHRASE_ATTRS and not _settable(a))
+            out += [*inline_test_lines(rule.example, reads, strong, rule.name, whole), ""]
     if default_example is not None:
         out += [*inline_test_lines(default_example, reads, cheap, "default"), ""]
     return "\n".join(out)
+
+
+def _settable(name: str) -> bool:
+    info = lookup(name)
+    return info is not None and info.settable
 
 
 def _part_text(rule: LearnedRule) -> str:

@@ -140,26 +140,26 @@ def prepare(examples: Sequence[Example], s: Settings) -> Model:
         )
         for f in range(folds)
     ]
+    import numpy as np
+
+    # One list of every fold's conjunctions (each once), and which folds' learners have each.
     items = list(atoms.items)
-    rows = [atoms.masks]
     where: dict[Item, int] = {item: j for j, item in enumerate(items)}
     extra_rows: list[np.ndarray] = []
-    for cands in grown_by_fold:
-        for item, mask in zip(
-            cands.items[len(atoms.items) :], cands.masks[len(atoms.items) :], strict=True
-        ):
+    grown_in: list[set[int]] = [set(range(folds)) for _ in items]
+    for f, cands in enumerate(grown_by_fold):
+        fresh = zip(cands.items[len(atoms.items) :], cands.masks[len(atoms.items) :], strict=True)
+        for item, mask in fresh:
             if item not in where:
                 where[item] = len(items)
                 items.append(item)
                 extra_rows.append(mask)
-    import numpy as np
-
-    masks = np.concatenate([*rows, np.stack(extra_rows)]) if extra_rows else atoms.masks
+                grown_in.append(set())
+            grown_in[where[item]].add(f)
+    masks = np.concatenate([atoms.masks, np.stack(extra_rows)]) if extra_rows else atoms.masks
     available = np.zeros((len(items), folds), dtype=bool)
-    available[: len(atoms.items)] = True
-    for f, cands in enumerate(grown_by_fold):
-        for item in cands.items[len(atoms.items) :]:
-            available[where[item], f] = True
+    for j, fs in enumerate(grown_in):
+        available[j, sorted(fs)] = True
     candidates = Candidates(items, masks)
     data = Data(masks, units.gain, units.cost)
     config = Config(

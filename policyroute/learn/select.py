@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -48,9 +48,21 @@ def stats(masks: np.ndarray, e: np.ndarray, cost: np.ndarray, weight: np.ndarray
     """Per condition: examples, cost, excess and cost-weighted squared excess per call."""
     import numpy as np
 
+    out: np.ndarray = (masks @ stat_columns(e, cost, weight, masks.dtype)).astype(np.float64)
+    return out
+
+
+def stat_columns(
+    e: np.ndarray, cost: np.ndarray, weight: np.ndarray, dtype: np.dtype[Any]
+) -> np.ndarray:
+    """The (n, 4) columns `stats` sums under each mask: examples, cost, excess and
+    cost-weighted squared excess per call (the learner, the tree and the greedy steps share
+    them, so a condition's figures are the same wherever they are computed)."""
+    import numpy as np
+
     safe = np.maximum(cost, 1e-12)
     columns = np.stack([weight, weight * cost, weight * e, weight * e * e / safe], axis=1)
-    out: np.ndarray = (masks @ columns.astype(masks.dtype)).astype(np.float64)
+    out: np.ndarray = columns.astype(dtype)
     return out
 
 
@@ -91,10 +103,7 @@ def greedy(
     limit = budget * float((weight * data.cost).sum()) + 1e-9
     usable = np.ones(k, dtype=bool) if allowed is None else allowed.copy()
     covered = np.zeros(masks.shape[1], dtype=bool)
-    safe = np.maximum(data.cost, 1e-12)
-    columns = np.stack(
-        [weight, weight * data.cost, weight * e, weight * e * e / safe], axis=1
-    ).astype(masks.dtype)
+    columns = stat_columns(e, data.cost, weight, masks.dtype)
     chosen: list[int] = []
     spent = 0.0
     while usable.any() and len(chosen) < max_rules:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .features import AND, Candidates, Item
-from .select import Data, excess, lower_bound, stats
+from .select import Data, excess, lower_bound, stat_columns, stats
 
 if TYPE_CHECKING:
     import numpy as np
@@ -51,10 +51,7 @@ def _grow(
     import numpy as np
 
     n = masks.shape[1]
-    safe = np.maximum(data.cost, 1e-12)
-    columns = np.stack(
-        [weight, weight * data.cost, weight * e, weight * e * e / safe], axis=1
-    ).astype(masks.dtype)
+    columns = stat_columns(e, data.cost, weight, masks.dtype)
     found: list[tuple[float, int, int]] = []
     step = 64  # bases per product: bounds the (k, 4 * step) intermediate
     for start in range(0, len(base_items), step):

@@ -4,8 +4,8 @@ The training part's groups are dealt into `folds` folds. For each fold, a condit
 *eligible* when a learner without that fold would consider it: on the other folds it covers
 the support floor and its one-sided 95% lower bound on excess per strong call (gain beyond
 the mean gain per call of those folds, `select.py`) is above zero. Its out-of-fold excess is
-then what it buys on the left-out fold beyond random routing *on that fold* (the fold's own
-mean gain per call), which that learner never saw. A condition is *validated* when
+then what it buys on the left-out fold, which that learner never saw, beyond what the same
+calls buy at the mean gain per call of the fold's other requests. A condition is *validated* when
 
 - it is eligible on at least half of the folds;
 - out of fold, it beats random routing (excess above zero) on at least two thirds of the
@@ -102,6 +102,24 @@ def student_to_normal(t: float, dof: int) -> float:
     return math.copysign(z, t)
 
 
+def _against_rest(
+    masks: np.ndarray, gain: np.ndarray, cost: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per condition (and per column of `gain` and `cost`, one per bootstrap resample): the
+    gain of its requests beyond what the same calls buy at the mean gain per call of the
+    other requests, and its calls."""
+    import numpy as np
+
+    g = masks @ gain
+    c = masks @ cost
+    rest_g = gain.sum(axis=0) - g
+    rest_c = cost.sum(axis=0) - c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(rest_c > 0, rest_g / np.maximum(rest_c, 1e-12), 0.0)
+    out: tuple[np.ndarray, np.ndarray] = (g - c * rate, c)
+    return out
+
+
 def fold_of(groups: Sequence[str], folds: int, seed: int) -> np.ndarray:
     """Each example's fold: groups in seeded-hash order, dealt round-robin, so the folds
     have as many groups as can be and a group is never cut."""
@@ -155,17 +173,19 @@ def validate(
         ok = (sums[:, 0] >= config.min_support * inside.sum() / max(n, 1)) & (lcb > 0)
         ok &= available[:, f]
         out = 1.0 - inside
-        # Out of fold, "beats random" is against random routing on that fold: its own mean
-        # gain per call, as a held-out judgement measures it (the learning folds' mean would
-        # add their difference in difficulty to every broad condition's figure).
-        e_out = excess(data.gain, data.cost, out)
-        oof = stats(data.masks, e_out, data.cost, out)
-        holds = ok & (oof[:, 0] > 0)
+        # Out of fold, a condition beats random routing on the fold when its requests gain
+        # more per call than the fold's other requests: the fold's own level (not the
+        # learning folds', whose difference in difficulty would shift every broad
+        # condition), without the condition's own requests (which would raise the very bar
+        # a narrow strong gain is measured against).
+        count = data.masks @ out
+        gained, spent = _against_rest(data.masks, data.gain * out, data.cost * out)
+        holds = ok & (count > 0)
         eligible += ok
         tried += holds
-        wins += holds & (oof[:, 2] > 0)
+        wins += holds & (gained > 0)
     # The pooled figure: out-of-fold sums on every bootstrap resample of the groups, each
-    # against that resample's own mean on the fold, over *every* fold whose learner has the
+    # against the rest of that resample's fold, over *every* fold whose learner has the
     # condition (a conjunction: grown without that fold), not only the folds it was eligible
     # on: those are the folds whose complement flattered it, and pooling only them passed
     # pure noise (tests/learn: pure noise). Only conditions eligible somewhere are computed:
@@ -173,14 +193,12 @@ def validate(
     some = np.flatnonzero(tried > 0)
     for f in range(folds):
         out = (fold == f).astype(np.float64)
-        cols_g = (weights * (out * data.gain)[None, :]).T
-        cols_c = (weights * (out * data.cost)[None, :]).T
-        fold_mean = cols_g.sum(axis=0) / np.maximum(cols_c.sum(axis=0), 1e-12)
         rows = some[available[some, f]]
         if rows.size:
-            block = data.masks[rows]
-            spent = block @ cols_c
-            pooled_e[rows] += block @ cols_g - spent * fold_mean[None, :]
+            cols_g = (weights * (out * data.gain)[None, :]).T.astype(np.float64)
+            cols_c = (weights * (out * data.cost)[None, :]).T.astype(np.float64)
+            gained, spent = _against_rest(data.masks[rows], cols_g, cols_c)
+            pooled_e[rows] += gained
             pooled_c[rows] += spent
     with np.errstate(divide="ignore", invalid="ignore"):
         per_call = np.where(pooled_c > 0, pooled_e / pooled_c, -1e30)

@@ -203,3 +203,110 @@ def test_options_that_need_another_exit_2(
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not out.exists()
+
+
+def _categories(folder: Path, seed: int, math_opus: float) -> tuple[Path, Path, Path]:
+    """MT-Bench-shaped traffic: two-turn questions with a category, right-or-wrong scores (as
+    GSM8K's and MMLU's, where a few lucky groups move a mean most); opus is right with
+    `math_opus` on math questions and 0.75 elsewhere, haiku 0.6 everywhere."""
+    import random
+
+    from .synth import TIERS
+
+    rng = random.Random(seed)
+    traffic, outcomes = folder / "t.jsonl", folder / "o.jsonl"
+    tiers = folder / "tiers.route"
+    tiers.write_text(TIERS, encoding="utf-8")
+    with traffic.open("w") as t, outcomes.open("w") as o:
+        for g in range(240):
+            category = rng.choice(["math", "coding", "writing", "roleplay", "stem", "extraction"])
+            messages: list[dict[str, str]] = []
+            for turn in (1, 2):
+                words = " ".join(rng.choice(["alpha", "beta", "gamma", "delta"]) for _ in range(8))
+                messages = [*messages, {"role": "user", "content": words * rng.randint(1, 12)}]
+                rid = f"q{g}/{turn}"
+                meta = {"question": f"q{g}", "category": category}
+                t.write(json.dumps({"id": rid, "messages": messages, "route": {"metadata": meta}}))
+                t.write("\n")
+                opus = math_opus if category == "math" else 0.75
+                for tier, p in (("haiku", 0.6), ("opus", opus)):
+                    score = 1.0 if rng.random() < p else 0.0
+                    o.write(json.dumps({"id": rid, "tier": tier, "score": score}) + "\n")
+                messages.append({"role": "assistant", "content": "ok"})
+    return traffic, outcomes, tiers
+
+
+def _learn_categories(folder: Path, seed: int, math_opus: float) -> tuple[int, Path]:
+    from policyroute.cli import main
+
+    traffic, outcomes, tiers = _categories(folder, seed, math_opus)
+    out = folder / "o.route"
+    argv = ["learn", str(traffic), "--outcomes", str(outcomes), "--tiers", str(tiers)]
+    argv += ["--cheap", "haiku", "--strong", "opus", "--budget", "40", "--holdout", "0"]
+    return main([*argv, "--group-by", "question", "-o", str(out)]), out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_structural_noise_validates_no_condition(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], seed: int
+) -> None:
+    """The single structural conditions get the largest share of the false discovery rate;
+    on categories, lengths and turns that say nothing, none holds up."""
+    code, out = _learn_categories(tmp_path, seed, 0.75)
+    assert code == 0
+    assert "No condition held up" in capsys.readouterr().err
+    assert "\nrule " not in out.read_text()
+
+
+def test_a_category_that_gains_is_found_and_its_tests_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same data with opus right on 99% of math questions: the category is a rule, and
+    the file checks clean and passes its inline tests."""
+    code, out = _learn_categories(tmp_path, 0, 0.99)
+    capsys.readouterr()
+    assert code == 0
+    text = out.read_text()
+    assert 'metadata.category == "math"' in text
+    from policyroute.cli import main
+
+    assert main(["test", str(out)]) == 0
+    assert main(["check", "--strict", str(out)]) == 0
+
+
+def test_a_text_rule_test_carries_the_earlier_turn_in_its_prompt(tmp_path: Path) -> None:
+    """A test cannot set `text` (it is computed from the prompt), so the inline test of a
+    `text contains` rule whose phrase sits in an earlier turn puts the whole text in the
+    prompt, and the compiled policy sends it where the rule says."""
+    from policyroute.cli import main
+    from policyroute.learn.data import Example
+    from policyroute.learn.emit import inline_test_lines
+    from policyroute.request import Request
+
+    from .synth import TIERS
+
+    params = {
+        "max_tokens": 64,
+        "messages": [
+            {"role": "user", "content": "Prove the lemma about primes."},
+            {"role": "assistant", "content": "Here it is."},
+            {"role": "user", "content": "Now shorter."},
+        ],
+    }
+    request = Request.from_anthropic(params)
+    example = Example("r1", "g1", request, {"haiku": 1.0, "opus": 2.0})
+    lines = inline_test_lines(example, {"text"}, "opus", "lemma", frozenset({"text"}))
+    assert not any(line.strip().startswith("text") for line in lines), lines
+    source = "\n".join(
+        [
+            'policy "t"',
+            TIERS,
+            'rule lemma: text contains "lemma" -> opus',
+            "default -> haiku",
+            *lines,
+            "",
+        ]
+    )
+    path = tmp_path / "t.route"
+    path.write_text(source, encoding="utf-8")
+    assert main(["test", str(path)]) == 0

@@ -4,6 +4,11 @@
 the prompt lowered once, `any(k in low for k in SET)` for a keyword set (substrings, no
 word boundaries), Python's `re` for a regex, plain attribute tests, first match wins. It is
 the baseline decide() must beat; the bench checks that the two agree on its requests.
+
+`if_chain(policy, keywords=True)` is the same chain as a function of keyword arguments,
+`chain(prompt=None, task=None, ...)`, the way a router called with a request's attributes is
+written: it reads its parameters, checks no type, and makes `text` (the system prompt and
+the prompt) only when a rule reads it. That is the floor for `decide(**attributes)`.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from policyroute import Policy
+from policyroute import Policy, Request
+from policyroute.request import attributes
 from policyroute.request.attributes import READ_SCOPE, lookup  # read as decide() reads them
 from policyroute.syntax import ast
 
@@ -81,15 +87,40 @@ class _Writer:
         return f"({self.read(e.attr)} is True)"
 
 
-def if_chain(policy: Policy) -> Any:
-    """A function `chain(request) -> rule name`: the policy as a hand-written if-chain."""
+# A keyword chain's locals for what a Request joins or defaults (the rest are parameters).
+_JOINED = {"text": "text_", "turns": "turns_", "metadata": "metadata_", "spend": "spend_"}
+_JOINS = {
+    "text": "    text_ = text if text is not None else (system + '\\n' + prompt if system and prompt"
+    " else system or prompt)",
+    "turns": "    turns_ = turns if turns is not None or prompt is None else 1",
+    "metadata": "    metadata_ = metadata or EMPTY",
+    "spend": "    spend_ = spend or EMPTY",
+}
+
+
+def if_chain(policy: Policy, keywords: bool = False) -> Any:
+    """A function `chain(request) -> rule name`: the policy as a hand-written if-chain; with
+    `keywords`, `chain(**attributes) -> rule name`."""
     w = _Writer(policy)
     body = []
     for rule in policy.checked.rules:
         assert rule.condition is not None
         body.append(f"    if {w.cond(rule.condition)}:\n        return {rule.name!r}")
     head = [f"    {_LOWER[t]} = ({_read(t)} or '').lower()" for t in sorted(w.texts)]
-    src = "def chain(r):\n" + "\n".join([*head, *body]) + "\n    return 'default'\n"
+    src = "\n".join([*head, *body]) + "\n    return 'default'\n"
+    if keywords:
+        used = set(re.findall(r"\br\.(\w+)", src))
+        src = re.sub(r"\br\.(\w+)", lambda m: _JOINED.get(m.group(1), m.group(1)), src)
+        joins = [_JOINS[n] for n in _JOINS if n in used]
+        params = []
+        for name, entry in attributes.fields().items():
+            if name in Request.__slots__:
+                flag = isinstance(entry, attributes.Attribute) and entry.type == attributes.BOOL
+                params.append(f"{name}={'False' if flag else 'None'}")
+        head_line = f"def chain(*, {', '.join(params)}, classifiers=None):\n"
+        src = head_line + "\n".join(joins) + ("\n" if joins else "") + src
+    else:
+        src = "def chain(r):\n" + src
     scope: dict[str, Any] = {**READ_SCOPE, **w.consts}
     exec(compile(src, f"<if-chain {policy.name}>", "exec"), scope)
     return scope["chain"]

@@ -22,6 +22,7 @@ It returns the `Decision` itself, so a decision costs one call.
 from __future__ import annotations
 
 import math
+import re
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,12 +30,14 @@ from typing import Any
 
 from ..request.attributes import DYNAMIC, INT, READ_SCOPE, family_of, lookup
 from .atoms import COST_CLASSIFIER, COST_PRESENCE
+from .entry import SLOW, write_entry
 from .evaluator import Evaluator
 
 EAGER_MAX = 32
 # Whole numbers below this are looked up by index (see _eager).
 SMALL_MAX = 4096
 LAZY_MAX = 32  # with EAGER_MAX, under NEVER
+CATCH_UP = "    # __policyroute_catch_up__"
 
 @dataclass(frozen=True, slots=True)
 class Scan:
@@ -130,22 +133,33 @@ class _Writer:
             **READ_SCOPE,
         }
         self.lines = ["    m = ALL"]
+        self.bails: list[tuple[list[str], int, bool]] = []
+        self.catch_up: list[str] = []
         self.scope["ALL"] = ev.all
 
     def functions(self, entry: Entry | None) -> tuple[DecideFn, EntryFn | None]:
         self.body()
         body = "\n".join(self.lines) + "\n"
-        source = "def decide(r, classifier):\n" + body
+        on_request = self._bails(body.replace(CATCH_UP + "\n", ""), lambda i: _bail(*self.bails[i]))
+        source = "def decide(r, classifier):\n" + on_request
         if entry is not None:
             self.scope.update({"REQUEST": entry.request_type, "FALLBACK": entry.fallback})
-            source += (
-                "def entry(request=None, /, *, classifier=None, explain=False, **attrs):\n"
-                "    if request.__class__ is not REQUEST or attrs or explain:\n"
-                "        return FALLBACK(request, classifier, explain, attrs)\n"
-                "    r = request\n" + body
-            )
+            caught = body.replace(CATCH_UP, "\n".join(self.catch_up))
+            on_keywords = self._bails(caught, lambda i: f"{SLOW} if m else DEFAULT")
+            slots = tuple(entry.request_type.__dict__["__slots__"])
+            source += write_entry(on_request, on_keywords, slots, self.scope)
         exec(compile(source, "<policyroute decide>", "exec"), self.scope)
         return self.scope["decide"], self.scope.get("entry")
+
+    def _bail(self, texts: list[str], done: int, skippable: bool) -> str:
+        """Where the code hands over to the evaluator's loop: a mark, written out per entry
+        (the loop over a request, or the full path from keywords)."""
+        self.bails.append((list(texts), done, skippable))
+        return f"__policyroute_bail_{len(self.bails) - 1}__"
+
+    @staticmethod
+    def _bails(body: str, spell: Callable[[int], str]) -> str:
+        return re.sub(r"__policyroute_bail_(\d+)__", lambda m: spell(int(m.group(1))), body)
 
     def body(self) -> None:
         ev, lines, scope = self.ev, self.lines, self.scope
@@ -203,7 +217,30 @@ class _Writer:
             if n in grows or n == len(order) - 1:
                 self._return_if_ready(n, any(g in lazy_bit for g in order[: n + 1]))
                 fresh = True
-        lines.append(f"    return {_bail(texts, done, bool(self.lazy))}")
+        if self.lazy:
+            lines.append(CATCH_UP)
+            self.catch_up = self._catch_up(order, lazy_bit, texts, done)
+        lines.append(f"    return {self._bail(texts, done, bool(self.lazy))}")
+
+    def _catch_up(
+        self, order: list[int], lazy_bit: dict[int, int], texts: list[str], done: int
+    ) -> list[str]:
+        """What the keyword entry runs where the request's code hands over to the loop: the
+        costly features passed over, read now (reading one has no side effect, and a mask
+        only drops clauses a value contradicts), then the first surviving clause if every
+        feature it needs is read. Handing over from keywords costs a Request and the whole
+        decision again; this is a few lines."""
+        out = ["    if skipped:"]
+        for f in order:
+            if f in lazy_bit:
+                block = self._costly_block(f, texts, done)
+                out += [f"        if skipped & {lazy_bit[f]}:", *(f"        {x}" for x in block)]
+        out += [
+            "        b = m.bit_length()",
+            f"        if READY_AT[b] <= {len(order) - 1}:",
+            "            return RULE[b]",
+        ]
+        return out
 
     def _costly(self, f: int, bit: int, texts: list[str], done: int) -> None:
         """Read costly feature `f` if the first surviving clause needs it, else skip it."""
@@ -212,23 +249,28 @@ class _Writer:
         for c, fs in enumerate(ev.needs):
             needs[ev.count - c] = f in fs and c not in ev.opaque
         scope[f"NEED{f}"] = bytes(needs)
-        outer, self.lines = self.lines, []
-        if f in self.unasked:
-            scope[f"UNASKED{f}"] = ev.masks[f](self.unasked[f])
-            self.lines += [
-                "    if classifier is not None or r.classifiers:",
-                f"        return {_bail(texts, done, True)}",
-                f"    m &= UNASKED{f}",
-            ]
-        else:
-            self._lazy(f)
-        block, self.lines = self.lines, outer
+        block = self._costly_block(f, texts, done)
         self.lines += [
             f"    if NEED{f}[b]:",
             *(f"    {x}" for x in block),
             "    else:",
             f"        skipped |= {bit}",
         ]
+
+    def _costly_block(self, f: int, texts: list[str], done: int) -> list[str]:
+        """The lines that read costly feature `f` into `m`."""
+        outer, self.lines = self.lines, []
+        if f in self.unasked:
+            self.scope[f"UNASKED{f}"] = self.ev.masks[f](self.unasked[f])
+            self.lines += [
+                "    if classifier is not None or r.classifiers:",
+                f"        return {self._bail(texts, done, True)}",
+                f"    m &= UNASKED{f}",
+            ]
+        else:
+            self._lazy(f)
+        block, self.lines = self.lines, outer
+        return block
 
     def _return_if_ready(self, n: int, skippable: bool) -> None:
         """Return when the first surviving clause needs nothing past position `n` of the

@@ -270,7 +270,8 @@ def main() -> None:
                 )
                 procs.append(proc)
                 peer = Target("litellm", url, "auto", proc.pid, litellm_peer.MASTER_KEY, tree=True)
-                peer_note = f"LiteLLM {version}, `auto` = {how}, one worker"
+                picked = litellm_peer.routed_to(url, _body("auto", False))
+                peer_note = f"LiteLLM {version}, `auto` = {how} (picked {picked}), one worker"
             main_targets = [direct, *proxies]
             # Warm every path (connections, caches) before measuring.
             asyncio.run(open_loop([*main_targets, *([peer] if peer else [])], 200, 50, 8, 0))

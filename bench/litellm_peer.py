@@ -14,6 +14,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import httpx2
 from serve_load import free_port, wait_up
 
 # LiteLLM refuses to start without a master key; the bench's clients send this one.
@@ -49,6 +50,18 @@ def config(upstream: str, complexity: bool) -> dict[str, object]:
         auto = {"model": f"anthropic/{TIERS['sonnet']}", "api_base": upstream, "api_key": "b"}
     models.insert(0, {"model_name": "auto", "litellm_params": auto})
     return {"model_list": models, "general_settings": {"master_key": MASTER_KEY}}
+
+
+def routed_to(url: str, body: bytes) -> str:
+    """The deployment LiteLLM's `auto` picked for `body` (its `x-litellm-model-name`)."""
+    r = httpx2.post(
+        url + "/v1/messages",
+        content=body,
+        headers={"x-api-key": MASTER_KEY, "content-type": "application/json"},
+        timeout=60,
+    )
+    r.raise_for_status()
+    return r.headers.get("x-litellm-model-name", "?")
 
 
 def start(

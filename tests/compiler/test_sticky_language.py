@@ -110,7 +110,8 @@ def test_route_says_what_happens_beside_the_decision(tmp_path: Path) -> None:
     )
 
     def route(prompt: str, *extra: str) -> str:
-        cmd = ["policyroute", "route", str(path), "--prompt", prompt, *extra]
+        cmd = [str(Path(sys.executable).parent / "policyroute"), "route", str(path), "--prompt", prompt]
+        cmd += extra
         return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
 
     out = route("a deadlock")

@@ -35,7 +35,6 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from policyroute import tracing
-from policyroute.decision import Decision
 from policyroute.runtime.calls import PolicySource
 from policyroute.runtime.deadlines import Deadlines
 from policyroute.runtime.records import RecordSink, sink_for
@@ -47,21 +46,18 @@ from policyroute.runtime.sticky import DEFAULT_MAX_CONVERSATIONS, Sticky
 from policyroute.server.auth import Auth, AuthError, Caller, redact, scrubbed
 from policyroute.server.body import DEFAULT_BODY_TIMEOUT_S, ClientGone, json_object, read_body
 from policyroute.server.deferred import DeferredSink
-from policyroute.server.errors import ApiError, error_body, error_response
+from policyroute.server.errors import ApiError, error_response
+from policyroute.server.forward import forward, upstream_headers_of
 from policyroute.server.health import Health, watch_for_drain
-from policyroute.server.intake import routed, routed_call, upstream_headers
+from policyroute.server.intake import routed, routed_call
 from policyroute.server.loopguard import VIA_HEADER, loop_reason, new_instance_id
 from policyroute.server.metrics import Metrics
 from policyroute.server.routing import Services, answer, decide, routing_headers
 from policyroute.server.state_metrics import register_state_metrics
-from policyroute.server.stream import ProxyStream
 from policyroute.server.upstream import (
     DEFAULT_TIMEOUT_S,
     DEFAULT_UPSTREAM,
     Upstream,
-    UpstreamFailure,
-    UpstreamResponse,
-    response_headers,
 )
 
 log = logging.getLogger("policyroute.server")
@@ -400,19 +396,14 @@ def _json_body(raw: bytes) -> dict[str, Any]:
     return json_object(raw)
 
 
-def _upstream_headers(request: HttpRequest) -> list[tuple[str, str]]:
-    state: AppPieces = request.app.state.policyroute
-    return upstream_headers(request, state.auth, state.config.instance_id)
-
-
 async def _messages(
     state: AppPieces, services: Services, request: HttpRequest, caller: Caller
 ) -> Response:
     raw = await _read_body(request, state.config)
     body = _json_body(raw)
     if not routed(services, body):
-        return await _forward(state, services, request, raw, "messages")
-    call = routed_call(services, request, caller, body, _upstream_headers(request))
+        return await forward(services, request, raw, "messages")
+    call = routed_call(services, request, caller, body, upstream_headers_of(request))
     await decide(services, call)
     return await answer(services, call)
 
@@ -423,13 +414,13 @@ async def _count_tokens(
     raw = await _read_body(request, state.config)
     body = _json_body(raw)
     if not routed(services, body):
-        return await _forward(state, services, request, raw, "count_tokens")
-    call = routed_call(services, request, caller, body, _upstream_headers(request))
+        return await forward(services, request, raw, "count_tokens")
+    call = routed_call(services, request, caller, body, upstream_headers_of(request))
     # Counting is free and approximate across tiers: no classifier is asked for it.
     decision = await decide(services, call, classify=False)
     body["model"] = decision.model
     data = json.dumps(body).encode()
-    response = await _forward(state, services, request, data, "count_tokens", decision)
+    response = await forward(services, request, data, "count_tokens", decision)
     response.headers.update(routing_headers(call, decision.tier))
     return response
 
@@ -438,51 +429,4 @@ async def _passthrough(
     state: AppPieces, services: Services, request: HttpRequest, caller: Caller
 ) -> Response:
     raw = await _read_body(request, state.config)
-    return await _forward(state, services, request, raw or None, request.url.path)
-
-
-async def _forward(
-    state: AppPieces,
-    services: Services,
-    request: HttpRequest,
-    raw: bytes | None,
-    endpoint: str,
-    decision: Decision | None = None,
-) -> Response:
-    """Send the request upstream as it came and stream the answer back as it comes
-    (`decision`: a routed count_tokens, counted as routed)."""
-    headers = _upstream_headers(request)
-    try:
-        response = await services.upstream.open(
-            request.method, request.url.path, headers, raw, request.url.query
-        )
-    except UpstreamFailure as f:
-        services.metrics.forwarded(_endpoint_label(endpoint), f.status, decision)
-        return error_response(f.status, redact(f"upstream: {f.args[0]}", services.secrets))
-    services.metrics.forwarded(_endpoint_label(endpoint), response.status_code, decision)
-    out_headers = {**response_headers(response.headers), "x-policyroute-routed": "false"}
-    if response.headers.get("content-type", "").startswith("text/event-stream"):
-        return ProxyStream(_passthrough_stream(response), headers=out_headers)
-    try:
-        data = await services.upstream.read(response)
-    except UpstreamFailure as f:
-        return error_response(f.status, redact(f"upstream: {f.args[0]}", services.secrets))
-    return Response(data, response.status_code, headers=out_headers)
-
-
-async def _passthrough_stream(response: UpstreamResponse) -> AsyncIterator[bytes]:
-    try:
-        async for chunk in response.chunks():
-            yield chunk
-    except UpstreamFailure:
-        yield b"event: error\ndata: " + error_body(502, "upstream stream failed") + b"\n\n"
-    finally:
-        response.close()
-
-
-def _endpoint_label(path: str) -> str:
-    # Bounded label values: the endpoint family, never an id from the path.
-    if path in ("messages", "count_tokens"):
-        return path
-    parts = [p for p in path.split("/") if p]
-    return "/".join(parts[:2]) if parts else "/"
+    return await forward(services, request, raw or None, request.url.path)

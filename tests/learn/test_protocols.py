@@ -168,16 +168,17 @@ def test_curve_figures_are_the_trapezoid_of_the_prefix_curve(
     assert curve.apgr is not None and curve.apgr[0] == pytest.approx(area / (strong - cheap))
     goal = 0.95 * strong
     # The least share at which the curve reaches the goal: 0 when all-cheap already does.
-    reach = next(
-        (
-            x0 + (goal - y0) / (y1 - y0) * (x1 - x0)
-            for (x0, y0), (x1, y1) in itertools.pairwise(points)
-            if y1 >= goal - 1e-12
-        ),
-        1.0,
-    )
     if cheap >= goal - 1e-12:
         reach = 0.0
+    else:  # the first segment that reaches the goal rises into it, so y1 > y0 there
+        reach = next(
+            (
+                x0 + (goal - y0) / (y1 - y0) * (x1 - x0)
+                for (x0, y0), (x1, y1) in itertools.pairwise(points)
+                if y1 >= goal - 1e-12
+            ),
+            1.0,
+        )
     assert curve.share95 is not None and curve.share95[0] == pytest.approx(reach, abs=1e-9)
     # With no rule the curve is random routing's straight line.
     flat = measure([Unit(u.group, None, 1.0, u.cheap, u.strong) for u in units], 0, 0, 20)

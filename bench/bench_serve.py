@@ -204,7 +204,11 @@ def latency_table(title: str, results: Results, targets: list[Target]) -> None:
 def added(results: Results, name: str, stream: bool) -> str:
     d = [x * 1000 for x in results[("direct", stream)]]
     p = [x * 1000 for x in results[(name, stream)]]
-    return " / ".join(f"{pct(p, q) - pct(d, q):.2f}" for q in (0.5, 0.9, 0.99))
+    # A difference of two percentiles, not a percentile of differences (the paths are
+    # interleaved, not paired): below zero it is noise of the tail, shown as such.
+    return " / ".join(
+        "≤0" if (x := pct(p, q) - pct(d, q)) < 0 else f"{x:.2f}" for q in (0.5, 0.9, 0.99)
+    )
 
 
 def main() -> None:
@@ -346,18 +350,19 @@ def main() -> None:
     rows = [(t, results, args.rate) for t in proxies]
     if peer is not None:
         rows += [(t, peer_results, args.litellm_rate) for t in [*proxies, peer]]
-    print("| path | rate/s | JSON added | stream added | throughput/s | of direct | CPU/req |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| path | rate/s | n | JSON added | stream added | throughput/s | of direct | CPU/req |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for t, res, rate in rows:
         cpu = " / ".join(
             "-" if (c := seq.get((t.name, "routed", s))) is None else f"{c * 1000:.2f} ms"
             for s in (False, True)
         )
         print(
-            f"| {t.name} | {rate:g} | {added(res, t.name, False)} | {added(res, t.name, True)} | "
+            f"| {t.name} | {rate:g} | {len(res[(t.name, False)]) + len(res[(t.name, True)])} | "
+            f"{added(res, t.name, False)} | {added(res, t.name, True)} | "
             f"{thr[t.name]:.0f} | {thr[t.name] / thr['direct']:.0%} | {cpu} |"
         )
-    print(f"| direct | | | | {thr['direct']:.0f} | 100% | |")
+    print(f"| direct | | | | | {thr['direct']:.0f} | 100% | |")
 
 
 if __name__ == "__main__":

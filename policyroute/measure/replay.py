@@ -11,6 +11,7 @@ out. Formatting is the renderers' job.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import multiprocessing
 import os
@@ -296,6 +297,11 @@ def run(
         return total, unasked
 
     _STATE = state
+    # Forked workers share the parent's objects page by page until one is written; the
+    # collector's passes over them write every object header it visits, so each worker
+    # would copy the compiled policies, the parser and the rest and scan them again on
+    # every full collection. Frozen, they are out of the collector's sight.
+    gc.freeze()
     try:
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(processes) as pool:
@@ -320,6 +326,7 @@ def run(
                 raise
     finally:
         _STATE = None
+        gc.unfreeze()
     ids.finish(total, outcomes.by_id if outcomes is not None else None)
     return total, unasked
 

@@ -3,10 +3,12 @@ keywords without making one.
 
 `decide(prompt=..., task=...)` used to build a `Request` first: every keyword into a dict,
 every field checked and set on a new object, the joins made (`text`, `turns`), then the
-call into generated code, several times the work of a short decision. The entry written
-here takes every `Request` keyword as a parameter of its own (the registry's fields, in its
-order: the one table of attributes) and runs the policy's generated body over local
-variables instead of a request's fields:
+call into generated code, several times the work of a short decision. The public entry
+written here keeps decide()'s short signature (a call with a `Request` fills in no keyword
+defaults) and hands keywords to a second generated function, which takes every `Request`
+keyword as a parameter of its own (the registry's fields, in its order: the one table of
+attributes) and runs the policy's generated body over local variables instead of a
+request's fields:
 
 - each given value passes a guard that holds exactly for the common, already valid form (a
   `str`, an `int` >= 0, `True`/`False`); anything else (a wrong type, an integral float,

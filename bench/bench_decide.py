@@ -2,8 +2,15 @@
 
     python bench/bench_decide.py            # full run (a few minutes)
     python bench/bench_decide.py --quick    # fewer repeats, for a smoke run
+    python bench/bench_decide.py --only keywords   # decide(**attributes) against the chain
 
 Every ratio is measured in this one run, on this machine, with the same requests.
+
+`keywords` is the call most code makes, `decide(prompt=..., task=...)`, against the same
+rules written as a hand-made function of keyword arguments (bench/if_chain.py), on policies
+of 10 rules drawn at random from every kind of condition (bench/mixed_policy.py: seeds 1 to
+3, fixed before any timing, never tuned), at 200 B, 2 KB and 32 KB; then decide()'s growth
+from 10 to 1,000 interleaved rules on the same call.
 """
 
 from __future__ import annotations
@@ -21,7 +28,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from bench_evaluator import interleaved  # noqa: E402
+from if_chain import if_chain as chain_of  # noqa: E402
+from mixed_policy import keyword_requests, mixed_policy  # noqa: E402
 from reference import Reference  # noqa: E402
 from words import prose  # noqa: E402
 
@@ -272,15 +283,85 @@ def attribute_rules(repeats: int) -> None:
     print(f"   decide() growth 10 -> 1,000 rules, side by side: {best[-1] / best[0]:.2f}x")
 
 
+def per_keywords_call(fn: Callable[..., Any], items: list[dict[str, Any]]) -> float:
+    """Mean seconds per `fn(**attributes)` over `items`, collector off."""
+    gc.disable()
+    t0 = time.perf_counter()
+    for kw in items:
+        fn(**kw)
+    dt = time.perf_counter() - t0
+    gc.enable()
+    return dt / len(items)
+
+
+def keywords(repeats: int) -> None:
+    print("\n== decide(**attributes) / the same rules as a function of keywords ==")
+    print(f"{'policy':<12} {'prompt':>7} {'decide()':>12} {'if-chain':>12} {'ratio':>7}")
+    worst = 0.0
+    for seed in (1, 2, 3):
+        policy = policyroute.loads(mixed_policy(seed))
+        chain = chain_of(policy, keywords=True)
+        for size in (200, 2_000, 32_000):
+            n = max(40, 24_000 // size)
+            items = keyword_requests(size, seed * 100_000 + size, n)
+            items *= max(1, 4_000 // (n * max(1, size // 200)))
+            for kw in items:  # the two must agree before their speed means anything
+                assert policy.decide(**kw).rule == chain(**kw), (seed, kw)
+            best_d = best_c = float("inf")
+            for _ in range(repeats + 2):  # interleaved rounds, best of each
+                best_d = min(best_d, per_keywords_call(policy.decide, items))
+                best_c = min(best_c, per_keywords_call(chain, items))
+            worst = max(worst, best_d / best_c)
+            print(
+                f"mixed #{seed:<5} {size:>6}B {us(best_d)} {us(best_c)} {best_d / best_c:6.2f}x",
+                flush=True,
+            )
+    print(f"   worst decide(**attributes)/if-chain: {worst:.2f}x (target <= 1.0x)")
+    for size in (2_000, 200):
+        deciders = []
+        for rules in (10, 100, 1_000):
+            rng = random.Random(rules)
+            text, phrases = interleaved(rules, rng)
+            policy = policyroute.loads(text)
+            items = []
+            for i in range(200):
+                kw: dict[str, Any] = {
+                    "prompt": prose(size, rng, False, rng.choice(phrases) if i % 10 == 0 else "")
+                }
+                for name, value in (
+                    ("task", rng.choice([None, "other", f"t{rules - 2}"])),
+                    ("user_tier", rng.choice([None, "free", f"u{rules - 1}"])),
+                ):
+                    if value is not None:
+                        kw[name] = value
+                items.append(kw)
+            deciders.append((policy.decide, items))
+        best = [float("inf")] * len(deciders)
+        for _ in range(repeats + 4):  # side by side, as in scaled()
+            for k, (decide, items) in enumerate(deciders):
+                best[k] = min(best[k], per_keywords_call(decide, items))
+        print(
+            f"   decide(**attributes) growth 10 -> 1,000 interleaved rules at {size} B, side by "
+            f"side: {us(best[0]).strip()} -> {us(best[-1]).strip()}, {best[-1] / best[0]:.2f}x "
+            "(target <= 1.3x)"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", choices=["shipped", "scaled", "attributes", "keywords"])
     args = ap.parse_args()
     repeats = 2 if args.quick else 5
     print(f"python {sys.version.split()[0]}, policyroute {policyroute.__name__}, repeats {repeats}")
-    shipped(repeats)
-    scaled(repeats)
-    attribute_rules(repeats)
+    if args.only in (None, "shipped"):
+        shipped(repeats)
+    if args.only in (None, "scaled"):
+        scaled(repeats)
+    if args.only in (None, "attributes"):
+        attribute_rules(repeats)
+    if args.only in (None, "keywords"):
+        keywords(repeats)
 
 
 if __name__ == "__main__":

@@ -149,6 +149,8 @@ class _Writer:
             slots = tuple(entry.request_type.__dict__["__slots__"])
             source += write_entry(on_request, on_keywords, slots, self.scope)
         exec(compile(source, "<policyroute decide>", "exec"), self.scope)
+        if "keywords" in self.scope:
+            self.scope["KEYWORDS"] = self.scope["keywords"]
         return self.scope["decide"], self.scope.get("entry")
 
     def _bail(self, texts: list[str], done: int, skippable: bool) -> str:

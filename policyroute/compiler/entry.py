@@ -3,10 +3,12 @@ keywords without making one.
 
 `decide(prompt=..., task=...)` used to build a `Request` first: every keyword into a dict,
 every field checked and set on a new object, the joins made (`text`, `turns`), then the
-call into generated code, several times the work of a short decision. The entry written
-here takes every `Request` keyword as a parameter of its own (the registry's fields, in its
-order: the one table of attributes) and runs the policy's generated body over local
-variables instead of a request's fields:
+call into generated code, several times the work of a short decision. The public entry
+written here keeps decide()'s short signature (a call with a `Request` fills in no keyword
+defaults) and hands keywords to a second generated function, which takes every `Request`
+keyword as a parameter of its own (the registry's fields, in its order: the one table of
+attributes) and runs the policy's generated body over local variables instead of a
+request's fields:
 
 - each given value passes a guard that holds exactly for the common, already valid form (a
   `str`, an `int` >= 0, `True`/`False`); anything else (a wrong type, an integral float,
@@ -63,8 +65,9 @@ def _given(names: list[str], defaults: list[Any]) -> Callable[..., dict[str, Any
 def write_entry(
     request_body: str, keyword_body: str, slots: tuple[str, ...], scope: dict[str, Any]
 ) -> str:
-    """The source of `entry(request=None, /, *, classifier=None, explain=False, <every
-    Request keyword>, **attrs)`. `request_body` reads the request `r`; `keyword_body` is
+    """The source of `entry(request=None, /, *, classifier=None, explain=False, **attrs)`
+    and of `keywords(classifier, /, *, <every Request keyword>, **attrs)`, which `entry`
+    calls for keywords (KEYWORDS in `scope` once run). `request_body` reads the request `r`; `keyword_body` is
     the same code, its reads `r.FIELD` to be made local and its hand-overs to the loop
     spelled SLOW. Expects REQUEST and FALLBACK in `scope` and adds what it uses."""
     fields = _fields(slots)
@@ -74,21 +77,21 @@ def write_entry(
     scope["EMPTY"] = {}
     scope["ANSWERS"] = checks.answers
     given = f"GIVEN(attrs, {', '.join(names)})"
-    slow = f"FALLBACK(request, classifier, explain, {given})"
+    slow = f"FALLBACK(None, classifier, False, {given})"
     params = ", ".join(f"{n}={d}" for n, d in zip(names, defaults, strict=True))
-    head = f"def entry(request=None, /, *, classifier=None, explain=False, {params}, **attrs):\n"
-    not_default = " or ".join(f"{n} is not {d}" for n, d in zip(names, defaults, strict=True))
-    lines = [
-        "    if request is not None:",
-        "        if (",
-        f"            request.__class__ is not REQUEST or attrs or explain or {not_default}",
-        "        ):",
-        f"            return {slow}",
-        "        r = request",
-        *(f"    {x}" for x in request_body.splitlines()),
-        "    if attrs or explain:",
-        f"        return {slow}",
-    ]
+    # The public entry keeps its short signature, so a call with a Request fills in no
+    # keyword defaults; a call with keywords passes them on to `keywords` below.
+    head = (
+        "def entry(request=None, /, *, classifier=None, explain=False, **attrs):\n"
+        "    if request.__class__ is not REQUEST or attrs or explain:\n"
+        "        if request is None and not explain:\n"
+        "            return KEYWORDS(classifier, **attrs)\n"
+        "        return FALLBACK(request, classifier, explain, attrs)\n"
+        "    r = request\n"
+        + request_body
+        + f"def keywords(classifier, /, *, {params}, **attrs):\n"
+    )
+    lines = ["    if attrs:", f"        return {slow}"]
     local = {n: n for n in names} | _JOINS
     reads = _reads(keyword_body)
     read = {name for _, name in reads.values()}

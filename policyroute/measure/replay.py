@@ -11,6 +11,7 @@ out. Formatting is the renderers' job.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import multiprocessing
 import os
@@ -63,7 +64,10 @@ class _Unasked:
 
 
 @dataclass
-class _State:
+class _TallySetup:
+    """What tallying a chunk reads besides its lines, the same for every chunk of a run: the
+    policies and their indexes, the outcomes, and the spend counters. Workers inherit it."""
+
     policies: Sequence[Policy]
     outcomes: dict[str, dict[str, Outcome]] | None
     universe: tuple[str, ...]  # every tier name of the policies, first policy's order first
@@ -79,7 +83,7 @@ class _State:
         ]
 
 
-_STATE: _State | None = None
+_SETUP: _TallySetup | None = None
 
 
 def universe_of(policies: Sequence[Policy]) -> tuple[str, ...]:
@@ -90,7 +94,7 @@ def universe_of(policies: Sequence[Policy]) -> tuple[str, ...]:
 
 
 def tally_chunk(
-    state: _State, file: str, start: int, lines: Sequence[RawLine]
+    state: _TallySetup, file: str, start: int, lines: Sequence[RawLine]
 ) -> tuple[Tally, int]:
     """Parse, decide, price and count one chunk; also how often a classifier went unasked."""
     policies = state.policies
@@ -112,7 +116,7 @@ def tally_chunk(
 
 
 def _tally_item(
-    state: _State,
+    state: _TallySetup,
     tally: Tally,
     item: TrafficItem,
     outcomes: dict[str, dict[str, Outcome]] | None,
@@ -217,7 +221,7 @@ def _job(file: str, start: int, lines: list[RawLine]) -> _Job:
 
 
 def _work(args: _Job) -> tuple[Tally, int]:
-    assert _STATE is not None
+    assert _SETUP is not None
     file, start, blob, long, limit = args
     # The file was split on b"\n" alone, so splitting again on it gives the same lines.
     lines: list[RawLine] = list(blob.split(b"\n"))
@@ -225,7 +229,7 @@ def _work(args: _Job) -> tuple[Tally, int]:
         lines.pop()
     for i in long:
         lines[i] = LongLine(limit)
-    return tally_chunk(_STATE, file, start, lines)
+    return tally_chunk(_SETUP, file, start, lines)
 
 
 def _total_bytes(paths: Sequence[str | Path]) -> int:
@@ -250,8 +254,8 @@ def run(
 ) -> tuple[Tally, int]:
     """The merged tally of every line, and how many times a classifier went unasked;
     `spend` receives each policy's spend simulation (None: it reads no spend)."""
-    global _STATE
-    state = _State(
+    global _SETUP
+    state = _TallySetup(
         policies,
         outcomes.by_id if outcomes is not None else None,
         universe_of(policies),
@@ -295,7 +299,12 @@ def run(
         ids.finish(total, outcomes.by_id if outcomes is not None else None)
         return total, unasked
 
-    _STATE = state
+    _SETUP = state
+    # Forked workers share the parent's objects page by page until one is written; the
+    # collector's passes over them write every object header it visits, so each worker
+    # would copy the compiled policies, the parser and the rest and scan them again on
+    # every full collection. Frozen, they are out of the collector's sight.
+    gc.freeze()
     try:
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(processes) as pool:
@@ -319,7 +328,8 @@ def run(
                 pool.terminate()
                 raise
     finally:
-        _STATE = None
+        _SETUP = None
+        gc.unfreeze()
     ids.finish(total, outcomes.by_id if outcomes is not None else None)
     return total, unasked
 

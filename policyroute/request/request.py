@@ -8,6 +8,7 @@ does not ask for except the few joins below.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..decision import Classification
@@ -257,6 +258,49 @@ Request.__init__ = _write_init()  # type: ignore[method-assign]
 attributes.seal()
 
 
+@dataclass(frozen=True, slots=True)
+class _RoutePlan:
+    """What normalize_route reads, from the registry as it stands: made once per state of
+    the registry, not once per request (replay normalises a million of them)."""
+
+    known: frozenset[str]
+    # (attribute, where, its field, its one-part route key or None) of each settable one
+    flat: tuple[tuple[Attribute, str, str, str | None], ...]
+    nested: dict[str, tuple[tuple[Attribute, str, str, str], ...]]  # head: (a, where, field, key)
+    families: tuple[tuple[str, Any], ...]  # (field, check)
+
+
+_plan: list[tuple[tuple[Any, ...], _RoutePlan]] = []
+
+
+def _route_plan() -> _RoutePlan:
+    key = (*attributes.ATTRIBUTES.values(), None, *attributes.FAMILIES.values())
+    if _plan and _plan[0][0] == key:
+        return _plan[0][1]
+    flat = []
+    nested: dict[str, list[tuple[Attribute, str, str, str]]] = {}
+    for a in attributes.settable():
+        if a.route is None or a.field is None:
+            continue
+        where = "route." + ".".join(a.route)
+        flat.append((a, where, a.field, a.route[0] if len(a.route) == 1 else None))
+        if len(a.route) > 1:
+            nested.setdefault(a.route[0], []).append((a, where, a.field, a.route[1]))
+    families = tuple(
+        (f.field, f.check if f.check is not None else checks.metadata)
+        for f in attributes.FAMILIES.values()
+        if f.field is not None
+    )
+    plan = _RoutePlan(
+        attributes.route_keys(),
+        tuple(flat),
+        {head: tuple(members) for head, members in nested.items()},
+        families,
+    )
+    _plan[:] = [(key, plan)]
+    return plan
+
+
 def normalize_route(attrs: Mapping[str, Any]) -> dict[str, Any]:
     """Validate routing attributes given in either form and return Request keyword arguments.
 
@@ -264,49 +308,44 @@ def normalize_route(attrs: Mapping[str, Any]) -> dict[str, Any]:
     may be mixed; a wrong type raises `RequestError` naming the attribute, never a silent
     "missing". What goes where is the registry's `route` of each attribute.
     """
-    known = attributes.route_keys()
-    unknown = set(attrs) - known
-    if unknown:
+    plan = _route_plan()
+    known = plan.known
+    if not known.issuperset(attrs):
+        unknown = set(attrs) - known
         raise RequestError(
             f"unknown routing attribute(s): {', '.join(sorted(unknown))}; known: "
             + ", ".join(sorted(known))
         )
     out: dict[str, Any] = {}
-    nested: dict[str, list[Attribute]] = {}
-    for a in attributes.settable():
-        if a.route is None or a.field is None:
-            continue
-        where = "route." + ".".join(a.route)
-        if len(a.route) > 1:
-            nested.setdefault(a.route[0], []).append(a)
-        value = attrs.get(a.field)
-        if value is None and len(a.route) == 1:
-            value = attrs.get(a.route[0])
+    if not attrs:
+        return out
+    for a, where, field, head in plan.flat:
+        value = attrs.get(field)
+        if value is None and head is not None:
+            value = attrs.get(head)
         if value is not None:
             # Named as the language names it (user.tier), whichever form gave it.
-            out[a.field] = check_value(a, where, value)
-    for f in attributes.FAMILIES.values():
-        if f.field is not None and attrs.get(f.field) is not None:
-            check = f.check if f.check is not None else checks.metadata
-            out[f.field] = check(f"route.{f.field}", attrs[f.field])
+            out[field] = check_value(a, where, value)
+    for field, check in plan.families:
+        if attrs.get(field) is not None:
+            out[field] = check(f"route.{field}", attrs[field])
     if attrs.get("classifiers") is not None:
         out["classifiers"] = checks.answers("route.classifiers", attrs["classifiers"])
-    for head, members in nested.items():
+    for head, members in plan.nested.items():
         group = attrs.get(head)
         if group is None:
             continue
         if not isinstance(group, Mapping):
             raise RequestError(f"route.{head}: must be an object, got {checks.type_name(group)}")
-        keys = {a.route[1] for a in members if a.route is not None}
+        keys = {key for _, _, _, key in members}
         extra = set(group) - keys
         if extra:
             raise RequestError(
                 f"route.{head}: unknown key(s) {', '.join(sorted(map(str, extra)))}; "
                 f"known: {', '.join(sorted(keys))}"
             )
-        for a in members:
-            assert a.route is not None and a.field is not None
-            value = group.get(a.route[1])
+        for a, where, field, key in members:
+            value = group.get(key)
             if value is not None:
-                out.setdefault(a.field, check_value(a, "route." + ".".join(a.route), value))
+                out.setdefault(field, check_value(a, where, value))
     return out

@@ -24,7 +24,7 @@ def npm() -> str:
     if found is None or not (VSCODE / "node_modules" / ".bin" / "vsce").exists():
         pytest.fail(
             "the VS Code tests need Node.js and the extension's npm tools: "
-            "npm ci --prefix editors/vscode (what .ci/run does)"
+            "npm ci --prefix editors/vscode (what .ci/setup does)"
         )
     return found
 

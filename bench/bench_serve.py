@@ -229,6 +229,8 @@ def main() -> None:
     ap.add_argument("--litellm-throughput-requests", type=int, default=300)
     ap.add_argument("--litellm-sequential-requests", type=int, default=100)
     args = ap.parse_args()
+    if args.baseline and not os.access(args.baseline, os.X_OK):
+        ap.error(f"--baseline {args.baseline}: not an executable file")
     if args.compare_litellm and args.litellm_venv is None:
         ap.error("--compare-litellm needs --litellm-venv PATH (or LITELLM_VENV)")
     load_before = os.getloadavg()[0]

@@ -63,10 +63,7 @@ HASHES: dict[str, Callable[[str], int]] = {
 }
 
 ids_text = st.text(alphabet="ab\u00e9\ud800", max_size=3)
-chunks_of = st.lists(
-    st.tuples(st.integers(0, 2), st.lists(ids_text, max_size=12)).map(lambda c: (c[0], c[1])),
-    max_size=12,
-)
+chunks_of = st.lists(st.tuples(st.integers(0, 2), st.lists(ids_text, max_size=12)), max_size=12)
 
 
 @settings(max_examples=300, deadline=None)
@@ -77,7 +74,7 @@ chunks_of = st.lists(
     fan_in=st.integers(2, 4),
     block=st.integers(1, 5),
 )
-def test_spilled_duplicates_are_a_sets(
+def test_spilled_duplicates_are_those_of_a_set(
     chunks: list[Chunk], hash_name: str, run_records: int, fan_in: int, block: int
 ) -> None:
     # Files alternate between chunks here, as a traffic list naming one file twice does.
@@ -91,7 +88,7 @@ def test_a_hash_collision_is_not_a_duplicate() -> None:
     assert spilled(chunks, ids) == (1, ["f0:4"])
 
 
-def test_more_than_the_examples_kept(tmp_path: Path) -> None:
+def test_more_than_the_examples_kept() -> None:
     chunks: list[Chunk] = [(0, ["same"] * 50), (1, ["same"] * 50)]
     count, examples = spilled(chunks, Ids(run_records=7, fan_in=3, block=4))
     assert count == 99

@@ -79,11 +79,6 @@ class Ids:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
 
-    @property
-    def folder(self) -> Path | None:
-        """The temporary folder, while it exists."""
-        return self._dir
-
     def _path(self, name: str) -> Path:
         if self._dir is None:
             self._dir = Path(tempfile.mkdtemp(prefix="policyroute-replay-ids-"))
@@ -114,7 +109,7 @@ class Ids:
         rec["t"] = ends - lengths + np.uint64(self._texts_size)
         rec["n"] = lengths
         self._texts.write(b"".join(texts))
-        self._texts_size += int(ends[-1]) if n else 0
+        self._texts_size += int(ends[-1])
         self.ranked += n
         self._buffer.append(rec)
         self._buffered += n

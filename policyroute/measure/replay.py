@@ -26,9 +26,10 @@ from ..policy import Policy
 from ..request import Request
 from .costing import price
 from .outcomes import Outcome, Outcomes
+from .replay_ids import Ids
 from .report import ImpactReport, Report, build
 from .spend_sim import SpendSimulation, spend_attributes_of
-from .tally import Ids, PolicyTally, Tally
+from .tally import PolicyTally, Tally
 from .traffic import Location, LongLine, RawLine, TrafficItem, Unreplayable, iter_chunks, parse_line
 
 Progress = Callable[[int, int, int], None]  # (lines done, bytes done, bytes total or 0)
@@ -125,9 +126,11 @@ def _tally_item(
 ) -> None:
     tally.replayed += 1
     tally.shapes[item.shape] += 1
-    if item.shape != "request" or item.id != str(item.where.line):  # not a defaulted id
-        tally.ids.append((hash(item.id), item.where.line))
     row = outcomes.get(item.id) if outcomes is not None else None
+    if item.shape != "request" or item.id != str(item.where.line):  # not a defaulted id
+        tally.ids.append((item.where.line, item.id))
+        if row is not None:
+            tally.matched.append(item.id)
     estimate = item.request.estimated_context_tokens() or 0
     tiers_chosen: list[int] = []
     rules_chosen: list[int] = []
@@ -254,6 +257,19 @@ def run(
 ) -> tuple[Tally, int]:
     """The merged tally of every line, and how many times a classifier went unasked;
     `spend` receives each policy's spend simulation (None: it reads no spend)."""
+    with Ids() as ids:  # its spill files go, whatever happens
+        return _run(policies, traffic, outcomes, options, progress, spend, ids)
+
+
+def _run(
+    policies: Sequence[Policy],
+    traffic: Sequence[str | Path],
+    outcomes: Outcomes | None,
+    options: ReplayOptions,
+    progress: Progress | None,
+    spend: list[SpendSimulation | None] | None,
+    ids: Ids,
+) -> tuple[Tally, int]:
     global _SETUP
     state = _TallySetup(
         policies,
@@ -265,7 +281,6 @@ def run(
     if spend is not None:
         spend[:] = state.spend
     total = Tally([PolicyTally.empty(len(p.tiers), len(p.rules)) for p in policies])
-    ids = Ids()
     unasked = 0
     done_bytes = 0
     total_bytes = _total_bytes(traffic) if progress else 0

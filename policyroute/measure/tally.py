@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .traffic import Unreplayable
@@ -147,9 +146,11 @@ class Tally:
     # Diff only: (old tier, new tier, old rule, new rule) -> requests, for requests that move.
     moves: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
     served: ServedTally = field(default_factory=ServedTally)
-    # A chunk's replayed ids as (hash, line), checked and dropped by the parent as it merges
-    # (`Ids`): a duplicate is flagged, an outcome whose id no line has is counted.
-    ids: list[tuple[int, int]] = field(default_factory=list)
+    # A chunk's replayed ids as (line, id), and the ids of them that have outcomes: handed
+    # over and dropped by the parent as it merges (`replay_ids.Ids`), which flags duplicates
+    # and counts the outcomes whose id no line has.
+    ids: list[tuple[int, str]] = field(default_factory=list)
+    matched: list[str] = field(default_factory=list)
     ids_file: str = ""
     # Set once by the parent at the end (see `Ids.finish`).
     duplicates: int = 0
@@ -182,36 +183,3 @@ class Tally:
         self.rows.extend(other.rows)
         self.moves.update(other.moves)
         self.served.merge(other.served)
-
-
-@dataclass
-class Ids:
-    """Every replayed id (by hash: 8 bytes of set entry each, not the strings), the lines that
-    repeat an earlier line's id, and later the outcome ids no line has."""
-
-    seen: set[int] = field(default_factory=set)
-    duplicates: int = 0
-    duplicate_examples: list[str] = field(default_factory=list)
-
-    def absorb(self, part: Tally) -> None:
-        seen = self.seen
-        for h, line in part.ids:
-            if h in seen:
-                self.duplicates += 1
-                if len(self.duplicate_examples) < EXAMPLES_KEPT:
-                    self.duplicate_examples.append(f"{part.ids_file}:{line}")
-            else:
-                seen.add(h)
-        part.ids = []
-
-    def unmatched(self, outcome_ids: Iterable[str]) -> list[str]:
-        """The outcome ids that no replayed line has, in the order given."""
-        return [i for i in outcome_ids if hash(i) not in self.seen]
-
-    def finish(self, total: Tally, outcome_ids: Iterable[str] | None) -> None:
-        total.duplicates = self.duplicates
-        total.duplicate_examples = list(self.duplicate_examples)
-        if outcome_ids is not None:
-            missing = self.unmatched(outcome_ids)
-            total.unmatched_outcomes = len(missing)
-            total.unmatched_examples = missing[:EXAMPLES_KEPT]

@@ -34,6 +34,7 @@ from typing import Any
 
 from ..request import attributes, checks
 from ..request.attributes import BOOL, INT, STRING, TEXT, Attribute, Family
+from ..request.request import joins
 
 # What the body reads a Request's joins and checked mappings from: locals of the entry.
 _JOINS = {"text": "_text", "turns": "_turns", "classifiers": "_classifiers", "extra": "EMPTY"}
@@ -87,9 +88,7 @@ def write_entry(
         "        if request is None and not explain:\n"
         "            return KEYWORDS(classifier, **attrs)\n"
         "        return FALLBACK(request, classifier, explain, attrs)\n"
-        "    r = request\n"
-        + request_body
-        + f"def keywords(classifier, /, *, {params}, **attrs):\n"
+        "    r = request\n" + request_body + f"def keywords(classifier, /, *, {params}, **attrs):\n"
     )
     lines = ["    if attrs:", f"        return {slow}"]
     local = {n: n for n in names} | _JOINS
@@ -112,17 +111,12 @@ def write_entry(
             bad = f"{name} is not None"
         lines += [f"    if {bad}:", f"        return {slow}"]
     lines.append("    _classifiers = ANSWERS('classifiers', classifiers) if classifiers else EMPTY")
-    if "text" in read:  # Request's join, written out: the system prompt, then the prompt
-        lines += [
-            "    if text is not None:",
-            "        _text = text",
-            "    elif system:",
-            "        _text = system + '\\n' + prompt if prompt else system",
-            "    else:",
-            "        _text = prompt",
-        ]
+    # Request's own joins, made only when a rule reads them.
+    text_join, turns_join = joins("_text", "_turns")[:-1], joins("_text", "_turns")[-1]
+    if "text" in read:
+        lines += text_join
     if "turns" in read:
-        lines.append("    _turns = turns if turns is not None or prompt is None else 1")
+        lines.append(turns_join)
     unknown = read - set(local)
     assert not unknown, f"generated code reads {unknown}, which the entry does not hold"
     return head + "\n".join(lines) + "\n" + _localize(keyword_body, reads, local, slow)

@@ -39,7 +39,9 @@ USD = "usd"  # spend.SCOPE.WINDOW: US dollars, 0 or more, read from the runtime'
 # How a witness (analysis/witness.py) carries a value of the attribute in request JSON:
 # "route" at the attribute's `route` path; the others are parts of the Messages API
 # parameters, each built by its own code there.
-Witness = Literal["route", "prompt", "system", "text", "length", "turns", "max_tokens", "tools", "images"]
+Witness = Literal[
+    "route", "prompt", "system", "text", "length", "turns", "max_tokens", "tools", "images"
+]
 # How `learn` may use the attribute: "phrases" (words of the text), "cuts" (above and below
 # thresholds at its quantiles), "steps" (above each value seen), "values" (equal to a value).
 Learn = Literal["phrases", "cuts", "steps", "values"]
@@ -169,6 +171,14 @@ ATTRIBUTES: dict[str, Attribute] = {}
 FAMILIES: dict[str, Family] = {}
 # Set once Request is built: fields registered later live in Request.extra.
 _sealed: list[bool] = [False]
+# Bumped by every change to the registry, so what is derived from it (replay's route plan)
+# is made again only when it changed.
+_revision: list[int] = [0]
+
+
+def revision() -> int:
+    """A number that changes whenever an entry is registered or removed."""
+    return _revision[0]
 
 
 def seal() -> None:
@@ -191,12 +201,14 @@ def register(a: Attribute) -> Attribute:
         raise ValueError(f"attribute {a.name!r}: a route path has one or two parts")
     entry = _extra_read(a) if _sealed[0] else _make(a)
     ATTRIBUTES[a.name] = entry
+    _revision[0] += 1
     return entry
 
 
 def unregister(name: str) -> None:
     """Remove an attribute registered at run time (a test's own)."""
     del ATTRIBUTES[name]
+    _revision[0] += 1
 
 
 def register_family(f: Family) -> Family:
@@ -208,11 +220,13 @@ def register_family(f: Family) -> Family:
     if _sealed[0] and f.field is not None and not f.read:
         object.__setattr__(f, "read", f"r.extra.get({f.field!r}, EMPTY).get({{key}})")
     FAMILIES[f.prefix] = f
+    _revision[0] += 1
     return f
 
 
 def unregister_family(prefix: str) -> None:
     del FAMILIES[prefix]
+    _revision[0] += 1
 
 
 def lookup(name: str) -> Attribute | None:
@@ -312,7 +326,9 @@ def test_table() -> str:
     for f in FAMILIES.values():
         shown = "number of USD, 0 or more" if f.type == USD else "string, number or `true`/`false`"
         rows.append(f"| `{f.prefix}.{'SCOPE.WINDOW' if f.parts == 2 else 'KEY'}` | {shown} |")
-    rows.append("| `CLASSIFIER.label`, `CLASSIFIER.confidence` | the classifier's answer (addition) |")
+    rows.append(
+        "| `CLASSIFIER.label`, `CLASSIFIER.confidence` | the classifier's answer (addition) |"
+    )
     return "\n".join(rows) + "\n"
 
 
@@ -396,9 +412,23 @@ for _a in (
         always_given=True,
         learn="steps",
     ),
-    Attribute("task", STRING, "as the caller says", field="task", route=("task",), flag=True, learn="values"),
     Attribute(
-        "domain", STRING, "as the caller says", field="domain", route=("domain",), flag=True, learn="values"
+        "task",
+        STRING,
+        "as the caller says",
+        field="task",
+        route=("task",),
+        flag=True,
+        learn="values",
+    ),
+    Attribute(
+        "domain",
+        STRING,
+        "as the caller says",
+        field="domain",
+        route=("domain",),
+        flag=True,
+        learn="values",
     ),
     Attribute(
         "user.tier",

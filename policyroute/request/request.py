@@ -177,17 +177,33 @@ def _extra(given: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _BUILT = frozenset(Request.__slots__)
+
+
 # Request's own joins, after the registry's checks: `text` is the system prompt and the
 # messages, a prompt makes one turn, classifier answers are checked once.
-_DERIVED = """\
-    if text is None:
-        parts = [p for p in (system, prompt) if p]
-        text = "\\n".join(parts) if parts else ("" if prompt is not None else None)
-    if turns is None and prompt is not None:
-        turns = 1
+def joins(text: str, turns: str) -> list[str]:
+    """The joins a Request makes, as lines of source assigning the names `text` and `turns`:
+    `text` is the system prompt, then the prompt (a given `text` wins); `turns` is 1 for a
+    prompt. Written into Request.__init__ and into the keyword entry
+    (compiler/entry.py), so the two cannot drift apart."""
+    return [
+        "    if text is not None:",
+        f"        {text} = text",
+        "    elif system:",
+        f"        {text} = system + '\\n' + prompt if prompt else system",
+        "    else:",
+        f"        {text} = prompt",
+        f"    {turns} = turns if turns is not None or prompt is None else 1",
+    ]
+
+
+_DERIVED = (
+    "\n".join(joins("text", "turns"))
+    + """
     classifiers = ANSWERS("classifiers", classifiers) if classifiers else {}
     extra = EXTRA(extra) if extra else EMPTY
 """
+)
 
 
 def _write_init() -> Any:
@@ -270,11 +286,11 @@ class _RoutePlan:
     families: tuple[tuple[str, Any], ...]  # (field, check)
 
 
-_plan: list[tuple[tuple[Any, ...], _RoutePlan]] = []
+_plan: list[tuple[int, _RoutePlan]] = []
 
 
 def _route_plan() -> _RoutePlan:
-    key = (*attributes.ATTRIBUTES.values(), None, *attributes.FAMILIES.values())
+    key = attributes.revision()
     if _plan and _plan[0][0] == key:
         return _plan[0][1]
     flat = []

@@ -32,6 +32,7 @@ from typing import Any
 
 from .atoms import (
     COST_CLASSIFIER,
+    COST_STATE,
     DISCRETE,
     MATCH,
     NUM,
@@ -157,6 +158,8 @@ class Evaluator:
                 clauses = normal_form(cond)
                 if len(clause_rule) + len(clauses) > MAX_TOTAL_CLAUSES:
                     raise _TooBig
+                if not self._settles_io_exactly(clauses):
+                    raise _TooBig
             except _TooBig:
                 bit = len(clause_rule)
                 self.opaque[bit] = builder.build(cond, builder.leaf(0), CONTINUE)
@@ -209,6 +212,29 @@ class Evaluator:
             else:
                 assert feature.kind == MATCH
                 self.masks.append(self._match(base, touching[fid]))
+
+    def _settles_io_exactly(self, clauses: list[Clause]) -> bool:
+        """Whether the clauses ask a classifier (or read spend) exactly when the rule's own
+        diagram would: only when, every cheaper feature known, the rule still depends on it.
+
+        Clauses are a normal form, not the prime implicants: `not k.label == "a" or
+        k.label == "a"` is two clauses each needing `k`, where the diagram knows the rule
+        holds without asking. Two cases are exact: one clause has all the costly literals,
+        one literal per costly feature, so that once the cheaper features hold, what is
+        left is a conjunction neither always true nor always false. Any other rule with
+        costly features is walked whole (its diagram), which costs a walk, beside an I/O."""
+        atoms, features = self.atoms, self.features
+        costly = 0
+        for clause in clauses:
+            seen: set[int] = set()
+            for aid, _ in clause:
+                f = atoms[aid].feature
+                if features[f].cost >= COST_STATE:
+                    if f in seen:
+                        return False
+                    seen.add(f)
+            costly += bool(seen)
+        return costly <= 1
 
     def bit(self, clause: int) -> int:
         """The mask bit of `clause`: clause 0 is the top bit, so the first surviving clause

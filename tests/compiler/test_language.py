@@ -170,6 +170,32 @@ def test_classifier_is_lazy_and_asked_once() -> None:
 
 
 @pytest.mark.parametrize(
+    ("condition", "prompt", "calls"),
+    [
+        # the answer cannot change the outcome: the diagram knows, so decide() must too
+        ('not intent.label == "bug" or intent.label == "bug"', "x", 0),
+        ('(length > 0 and intent.label == "bug") or (length > 0 and intent.label != "bug")', "x", 0),
+        ('intent.label == "bug" and intent.label == "refund"', "x", 0),
+        # ...and it can
+        ('(length > 0 and intent.label == "bug") or (length > 0 and intent.confidence > 0.5)', "x", 1),
+        ('(length > 5 and intent.label == "bug") or intent.label == "refund"', "x", 1),
+    ],
+)
+def test_classifier_is_asked_only_when_the_answer_can_change_the_outcome(
+    condition: str, prompt: str, calls: int
+) -> None:
+    """Normal-form clauses are not prime implicants; a rule they cannot settle without
+    asking is walked whole, so the count is the diagram walk's."""
+    policy = policyroute.loads(
+        CLASSIFIED.replace('intent.label == "refund" and intent.confidence >= 0.6', condition)
+    )
+    for explain in (False, True):
+        c = Counting(Classification("refund", 0.9))
+        policy.decide(prompt=prompt, classifier=c, explain=explain)
+        assert c.calls == calls, (condition, explain)
+
+
+@pytest.mark.parametrize(
     "answer",
     [RuntimeError("boom"), Classification("nonsense", 0.9), Classification("refund", float("nan"))],
 )

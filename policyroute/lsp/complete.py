@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..compiler.check.model import CLASSIFIER_FIELDS, TRIGGERS
+from ..compiler.check.model import CLASSIFIER_FIELDS
+from ..decision import TRIGGERS
 from ..request.attributes import ATTRIBUTES, FAMILIES
 from ..syntax.keywords import STATEMENT_KEYWORDS
 from .index import Index
@@ -86,8 +87,8 @@ def complete(index: Index, before: str) -> list[Suggestion]:
         return [Suggestion(n, FUNCTION, "rule") for n in [*index.names("rule"), "default"]]
     if _TRIGGER_PLACE.search(tail) and "escalate" in line:
         return [
-            Suggestion(t, EVENT, "trigger", "confidence < " if t == "confidence" else None)
-            for t in TRIGGERS
+            Suggestion(t.name, EVENT, "trigger", f"{t.name} < " if t.threshold else None)
+            for t in TRIGGERS.values()
         ]
     field = _FIELD_PLACE.search(tail)
     if field is not None:

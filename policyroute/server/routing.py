@@ -24,7 +24,7 @@ from typing import Any, Literal
 from anthropic.types import Message
 from starlette.responses import Response
 
-from policyroute.decision import Decision
+from policyroute.decision import CONFIDENCE, Decision
 from policyroute.request import Request
 from policyroute.runtime.attempts import Attempt
 from policyroute.runtime.calls import PolicySource
@@ -282,7 +282,7 @@ async def answer(services: Services, call: ServedCall) -> Response:
     decision = call.decision
     assert decision is not None
     ladder = _ladder(services, call, decision)
-    keep_text = "confidence" in decision.escalation.triggers
+    keep_text = CONFIDENCE.name in decision.escalation.triggers
     loop = asyncio.get_running_loop()
     step: Step = ladder.first()
     rung: Rung | None = None

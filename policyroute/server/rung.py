@@ -19,6 +19,7 @@ from typing import Any
 from anthropic.types import Message
 from pydantic import ValidationError
 
+from policyroute.decision import ERROR
 from policyroute.runtime.answers import MalformedAnswerError, check_message
 from policyroute.runtime.deadlines import DeadlineExceeded
 from policyroute.runtime.escalation import retryable_status
@@ -36,7 +37,7 @@ class UpstreamStatus(Exception):
     def __init__(self, status: int, data: bytes) -> None:
         super().__init__(f"HTTP {status}: {api_message(data)}")
         self.status_code = status
-        self.trigger: str | None = "error" if retryable_status(status) else None
+        self.trigger: str | None = ERROR.name if retryable_status(status) else None
 
 
 def api_message(data: bytes) -> str:

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from policyroute.decision import ERROR, TIMEOUT
+
 DEFAULT_UPSTREAM = "https://api.anthropic.com"
 # The Anthropic SDK's own default: answers of long outputs take minutes.
 DEFAULT_TIMEOUT_S = 600.0
@@ -74,7 +76,7 @@ class UpstreamFailure(Exception):
 
     @property
     def trigger(self) -> str:
-        return "timeout" if self.timeout else "error"
+        return TIMEOUT.name if self.timeout else ERROR.name
 
     @property
     def status(self) -> int:

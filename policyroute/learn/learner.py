@@ -115,6 +115,7 @@ class Model:
     validation: Validation
     support: int
     weights: np.ndarray  # bootstrap weights for the rules' intervals
+    available: np.ndarray  # (k, folds): whether each fold's learner has the condition
 
 
 def prepare(examples: Sequence[Example], s: Settings) -> Model:
@@ -172,7 +173,7 @@ def prepare(examples: Sequence[Example], s: Settings) -> Model:
     )
     validation = validate(data, groups, config, available, family_of(items))
     weights = group_weights(groups, 1000, s.seed)
-    return Model(units, candidates, len(atoms.items), data, validation, support, weights)
+    return Model(units, candidates, len(atoms.items), data, validation, support, weights, available)
 
 
 def family_of(items: Sequence[Item]) -> np.ndarray:

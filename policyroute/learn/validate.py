@@ -200,14 +200,8 @@ def validate(
             gained, spent = _against_rest(data.masks[rows], cols_g, cols_c)
             pooled_e[rows] += gained
             pooled_c[rows] += spent
-    # A resample that draws none of the condition's groups sends nothing to the strong tier
-    # through it: its lift over random routing there is exactly zero, which counts against
-    # it (the bound wants above zero) without voiding the whole test. Read as "undefined,
-    # so fail", one such resample in 200 gave p = 1: a category of 5 questions out of 40 is
-    # missed by some resample 62% of the time, and a planted gain of 9 points on every math
-    # turn was never kept (bench/power_learn.py).
     with np.errstate(divide="ignore", invalid="ignore"):
-        per_call = np.where(pooled_c > 0, pooled_e / np.maximum(pooled_c, 1e-12), 0.0)
+        per_call = np.where(pooled_c > 0, pooled_e / pooled_c, -1e30)
     bound = np.quantile(per_call, 0.05, axis=1) if config.resamples else np.full(k, -1e30)
     holds_share = (per_call > 0).mean(axis=1) if config.resamples else np.zeros(k)
     half = -(-folds // 2)
@@ -217,8 +211,9 @@ def validate(
     # family (an untested condition has p = 1), and the folds' verdicts filter afterwards.
     tested = tried > 0
     p_value = np.ones(k)
+    finite = per_call > -1e29
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean = per_call.mean(axis=1)
+        mean = np.where(finite.all(axis=1), per_call.mean(axis=1), -np.inf)
         sd = per_call.std(axis=1)
         zstat = np.where(sd > 0, mean / sd, np.where(mean > 0, 50.0, -50.0))
     from statistics import NormalDist

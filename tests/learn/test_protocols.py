@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from policyroute.learn.data import load_examples
@@ -343,26 +343,52 @@ def _mt_bench_shaped(folder: Path, seed: int, questions: int, math_turn2: float)
     return folder / "o.route"
 
 
-@settings(max_examples=12, deadline=None)
-@given(seed=st.integers(0, 100_000), budget=st.sampled_from(["10", "25", "40"]))
-def test_mt_bench_sized_noise_writes_the_single_tier(
-    tmp_path_factory: pytest.TempPathFactory, seed: int, budget: str
-) -> None:
-    """On 40 questions of pure noise (categories, turns and filler words, MT-Bench's size)
-    nothing holds up: the single-tier policy, with its reason in the header and on stderr."""
+def _learn_mt_bench_shaped(folder: Path, seed: int, budget: str) -> tuple[int, str, Path]:
     import contextlib
     import io
 
     from policyroute.cli import main
 
-    folder = tmp_path_factory.mktemp("mtnoise")
     out = _mt_bench_shaped(folder, seed, 40, 0.0)
     argv = ["learn", str(folder / "t.jsonl"), "--outcomes", str(folder / "o.jsonl")]
     argv += ["--tiers", str(folder / "tiers.route"), "--cheap", "haiku", "--strong", "opus"]
     argv += ["--budget", budget, "--holdout", "0", "--group-by", "question", "-o", str(out)]
     err = io.StringIO()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-        assert main(argv) == 0
-    assert "No condition held up" in err.getvalue()
+        code = main(argv)
+    return code, err.getvalue(), out
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 100_000), budget=st.sampled_from(["10", "25", "40"]))
+@example(seed=288, budget="25")
+def test_mt_bench_sized_noise_writes_a_file_that_checks_and_passes_its_tests(
+    tmp_path_factory: pytest.TempPathFactory, seed: int, budget: str
+) -> None:
+    """On any draw of 40 questions of pure noise (categories, turns, filler words), learn
+    exits 0 with a file that checks clean and passes its own tests. Seed 288 is a draw where
+    about 30 variants of one phrase pass (within the 5% false discovery rate the families
+    share), and where a rule reading `length < N` and `text` had no request its test could
+    reproduce (a test's prompt carries the whole conversation): learn exited 1 there."""
+    import contextlib
+    import io
+
+    from policyroute.cli import main
+
+    code, err, out = _learn_mt_bench_shaped(tmp_path_factory.mktemp("mtnoise"), seed, budget)
+    assert code == 0, err
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["check", "--strict", str(out)]) == 0
+        assert main(["test", str(out)]) == 0
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_mt_bench_sized_noise_writes_the_single_tier(tmp_path: Path, seed: int) -> None:
+    """On pure noise of MT-Bench's size nothing holds up on these draws (seeds 0-29 all
+    gave the single tier when this was written; the design allows 5% of draws a false
+    discovery): the single-tier policy, with its reason in the header and on stderr."""
+    code, err, out = _learn_mt_bench_shaped(tmp_path, seed, "25")
+    assert code == 0
+    assert "No condition held up" in err
     text = out.read_text()
     assert "No condition held up" in text and "\nrule " not in text

@@ -30,6 +30,11 @@ learns from:
    instead of thousands: the most power an honest learner can have. Run on the four inner
    training sets of `mt-bench-category` (or `--case`).
 
+4. **Pure noise of the same size** (`--only noise --draws 230`): the generator of
+   `tests/learn/test_protocols.py` (40 two-turn questions, 8 categories, both tiers' scores
+   drawn alike), and on how many draws any condition is validated: the false discoveries
+   the bars let through, against the 5% the families share by design.
+
 The figures are in docs/learn.md ("Why MT-Bench does not validate").
 """
 
@@ -269,10 +274,30 @@ def whole_policy(case_name: str, z: float) -> None:
                 )
 
 
+def noise(draws: int) -> None:
+    sys.path.insert(0, str(J.ROOT))
+    from policyroute.learn.learner import prepare
+    from tests.learn.test_protocols import _mt_bench_shaped
+
+    found = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(draws):
+            folder = Path(tmp) / str(seed)
+            folder.mkdir()
+            _mt_bench_shaped(folder, seed, 40, 0.0)
+            model = prepare(_load(folder / "t.jsonl", folder / "o.jsonl").examples, _settings())
+            kept = model.validation.validated.nonzero()[0]
+            if kept.size:
+                found.append(f"seed {seed}: {model.candidates.items[int(kept[0])].label()}")
+    print(f"4. pure noise, 40 questions: a condition validated on {len(found)} of {draws} draws")
+    for line in found:
+        print(f"  {line}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--draws", type=int, default=10)
-    parser.add_argument("--only", choices=["real", "twice", "policy"], default=None)
+    parser.add_argument("--only", choices=["real", "twice", "policy", "noise"], default=None)
     parser.add_argument("--case", default="mt-bench-category")
     parser.add_argument("--z", type=float, default=1.645)
     args = parser.parse_args()
@@ -282,6 +307,8 @@ def main() -> None:
         twice_the_questions([0.0, 2.0, 4.0, 6.0, 9.0], args.draws)
     if args.only in (None, "policy"):
         whole_policy(args.case, args.z)
+    if args.only == "noise":
+        noise(args.draws)
 
 
 if __name__ == "__main__":

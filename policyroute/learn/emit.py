@@ -12,7 +12,7 @@ to itself and pass its own tests.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,7 +46,12 @@ if TYPE_CHECKING:
 
 
 class EmitError(Exception):
-    """The learned text did not check clean or failed its own tests (a bug worth reporting)."""
+    """The learned text did not check clean or failed its own tests (a bug worth reporting).
+    `failed`: the names of the inline tests that failed, when that was the reason."""
+
+    def __init__(self, message: str, failed: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.failed = tuple(failed)
 
 
 @dataclass(slots=True)
@@ -180,14 +185,21 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def pick_example(
-    train: Sequence[Example], where: np.ndarray, gain: np.ndarray, want_gain: bool
+    train: Sequence[Example],
+    where: np.ndarray,
+    gain: np.ndarray,
+    want_gain: bool,
+    skip: Collection[str] = (),
 ) -> Example | None:
     """The shortest training request in `where` that shows the point (the strong tier
-    gained, or for the default it did not), else the shortest; printable text only."""
+    gained, or for the default it did not), else the shortest; printable text only; none
+    whose id is in `skip` (its test could not say what the policy does with it)."""
     best: tuple[bool, int, str] | None = None
     found: Example | None = None
     for j in where.nonzero()[0]:
         ex = train[int(j)]
+        if ex.id in skip:
+            continue
         prompt = ex.request.prompt or ""
         if _CONTROL.search(prompt):
             continue
@@ -360,6 +372,7 @@ def verify(text: str, name: str, base_dir: Path) -> tuple[str, Policy]:
     failed = [r for r in run_tests(policy) if not r.passed]
     if failed:
         raise EmitError(
-            "inline tests fail: " + ", ".join(f"{r.test.name} ({r.decision.rule})" for r in failed)
+            "inline tests fail: " + ", ".join(f"{r.test.name} ({r.decision.rule})" for r in failed),
+            [r.test.name for r in failed],
         )
     return formatted, policy

@@ -135,6 +135,26 @@ _TOKENS = re.compile(
     r"|(?P<open>[\[{])|(?P<close>[\]}])",
     re.S,
 )
+# The C scanner JSONDecoder made (with the hooks above) and json.decoder's whitespace
+# pattern: what its decode() calls, which the typeshed stubs leave out.
+_SCAN: Any = getattr(_DECODER, "scan_once")  # noqa: B009
+_WHITESPACE: Any = re.compile(r"[ \t\n\r]*", re.VERBOSE | re.MULTILINE | re.DOTALL).match
+
+
+def _decode(text: str) -> Any:
+    """``_DECODER.decode(text)``, the same steps and errors without its two Python frames
+    (json.decoder's decode and raw_decode): one call per replayed line."""
+    try:
+        obj, end = _SCAN(text, _WHITESPACE(text, 0).end())
+    except StopIteration as err:
+        raise json.JSONDecodeError("Expecting value", text, err.value) from None
+    if end != len(text):
+        end = _WHITESPACE(text, end).end()
+        if end != len(text):
+            raise json.JSONDecodeError("Extra data", text, end)
+    return obj
+
+
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
@@ -219,7 +239,7 @@ def loads(
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        obj = _DECODER.decode(text)
+        obj = _decode(text)
     except json.JSONDecodeError as e:
         msg = e.msg[:1].lower() + e.msg[1:]
         raise JSONError(

@@ -29,6 +29,7 @@ from typing import IO, Any, Literal
 
 from .. import jsonsafe
 from ..request import Request, RequestError, normalize_route
+from ..request.messages import from_parsed
 
 Shape = Literal["request", "batch", "record"]
 
@@ -344,7 +345,9 @@ def parse_line(
             params = obj["params"]
             if not isinstance(params, Mapping):
                 return _fail(where, "bad request", "batch line: 'params' must be an object")
-            return TrafficItem(rid, group, Request.from_anthropic(params), where, "batch")
+            # from_parsed is Request.from_anthropic without its depth walk: the parse
+            # above already refused a line nested deeper than it allows.
+            return TrafficItem(rid, group, from_parsed(params, {}).request, where, "batch")
         if "request_id" in obj and "attempts" in obj:
             return _record(obj, where, group)
         if "messages" not in obj:
@@ -357,9 +360,15 @@ def parse_line(
         rid = _id(obj["id"]) if "id" in obj else str(where.line)
         if rid is None:
             return _fail(where, "bad id", "'id' must be a string or a whole number")
-        body = {k: v for k, v in obj.items() if k not in ("id", "time")}
         at = _time(obj.get("time"))
-        return TrafficItem(rid, group, Request.from_json(body), where, "request", time=at)
+        # Request.from_json of the line without `id` and `time`, in the same order of checks,
+        # minus its copies of the line (the mapping reads none of `id`, `time`, `route`)
+        # and minus its depth walk (the parse bounded the depth already).
+        route = obj.get("route", {})
+        if not isinstance(route, Mapping):
+            raise RequestError("'route' must be an object")
+        request = from_parsed(obj, route).request
+        return TrafficItem(rid, group, request, where, "request", time=at)
     except RequestError as e:
         return _fail(where, "bad request", str(e))
     except ValueError as e:

@@ -320,7 +320,8 @@ def parse_line(
     if isinstance(raw, LongLine):
         e = jsonsafe.too_long(raw.max_bytes)
         return _fail(where, json_reason(e), e.message)
-    if not raw.strip():
+    head = raw[:1]
+    if (not head or head.isspace()) and not raw.strip():  # strip() copies the whole line
         return None
     # The line without its terminator, however it was read, so a broken line gets the same
     # message from every reader.

@@ -26,11 +26,12 @@ from ..policy import Policy
 from ..request import Request
 from .costing import price
 from .outcomes import Outcome, Outcomes
+from .reading import Chunk, iter_blocks
 from .replay_ids import Ids
 from .report import ImpactReport, Report, build
 from .spend_sim import SpendSimulation, spend_attributes_of
 from .tally import PolicyTally, Tally
-from .traffic import Location, LongLine, RawLine, TrafficItem, Unreplayable, iter_chunks, parse_line
+from .traffic import Location, RawLine, TrafficItem, Unreplayable, parse_line
 
 Progress = Callable[[int, int, int], None]  # (lines done, bytes done, bytes total or 0)
 
@@ -211,28 +212,11 @@ def _tally_item(
         )
 
 
-_Job = tuple[str, int, bytes, tuple[int, ...], int]
-
-
-def _job(file: str, start: int, lines: list[RawLine]) -> _Job:
-    # A chunk travels as one bytes object (one allocation and one pickle, not one per line);
-    # an over-long line travels as an empty line and its offset.
-    long = tuple(i for i, raw in enumerate(lines) if isinstance(raw, LongLine))
-    limit = next((raw.max_bytes for raw in lines if isinstance(raw, LongLine)), 0)
-    blob = b"".join(b"\n" if isinstance(raw, LongLine) else raw for raw in lines)
-    return file, start, blob, long, limit
-
-
-def _work(args: _Job) -> tuple[Tally, int]:
+def _work(chunk: Chunk) -> tuple[Tally, int]:
+    # A chunk travels as one bytes object of its lines, as the parent read them (one
+    # allocation and one pickle, not one per line); the lines are split out here.
     assert _SETUP is not None
-    file, start, blob, long, limit = args
-    # The file was split on b"\n" alone, so splitting again on it gives the same lines.
-    lines: list[RawLine] = list(blob.split(b"\n"))
-    if lines and not lines[-1]:
-        lines.pop()
-    for i in long:
-        lines[i] = LongLine(limit)
-    return tally_chunk(_SETUP, file, start, lines)
+    return tally_chunk(_SETUP, chunk.file, chunk.start, chunk.lines())
 
 
 def _total_bytes(paths: Sequence[str | Path]) -> int:
@@ -284,7 +268,7 @@ def _run(
     unasked = 0
     done_bytes = 0
     total_bytes = _total_bytes(traffic) if progress else 0
-    chunks = iter_chunks(traffic, options.chunk_size)
+    chunks = iter_blocks(traffic, options.chunk_size)
 
     def absorb(part: Tally, asked: int, size: int) -> None:
         nonlocal unasked, done_bytes
@@ -308,9 +292,9 @@ def _run(
     if any(state.spend):
         processes = 1  # spend counters are filled line after line, in the traffic's order
     if processes <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        for file, start, lines in chunks:
-            part, asked = tally_chunk(state, file, start, lines)
-            absorb(part, asked, sum(len(raw) for raw in lines if isinstance(raw, bytes)))
+        for chunk in chunks:
+            part, asked = tally_chunk(state, chunk.file, chunk.start, chunk.lines())
+            absorb(part, asked, len(chunk.blob))
         ids.finish(total, outcomes.by_id if outcomes is not None else None)
         return total, unasked
 
@@ -325,10 +309,9 @@ def _run(
         with ctx.Pool(processes) as pool:
             pending: deque[tuple[Any, int]] = deque()
             try:
-                for file, start, lines in chunks:
-                    job = _job(file, start, lines)
-                    del lines
-                    pending.append((pool.apply_async(_work, (job,)), len(job[2])))
+                for chunk in chunks:
+                    pending.append((pool.apply_async(_work, (chunk,)), len(chunk.blob)))
+                    del chunk
                     # A few chunks in flight per worker keeps every core busy without reading
                     # the whole file ahead into memory.
                     while len(pending) >= 3 * processes:

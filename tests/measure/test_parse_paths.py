@@ -247,3 +247,14 @@ def test_dict_blocks_read_as_mappings_and_objects_do(content: list[dict[str, Any
     if not any(b["type"] in ("tool_result", "tool_use", "x") for b in content):
         # (sizes and inner content are read through mappings only)
         assert read([Block(b) for b in content])[:3] == want[:3] or want[0] == "error"
+
+
+def test_a_bad_block_is_named_by_its_place() -> None:
+    msg = "a text block's 'text' must be a string"
+    assert read([{"type": "text", "text": "a"}, {"type": "text", "text": 3}]) == (
+        "error",
+        RequestError,
+        f"messages[0][1]: {msg}",
+    )
+    inner = [{"type": "tool_result", "content": [{"type": "text"}]}]
+    assert read(inner) == ("error", RequestError, f"messages[0][0].content[0]: {msg}")

@@ -79,6 +79,21 @@ class _TallySetup:
     def __post_init__(self) -> None:
         self.tier_index = [{t.name: i for i, t in enumerate(p.tiers)} for p in self.policies]
         self.rule_index = [{r.name: r.index for r in p.rules} for p in self.policies]
+        # Each tier's prices for the simple costing below: Tier.cost's own arithmetic,
+        # written out, so every sum is the same to the last bit without a call per tier.
+        self.prices = [
+            [
+                (
+                    t.input_price / 1_000_000,
+                    t.cache_write_multiplier,
+                    t.cache_read_multiplier,
+                    t.output_price,
+                    t.max_tokens or 0,
+                )
+                for t in p.tiers
+            ]
+            for p in self.policies
+        ]
         # Spend counters of each policy that reads spend (filled in time order: one process).
         self.spend: list[SpendSimulation | None] = [
             SpendSimulation(p) if spend_attributes_of(p) else None for p in self.policies
@@ -163,14 +178,13 @@ def _tally_item(
         rules_chosen.append(ri)
         pt = tally.policies[pi]
         if simple:
+            out = assumed if assumed is not None else cap  # None: each tier's max_tokens
             costs = [
-                tier.cost(
-                    estimate,
-                    assumed
-                    if assumed is not None
-                    else (cap if cap is not None else tier.max_tokens or 0),
-                )
-                for tier in policy.tiers
+                estimate * pin
+                + 0 * pin * cw
+                + 0 * pin * cr
+                + (out if out is not None else most) * op / 1_000_000
+                for pin, cw, cr, op, most in state.prices[pi]
             ]
             if pi == 0:
                 tally.input_sources[isrc] += len(costs)

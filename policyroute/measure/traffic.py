@@ -291,7 +291,7 @@ def parse_line(
             if not isinstance(rid, str):
                 return _fail(where, "bad id", "batch line: 'custom_id' must be a string")
             params = obj["params"]
-            if not isinstance(params, Mapping):
+            if not isinstance(params, (dict, Mapping)):
                 return _fail(where, "bad request", "batch line: 'params' must be an object")
             # from_parsed is Request.from_anthropic without its depth walk: the parse
             # above already refused a line nested deeper than it allows.
@@ -313,7 +313,7 @@ def parse_line(
         # minus its copies of the line (the mapping reads none of `id`, `time`, `route`)
         # and minus its depth walk (the parse bounded the depth already).
         route = obj.get("route", {})
-        if not isinstance(route, Mapping):
+        if not isinstance(route, (dict, Mapping)):
             raise RequestError("'route' must be an object")
         request = from_parsed(obj, route).request
         return TrafficItem(rid, group, request, where, "request", time=at)

@@ -384,7 +384,7 @@ def normalize_route(attrs: Mapping[str, Any]) -> dict[str, Any]:
         group = attrs.get(head)
         if group is None:
             continue
-        if not isinstance(group, Mapping):
+        if not isinstance(group, (dict, Mapping)):
             raise RequestError(f"route.{head}: must be an object, got {checks.type_name(group)}")
         keys = {key for _, _, _, key in members}
         extra = set(group) - keys

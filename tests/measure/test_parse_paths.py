@@ -258,3 +258,14 @@ def test_a_bad_block_is_named_by_its_place() -> None:
     )
     inner = [{"type": "tool_result", "content": [{"type": "text"}]}]
     assert read(inner) == ("error", RequestError, f"messages[0][0].content[0]: {msg}")
+
+
+def test_a_route_key_named_like_a_parameter_is_an_unknown_attribute() -> None:
+    # It used to reach Request.from_anthropic(params, **route) as a second `params` (a
+    # TypeError that stopped the whole replay).
+    for key in ("params", "cls"):
+        raw = json.dumps({"messages": [], "route": {key: 1}}).encode()
+        got = parse_line(raw, Location("t", 3))
+        assert got is not None and not isinstance(got, TrafficItem)
+        assert got.reason == "bad request"
+        assert got.detail.startswith(f"unknown routing attribute(s): {key}; known: ")

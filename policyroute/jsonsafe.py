@@ -250,13 +250,30 @@ def loads(
         ) from None
     except (_Refused, RecursionError):
         raise _located(_locate(text, max_depth), text, where, line) from None
-    # A document with fewer brackets than the limit cannot be too deep: one C-speed count
+    # A document with fewer brackets than the limit cannot be too deep: a bounded count
     # spares the walk on nearly every input.
-    if text.count("[") + text.count("{") > max_depth and _too_deep(obj, max_depth):
+    if _more_brackets(text, max_depth) and _too_deep(obj, max_depth):
         raise _located(_locate(text, max_depth), text, where, line)
-    if raw_surrogates or ("\\u" in text and _SURROGATE_ESCAPE.search(text)):
+    # No backslash (one memchr), no escape; else the pattern itself, which scans a line
+    # in half the time of a `"\\u" in text` test before it.
+    if raw_surrogates or ("\\" in text and _SURROGATE_ESCAPE.search(text)):
         obj = _replace_surrogates(obj)
     return obj
+
+
+def _more_brackets(text: str, limit: int) -> bool:
+    """Whether ``text`` holds more than ``limit`` of "[" and "{" together: counted by find
+    (memchr) and only up to the limit, a few times faster than two ``str.count`` passes on
+    a request line, which holds a handful."""
+    n = 0
+    for bracket in "[{":
+        i = text.find(bracket)
+        while i >= 0:
+            n += 1
+            if n > limit:
+                return True
+            i = text.find(bracket, i + 1)
+    return False
 
 
 def _encodable(text: str) -> bool:

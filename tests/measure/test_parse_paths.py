@@ -269,3 +269,9 @@ def test_a_route_key_named_like_a_parameter_is_an_unknown_attribute() -> None:
         assert got is not None and not isinstance(got, TrafficItem)
         assert got.reason == "bad request"
         assert got.detail.startswith(f"unknown routing attribute(s): {key}; known: ")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="[{}]a\\u", max_size=40), st.integers(0, 12))
+def test_the_bounded_bracket_count_is_the_count(text: str, limit: int) -> None:
+    assert jsonsafe._more_brackets(text, limit) == (text.count("[") + text.count("{") > limit)

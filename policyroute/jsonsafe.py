@@ -135,6 +135,26 @@ _TOKENS = re.compile(
     r"|(?P<open>[\[{])|(?P<close>[\]}])",
     re.S,
 )
+# The C scanner JSONDecoder made (with the hooks above) and json.decoder's whitespace
+# pattern: what its decode() calls, which the typeshed stubs leave out.
+_SCAN: Any = getattr(_DECODER, "scan_once")  # noqa: B009
+_WHITESPACE: Any = re.compile(r"[ \t\n\r]*", re.VERBOSE | re.MULTILINE | re.DOTALL).match
+
+
+def _decode(text: str) -> Any:
+    """``_DECODER.decode(text)``, the same steps and errors without its two Python frames
+    (json.decoder's decode and raw_decode): one call per replayed line."""
+    try:
+        obj, end = _SCAN(text, _WHITESPACE(text, 0).end())
+    except StopIteration as err:
+        raise json.JSONDecodeError("Expecting value", text, err.value) from None
+    if end != len(text):
+        end = _WHITESPACE(text, end).end()
+        if end != len(text):
+            raise json.JSONDecodeError("Extra data", text, end)
+    return obj
+
+
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
@@ -219,7 +239,7 @@ def loads(
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        obj = _DECODER.decode(text)
+        obj = _decode(text)
     except json.JSONDecodeError as e:
         msg = e.msg[:1].lower() + e.msg[1:]
         raise JSONError(
@@ -230,13 +250,30 @@ def loads(
         ) from None
     except (_Refused, RecursionError):
         raise _located(_locate(text, max_depth), text, where, line) from None
-    # A document with fewer brackets than the limit cannot be too deep: one C-speed count
+    # A document with fewer brackets than the limit cannot be too deep: a bounded count
     # spares the walk on nearly every input.
-    if text.count("[") + text.count("{") > max_depth and _too_deep(obj, max_depth):
+    if _more_brackets(text, max_depth) and _too_deep(obj, max_depth):
         raise _located(_locate(text, max_depth), text, where, line)
-    if raw_surrogates or ("\\u" in text and _SURROGATE_ESCAPE.search(text)):
+    # No backslash (one memchr), no escape; else the pattern itself, which scans a line
+    # in half the time of a `"\\u" in text` test before it.
+    if raw_surrogates or ("\\" in text and _SURROGATE_ESCAPE.search(text)):
         obj = _replace_surrogates(obj)
     return obj
+
+
+def _more_brackets(text: str, limit: int) -> bool:
+    """Whether ``text`` holds more than ``limit`` of "[" and "{" together: counted by find
+    (memchr) and only up to the limit, a few times faster than two ``str.count`` passes on
+    a request line, which holds a handful."""
+    n = 0
+    for bracket in "[{":
+        i = text.find(bracket)
+        while i >= 0:
+            n += 1
+            if n > limit:
+                return True
+            i = text.find(bracket, i + 1)
+    return False
 
 
 def _encodable(text: str) -> bool:

@@ -26,11 +26,12 @@ from ..policy import Policy
 from ..request import Request
 from .costing import price
 from .outcomes import Outcome, Outcomes
+from .reading import Chunk, iter_blocks
 from .replay_ids import Ids
 from .report import ImpactReport, Report, build
 from .spend_sim import SpendSimulation, spend_attributes_of
 from .tally import PolicyTally, Tally
-from .traffic import Location, LongLine, RawLine, TrafficItem, Unreplayable, iter_chunks, parse_line
+from .traffic import Location, RawLine, TrafficItem, Unreplayable, parse_line
 
 Progress = Callable[[int, int, int], None]  # (lines done, bytes done, bytes total or 0)
 
@@ -78,6 +79,21 @@ class _TallySetup:
     def __post_init__(self) -> None:
         self.tier_index = [{t.name: i for i, t in enumerate(p.tiers)} for p in self.policies]
         self.rule_index = [{r.name: r.index for r in p.rules} for p in self.policies]
+        # Each tier's prices for the simple costing below: Tier.cost's own arithmetic,
+        # written out, so every sum is the same to the last bit without a call per tier.
+        self.prices = [
+            [
+                (
+                    t.input_price / 1_000_000,
+                    t.cache_write_multiplier,
+                    t.cache_read_multiplier,
+                    t.output_price,
+                    t.max_tokens or 0,
+                )
+                for t in p.tiers
+            ]
+            for p in self.policies
+        ]
         # Spend counters of each policy that reads spend (filled in time order: one process).
         self.spend: list[SpendSimulation | None] = [
             SpendSimulation(p) if spend_attributes_of(p) else None for p in self.policies
@@ -162,14 +178,13 @@ def _tally_item(
         rules_chosen.append(ri)
         pt = tally.policies[pi]
         if simple:
+            out = assumed if assumed is not None else cap  # None: each tier's max_tokens
             costs = [
-                tier.cost(
-                    estimate,
-                    assumed
-                    if assumed is not None
-                    else (cap if cap is not None else tier.max_tokens or 0),
-                )
-                for tier in policy.tiers
+                estimate * pin
+                + 0 * pin * cw
+                + 0 * pin * cr
+                + (out if out is not None else most) * op / 1_000_000
+                for pin, cw, cr, op, most in state.prices[pi]
             ]
             if pi == 0:
                 tally.input_sources[isrc] += len(costs)
@@ -211,28 +226,11 @@ def _tally_item(
         )
 
 
-_Job = tuple[str, int, bytes, tuple[int, ...], int]
-
-
-def _job(file: str, start: int, lines: list[RawLine]) -> _Job:
-    # A chunk travels as one bytes object (one allocation and one pickle, not one per line);
-    # an over-long line travels as an empty line and its offset.
-    long = tuple(i for i, raw in enumerate(lines) if isinstance(raw, LongLine))
-    limit = next((raw.max_bytes for raw in lines if isinstance(raw, LongLine)), 0)
-    blob = b"".join(b"\n" if isinstance(raw, LongLine) else raw for raw in lines)
-    return file, start, blob, long, limit
-
-
-def _work(args: _Job) -> tuple[Tally, int]:
+def _work(chunk: Chunk) -> tuple[Tally, int]:
+    # A chunk travels as one bytes object of its lines, as the parent read them (one
+    # allocation and one pickle, not one per line); the lines are split out here.
     assert _SETUP is not None
-    file, start, blob, long, limit = args
-    # The file was split on b"\n" alone, so splitting again on it gives the same lines.
-    lines: list[RawLine] = list(blob.split(b"\n"))
-    if lines and not lines[-1]:
-        lines.pop()
-    for i in long:
-        lines[i] = LongLine(limit)
-    return tally_chunk(_SETUP, file, start, lines)
+    return tally_chunk(_SETUP, chunk.file, chunk.start, chunk.lines())
 
 
 def _total_bytes(paths: Sequence[str | Path]) -> int:
@@ -284,7 +282,7 @@ def _run(
     unasked = 0
     done_bytes = 0
     total_bytes = _total_bytes(traffic) if progress else 0
-    chunks = iter_chunks(traffic, options.chunk_size)
+    chunks = iter_blocks(traffic, options.chunk_size)
 
     def absorb(part: Tally, asked: int, size: int) -> None:
         nonlocal unasked, done_bytes
@@ -308,9 +306,9 @@ def _run(
     if any(state.spend):
         processes = 1  # spend counters are filled line after line, in the traffic's order
     if processes <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        for file, start, lines in chunks:
-            part, asked = tally_chunk(state, file, start, lines)
-            absorb(part, asked, sum(len(raw) for raw in lines if isinstance(raw, bytes)))
+        for chunk in chunks:
+            part, asked = tally_chunk(state, chunk.file, chunk.start, chunk.lines())
+            absorb(part, asked, len(chunk.blob))
         ids.finish(total, outcomes.by_id if outcomes is not None else None)
         return total, unasked
 
@@ -325,10 +323,9 @@ def _run(
         with ctx.Pool(processes) as pool:
             pending: deque[tuple[Any, int]] = deque()
             try:
-                for file, start, lines in chunks:
-                    job = _job(file, start, lines)
-                    del lines
-                    pending.append((pool.apply_async(_work, (job,)), len(job[2])))
+                for chunk in chunks:
+                    pending.append((pool.apply_async(_work, (chunk,)), len(chunk.blob)))
+                    del chunk
                     # A few chunks in flight per worker keeps every core busy without reading
                     # the whole file ahead into memory.
                     while len(pending) >= 3 * processes:

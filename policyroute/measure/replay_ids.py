@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from itertools import repeat
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -96,15 +97,17 @@ class Ids:
             self.files.append(part.ids_file)
         if self._texts is None:
             self._texts = self._path("texts").open("wb")
-        texts = [i.encode("utf-8", "surrogatepass") for _, i in ids]
+        # map() and zip() of builtins, not generator expressions: this runs in the parent,
+        # for every replayed line.
+        lines, names = zip(*ids, strict=True)
+        texts = list(map(str.encode, names, repeat("utf-8"), repeat("surrogatepass")))
         n = len(ids)
         rec = np.empty(n, dtype=RECORD)
-        hash_of = self.hash_of
-        rec["h"] = np.fromiter((hash_of(i) for _, i in ids), dtype=np.int64, count=n)
+        rec["h"] = np.fromiter(map(self.hash_of, names), dtype=np.int64, count=n)
         rec["o"] = np.arange(self.ranked, self.ranked + n, dtype=np.uint64)
         rec["f"] = len(self.files) - 1
-        rec["l"] = np.fromiter((line for line, _ in ids), dtype=np.uint64, count=n)
-        lengths = np.fromiter((len(t) for t in texts), dtype=np.uint64, count=n)
+        rec["l"] = np.array(lines, dtype=np.uint64)
+        lengths = np.fromiter(map(len, texts), dtype=np.uint64, count=n)
         ends = np.cumsum(lengths, dtype=np.uint64)
         rec["t"] = ends - lengths + np.uint64(self._texts_size)
         rec["n"] = lengths

@@ -12,39 +12,30 @@ Each line is recognised on its own:
 A line that cannot be read comes back as an `Unreplayable` of kind ``unreadable`` with its
 ``file:line`` and why; the caller decides whether to go on (the default) or stop (``--strict``).
 
-The reader is split in two so replay can parallelise: `iter_chunks` reads raw lines (cheap,
+The reader is split in two so replay can parallelise: `iter_chunks` (reading.py) reads raw lines (cheap,
 in the parent process) and `parse_line` turns one into a `TrafficItem` (in a worker).
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 from .. import jsonsafe
 from ..request import Request, RequestError, normalize_route
+from ..request.messages import from_parsed
+from .reading import LongLine as LongLine
+from .reading import RawLine as RawLine
+from .reading import TrafficFileError as TrafficFileError
+from .reading import iter_chunks as iter_chunks
+from .reading import open_traffic as open_traffic
 
 Shape = Literal["request", "batch", "record"]
-
-
-class TrafficFileError(Exception):
-    """A TRAFFIC file that cannot be opened or read on (missing, corrupt gzip...)."""
-
-
-@dataclass(frozen=True, slots=True)
-class LongLine:
-    """Stands in a chunk for a line longer than the reader's limit, which was not read."""
-
-    max_bytes: int
-
-
-RawLine = bytes | LongLine
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,49 +102,6 @@ class Unreplayable:
 
     def __str__(self) -> str:
         return f"{self.where}: {self.detail}"
-
-
-# -- reading lines ----------------------------------------------------------------------
-
-
-def open_traffic(path: str | Path) -> IO[bytes]:
-    """A TRAFFIC file opened for binary reading; ``.gz`` is decompressed as it is read."""
-    p = Path(path)
-    try:
-        if p.suffix == ".gz":
-            return gzip.open(p, "rb")  # type: ignore[return-value]
-        return p.open("rb")
-    except OSError as e:
-        raise TrafficFileError(f"{path}: cannot open: {e.strerror or e}") from None
-
-
-def iter_chunks(
-    paths: Iterable[str | Path], size: int = 2000, max_bytes: int = jsonsafe.MAX_LINE_BYTES
-) -> Iterator[tuple[str, int, list[RawLine]]]:
-    """Raw lines in chunks of at most ``size``: (file name, first line number, lines).
-
-    Memory is one chunk, whatever the file's length. Blank lines are kept (and skipped by
-    `parse_line`) so line numbers stay exact. A line over ``max_bytes`` is skipped unread and
-    stands as a `LongLine`, which `parse_line` reports with its line number.
-    """
-    for path in paths:
-        name = str(path)
-        start = 1
-        chunk: list[RawLine] = []
-        with open_traffic(path) as f:
-            try:
-                for _, line in jsonsafe.iter_lines(f, max_bytes=max_bytes):
-                    chunk.append(LongLine(max_bytes) if line is None else line)
-                    if len(chunk) >= size:
-                        yield name, start, chunk
-                        start += len(chunk)
-                        chunk = []
-            except (OSError, EOFError) as e:
-                raise TrafficFileError(
-                    f"{name}:{start + len(chunk)}: cannot read on: {e}"
-                ) from None
-        if chunk:
-            yield name, start, chunk
 
 
 # -- parsing one line -------------------------------------------------------------------
@@ -319,7 +267,8 @@ def parse_line(
     if isinstance(raw, LongLine):
         e = jsonsafe.too_long(raw.max_bytes)
         return _fail(where, json_reason(e), e.message)
-    if not raw.strip():
+    head = raw[:1]
+    if (not head or head.isspace()) and not raw.strip():  # strip() copies the whole line
         return None
     # The line without its terminator, however it was read, so a broken line gets the same
     # message from every reader.
@@ -342,9 +291,11 @@ def parse_line(
             if not isinstance(rid, str):
                 return _fail(where, "bad id", "batch line: 'custom_id' must be a string")
             params = obj["params"]
-            if not isinstance(params, Mapping):
+            if not isinstance(params, (dict, Mapping)):
                 return _fail(where, "bad request", "batch line: 'params' must be an object")
-            return TrafficItem(rid, group, Request.from_anthropic(params), where, "batch")
+            # from_parsed is Request.from_anthropic without its depth walk: the parse
+            # above already refused a line nested deeper than it allows.
+            return TrafficItem(rid, group, from_parsed(params, {}).request, where, "batch")
         if "request_id" in obj and "attempts" in obj:
             return _record(obj, where, group)
         if "messages" not in obj:
@@ -357,9 +308,15 @@ def parse_line(
         rid = _id(obj["id"]) if "id" in obj else str(where.line)
         if rid is None:
             return _fail(where, "bad id", "'id' must be a string or a whole number")
-        body = {k: v for k, v in obj.items() if k not in ("id", "time")}
         at = _time(obj.get("time"))
-        return TrafficItem(rid, group, Request.from_json(body), where, "request", time=at)
+        # Request.from_json of the line without `id` and `time`, in the same order of checks,
+        # minus its copies of the line (the mapping reads none of `id`, `time`, `route`)
+        # and minus its depth walk (the parse bounded the depth already).
+        route = obj.get("route", {})
+        if not isinstance(route, (dict, Mapping)):
+            raise RequestError("'route' must be an object")
+        request = from_parsed(obj, route).request
+        return TrafficItem(rid, group, request, where, "request", time=at)
     except RequestError as e:
         return _fail(where, "bad request", str(e))
     except ValueError as e:

@@ -37,6 +37,8 @@ from .checks import RequestError
 from .request import Request, normalize_route
 
 ROLES = ("user", "assistant", "system")
+# `isinstance(x, (dict, Mapping))` throughout: the same answer as `Mapping` alone, but a dict
+# (every parsed JSON object) is matched before the ABC's check, which costs several times more.
 _REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>", re.DOTALL)
 _OLD_USER_ID = re.compile(r"^(user_[0-9a-f]+(?:_account_[0-9a-fA-F-]*)?)_session_([0-9a-fA-F-]+)$")
 _MEDIA = ("image", "document")
@@ -61,6 +63,8 @@ def _person_text(text: str) -> str:
 
 
 def _blocks(content: Any, where: str) -> list[Any]:
+    if isinstance(content, list):  # parsed JSON: read as it is, not copied
+        return content
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
     if isinstance(content, Mapping) or not isinstance(content, Iterable) or isinstance(
@@ -71,6 +75,8 @@ def _blocks(content: Any, where: str) -> list[Any]:
 
 
 def _kind(block: Any) -> Any:
+    if isinstance(block, dict):  # parsed JSON; the ABC check below costs several times more
+        return block.get("type")
     return block.get("type") if isinstance(block, Mapping) else getattr(block, "type", None)
 
 
@@ -90,33 +96,33 @@ class _Reader:
 
     def content(self, content: Any, where: str) -> tuple[str, str, bool]:
         """(all text, the person's text, whether it held only tool results)."""
+        if isinstance(content, str):
+            # A plain string is one text block: the common case, without the block walk.
+            return content, _person_text(content), False
         texts: list[str] = []
         person: list[str] = []
         tool_results = 0
-        others = 0
         for i, block in enumerate(_blocks(content, where)):
             kind = _kind(block)
-            at = f"{where}[{i}]"
             if kind == "text":
-                text = _text_of(block, at)
+                text = block.get("text") if isinstance(block, dict) else None
+                if not isinstance(text, str):  # not a plain dict's string: the general read
+                    text = _text_of(block, f"{where}[{i}]")
                 texts.append(text)
                 mine = _person_text(text)
                 if mine:
                     person.append(mine)
-                others += 1
             elif kind in _MEDIA:
                 self.media += 1
-                others += 1
             elif kind == "tool_result":
                 tool_results += 1
-                inner = block.get("content") if isinstance(block, Mapping) else None
+                inner = block.get("content") if isinstance(block, (dict, Mapping)) else None
                 if inner is not None:
-                    t, _, _ = self.content(inner, f"{at}.content")
+                    t, _, _ = self.content(inner, f"{where}[{i}].content")
                     if t:
                         texts.append(t)
             else:  # tool_use, thinking, new block types: their size counts, nothing else
                 self.extra += _size(block)
-                others += 1
         return "\n".join(texts), "\n".join(person), tool_results > 0 and not person
 
 
@@ -128,7 +134,7 @@ def _size(value: Any) -> int:
         v = stack.pop()
         if isinstance(v, str):
             total += len(v)
-        elif isinstance(v, Mapping):
+        elif isinstance(v, (dict, Mapping)):
             stack.extend(v.values())
         elif isinstance(v, list | tuple):
             stack.extend(v)
@@ -154,13 +160,21 @@ def claude_code_user(user_id: str) -> tuple[str, str | None]:
     return user_id, None
 
 
-def from_messages_api(params: Mapping[str, Any], **attrs: Any) -> Mapped:
+def from_messages_api(params: Mapping[str, Any], /, **attrs: Any) -> Mapped:
     """The `Request` of Messages API parameters; `attrs` are routing attributes (keyword or
     `route` object form). Raises RequestError naming what is wrong."""
     try:
         check_depth(params, MAX_DEPTH, where="request")
     except JSONError as e:
         raise RequestError(f"the request nests deeper than {MAX_DEPTH} levels") from e
+    return from_parsed(params, attrs)
+
+
+def from_parsed(params: Mapping[str, Any], attrs: Mapping[str, Any]) -> Mapped:
+    """`from_messages_api` for parameters that `jsonsafe.loads` made: their nesting is
+    already bounded by ``MAX_DEPTH`` (the parse refuses deeper documents), so the depth walk
+    is not repeated. Only `messages`, `system`, `max_tokens`, `metadata` and `tools` are
+    read, so a TRAFFIC line can be passed whole, its `id` and `route` keys and all."""
     messages = params.get("messages")
     if messages is None:
         messages = []
@@ -177,7 +191,7 @@ def from_messages_api(params: Mapping[str, Any], **attrs: Any) -> Mapped:
     last_user_only_tools = False
     turns = 0
     for i, message in enumerate(messages):
-        if not isinstance(message, Mapping):
+        if not isinstance(message, (dict, Mapping)):
             raise RequestError(f"messages[{i}] must be an object with 'role' and 'content'")
         role = message.get("role")
         if role not in ROLES:
@@ -200,7 +214,7 @@ def from_messages_api(params: Mapping[str, Any], **attrs: Any) -> Mapped:
     route = normalize_route(attrs)
     conversation = None
     api_meta = params.get("metadata")
-    if isinstance(api_meta, Mapping) and isinstance(api_meta.get("user_id"), str):
+    if isinstance(api_meta, (dict, Mapping)) and isinstance(api_meta.get("user_id"), str):
         user, conversation = claude_code_user(api_meta["user_id"])
         route.setdefault("user_id", user)
     tools = params.get("tools")

@@ -7,7 +7,7 @@ does not ask for except the few joins below.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,19 @@ from . import attributes, checks
 from .attributes import BOOL, CHARS_PER_TOKEN, INT, TEXT, TOKENS_PER_IMAGE, Attribute, Family
 from .checks import RequestError as RequestError
 from .checks import confidence_value as confidence_value
+
+
+def _messages() -> Any:
+    """policyroute.request.messages, which imports this module: imported on first use, then
+    held (an import statement in from_anthropic cost a replayed line about 3 µs)."""
+    if not _MESSAGES:
+        from . import messages
+
+        _MESSAGES.append(messages)
+    return _MESSAGES[0]
+
+
+_MESSAGES: list[Any] = []
 
 
 def _restore(values: tuple[Any, ...]) -> Request:
@@ -125,16 +138,16 @@ class Request:
     # -- construction from the outside world ---------------------------------------------
 
     @classmethod
-    def from_anthropic(cls, params: Mapping[str, Any], **attrs: Any) -> Request:
+    def from_anthropic(cls, params: Mapping[str, Any], /, **attrs: Any) -> Request:
         """From Messages API parameters (`system`, `messages`, `tools`, `max_tokens`, ...).
 
         `attrs` are routing attributes in the keyword form (`task=`, `user_tier=`, ...) or
         the `route` object form (`user={"tier": ...}`). The mapping itself, and what each
         attribute means for such a request, is `policyroute.request.messages`.
         """
-        from .messages import from_messages_api
-
-        return from_messages_api(params, **attrs).request
+        mapped = _messages().from_messages_api(params, **attrs)
+        request: Request = mapped.request
+        return request
 
     @classmethod
     def from_json(cls, obj: Any) -> Request:
@@ -150,15 +163,25 @@ class Request:
 
 def check_value(a: Attribute, where: str, value: Any) -> Any:
     """`value` as attribute `a` holds it, or RequestError saying where and why."""
+    return checker(a)(where, value)
+
+
+def _boolean(where: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise RequestError(f"{where}: must be true or false, got {checks.type_name(value)}")
+    return value
+
+
+def checker(a: Attribute) -> Callable[[str, Any], Any]:
+    """The check of attribute `a`'s type, as (where, value) -> value: chosen once, so code
+    that checks every request (normalize_route's plan) does not dispatch on the type."""
     if a.type in (TEXT, attributes.STRING):
-        return checks.string(where, value)
+        return checks.string
     if a.type == INT:
-        return checks.count(where, value)
+        return checks.count
     if a.type == BOOL:
-        if not isinstance(value, bool):
-            raise RequestError(f"{where}: must be true or false, got {checks.type_name(value)}")
-        return value
-    return checks.number(where, value)
+        return _boolean
+    return checks.number
 
 
 def _extra(given: Mapping[str, Any]) -> dict[str, Any]:
@@ -234,6 +257,11 @@ def _write_init() -> Any:
                 f"    if not isinstance({name}, bool):\n"
                 f"        raise ERROR(f'{name}: must be true or false, got {{TYPE_NAME({name})}}')"
             )
+        elif entry.type == INT:  # a plain int >= 0 is what checks.count returns unchanged
+            lines.append(
+                f"    if {name} is not None and ({name}.__class__ is not int or {name} < 0):\n"
+                f"        {name} = CHECK_{name}({name!r}, {name})"
+            )
         else:
             lines.append(
                 f"    if {name} is not None:\n        {name} = CHECK_{name}({name!r}, {name})"
@@ -260,7 +288,7 @@ def _write_init() -> Any:
     }
     for name, entry in attributes.fields().items():
         if isinstance(entry, Attribute):
-            scope[f"CHECK_{name}"] = lambda where, value, a=entry: check_value(a, where, value)
+            scope[f"CHECK_{name}"] = checker(entry)
         elif entry.check is not None:
             scope[f"CHECK_{name}"] = entry.check
     exec(compile(source, "<policyroute Request.__init__>", "exec"), scope)
@@ -280,9 +308,11 @@ class _RoutePlan:
     the registry, not once per request (replay normalises a million of them)."""
 
     known: frozenset[str]
-    # (attribute, where, its field, its one-part route key or None) of each settable one
-    flat: tuple[tuple[Attribute, str, str, str | None], ...]
-    nested: dict[str, tuple[tuple[Attribute, str, str, str], ...]]  # head: (a, where, field, key)
+    # (its check, where, its field, its one-part route key when not the field, else None)
+    # of each settable attribute
+    flat: tuple[tuple[Callable[[str, Any], Any], str, str, str | None], ...]
+    # head: (check, where, field, key)
+    nested: dict[str, tuple[tuple[Callable[[str, Any], Any], str, str, str], ...]]
     families: tuple[tuple[str, Any], ...]  # (field, check)
 
 
@@ -294,14 +324,17 @@ def _route_plan() -> _RoutePlan:
     if _plan and _plan[0][0] == key:
         return _plan[0][1]
     flat = []
-    nested: dict[str, list[tuple[Attribute, str, str, str]]] = {}
+    nested: dict[str, list[tuple[Callable[[str, Any], Any], str, str, str]]] = {}
     for a in attributes.settable():
         if a.route is None or a.field is None:
             continue
         where = "route." + ".".join(a.route)
-        flat.append((a, where, a.field, a.route[0] if len(a.route) == 1 else None))
+        check = checker(a)
+        # A one-part key equal to the field would only be looked up twice.
+        head = a.route[0] if len(a.route) == 1 and a.route[0] != a.field else None
+        flat.append((check, where, a.field, head))
         if len(a.route) > 1:
-            nested.setdefault(a.route[0], []).append((a, where, a.field, a.route[1]))
+            nested.setdefault(a.route[0], []).append((check, where, a.field, a.route[1]))
     families = tuple(
         (f.field, f.check if f.check is not None else checks.metadata)
         for f in attributes.FAMILIES.values()
@@ -335,13 +368,13 @@ def normalize_route(attrs: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if not attrs:
         return out
-    for a, where, field, head in plan.flat:
+    for check, where, field, head in plan.flat:
         value = attrs.get(field)
         if value is None and head is not None:
             value = attrs.get(head)
         if value is not None:
             # Named as the language names it (user.tier), whichever form gave it.
-            out[field] = check_value(a, where, value)
+            out[field] = check(where, value)
     for field, check in plan.families:
         if attrs.get(field) is not None:
             out[field] = check(f"route.{field}", attrs[field])
@@ -351,7 +384,7 @@ def normalize_route(attrs: Mapping[str, Any]) -> dict[str, Any]:
         group = attrs.get(head)
         if group is None:
             continue
-        if not isinstance(group, Mapping):
+        if not isinstance(group, (dict, Mapping)):
             raise RequestError(f"route.{head}: must be an object, got {checks.type_name(group)}")
         keys = {key for _, _, _, key in members}
         extra = set(group) - keys
@@ -360,8 +393,8 @@ def normalize_route(attrs: Mapping[str, Any]) -> dict[str, Any]:
                 f"route.{head}: unknown key(s) {', '.join(sorted(map(str, extra)))}; "
                 f"known: {', '.join(sorted(keys))}"
             )
-        for a, where, field, key in members:
+        for check, where, field, key in members:
             value = group.get(key)
             if value is not None:
-                out.setdefault(field, check_value(a, where, value))
+                out.setdefault(field, check(where, value))
     return out

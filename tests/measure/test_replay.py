@@ -316,3 +316,39 @@ def test_a_one_tier_policy_reproduces_that_tier_on_cost_and_quality(
     assert q.lift == 0.0 and q.random_same_share == q.score
     assert r.coverage == 1.0
     assert sum(t.share for t in r.tiers) == 1.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.text(max_size=300), st.one_of(st.none(), st.integers(0, 5000))), max_size=12
+    ),
+    st.one_of(st.none(), st.integers(0, 900)),
+)
+def test_simple_costing_sums_exactly_what_tier_cost_does(
+    lines: list[tuple[str, int | None]], assumed: int | None
+) -> None:
+    # Replay prices a request without outcomes or records from the tiers' prices inline;
+    # every sum must be Tier.cost's to the last bit, in the same order.
+    import tempfile
+
+    from policyroute import Request
+
+    with tempfile.TemporaryDirectory() as d:
+        objs = []
+        for prompt, max_tokens in lines:
+            obj: dict[str, object] = {"messages": [{"role": "user", "content": prompt}]}
+            if max_tokens is not None:
+                obj["max_tokens"] = max_tokens
+            objs.append(obj)
+        path = write(Path(d) / "t.jsonl", [json.dumps(o) for o in objs])
+        r = replay(POLICY, [path], options=ReplayOptions(processes=1, output_tokens=assumed))
+    want = {t.name: 0.0 for t in POLICY.tiers}
+    for obj in objs:
+        req = Request.from_json(obj)
+        for t in POLICY.tiers:
+            out = assumed if assumed is not None else req.output_tokens
+            want[t.name] += t.cost(
+                req.estimated_context_tokens() or 0, out if out is not None else t.max_tokens or 0
+            )
+    assert {b.tier: b.cost_usd for b in r.baselines} == want

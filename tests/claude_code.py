@@ -10,6 +10,7 @@ a closed loopback port through the proxy variables, so nothing it tries can leav
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -53,14 +54,22 @@ def executable(version: str) -> Path:
 def cli(version: str) -> Path:
     """The pinned CLI, installed by `.ci/install-claude-code` if it is not there yet."""
     exe = executable(version)
-    if not exe.exists():
-        if shutil.which("npm") is None:
-            raise CliMissing(f"Claude Code {version} is not installed and npm is not on PATH")
-        done = subprocess.run(
-            ["bash", str(INSTALL), version], capture_output=True, text=True, timeout=600
-        )
-        if done.returncode != 0 or not exe.exists():
-            raise CliMissing(f"installing Claude Code {version} failed:\n{done.stderr}")
+    if exe.exists():
+        return exe
+    if shutil.which("npm") is None:
+        raise CliMissing(f"Claude Code {version} is not installed and npm is not on PATH")
+    # pytest-xdist workers may want the same missing version at once: one installs it while
+    # the others wait on the lock, then find it there (two npm installs into one prefix
+    # would tear it).
+    PREFIX.mkdir(parents=True, exist_ok=True)
+    with (PREFIX / f".{version}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not exe.exists():
+            done = subprocess.run(
+                ["bash", str(INSTALL), version], capture_output=True, text=True, timeout=600
+            )
+            if done.returncode != 0 or not exe.exists():
+                raise CliMissing(f"installing Claude Code {version} failed:\n{done.stderr}")
     return exe
 
 

@@ -4,7 +4,6 @@ free port on 127.0.0.1 with no persistence, stopped and started again on demand.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -12,13 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from processes import free_port
 
 
 def stop_process(proc: subprocess.Popen[Any], timeout: float) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from fake_anthropic import FakeAnthropic, Reply
+from processes import START_TIMEOUT, free_port
 from runtime_support import HAIKU, POLICY_TEXT, SONNET
 
 EXE = shutil.which("policyroute")
@@ -20,7 +20,7 @@ COMMAND = [EXE] if EXE else [sys.executable, "-m", "policyroute.cli"]
 
 def ask(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*COMMAND, "ask", *args], capture_output=True, text=True, env=env, timeout=30
+        [*COMMAND, "ask", *args], capture_output=True, text=True, env=env, timeout=START_TIMEOUT
     )
 
 
@@ -74,9 +74,7 @@ def test_missing_key(policy_file: Path, env: dict[str, str]) -> None:
 
 
 def test_unreachable_api(policy_file: Path, env: dict[str, str]) -> None:
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # one nobody listens on
     env["ANTHROPIC_BASE_URL"] = f"http://127.0.0.1:{port}"
     r = ask(str(policy_file), "--prompt", "hi", "--max-retries", "0", env=env)
     assert r.returncode == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -14,15 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+from processes import START_TIMEOUT, free_port, kill_group
 
 EXE = str(Path(sys.executable).with_name("policyroute"))
 BODY = {"model": "auto", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run_serve(
@@ -67,10 +61,11 @@ class Served:
             stderr=self._log,
             text=True,
             env=clean_env(env),
+            start_new_session=True,  # its own process group, for kill_group
         )
         self.url = f"http://127.0.0.1:{self.port}"
         self.stderr = ""
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + START_TIMEOUT
         while True:
             try:
                 httpx2.get(self.url + "/livez", headers=probe_headers or {}, timeout=2)
@@ -92,8 +87,7 @@ class Served:
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+                kill_group(self.proc)
         self.stderr = self.log()
         self._log.close()
         return self.stderr

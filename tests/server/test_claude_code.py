@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import httpx2
 import pytest
 from fake_agent import agent_reply, last_user_turn, typed_text
 from fake_anthropic import FakeAnthropic, Seen
+from processes import START_TIMEOUT, free_port, stop_group
 
 from .serve_support import HAIKU, OPUS, SONNET
 
@@ -35,12 +35,6 @@ HAIKU_CAP = 4096  # policies/shared/tiers.route: haiku's max_tokens
 NOTES = "The build runs two worker pools that share one queue and can deadlock on shutdown.\n"
 UTILS = "def add(xs):\n    tmp = 0\n    for x in xs:\n        tmp += x\n    return tmp\n"
 CLAUDE_MD = "# Project notes\n\nKeep the architecture notes in docs/ up to date.\n"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -68,13 +62,15 @@ class Agent:
         (self.project / "notes.txt").write_text(NOTES)
         (self.project / "utils.py").write_text(UTILS)
         (self.project / "CLAUDE.md").write_text(CLAUDE_MD)
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [EXE, "serve", str(POLICY), "--port", str(self.port)]
         command += ["--upstream", fake.base_url, "--records", str(self.records), "--log-prompts"]
         self.log = (work / "serve.log").open("w")
-        self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
+        self.proc = subprocess.Popen(
+            command, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + START_TIMEOUT
         while True:
             try:
                 if httpx2.get(self.url + "/healthz").status_code == 200:
@@ -90,13 +86,7 @@ class Agent:
         return (self.work / "serve.log").read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_group(self.proc, 15)
         self.log.close()
 
     def read_records(self) -> list[dict[str, Any]]:

@@ -6,7 +6,6 @@ test_serve_startup.py refuses one start through it."""
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ from pathlib import Path
 import httpx2
 import pytest
 from fake_anthropic import FakeAnthropic, Reply
+from processes import free_port
 
 from policyroute.cli.serve import _is_loopback
 from policyroute.server.app import ServeConfig
@@ -26,12 +26,6 @@ from .serve_support import HAIKU, POLICY_TEXT, ServerThread
 
 KEY = "sk-ant-api03-cli-test-0123456789"
 EXE = str(Path(sys.executable).with_name("policyroute"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -75,7 +69,7 @@ def test_loopback_detection() -> None:
 
 @pytest.fixture
 def served(policy_file: Path, fake: FakeAnthropic) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [EXE, "serve", str(policy_file), "--port", str(port), "--upstream", fake.base_url],
         stdout=subprocess.PIPE,

@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 import httpx2
 import pytest
 from fake_anthropic import FakeAnthropic
+from processes import START_TIMEOUT, free_port, kill_group
 
 import policyroute
 
@@ -31,12 +31,6 @@ BIN = Path(sys.executable).parent
 
 def blocks(lang: str) -> list[str]:
     return re.findall(rf"```{lang}\n(.*?)```", DOC, re.S)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env(fake: FakeAnthropic) -> dict[str, str]:
@@ -57,10 +51,11 @@ def serving(command: str, port: int, env: dict[str, str]) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # its own process group, for kill_group
     )
     url = f"http://127.0.0.1:{port}"
     # Generous: `--workers N` spawns N interpreters, slow on a loaded machine.
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + START_TIMEOUT
     try:
         while True:
             try:
@@ -68,14 +63,20 @@ def serving(command: str, port: int, env: dict[str, str]) -> Iterator[str]:
                 break
             except httpx2.TransportError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    proc.kill()
+                    if proc.poll() is None:
+                        kill_group(proc)
                     _, err = proc.communicate(timeout=15)
                     raise RuntimeError(f"{command!r} did not serve: {err}") from None
                 time.sleep(0.05)
         yield url
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(15)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                kill_group(proc)  # then fail: serve must stop on SIGTERM
+                raise
 
 
 def _commands(block: str) -> list[str]:
@@ -87,7 +88,7 @@ def _commands(block: str) -> list[str]:
 def quickstart(fake: FakeAnthropic) -> Iterator[tuple[str, int, dict[str, str]]]:
     (install, serve) = _commands(blocks("sh")[0])
     assert install == "pip install 'policyroute[serve]'"  # what CI's `.[test]` install pulls
-    port = _free_port()
+    port = free_port()
     env = _env(fake)
     with serving(serve, port, env) as url:
         yield url, port, env
@@ -157,7 +158,7 @@ def test_held_key_example(fake: FakeAnthropic) -> None:
     exports, serve = lines[:-1], lines[-1]
     assert "--host 0.0.0.0" in serve
     env = _env(fake)
-    port = _free_port()
+    port = free_port()
     setup = "; ".join(e.replace("sk-ant-...", "sk-ant-held-by-proxy") for e in exports)
     with serving(f"bash -c '{setup}; exec {serve} --port {port}'", port, env) as url:
         body = {"model": "auto", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
@@ -195,7 +196,7 @@ def test_state_example(fake: FakeAnthropic) -> None:
     (serve,) = _commands(next(b for b in blocks("sh") if "--state" in b))
     with RedisServer() as redis:
         command = serve.replace("redis://10.0.0.5:6379/0", redis.url)
-        port = _free_port()
+        port = free_port()
         with serving(command, port, _env(fake)) as url:
             body = {"model": "auto", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
             r = httpx2.post(url + "/v1/messages", json=body, headers={"x-api-key": "k"})
@@ -262,7 +263,7 @@ def _probe(env: dict[str, str], assignments: str) -> list[str]:
 def test_claude_code_without_a_loop(fake: FakeAnthropic) -> None:
     serve, client = _production(0)
     assert "--upstream https://api.anthropic.com" in serve and client.endswith(" claude")
-    port = _free_port()
+    port = free_port()
     env = _env(fake)
     # The shell that also exported ANTHROPIC_BASE_URL for Claude Code: the explicit
     # upstream wins, so this serve still forwards to the API and not to itself.
@@ -285,7 +286,7 @@ def test_held_key_health_and_metrics_example(fake: FakeAnthropic) -> None:
     curls = [x for x in lines if x.startswith("curl ")]
     assert "--workers 2" in serve and len(curls) == 2
     env = _env(fake)
-    port = _free_port()
+    port = free_port()
     setup = "; ".join(e.replace("sk-ant-...", "sk-ant-held-by-proxy") for e in exports)
     with serving(f"bash -c '{setup}; exec {serve} --port {port}'", port, env) as url:
         assert httpx2.get(url + "/readyz").status_code == 401
@@ -314,7 +315,7 @@ def test_config_example(fake: FakeAnthropic, tmp_path: Path) -> None:
     assert Path(settings.policy or "").is_file() and settings.workers == 2
     assert where["max_concurrency"].endswith("serve.toml:4: max_concurrency")
     (command,) = _production(2)
-    port = _free_port()
+    port = free_port()
     with serving(_to_fake(command, fake), port, _env(fake)) as url:
         body = {"model": "auto", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
         r = httpx2.post(url + "/v1/messages", json=body, headers={"x-api-key": "sk-ant-x"})
@@ -328,7 +329,7 @@ def test_traces_example(fake: FakeAnthropic) -> None:
     (command,) = _production(3)
     with Receiver() as receiver:
         command = command.replace("http://127.0.0.1:4318", receiver.url)
-        port = _free_port()
+        port = free_port()
         with serving(_to_fake(command, fake), port, _env(fake)) as url:
             body = {
                 "model": "auto",

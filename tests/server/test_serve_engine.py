@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -11,12 +10,15 @@ from typing import Any
 
 import httpx2
 import pytest
+from cli_in_process import Ran
 from fake_anthropic import FakeAnthropic, Fault, Reply
+from processes import free_port
 
 import policyroute
 from policyroute.runtime.shadowing import ShadowConfig
 from policyroute.server.app import ServeConfig
 
+from .serve_refusal import refuse_serve
 from .serve_support import HAIKU, POLICY_TEXT, SONNET, ServerThread, read_records
 
 KEY = "sk-ant-api03-engine-test-0123456789"
@@ -122,10 +124,11 @@ def _tool_loop(fake: FakeAnthropic, proxy: ServerThread) -> None:
     assert record["route"] == {} and record["rule"] == "quick"
 
 
-def _serve(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [EXE, "serve", *args], capture_output=True, text=True, timeout=timeout, env={**os.environ}
-    )
+def _serve(*args: str) -> Ran:
+    # In this process (serve_refusal.py): a refusal is decided before anything listens, and a
+    # fresh interpreter per case imported the server stack six times over. The start-up case
+    # below keeps the real entry point.
+    return refuse_serve(*args)
 
 
 @pytest.mark.parametrize("value", ["nan", "0", "-1", "-inf"])
@@ -148,11 +151,7 @@ def test_shadow_needs_budget_and_pairs_together(tmp_path: Path) -> None:
 def test_serve_says_once_at_start_up_that_shadow_is_off(tmp_path: Path) -> None:
     policy = tmp_path / "p.route"
     policy.write_text(SHADOW_POLICY)
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = str(sock.getsockname()[1])
+    port = str(free_port())
     proc = subprocess.Popen(
         [EXE, "serve", str(policy), "--port", port], stderr=subprocess.PIPE, text=True
     )

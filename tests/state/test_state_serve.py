@@ -14,7 +14,8 @@ from typing import Any
 import httpx2
 import pytest
 from fake_anthropic import FakeAnthropic
-from redis_server import RedisServer, free_port, stop_process
+from processes import START_TIMEOUT, stop_group
+from redis_server import RedisServer, free_port
 
 EXE = str(Path(sys.executable).with_name("policyroute"))
 HAIKU, SONNET, OPUS = "claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-7"
@@ -42,8 +43,9 @@ class Serve:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # its own process group, for stop_group
         )
-        deadline = time.monotonic() + 60  # --workers: each process imports on its own
+        deadline = time.monotonic() + START_TIMEOUT  # --workers: each process imports on its own
         while True:
             try:
                 if httpx2.get(self.url + "/healthz").json()["status"] == "ok":
@@ -73,7 +75,7 @@ class Serve:
         )
 
     def stop(self) -> None:
-        stop_process(self.proc, 15)
+        stop_group(self.proc, 15)
 
 
 @pytest.fixture(scope="module")

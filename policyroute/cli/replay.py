@@ -323,7 +323,7 @@ def add_measure_flags(p: argparse.ArgumentParser) -> None:
         type=_positive,
         metavar="N",
         help="worker processes (default one per core; never more than the cores or the "
-        "file's chunks of 2,000 lines)",
+        "file's chunks of 500 lines)",
     )
     p.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx2
 import pytest
 from fake_anthropic import FakeAnthropic, Reply
+from processes import START_TIMEOUT
 
 from .serve_process import BODY, Served, metric
 from .serve_support import HAIKU, POLICY_TEXT
@@ -99,22 +100,25 @@ def test_metrics_add_up_across_two_workers(tmp_path: Path, fake: FakeAnthropic) 
     policy.write_text(POLICY_TEXT.replace("sticky conversations 10 minutes\n", ""))
     n = 24
     with Served(str(policy), "--upstream", fake.base_url, "--workers", "2") as s:
+        # Served returns once one worker answers; the other may still be importing (seconds
+        # on a loaded machine), and until it accepts, the first takes every connection.
         pids: set[str] = set()
+        deadline = time.monotonic() + START_TIMEOUT
+        while len(pids) < 2 and time.monotonic() < deadline:
+            with httpx2.Client() as client:
+                pids.add(str(client.get(s.url + "/healthz").json()["pid"]))
+            time.sleep(0.05)  # leave the starting worker the CPU
+        assert len(pids) == 2, "the second worker never answered"
         for _ in range(n):
             # A new connection each: the kernel spreads them over both workers' accepts.
             with httpx2.Client() as client:
                 r = client.post(s.url + "/v1/messages", json=BODY, headers={"x-api-key": KEY})
                 assert r.status_code == 200
-        for _ in range(40):
-            with httpx2.Client() as client:
-                health = client.get(s.url + "/healthz").json()
-                pids.add(str(health["pid"]))
         line = 'policyroute_requests_total{outcome="ok",rule="quick",tier="haiku"}'
         scrapes = []
         for _ in range(6):
             with httpx2.Client() as client:
                 scrapes.append(metric(client.get(s.url + "/metrics").text, line))
-    assert len(pids) == 2, "the requests never reached both workers"
     assert scrapes == [float(n)] * 6
 
 

@@ -138,7 +138,7 @@ _TOKENS = re.compile(
 # The C scanner JSONDecoder made (with the hooks above) and json.decoder's whitespace
 # pattern: what its decode() calls, which the typeshed stubs leave out.
 _SCAN: Any = getattr(_DECODER, "scan_once")  # noqa: B009
-_WHITESPACE: Any = re.compile(r"[ \t\n\r]*", re.VERBOSE | re.MULTILINE | re.DOTALL).match
+_WHITESPACE: Any = getattr(json.decoder, "WHITESPACE").match  # noqa: B009
 
 
 def _decode(text: str) -> Any:

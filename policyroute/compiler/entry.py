@@ -112,7 +112,7 @@ def write_entry(
         lines += [f"    if {bad}:", f"        return {slow}"]
     lines.append("    _classifiers = ANSWERS('classifiers', classifiers) if classifiers else EMPTY")
     # Request's own joins, made only when a rule reads them.
-    text_join, turns_join = joins("_text", "_turns")[:-1], joins("_text", "_turns")[-1]
+    *text_join, turns_join = joins("_text", "_turns")
     if "text" in read:
         lines += text_join
     if "turns" in read:

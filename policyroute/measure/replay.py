@@ -81,17 +81,10 @@ class _TallySetup:
         self.rule_index = [{r.name: r.index for r in p.rules} for p in self.policies]
         # Each tier's prices for the simple costing below: Tier.cost's own arithmetic,
         # written out, so every sum is the same to the last bit without a call per tier.
+        # Its cache terms are 0 there (no cache tokens) and prices are finite (the checker
+        # refuses others), so adding them changes no bit and they are left out.
         self.prices = [
-            [
-                (
-                    t.input_price / 1_000_000,
-                    t.cache_write_multiplier,
-                    t.cache_read_multiplier,
-                    t.output_price,
-                    t.max_tokens or 0,
-                )
-                for t in p.tiers
-            ]
+            [(t.input_price / 1_000_000, t.output_price, t.max_tokens or 0) for t in p.tiers]
             for p in self.policies
         ]
         # Spend counters of each policy that reads spend (filled in time order: one process).
@@ -180,11 +173,8 @@ def _tally_item(
         if simple:
             out = assumed if assumed is not None else cap  # None: each tier's max_tokens
             costs = [
-                estimate * pin
-                + 0 * pin * cw
-                + 0 * pin * cr
-                + (out if out is not None else most) * op / 1_000_000
-                for pin, cw, cr, op, most in state.prices[pi]
+                estimate * pin + (out if out is not None else most) * op / 1_000_000
+                for pin, op, most in state.prices[pi]
             ]
             if pi == 0:
                 tally.input_sources[isrc] += len(costs)

@@ -29,6 +29,7 @@ from typing import Any, Literal
 from .. import jsonsafe
 from ..request import Request, RequestError, normalize_route
 from ..request.messages import from_parsed
+from ..request.request import route_of
 from .reading import LongLine as LongLine
 from .reading import RawLine as RawLine
 from .reading import TrafficFileError as TrafficFileError
@@ -312,10 +313,7 @@ def parse_line(
         # Request.from_json of the line without `id` and `time`, in the same order of checks,
         # minus its copies of the line (the mapping reads none of `id`, `time`, `route`)
         # and minus its depth walk (the parse bounded the depth already).
-        route = obj.get("route", {})
-        if not isinstance(route, (dict, Mapping)):
-            raise RequestError("'route' must be an object")
-        request = from_parsed(obj, route).request
+        request = from_parsed(obj, route_of(obj)).request
         return TrafficItem(rid, group, request, where, "request", time=at)
     except RequestError as e:
         return _fail(where, "bad request", str(e))

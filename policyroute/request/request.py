@@ -152,13 +152,21 @@ class Request:
     @classmethod
     def from_json(cls, obj: Any) -> Request:
         """From one JSON object: Messages API parameters plus a `route` object."""
-        if not isinstance(obj, Mapping):
-            raise RequestError("a request must be a JSON object")
-        route = obj.get("route", {})
-        if not isinstance(route, Mapping):
-            raise RequestError("'route' must be an object")
+        route = route_of(obj)
         params = {k: v for k, v in obj.items() if k != "route"}
         return cls.from_anthropic(params, **route)
+
+
+def route_of(obj: Any) -> Mapping[str, Any]:
+    """The `route` object of a request in JSON form (empty if absent), or RequestError when
+    the request or its `route` is not an object: Request.from_json's checks, which replay
+    makes on the line it parsed."""
+    if not isinstance(obj, (dict, Mapping)):
+        raise RequestError("a request must be a JSON object")
+    route = obj.get("route", {})
+    if not isinstance(route, (dict, Mapping)):
+        raise RequestError("'route' must be an object")
+    return route
 
 
 def check_value(a: Attribute, where: str, value: Any) -> Any:

@@ -8,21 +8,9 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import redis
-from processes import free_port
-
-
-def stop_process(proc: subprocess.Popen[Any], timeout: float) -> None:
-    """SIGTERM, then SIGKILL if it is still running after `timeout` seconds."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+from processes import free_port, stop_group
 
 
 class RedisServer:
@@ -65,7 +53,9 @@ class RedisServer:
             "--enable-debug-command",
             "local",
         ]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
         client = redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
         deadline = time.monotonic() + 10
         while True:
@@ -82,7 +72,7 @@ class RedisServer:
 
     def stop(self) -> None:
         if self.proc is not None:
-            stop_process(self.proc, 10)
+            stop_group(self.proc, 10)
         self.proc = None
 
     def client(self) -> redis.Redis:
